@@ -1,0 +1,257 @@
+//! PartitionActor: one per assigned Kafka partition. Decodes and validates each
+//! record, dead-letters the rejected ones (awaiting their delivery), routes the
+//! accepted ones to tenant actors, and commits the batch's state together with the
+//! partition checkpoint (next offset, watermark) in one RocksDB `WriteBatch`.
+//!
+//! Failure protocol: if anything below fails, the batch's transaction is dropped,
+//! the partition's tenant subtree is restarted, and the batch is replayed one
+//! record per transaction; a record that fails [`POISON_ATTEMPTS`] times is
+//! dead-lettered as `poison` and the partition moves on.
+
+use super::tenant::{TenantActor, TenantArgs, TenantEvent, TenantMsg, TenantStats};
+use super::{EngineConfig, SharedTxn, POISON_ATTEMPTS};
+use crate::dlq::{DlqFuture, DlqRecord, DlqSink};
+use crate::domain::decode::{decode, ValidateCtx};
+use crate::domain::window::is_late;
+use crate::domain::{Reason, Ts};
+use crate::metrics;
+use crate::status::{PartitionState, PartitionStatus};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
+use touchline_storage::{Checkpoint, Store};
+
+/// One Kafka record as the intake hands it over.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+}
+
+pub enum PartitionMsg {
+    /// A batch of consecutive records; the permit is the intake's credit, released
+    /// when the batch is committed (bounded in-flight batches per partition).
+    Batch { records: Vec<Record>, credit: Option<OwnedSemaphorePermit> },
+    /// Replies with the durable checkpoint once every earlier batch is committed.
+    Drain(RpcReplyPort<Checkpoint>),
+}
+
+pub struct PartitionArgs {
+    pub partition: i32,
+    pub topic_partitions: i32,
+    pub store: Store,
+    pub dlq: Arc<dyn DlqSink>,
+    pub config: Arc<EngineConfig>,
+    pub status: Arc<PartitionStatus>,
+}
+
+pub struct PartitionActorState {
+    args: PartitionArgs,
+    checkpoint: Checkpoint,
+    tenants: HashMap<Arc<str>, ActorRef<TenantMsg>>,
+    failures: HashMap<i64, u32>,
+    poison: HashSet<i64>,
+}
+
+pub struct PartitionActor;
+
+#[derive(Debug)]
+enum Failure {
+    /// An actor below failed: counts toward poison.
+    Actor(String),
+    /// Storage or DLQ delivery failed: retried, never poison.
+    Io(String),
+}
+
+impl Actor for PartitionActor {
+    type Msg = PartitionMsg;
+    type State = PartitionActorState;
+    type Arguments = PartitionArgs;
+
+    async fn pre_start(&self, _me: ActorRef<PartitionMsg>, args: PartitionArgs) -> Result<PartitionActorState, ActorProcessingErr> {
+        let p = args.partition as u16;
+        let checkpoint = args.store.checkpoint(p).map_err(super::boxed)?.unwrap_or_default();
+        args.status.next_offset.store(checkpoint.next_offset, Ordering::Relaxed);
+        args.status.set_watermark(checkpoint.watermark_nanos.map(Ts::from_nanos));
+        args.status.set_state(PartitionState::Active);
+        metrics::actor_started("partition");
+        Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new() })
+    }
+
+    async fn post_stop(&self, _me: ActorRef<PartitionMsg>, s: &mut PartitionActorState) -> Result<(), ActorProcessingErr> {
+        stop_tenants(s).await;
+        metrics::actor_stopped("partition");
+        Ok(())
+    }
+
+    async fn handle(&self, me: ActorRef<PartitionMsg>, msg: PartitionMsg, s: &mut PartitionActorState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PartitionMsg::Batch { records, credit } => {
+                let started = Instant::now();
+                let records: Vec<Record> = records.into_iter().filter(|r| r.offset >= s.checkpoint.next_offset).collect();
+                if !records.is_empty() {
+                    if let Err(f) = process(&me, s, &records).await {
+                        tracing::warn!(partition = s.args.partition, error = ?f, "batch failed; replaying record by record");
+                        replay_one_by_one(&me, s, records).await;
+                    }
+                }
+                metrics::batch_duration(started.elapsed());
+                drop(credit);
+            }
+            PartitionMsg::Drain(reply) => {
+                let _ = reply.send(s.checkpoint);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, _me: ActorRef<PartitionMsg>, evt: SupervisionEvent, s: &mut PartitionActorState) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = evt {
+            let id = cell.get_id();
+            let before = s.tenants.len();
+            s.tenants.retain(|_, a| a.get_id() != id);
+            if s.tenants.len() < before {
+                metrics::actor_restarted("tenant");
+                tracing::warn!(partition = s.args.partition, error = %err, "tenant actor failed; restarted on demand");
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn stop_tenants(s: &mut PartitionActorState) {
+    for (_, t) in s.tenants.drain() {
+        t.stop_and_wait(None, Some(Duration::from_secs(10))).await.ok();
+    }
+}
+
+/// Applies `records` as one transaction; on success the checkpoint moves past them.
+async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record]) -> Result<(), Failure> {
+    let p = s.args.partition;
+    let ctx = ValidateCtx { now: Ts::now(), partition: Some(p), partitions: s.args.topic_partitions };
+    let mut watermark = s.checkpoint.watermark_nanos.map(Ts::from_nanos);
+    let mut order: Vec<Arc<str>> = Vec::new();
+    let mut groups: HashMap<Arc<str>, Vec<TenantEvent>> = HashMap::new();
+    let mut dlq: Vec<DlqFuture> = Vec::new();
+    let (mut rejected, mut late_n) = (Vec::new(), 0u64);
+    for r in records {
+        let payload = r.payload.as_deref().unwrap_or(&[]);
+        let res = if s.poison.contains(&r.offset) {
+            Err(crate::domain::Rejection::new(Reason::Poison, format!("processing failed {POISON_ATTEMPTS} times")))
+        } else {
+            decode(payload, &ctx)
+        };
+        match res {
+            Err(rej) => {
+                rejected.push(rej.reason);
+                dlq.push(s.args.dlq.send(DlqRecord {
+                    key: r.key.clone(),
+                    payload: payload.to_vec(),
+                    reason: rej.reason,
+                    detail: rej.detail,
+                    source_partition: p,
+                    source_offset: r.offset,
+                }));
+            }
+            Ok(ev) => {
+                let late = is_late(ev.ts, watermark, s.args.config.allowed_lateness_secs);
+                late_n += late as u64;
+                if watermark.is_none_or(|w| ev.ts > w) {
+                    watermark = Some(ev.ts);
+                }
+                let tenant: Arc<str> = match groups.get_key_value(ev.tenant_id.as_str()) {
+                    Some((k, _)) => k.clone(),
+                    None => {
+                        let k: Arc<str> = Arc::from(ev.tenant_id.as_str());
+                        order.push(k.clone());
+                        groups.insert(k.clone(), Vec::new());
+                        k
+                    }
+                };
+                groups.get_mut(&tenant).expect("group exists").push(TenantEvent { offset: r.offset, event: ev, late });
+            }
+        }
+    }
+    let txn = SharedTxn::new(s.args.store.txn());
+    let mut stats = TenantStats::default();
+    for tenant in order {
+        let events = groups.remove(&tenant).unwrap_or_default();
+        let actor = tenant_actor(me, s, &tenant).await?;
+        let t = txn.clone();
+        match actor.call(|reply| TenantMsg::Apply { events, txn: t, reply }, Some(Duration::from_secs(120))).await {
+            Ok(ractor::rpc::CallResult::Success(Ok(st))) => {
+                stats.applied += st.applied;
+                stats.duplicates += st.duplicates;
+                stats.merges += st.merges;
+            }
+            Ok(ractor::rpc::CallResult::Success(Err(e))) => return Err(Failure::Actor(e)),
+            other => return Err(Failure::Actor(format!("tenant {tenant}: {other:?}"))),
+        }
+    }
+    for d in dlq {
+        d.await.map_err(Failure::Io)?;
+    }
+    let txn = txn.into_inner().ok_or_else(|| Failure::Actor("transaction still shared after the barrier".into()))?;
+    let last = records.last().map(|r| r.offset).unwrap_or(s.checkpoint.next_offset - 1);
+    let cp = Checkpoint {
+        next_offset: last + 1,
+        watermark_nanos: watermark.map(Ts::as_nanos),
+        applied_events: s.checkpoint.applied_events + stats.applied,
+    };
+    txn.commit(Some((p as u16, cp))).map_err(|e| Failure::Io(e.to_string()))?;
+    s.checkpoint = cp;
+    for o in records.iter().map(|r| r.offset) {
+        s.failures.remove(&o);
+        s.poison.remove(&o);
+    }
+    // Metrics only after the commit: they describe durable effects.
+    for reason in rejected {
+        metrics::rejected(reason);
+    }
+    metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
+    s.args.status.next_offset.store(cp.next_offset, Ordering::Relaxed);
+    s.args.status.set_watermark(watermark);
+    metrics::partition_progress(p, cp.next_offset, s.args.status.lag(), watermark);
+    Ok(())
+}
+
+async fn replay_one_by_one(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: Vec<Record>) {
+    stop_tenants(s).await;
+    for r in records {
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match process(me, s, std::slice::from_ref(&r)).await {
+                Ok(()) => break,
+                Err(Failure::Actor(e)) => {
+                    let n = s.failures.entry(r.offset).or_default();
+                    *n += 1;
+                    tracing::warn!(partition = s.args.partition, offset = r.offset, attempt = *n, error = %e, "record failed");
+                    if *n >= POISON_ATTEMPTS {
+                        s.poison.insert(r.offset);
+                    }
+                    stop_tenants(s).await;
+                }
+                Err(Failure::Io(e)) => {
+                    tracing::error!(partition = s.args.partition, offset = r.offset, error = %e, "storage or DLQ failure; retrying");
+                    stop_tenants(s).await;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+async fn tenant_actor(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, tenant: &Arc<str>) -> Result<ActorRef<TenantMsg>, Failure> {
+    if let Some(a) = s.tenants.get(tenant) {
+        return Ok(a.clone());
+    }
+    let args = TenantArgs { partition: s.args.partition as u16, tenant: tenant.clone(), config: s.args.config.clone() };
+    let (a, _) = Actor::spawn_linked(None, TenantActor, args, me.get_cell()).await.map_err(|e| Failure::Actor(e.to_string()))?;
+    s.tenants.insert(tenant.clone(), a.clone());
+    Ok(a)
+}

@@ -1,0 +1,327 @@
+//! TenantActor: one per tenant seen in a partition. Applies the tenant's events in
+//! partition order: dedup by `event_id`, identity stitching (links, merges, the
+//! merge guard, moving merged timelines), then routes touchpoints and conversions
+//! to the person's CustomerActor and touches to the JourneyActor. It supervises
+//! both kinds, restarting them on demand and passivating idle customers.
+
+use super::customer::{CustomerActor, CustomerArgs, CustomerMsg};
+use super::journey::{JourneyActor, JourneyArgs, JourneyMsg};
+use super::{ApplyError, EngineConfig, SharedTxn};
+use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
+use crate::domain::{Body, CampaignKind, Event, JourneyEvent};
+use crate::metrics;
+use crate::state::{CampaignRec, ConvRec, TenantMeta, TenantState, TouchRec};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One event routed to a tenant, with its lateness decided by the partition.
+pub struct TenantEvent {
+    pub offset: i64,
+    pub event: Event,
+    pub late: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TenantStats {
+    pub applied: u64,
+    pub duplicates: u64,
+    pub merges: u64,
+    pub blocked: u64,
+}
+
+pub enum TenantMsg {
+    Apply { events: Vec<TenantEvent>, txn: SharedTxn, reply: RpcReplyPort<Result<TenantStats, String>> },
+}
+
+pub struct TenantArgs {
+    pub partition: u16,
+    pub tenant: Arc<str>,
+    pub config: Arc<EngineConfig>,
+}
+
+pub struct TenantActorState {
+    args: TenantArgs,
+    customers: HashMap<u64, (ActorRef<CustomerMsg>, u64)>,
+    journeys: HashMap<String, ActorRef<JourneyMsg>>,
+    batch_no: u64,
+}
+
+/// A barrier call never waits forever: a child that does not answer fails the batch.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct TenantActor;
+
+impl Actor for TenantActor {
+    type Msg = TenantMsg;
+    type State = TenantActorState;
+    type Arguments = TenantArgs;
+
+    async fn pre_start(&self, _me: ActorRef<TenantMsg>, args: TenantArgs) -> Result<TenantActorState, ActorProcessingErr> {
+        metrics::actor_started("tenant");
+        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0 })
+    }
+
+    async fn post_stop(&self, me: ActorRef<TenantMsg>, s: &mut TenantActorState) -> Result<(), ActorProcessingErr> {
+        for (c, _) in s.customers.values() {
+            c.stop(None);
+        }
+        for j in s.journeys.values() {
+            j.stop(None);
+        }
+        me.stop_children(None);
+        metrics::actor_stopped("tenant");
+        Ok(())
+    }
+
+    async fn handle(&self, me: ActorRef<TenantMsg>, msg: TenantMsg, s: &mut TenantActorState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            TenantMsg::Apply { events, txn, reply } => {
+                s.batch_no += 1;
+                let r = apply_batch(&me, s, events, &txn).await;
+                drop(txn);
+                passivate(s);
+                let _ = reply.send(r.map_err(|e| e.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Children are restarted on demand (the next event for that person or journey
+    /// spawns a fresh actor over the same RocksDB state); the failure itself has
+    /// already failed the batch through the barrier, which is then replayed.
+    async fn handle_supervisor_evt(&self, _me: ActorRef<TenantMsg>, evt: SupervisionEvent, s: &mut TenantActorState) -> Result<(), ActorProcessingErr> {
+        if let SupervisionEvent::ActorFailed(cell, err) = evt {
+            let id = cell.get_id();
+            let before = (s.customers.len(), s.journeys.len());
+            s.customers.retain(|_, (a, _)| a.get_id() != id);
+            s.journeys.retain(|_, a| a.get_id() != id);
+            let kind = if s.customers.len() < before.0 { "customer" } else { "journey" };
+            if s.customers.len() < before.0 || s.journeys.len() < before.1 {
+                metrics::actor_restarted(kind);
+            }
+            tracing::warn!(tenant = %s.args.tenant, %kind, error = %err, "child actor failed; batch will be replayed");
+        }
+        Ok(())
+    }
+}
+
+enum Dispatch {
+    None,
+    Touch(u64, TouchRec, String, String),
+    Conversion(u64, ConvRec),
+}
+
+async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events: Vec<TenantEvent>, txn: &SharedTxn) -> Result<TenantStats, ApplyError> {
+    let (p, tenant) = (s.args.partition, s.args.tenant.clone());
+    let mut stats = TenantStats::default();
+    let mut meta: TenantMeta = {
+        let mut g = txn.lock();
+        TenantState::load(&mut g, p, &tenant)?.into_meta()
+    };
+    let mut touched_c: HashSet<u64> = HashSet::new();
+    let mut touched_j: HashSet<String> = HashSet::new();
+    for te in events {
+        let ev = te.event;
+        // 1. dedup + identity, under the lock.
+        let (dispatch, outcome) = {
+            let mut g = txn.lock();
+            let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta));
+            let r = (|| -> Result<Option<(Dispatch, LinkOutcome)>, ApplyError> {
+                if st.is_applied(&ev.event_id)? {
+                    return Ok(None);
+                }
+                st.mark_applied(&ev.event_id);
+                Ok(Some(apply_identity_and_plan(&mut st, &ev, s.args.config.max_ids_per_person)?))
+            })();
+            meta = st.into_meta();
+            match r? {
+                None => {
+                    stats.duplicates += 1;
+                    continue;
+                }
+                Some(x) => x,
+            }
+        };
+        stats.applied += 1;
+        stats.blocked += outcome.blocked as u64;
+        // 2. merges: flush and retire the customer actors whose records move.
+        if !outcome.moves.is_empty() {
+            for m in &outcome.moves {
+                for person in [m.from, m.to] {
+                    if let Some((a, _)) = s.customers.remove(&person) {
+                        sync(a.get_cell(), |r| CustomerMsg::Sync(r), &a).await?;
+                        a.stop(None);
+                        touched_c.remove(&person);
+                    }
+                }
+            }
+            let mut g = txn.lock();
+            let mut st = TenantState::records(&mut g, p, &tenant);
+            for m in &outcome.moves {
+                st.apply_move(m)?;
+                stats.merges += 1;
+            }
+        }
+        // 3. route.
+        match dispatch {
+            Dispatch::None => {}
+            Dispatch::Touch(person, rec, journey, composite) => {
+                let interaction_type = rec.touch.interaction_type.clone();
+                let ts = rec.ts;
+                let c = customer(me, s, person).await?;
+                c.cast(CustomerMsg::Touch { rec, txn: txn.clone() }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+                touched_c.insert(person);
+                let j = journey_actor(me, s, &journey).await?;
+                j.cast(JourneyMsg::Touch { ts, composite, interaction_type, late: te.late, txn: txn.clone() })
+                    .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+                touched_j.insert(journey);
+            }
+            Dispatch::Conversion(person, rec) => {
+                meta.currency_counts.entry(rec.conversion.currency.clone()).and_modify(|n| *n += 1).or_insert(1);
+                let c = customer(me, s, person).await?;
+                c.cast(CustomerMsg::Conversion { rec, txn: txn.clone() }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+                touched_c.insert(person);
+            }
+        }
+    }
+    // 4. barrier: every routed write is in the transaction before the partition commits.
+    for person in touched_c {
+        if let Some((a, _)) = s.customers.get(&person) {
+            let a = a.clone();
+            sync(a.get_cell(), |r| CustomerMsg::Sync(r), &a).await?;
+        } else {
+            return Err(ApplyError::ActorFailed(format!("customer {person}")));
+        }
+    }
+    for j in touched_j {
+        let a = s.journeys.get(&j).cloned().ok_or_else(|| ApplyError::ActorFailed(format!("journey {j}")))?;
+        sync(a.get_cell(), |r| JourneyMsg::Sync(r), &a).await?;
+    }
+    let mut g = txn.lock();
+    TenantState::with_meta(&mut g, p, &tenant, meta).save()?;
+    Ok(stats)
+}
+
+async fn sync<M: ractor::Message>(_cell: ActorCell, msg: impl FnOnce(RpcReplyPort<()>) -> M, a: &ActorRef<M>) -> Result<(), ApplyError> {
+    match a.call(msg, Some(SYNC_TIMEOUT)).await {
+        Ok(ractor::rpc::CallResult::Success(())) => Ok(()),
+        _ => Err(ApplyError::ActorFailed(format!("{:?}", a.get_id()))),
+    }
+}
+
+/// Identity for one event; returns what to route where.
+fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize) -> Result<(Dispatch, LinkOutcome), ApplyError> {
+    let mut outcome = LinkOutcome::default();
+    match &ev.body {
+        Body::Journey(j) if j.analytics_consent => {
+            let node = IdNode::customer(j.customer_id.clone());
+            if let Some(u) = &j.user_id {
+                let link = Link { ts: ev.ts, event_id: ev.event_id.clone(), a: node.clone(), b: IdNode::user(u.clone()) };
+                outcome = apply_link(st, &link, max_ids)?;
+                st.note_blocked(outcome.blocked);
+                if outcome.blocked > 0 {
+                    metrics::counter_blocked(outcome.blocked as u64);
+                }
+            } else {
+                ensure_node(st, &node, &mut outcome.created)?;
+            }
+            let person = crate::domain::identity::IdentityStore::person_of(st, &node)?.unwrap_or_default();
+            Ok((plan_journey(person, ev, j), outcome))
+        }
+        Body::Campaign(c) => {
+            let mut rec = st.campaign(&c.campaign_id)?.unwrap_or_else(|| CampaignRec { campaign_id: c.campaign_id.clone(), ..Default::default() });
+            if c.campaign_name.is_some() {
+                rec.name = c.campaign_name.clone();
+            }
+            if c.channel.is_some() {
+                rec.channel = c.channel.clone();
+            }
+            let status = match c.kind {
+                CampaignKind::Launch => "launched",
+                CampaignKind::Optimization => "optimized",
+                CampaignKind::Termination => "terminated",
+            };
+            let at = (ev.ts, ev.event_id.clone(), status.to_string());
+            if rec.status_at.as_ref().is_none_or(|cur| (&cur.0, &cur.1) < (&at.0, &at.1)) {
+                rec.status_at = Some(at);
+            }
+            rec.impressions += c.metrics.impressions;
+            rec.clicks += c.metrics.clicks;
+            rec.conversions += c.metrics.conversions;
+            rec.cost += c.metrics.cost;
+            rec.revenue += c.metrics.revenue;
+            st.put_campaign(&rec)?;
+            Ok((Dispatch::None, outcome))
+        }
+        _ => Ok((Dispatch::None, outcome)),
+    }
+}
+
+fn plan_journey(person: u64, ev: &Event, j: &JourneyEvent) -> Dispatch {
+    if let Some(t) = &j.touch {
+        let rec = TouchRec { event_id: ev.event_id.clone(), ts: ev.ts, customer_id: j.customer_id.clone(), touch: t.clone() };
+        let journey = t.dims.journey.clone().unwrap_or_else(|| "-".to_string());
+        let composite = t.composite_key();
+        return Dispatch::Touch(person, rec, journey, composite);
+    }
+    if let Some(c) = &j.conversion {
+        return Dispatch::Conversion(person, ConvRec { event_id: ev.event_id.clone(), ts: ev.ts, customer_id: j.customer_id.clone(), conversion: c.clone() });
+    }
+    Dispatch::None
+}
+
+async fn customer(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, person: u64) -> Result<ActorRef<CustomerMsg>, ApplyError> {
+    let batch = s.batch_no;
+    if let Some((a, last)) = s.customers.get_mut(&person) {
+        *last = batch;
+        return Ok(a.clone());
+    }
+    let args = CustomerArgs { partition: s.args.partition, tenant: s.args.tenant.clone(), person, config: s.args.config.clone() };
+    let (a, _) = Actor::spawn_linked(None, CustomerActor, args, me.get_cell())
+        .await
+        .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+    s.customers.insert(person, (a.clone(), batch));
+    Ok(a)
+}
+
+async fn journey_actor(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, journey: &str) -> Result<ActorRef<JourneyMsg>, ApplyError> {
+    if let Some(a) = s.journeys.get(journey) {
+        return Ok(a.clone());
+    }
+    let args = JourneyArgs { partition: s.args.partition, tenant: s.args.tenant.clone(), journey: journey.to_string() };
+    let (a, _) = Actor::spawn_linked(None, JourneyActor, args, me.get_cell())
+        .await
+        .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+    s.journeys.insert(journey.to_string(), a.clone());
+    Ok(a)
+}
+
+/// Stops customers idle for `customer_idle_batches`, then the least recently used
+/// beyond `customer_actor_cap`.
+fn passivate(s: &mut TenantActorState) {
+    let (idle, cap, now) = (s.args.config.customer_idle_batches, s.args.config.customer_actor_cap, s.batch_no);
+    let mut stopped = 0u64;
+    s.customers.retain(|_, (a, last)| {
+        let keep = now.saturating_sub(*last) < idle;
+        if !keep {
+            a.stop(None);
+            stopped += 1;
+        }
+        keep
+    });
+    if s.customers.len() > cap {
+        let mut by_age: Vec<(u64, u64)> = s.customers.iter().map(|(p, (_, last))| (*last, *p)).collect();
+        by_age.sort_unstable();
+        for (_, p) in by_age.into_iter().take(s.customers.len() - cap) {
+            if let Some((a, _)) = s.customers.remove(&p) {
+                a.stop(None);
+                stopped += 1;
+            }
+        }
+    }
+    if stopped > 0 {
+        metrics::passivated(stopped);
+    }
+}

@@ -1,0 +1,25 @@
+//! The pure domain: plain functions over plain data, no I/O, unit-tested alone.
+//!
+//! - `event`: validated event types.
+//! - `timestamp`: RFC 3339 / epoch-ms parsing and formatting.
+//! - `tracking`: landing-URL `utm_*` / `cm_*` parsing into touchpoint dimensions.
+//! - `routing`: Kafka's murmur2 partitioner.
+//! - `decode`: bytes (JSON or MessagePack) → validated [`event::Event`] or a rejection.
+//! - `models`: rule-based attribution weights.
+//! - `datadriven`: exact Markov removal effects and Shapley values.
+//! - `report`: turning per-conversion credits into sorted report rows.
+//! - `identity`: the identity graph (union-find with merge guard).
+//! - `window`: event-time bucket assignment.
+
+pub mod decode;
+pub mod datadriven;
+pub mod event;
+pub mod identity;
+pub mod models;
+pub mod report;
+pub mod routing;
+pub mod timestamp;
+pub mod tracking;
+pub mod window;
+
+pub use event::*;

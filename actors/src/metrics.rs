@@ -1,0 +1,132 @@
+//! Metric names and their descriptions, registered at start-up so that every
+//! family is exported (at zero) before it is first used.
+
+use crate::domain::Reason;
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit};
+
+pub const EVENTS_CONSUMED: &str = "touchline_events_consumed_total";
+pub const EVENTS_APPLIED: &str = "touchline_events_applied_total";
+pub const EVENTS_REJECTED: &str = "touchline_events_rejected_total";
+pub const EVENTS_LATE: &str = "touchline_events_late_total";
+pub const EVENTS_DUPLICATE: &str = "touchline_events_duplicate_total";
+pub const PARTITION_LAG: &str = "touchline_partition_lag";
+pub const PARTITION_APPLIED_OFFSET: &str = "touchline_partition_applied_offset";
+pub const PARTITION_WATERMARK: &str = "touchline_partition_watermark_seconds";
+pub const ACTORS_ACTIVE: &str = "touchline_actors_active";
+pub const ACTOR_RESTARTS: &str = "touchline_actor_restarts_total";
+pub const ACTORS_PASSIVATED: &str = "touchline_actors_passivated_total";
+pub const HTTP_DURATION: &str = "touchline_http_request_duration_seconds";
+pub const MERGES: &str = "touchline_identity_merges_total";
+pub const MERGE_BLOCKED: &str = "touchline_identity_merge_blocked_total";
+pub const BATCH_DURATION: &str = "touchline_batch_apply_duration_seconds";
+pub const ROCKSDB_LIVE_BYTES: &str = "touchline_rocksdb_live_bytes";
+pub const ROCKSDB_KEYS: &str = "touchline_rocksdb_estimated_keys";
+pub const PARTITIONS_ASSIGNED: &str = "touchline_partitions_assigned";
+
+/// Actor kinds (label `kind`).
+pub const KINDS: [&str; 4] = ["partition", "tenant", "customer", "journey"];
+
+/// HTTP routes (label `route`).
+pub const ROUTES: [&str; 8] = [
+    "attribution",
+    "attribution_compare",
+    "customer",
+    "journey_performance",
+    "campaigns",
+    "cohorts",
+    "cluster",
+    "other",
+];
+
+/// Describes every metric and touches each series once so it exists at zero.
+pub fn register() {
+    describe_counter!(EVENTS_CONSUMED, Unit::Count, "Records read from the events topic.");
+    describe_counter!(EVENTS_APPLIED, Unit::Count, "Valid, non-duplicate events applied to state.");
+    describe_counter!(EVENTS_REJECTED, Unit::Count, "Records dead-lettered, by stable reason code.");
+    describe_counter!(EVENTS_LATE, Unit::Count, "Events older than the watermark minus the allowed lateness.");
+    describe_counter!(EVENTS_DUPLICATE, Unit::Count, "Events whose (tenant, event_id) was already applied.");
+    describe_gauge!(PARTITION_LAG, Unit::Count, "Records between the applied offset and the high watermark.");
+    describe_gauge!(PARTITION_APPLIED_OFFSET, Unit::Count, "Next offset to apply, durably stored.");
+    describe_gauge!(PARTITION_WATERMARK, Unit::Seconds, "Event-time watermark of the partition (epoch seconds).");
+    describe_gauge!(ACTORS_ACTIVE, Unit::Count, "Live actors by kind.");
+    describe_counter!(ACTOR_RESTARTS, Unit::Count, "Actors restarted after a failure, by kind.");
+    describe_counter!(ACTORS_PASSIVATED, Unit::Count, "Customer actors stopped because idle or over the cap.");
+    describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency by route.");
+    describe_counter!(MERGES, Unit::Count, "Identity merges of two persons.");
+    describe_counter!(MERGE_BLOCKED, Unit::Count, "Identity links blocked by max_ids_per_person.");
+    describe_histogram!(BATCH_DURATION, Unit::Seconds, "Time to apply and commit one record batch.");
+    describe_gauge!(ROCKSDB_LIVE_BYTES, Unit::Bytes, "Estimated live data plus memtables of the node's RocksDB.");
+    describe_gauge!(ROCKSDB_KEYS, Unit::Count, "Estimated number of keys in the node's RocksDB.");
+    describe_gauge!(PARTITIONS_ASSIGNED, Unit::Count, "Partitions this node owns.");
+
+    counter!(EVENTS_CONSUMED).absolute(0);
+    counter!(EVENTS_APPLIED).absolute(0);
+    counter!(EVENTS_LATE).absolute(0);
+    counter!(EVENTS_DUPLICATE).absolute(0);
+    counter!(ACTORS_PASSIVATED).absolute(0);
+    counter!(MERGES).absolute(0);
+    counter!(MERGE_BLOCKED).absolute(0);
+    for r in Reason::ALL {
+        counter!(EVENTS_REJECTED, "reason" => r.as_str()).absolute(0);
+    }
+    for k in KINDS {
+        gauge!(ACTORS_ACTIVE, "kind" => k).set(0.0);
+        counter!(ACTOR_RESTARTS, "kind" => k).absolute(0);
+    }
+    for r in ROUTES {
+        let _ = histogram!(HTTP_DURATION, "route" => r);
+    }
+    let _ = histogram!(BATCH_DURATION);
+    gauge!(ROCKSDB_LIVE_BYTES).set(0.0);
+    gauge!(ROCKSDB_KEYS).set(0.0);
+    gauge!(PARTITIONS_ASSIGNED).set(0.0);
+}
+
+pub fn rejected(reason: Reason) {
+    counter!(EVENTS_REJECTED, "reason" => reason.as_str()).increment(1);
+}
+
+pub fn actor_started(kind: &'static str) {
+    gauge!(ACTORS_ACTIVE, "kind" => kind).increment(1.0);
+}
+
+pub fn actor_stopped(kind: &'static str) {
+    gauge!(ACTORS_ACTIVE, "kind" => kind).decrement(1.0);
+}
+
+pub fn actor_restarted(kind: &'static str) {
+    counter!(ACTOR_RESTARTS, "kind" => kind).increment(1);
+}
+
+pub fn passivated(n: u64) {
+    counter!(ACTORS_PASSIVATED).increment(n);
+}
+
+pub fn counter_blocked(n: u64) {
+    counter!(MERGE_BLOCKED).increment(n);
+}
+
+pub fn batch_duration(d: std::time::Duration) {
+    histogram!(BATCH_DURATION).record(d.as_secs_f64());
+}
+
+pub fn applied(consumed: u64, applied: u64, duplicates: u64, late: u64, merges: u64) {
+    counter!(EVENTS_CONSUMED).increment(consumed);
+    counter!(EVENTS_APPLIED).increment(applied);
+    counter!(EVENTS_DUPLICATE).increment(duplicates);
+    counter!(EVENTS_LATE).increment(late);
+    counter!(MERGES).increment(merges);
+}
+
+pub fn partition_progress(partition: i32, next_offset: i64, lag: i64, watermark: Option<crate::domain::Ts>) {
+    let p = partition.to_string();
+    gauge!(PARTITION_APPLIED_OFFSET, "partition" => p.clone()).set(next_offset as f64);
+    gauge!(PARTITION_LAG, "partition" => p.clone()).set(lag as f64);
+    if let Some(w) = watermark {
+        gauge!(PARTITION_WATERMARK, "partition" => p).set(w.secs as f64);
+    }
+}
+
+pub fn partitions_assigned(n: usize) {
+    gauge!(PARTITIONS_ASSIGNED).set(n as f64);
+}

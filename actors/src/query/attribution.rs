@@ -1,0 +1,114 @@
+//! `GET /v1/tenants/{t}/attribution` (and `/compare`): credits per grouping key
+//! over the conversions in `[from, to)` in one currency, exactly per
+//! attribution.md, computed from the stored timelines.
+
+use super::paths::lookback_touches;
+use super::{tenant_meta, QueryError};
+use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
+use crate::domain::report::{Accumulator, Row};
+use crate::domain::{GroupBy, Ts};
+use crate::state::{key, ConvIndexRec};
+use touchline_storage::{codec, Store};
+
+#[derive(Clone, Debug)]
+pub struct AttributionQuery {
+    pub from: Ts,
+    pub to: Ts,
+    pub group_by: GroupBy,
+    pub lookback_days: i64,
+    pub params: ModelParams,
+    pub currency: Option<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AttributionResult {
+    pub conversions: u64,
+    pub conversion_value: f64,
+    pub currency: Option<String>,
+    pub rows: Vec<Row>,
+}
+
+/// One conversion in range with its path, ready for any model.
+pub struct ConversionPath {
+    pub person: u64,
+    pub ts: Ts,
+    pub value: f64,
+    pub touches: Vec<(Ts, crate::domain::Channel, String, String)>,
+}
+
+/// Loads every conversion of the report currency in `[from, to)` with its path.
+pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &AttributionQuery) -> Result<(Option<String>, Vec<ConversionPath>), QueryError> {
+    let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
+    let currency = q.currency.clone().or_else(|| meta.default_currency());
+    let Some(cur) = currency.clone() else { return Ok((None, Vec::new())) };
+    let start = key::conv_by_time_at(p, tenant, q.from);
+    let end = key::conv_by_time_at(p, tenant, q.to);
+    let prefix_len = key::conv_by_time_prefix(p, tenant).len();
+    let mut index: Vec<(Ts, ConvIndexRec)> = Vec::new();
+    let mut err = None;
+    store.scan(&start, &end, |k, v| {
+        match (crate::state::tenant::ts_in_key(k, prefix_len), codec::decode::<ConvIndexRec>(k, v)) {
+            (Some(ts), Ok(rec)) => {
+                if rec.currency == cur {
+                    index.push((ts, rec));
+                }
+            }
+            (_, Err(e)) => {
+                err = Some(e);
+                return false;
+            }
+            (None, _) => {}
+        }
+        true
+    })?;
+    if let Some(e) = err {
+        return Err(e.into());
+    }
+    let lookback = q.lookback_days.saturating_mul(86_400);
+    let mut out = Vec::with_capacity(index.len());
+    for (ts, rec) in index {
+        let touches = lookback_touches(store, p, tenant, rec.person, ts, lookback)?
+            .into_iter()
+            .map(|t| {
+                let key = t.touch.key(q.group_by).to_string();
+                (t.ts, t.touch.channel, key, t.event_id)
+            })
+            .collect();
+        out.push(ConversionPath { person: rec.person, ts, value: rec.value, touches });
+    }
+    Ok((currency, out))
+}
+
+/// Credits of a rule-based model over prepared conversion paths.
+pub fn rule_report(model: Model, params: &ModelParams, convs: &[ConversionPath]) -> AttributionResult {
+    let mut acc = Accumulator::new();
+    let mut value = crate::domain::report::ExactSum::new();
+    for c in convs {
+        let path: Vec<PathTouch> = c
+            .touches
+            .iter()
+            .map(|(ts, ch, key, eid)| PathTouch { ts: *ts, channel: *ch, key: key.as_str(), event_id: eid.as_str() })
+            .collect();
+        for (key, credit) in credit_by_key(model, &path, c.ts, params) {
+            acc.add(key, credit, credit * c.value);
+        }
+        value.add(c.value);
+    }
+    AttributionResult { conversions: convs.len() as u64, conversion_value: value.value(), currency: None, rows: acc.into_rows() }
+}
+
+/// The attribution report of one rule-based model.
+pub fn attribution(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<AttributionResult, QueryError> {
+    if model == Model::Custom && q.params.custom_weights.is_none() {
+        return Err(QueryError::BadRequest { param: "weights", message: "the custom model needs weights=F,M,L".into() });
+    }
+    let (currency, convs) = conversions_with_paths(store, p, tenant, q)?;
+    if model.is_data_driven() {
+        let mut r = super::datadriven::data_driven_report(store, p, tenant, model, q, &convs)?;
+        r.currency = currency;
+        return Ok(r);
+    }
+    let mut r = rule_report(model, &q.params, &convs);
+    r.currency = currency;
+    Ok(r)
+}

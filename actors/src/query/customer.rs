@@ -1,0 +1,130 @@
+//! `GET /v1/tenants/{t}/customers/{id}`: the stitched person behind any linked
+//! `customer_id` or `user_id` (customer_id tried first), its identifiers, timeline,
+//! and every conversion with its per-touch credit under each rule model.
+
+use super::paths::lookback_touches;
+use super::QueryError;
+use crate::domain::identity::IdKind;
+use crate::domain::models::{weights, Model, ModelParams, PathTouch};
+use crate::domain::GroupBy;
+use crate::state::{key, ConvRec, PersonRec, TouchRec};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use touchline_storage::{codec, Store};
+
+pub struct CustomerQuery {
+    pub lookback_days: i64,
+    pub params: ModelParams,
+    pub group_by: GroupBy,
+}
+
+/// Resolves `id` to a person key: customer_id first, then user_id.
+pub fn resolve(store: &Store, p: u16, tenant: &str, id: &str) -> Result<Option<u64>, QueryError> {
+    for kind in [IdKind::Customer, IdKind::User] {
+        if let Some(b) = store.get(&key::node_lookup(p, tenant, kind, id))? {
+            if let Ok(arr) = <[u8; 8]>::try_from(b.as_slice()) {
+                return Ok(Some(u64::from_be_bytes(arr)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn collect<T: serde::de::DeserializeOwned>(store: &Store, prefix: &[u8]) -> Result<Vec<T>, QueryError> {
+    let mut out = Vec::new();
+    let mut err = None;
+    store.scan_prefix(prefix, |k, v| match codec::decode::<T>(k, v) {
+        Ok(x) => {
+            out.push(x);
+            true
+        }
+        Err(e) => {
+            err = Some(e);
+            false
+        }
+    })?;
+    match err {
+        Some(e) => Err(e.into()),
+        None => Ok(out),
+    }
+}
+
+fn touch_json(t: &TouchRec) -> Value {
+    let d = &t.touch.dims;
+    json!({
+        "event_id": t.event_id,
+        "timestamp": t.ts.to_string(),
+        "customer_id": t.customer_id,
+        "channel": t.touch.channel.as_str(),
+        "interaction_type": t.touch.interaction_type,
+        "campaign": d.campaign, "journey": d.journey, "sequence": d.sequence,
+        "content": d.content, "variant": d.variant, "source_medium": d.source_medium,
+        "key": t.touch.composite_key(),
+    })
+}
+
+pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery) -> Result<Value, QueryError> {
+    let person = resolve(store, p, tenant, id)?.ok_or_else(|| QueryError::NotFound(format!("customer {id}")))?;
+    let pk = key::person(p, tenant, person);
+    let rec: PersonRec = match store.get(&pk)? {
+        Some(b) => codec::decode(&pk, &b)?,
+        None => return Err(QueryError::NotFound(format!("customer {id}"))),
+    };
+    let identifiers: Vec<Value> = rec
+        .ids
+        .members
+        .iter()
+        .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "method": "deterministic", "confidence": 1.0}))
+        .collect();
+    let touches: Vec<TouchRec> = collect(store, &key::touch_prefix(p, tenant, person))?;
+    let convs: Vec<ConvRec> = collect(store, &key::conv_prefix(p, tenant, person))?;
+    let lookback = q.lookback_days.saturating_mul(86_400);
+    let mut conversions = Vec::with_capacity(convs.len());
+    for c in &convs {
+        let path_recs = lookback_touches(store, p, tenant, person, c.ts, lookback)?;
+        let path: Vec<PathTouch> = path_recs
+            .iter()
+            .map(|t| PathTouch { ts: t.ts, channel: t.touch.channel, key: t.touch.key(q.group_by), event_id: &t.event_id })
+            .collect();
+        let mut credit = serde_json::Map::new();
+        for model in Model::ALL {
+            if model.is_data_driven() || (model == Model::Custom && q.params.custom_weights.is_none()) {
+                continue;
+            }
+            let rows: Vec<Value> = if path.is_empty() {
+                vec![json!({"event_id": null, "key": crate::domain::DIRECT_KEY, "weight": 1.0})]
+            } else if model == Model::Participation {
+                let mut seen = BTreeSet::new();
+                path.iter()
+                    .filter(|t| seen.insert(t.key))
+                    .map(|t| json!({"event_id": t.event_id, "key": t.key, "weight": 1.0}))
+                    .collect()
+            } else {
+                weights(model, &path, c.ts, &q.params)
+                    .iter()
+                    .zip(&path)
+                    .filter(|(w, _)| **w != 0.0)
+                    .map(|(w, t)| json!({"event_id": t.event_id, "key": t.key, "weight": w}))
+                    .collect()
+            };
+            credit.insert(model.as_str().to_string(), Value::Array(rows));
+        }
+        conversions.push(json!({
+            "event_id": c.event_id,
+            "timestamp": c.ts.to_string(),
+            "customer_id": c.customer_id,
+            "value": c.conversion.value,
+            "currency": c.conversion.currency,
+            "conversion_type": c.conversion.conversion_type,
+            "credit": credit,
+        }));
+    }
+    Ok(json!({
+        "tenant": tenant,
+        "person_id": rec.ids.public_id(),
+        "identifiers": identifiers,
+        "segments": rec.segments,
+        "touchpoints": touches.iter().map(touch_json).collect::<Vec<_>>(),
+        "conversions": conversions,
+    }))
+}

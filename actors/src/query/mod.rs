@@ -1,0 +1,31 @@
+//! The read side: answers the HTTP queries from committed RocksDB state of the
+//! partition that owns the tenant. Pure aggregation over scans; no actor is
+//! involved, so queries never queue behind ingest.
+
+pub mod attribution;
+pub mod customer;
+pub mod datadriven;
+pub mod journey;
+mod paths;
+
+use crate::state::{key, TenantMeta};
+use touchline_storage::{codec, StorageError, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("{param}: {message}")]
+    BadRequest { param: &'static str, message: String },
+}
+
+/// The tenant's metadata, if the tenant has any state in `partition`.
+pub fn tenant_meta(store: &Store, partition: u16, tenant: &str) -> Result<Option<TenantMeta>, QueryError> {
+    let k = key::tenant_meta(partition, tenant);
+    match store.get(&k)? {
+        Some(b) => Ok(Some(codec::decode(&k, &b)?)),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,9 @@
+//! Typed state over the storage keyspaces: the records a partition keeps, the
+//! key builders for them, and tenant-scoped accessors used by the actors (write
+//! side, through a [`touchline_storage::Txn`]) and by queries (read side).
+
+pub mod records;
+pub mod tenant;
+
+pub use records::*;
+pub use tenant::TenantState;

@@ -1,0 +1,202 @@
+//! Stored record types (MessagePack with named fields) and their keys.
+
+use crate::domain::identity::{IdKind, IdNode, PersonIds};
+use crate::domain::{ConversionInfo, TouchInfo, Ts};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use touchline_storage::keys::{KeyBuf, Space};
+
+/// A touchpoint on a person's timeline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TouchRec {
+    pub event_id: String,
+    pub ts: Ts,
+    /// The node it was captured under (records move with their node on re-stitch).
+    pub customer_id: String,
+    pub touch: TouchInfo,
+}
+
+/// A conversion of a person.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvRec {
+    pub event_id: String,
+    pub ts: Ts,
+    pub customer_id: String,
+    pub conversion: ConversionInfo,
+}
+
+/// Index entry: conversion by tenant time → its person.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConvIndexRec {
+    pub person: u64,
+    pub currency: String,
+    pub value: f64,
+}
+
+/// A person: identity plus per-person facts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PersonRec {
+    pub ids: PersonIds,
+    #[serde(default)]
+    pub segments: Vec<String>,
+}
+
+/// Per-tenant counters and settings learned from data.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TenantMeta {
+    pub next_person: u64,
+    /// Conversions per currency over all time (default report currency).
+    pub currency_counts: BTreeMap<String, u64>,
+    pub persons: u64,
+    pub events: u64,
+    #[serde(default)]
+    pub merges_blocked: u64,
+}
+
+impl TenantMeta {
+    /// The tenant's currency with the most conversions, ties to the alphabetically first.
+    pub fn default_currency(&self) -> Option<String> {
+        let mut best: Option<(&String, u64)> = None;
+        for (c, n) in &self.currency_counts {
+            if *n > 0 && best.is_none_or(|(_, bn)| *n > bn) {
+                best = Some((c, *n));
+            }
+        }
+        best.map(|(c, _)| c.clone())
+    }
+}
+
+/// Counters of one journey window bucket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowCounts {
+    pub touches: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+}
+
+/// Campaign lifecycle and cumulative reported metrics.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CampaignRec {
+    pub campaign_id: String,
+    pub name: Option<String>,
+    pub channel: Option<String>,
+    /// Status of the latest event in event time: (ts, event_id, status).
+    pub status_at: Option<(Ts, String, String)>,
+    pub impressions: f64,
+    pub clicks: f64,
+    pub conversions: f64,
+    pub cost: f64,
+    pub revenue: f64,
+}
+
+/// Key builders, all partition- and tenant-scoped.
+pub mod key {
+    use super::*;
+
+    fn t(p: u16, s: Space, tenant: &str) -> KeyBuf {
+        KeyBuf::space(p, s).tenant(tenant)
+    }
+    pub fn tenant_meta(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::Tenant, tenant).into_vec()
+    }
+    pub fn tenant_index(p: u16, tenant: &str) -> Vec<u8> {
+        KeyBuf::space(p, Space::TenantIndex).str0(tenant).into_vec()
+    }
+    pub fn tenant_index_prefix(p: u16) -> Vec<u8> {
+        KeyBuf::space(p, Space::TenantIndex).into_vec()
+    }
+    pub fn dedup(p: u16, tenant: &str, event_id: &str) -> Vec<u8> {
+        t(p, Space::Dedup, tenant).bytes(event_id.as_bytes()).into_vec()
+    }
+    pub fn node(p: u16, tenant: &str, n: &IdNode) -> Vec<u8> {
+        t(p, Space::Node, tenant).u8(n.kind.tag()).bytes(n.id.as_bytes()).into_vec()
+    }
+    pub fn node_lookup(p: u16, tenant: &str, kind: IdKind, id: &str) -> Vec<u8> {
+        t(p, Space::Node, tenant).u8(kind.tag()).bytes(id.as_bytes()).into_vec()
+    }
+    pub fn person(p: u16, tenant: &str, person: u64) -> Vec<u8> {
+        t(p, Space::Person, tenant).u64(person).into_vec()
+    }
+    pub fn link_prefix(p: u16, tenant: &str, n: &IdNode) -> Vec<u8> {
+        t(p, Space::Link, tenant).u8(n.kind.tag()).str0(&n.id).into_vec()
+    }
+    pub fn link(p: u16, tenant: &str, n: &IdNode, ts: Ts, event_id: &str, other: &IdNode) -> Vec<u8> {
+        KeyBuf(link_prefix(p, tenant, n))
+            .bytes(&ts.to_key_bytes())
+            .str0(event_id)
+            .u8(other.kind.tag())
+            .bytes(other.id.as_bytes())
+            .into_vec()
+    }
+    pub fn touch_prefix(p: u16, tenant: &str, person: u64) -> Vec<u8> {
+        t(p, Space::Touch, tenant).u64(person).into_vec()
+    }
+    pub fn touch(p: u16, tenant: &str, person: u64, ts: Ts, event_id: &str) -> Vec<u8> {
+        t(p, Space::Touch, tenant).u64(person).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
+    }
+    pub fn touch_at(p: u16, tenant: &str, person: u64, ts: Ts) -> Vec<u8> {
+        t(p, Space::Touch, tenant).u64(person).bytes(&ts.to_key_bytes()).into_vec()
+    }
+    pub fn conv_prefix(p: u16, tenant: &str, person: u64) -> Vec<u8> {
+        t(p, Space::Conversion, tenant).u64(person).into_vec()
+    }
+    pub fn conv(p: u16, tenant: &str, person: u64, ts: Ts, event_id: &str) -> Vec<u8> {
+        t(p, Space::Conversion, tenant).u64(person).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
+    }
+    pub fn conv_by_time_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::ConversionByTime, tenant).into_vec()
+    }
+    pub fn conv_by_time(p: u16, tenant: &str, ts: Ts, event_id: &str) -> Vec<u8> {
+        t(p, Space::ConversionByTime, tenant).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
+    }
+    pub fn conv_by_time_at(p: u16, tenant: &str, ts: Ts) -> Vec<u8> {
+        t(p, Space::ConversionByTime, tenant).bytes(&ts.to_key_bytes()).into_vec()
+    }
+    pub fn window(p: u16, tenant: &str, gran: u8, journey: &str, bucket: i64, composite: &str) -> Vec<u8> {
+        t(p, Space::Window, tenant)
+            .u8(gran)
+            .str0(journey)
+            .bytes(&Ts::new(bucket, 0).to_key_bytes())
+            .bytes(composite.as_bytes())
+            .into_vec()
+    }
+    pub fn window_prefix(p: u16, tenant: &str, gran: u8, journey: &str) -> Vec<u8> {
+        t(p, Space::Window, tenant).u8(gran).str0(journey).into_vec()
+    }
+    pub fn campaign(p: u16, tenant: &str, campaign_id: &str) -> Vec<u8> {
+        t(p, Space::Campaign, tenant).bytes(campaign_id.as_bytes()).into_vec()
+    }
+    pub fn campaign_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::Campaign, tenant).into_vec()
+    }
+    pub fn variant(p: u16, tenant: &str, variant_id: &str) -> Vec<u8> {
+        t(p, Space::Variant, tenant).bytes(variant_id.as_bytes()).into_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_currency_most_used_ties_alphabetical() {
+        let mut m = TenantMeta::default();
+        assert_eq!(m.default_currency(), None);
+        m.currency_counts.insert("USD".into(), 3);
+        m.currency_counts.insert("EUR".into(), 3);
+        m.currency_counts.insert("GBP".into(), 1);
+        assert_eq!(m.default_currency().as_deref(), Some("EUR"));
+        m.currency_counts.insert("USD".into(), 4);
+        assert_eq!(m.default_currency().as_deref(), Some("USD"));
+    }
+
+    #[test]
+    fn timeline_keys_sort_by_time_then_event_id() {
+        let a = key::touch(3, "acme", 9, Ts::new(10, 0), "b");
+        let b = key::touch(3, "acme", 9, Ts::new(10, 0), "c");
+        let c = key::touch(3, "acme", 9, Ts::new(11, 0), "a");
+        assert!(a < b && b < c);
+        assert!(a.starts_with(&key::touch_prefix(3, "acme", 9)));
+        assert!(!a.starts_with(&key::touch_prefix(3, "acme", 10)));
+    }
+}

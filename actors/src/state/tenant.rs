@@ -1,0 +1,204 @@
+//! Tenant-scoped write access inside a partition transaction: dedup, identity
+//! (implements [`IdentityStore`]), timelines, conversions and their time index,
+//! record moves after a merge, window counters and campaigns.
+
+use super::records::{key, CampaignRec, ConvIndexRec, ConvRec, PersonRec, TenantMeta, TouchRec, WindowCounts};
+use crate::domain::identity::{IdNode, IdentityStore, Link, Move, PersonIds};
+use crate::domain::Ts;
+use touchline_storage::{codec, StorageError, Txn};
+
+pub struct TenantState<'a> {
+    pub txn: &'a mut Txn,
+    pub partition: u16,
+    pub tenant: &'a str,
+    pub meta: TenantMeta,
+    meta_dirty: bool,
+}
+
+impl<'a> TenantState<'a> {
+    pub fn load(txn: &'a mut Txn, partition: u16, tenant: &'a str) -> Result<TenantState<'a>, StorageError> {
+        let meta = txn.get_as::<TenantMeta>(&key::tenant_meta(partition, tenant))?;
+        let meta_dirty = meta.is_none();
+        if meta_dirty {
+            txn.put(key::tenant_index(partition, tenant), Vec::new());
+        }
+        Ok(TenantState { txn, partition, tenant, meta: meta.unwrap_or_default(), meta_dirty })
+    }
+
+    /// Wraps a meta the caller keeps in memory across a batch.
+    pub fn with_meta(txn: &'a mut Txn, partition: u16, tenant: &'a str, meta: TenantMeta) -> TenantState<'a> {
+        TenantState { txn, partition, tenant, meta, meta_dirty: true }
+    }
+
+    pub fn into_meta(self) -> TenantMeta {
+        self.meta
+    }
+
+    /// Record access without the tenant meta (customer and journey actors: only
+    /// the tenant actor owns and saves the meta).
+    pub fn records(txn: &'a mut Txn, partition: u16, tenant: &'a str) -> TenantState<'a> {
+        TenantState { txn, partition, tenant, meta: TenantMeta::default(), meta_dirty: false }
+    }
+
+    /// Writes the tenant meta back if it changed.
+    pub fn save(&mut self) -> Result<(), StorageError> {
+        if self.meta_dirty {
+            self.txn.put_as(key::tenant_meta(self.partition, self.tenant), &self.meta)?;
+            self.meta_dirty = false;
+        }
+        Ok(())
+    }
+
+    pub fn is_applied(&self, event_id: &str) -> Result<bool, StorageError> {
+        self.txn.contains(&key::dedup(self.partition, self.tenant, event_id))
+    }
+
+    pub fn mark_applied(&mut self, event_id: &str) {
+        self.txn.put(key::dedup(self.partition, self.tenant, event_id), Vec::new());
+        self.meta.events += 1;
+        self.meta_dirty = true;
+    }
+
+    pub fn put_touch(&mut self, person: u64, rec: &TouchRec) -> Result<(), StorageError> {
+        let k = key::touch(self.partition, self.tenant, person, rec.ts, &rec.event_id);
+        self.txn.put_as(k, rec)
+    }
+
+    pub fn put_conversion(&mut self, person: u64, rec: &ConvRec) -> Result<(), StorageError> {
+        let (p, t) = (self.partition, self.tenant);
+        self.txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), rec)?;
+        let idx = ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+        self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)
+    }
+
+    /// Counts a conversion's currency (the tenant's default report currency).
+    pub fn count_currency(&mut self, currency: &str) {
+        *self.meta.currency_counts.entry(currency.to_string()).or_default() += 1;
+        self.meta_dirty = true;
+    }
+
+    pub fn person_rec(&self, person: u64) -> Result<Option<PersonRec>, StorageError> {
+        self.txn.get_as(&key::person(self.partition, self.tenant, person))
+    }
+
+    /// Moves the timeline and conversions of `m.nodes` from `m.from` to `m.to`.
+    pub fn apply_move(&mut self, m: &Move) -> Result<usize, StorageError> {
+        let (p, t) = (self.partition, self.tenant);
+        let owns = |cid: &str| m.whole || m.nodes.iter().any(|n| n.kind == crate::domain::identity::IdKind::Customer && n.id == cid);
+        let mut moved = 0;
+        for (k, v) in self.txn.collect_prefix(&key::touch_prefix(p, t, m.from))? {
+            let rec: TouchRec = codec::decode(&k, &v)?;
+            if owns(&rec.customer_id) {
+                self.txn.delete(k);
+                self.txn.put(key::touch(p, t, m.to, rec.ts, &rec.event_id), v);
+                moved += 1;
+            }
+        }
+        for (k, v) in self.txn.collect_prefix(&key::conv_prefix(p, t, m.from))? {
+            let rec: ConvRec = codec::decode(&k, &v)?;
+            if owns(&rec.customer_id) {
+                self.txn.delete(k);
+                self.txn.put(key::conv(p, t, m.to, rec.ts, &rec.event_id), v);
+                let idx = ConvIndexRec { person: m.to, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+                self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// Adds one touch to the journey window counters of every granularity.
+    pub fn count_window(&mut self, gran: u8, journey: &str, bucket: i64, composite: &str, impression: bool, click: bool) -> Result<(), StorageError> {
+        let k = key::window(self.partition, self.tenant, gran, journey, bucket, composite);
+        let mut c: WindowCounts = self.txn.get_as(&k)?.unwrap_or_default();
+        c.touches += 1;
+        c.impressions += impression as u64;
+        c.clicks += click as u64;
+        self.txn.put_as(k, &c)
+    }
+
+    pub fn campaign(&self, campaign_id: &str) -> Result<Option<CampaignRec>, StorageError> {
+        self.txn.get_as(&key::campaign(self.partition, self.tenant, campaign_id))
+    }
+
+    pub fn put_campaign(&mut self, rec: &CampaignRec) -> Result<(), StorageError> {
+        self.txn.put_as(key::campaign(self.partition, self.tenant, &rec.campaign_id), rec)
+    }
+
+    pub fn note_blocked(&mut self, n: usize) {
+        if n > 0 {
+            self.meta.merges_blocked += n as u64;
+            self.meta_dirty = true;
+        }
+    }
+}
+
+impl IdentityStore for TenantState<'_> {
+    type Error = StorageError;
+
+    fn person_of(&mut self, node: &IdNode) -> Result<Option<u64>, StorageError> {
+        let k = key::node(self.partition, self.tenant, node);
+        Ok(self.txn.get(&k)?.and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes)))
+    }
+    fn set_person_of(&mut self, node: &IdNode, person: u64) -> Result<(), StorageError> {
+        self.txn.put(key::node(self.partition, self.tenant, node), person.to_be_bytes().to_vec());
+        Ok(())
+    }
+    fn person(&mut self, key_: u64) -> Result<Option<PersonIds>, StorageError> {
+        Ok(self.person_rec(key_)?.map(|p| p.ids))
+    }
+    fn put_person(&mut self, key_: u64, ids: &PersonIds) -> Result<(), StorageError> {
+        let k = key::person(self.partition, self.tenant, key_);
+        let mut rec: PersonRec = self.txn.get_as(&k)?.unwrap_or_else(|| {
+            self.meta.persons += 1;
+            self.meta_dirty = true;
+            PersonRec::default()
+        });
+        rec.ids = ids.clone();
+        self.txn.put_as(k, &rec)
+    }
+    fn delete_person(&mut self, key_: u64) -> Result<(), StorageError> {
+        let k = key::person(self.partition, self.tenant, key_);
+        if self.txn.contains(&k)? {
+            self.meta.persons = self.meta.persons.saturating_sub(1);
+            self.meta_dirty = true;
+        }
+        self.txn.delete(k);
+        Ok(())
+    }
+    fn add_link(&mut self, l: &Link) -> Result<(), StorageError> {
+        let (p, t) = (self.partition, self.tenant);
+        let v = codec::encode(l)?;
+        self.txn.put(key::link(p, t, &l.a, l.ts, &l.event_id, &l.b), v.clone());
+        self.txn.put(key::link(p, t, &l.b, l.ts, &l.event_id, &l.a), v);
+        Ok(())
+    }
+    fn links_of(&mut self, node: &IdNode) -> Result<Vec<Link>, StorageError> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.txn.scan_prefix(&key::link_prefix(self.partition, self.tenant, node), |k, v| match codec::decode::<Link>(k, v) {
+            Ok(l) => {
+                out.push(l);
+                true
+            }
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+    fn next_person_key(&mut self) -> Result<u64, StorageError> {
+        self.meta.next_person += 1;
+        self.meta_dirty = true;
+        Ok(self.meta.next_person)
+    }
+}
+
+/// Parses a `Ts` out of the 12 sortable key bytes at `offset` of `key`.
+pub fn ts_in_key(key: &[u8], offset: usize) -> Option<Ts> {
+    key.get(offset..offset + 12).and_then(Ts::from_key_bytes)
+}

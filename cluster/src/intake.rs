@@ -1,0 +1,258 @@
+//! The intake: one consumer-group member per node. It owns the Kafka consumer,
+//! turns assignment changes into partition-actor starts and drains, batches
+//! records per partition, and hands each batch to its partition actor under a
+//! credit (at most `in_flight_batches` per partition), so memory is bounded and a
+//! slow partition backpressures the consumer instead of queueing without limit.
+
+use crate::dlq::KafkaDlq;
+use crate::rebalance::{IntakeContext, Lifecycle};
+use crate::{admin, client_config, ClusterError};
+use futures::FutureExt;
+use ractor::{Actor, ActorRef};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+use touchline_actors::actors::partition::{PartitionMsg, Record};
+use touchline_actors::actors::supervisor::{Routes, Supervisor, SupervisorArgs, SupervisorMsg};
+use touchline_actors::actors::EngineConfig;
+use touchline_actors::status::NodeStatus;
+use touchline_storage::Store;
+
+#[derive(Clone, Debug)]
+pub struct IntakeConfig {
+    pub brokers: String,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub group: String,
+    pub node_id: String,
+    /// Partitions to create the topics with when absent.
+    pub partitions: i32,
+    pub create_topics: bool,
+    /// librdkafka properties passed through (they override ours).
+    pub kafka_props: Vec<(String, String)>,
+    pub session_timeout_ms: u32,
+    /// Records per batch handed to a partition actor at most.
+    pub batch_max: usize,
+    /// Batches queued per partition at most.
+    pub in_flight_batches: usize,
+    /// Interval of group offset commits (for external lag tooling; RocksDB is the truth).
+    pub commit_interval: Duration,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> Self {
+        IntakeConfig {
+            brokers: String::new(),
+            topic: "marketing-events".into(),
+            dlq_topic: "marketing-events.dlq".into(),
+            group: "touchline".into(),
+            node_id: "node-1".into(),
+            partitions: 12,
+            create_topics: true,
+            kafka_props: Vec::new(),
+            session_timeout_ms: 10_000,
+            batch_max: 1000,
+            in_flight_batches: 2,
+            commit_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+struct Intake {
+    cfg: IntakeConfig,
+    consumer: StreamConsumer<IntakeContext>,
+    supervisor: ActorRef<SupervisorMsg>,
+    routes: Routes,
+    credits: HashMap<i32, Arc<Semaphore>>,
+    status: Arc<NodeStatus>,
+}
+
+/// Runs the intake until `shutdown` flips to true, then hands off in order:
+/// stop intake, drain partition actors, flush RocksDB, commit, leave the group.
+pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfig>, status: Arc<NodeStatus>, mut shutdown: watch::Receiver<bool>) -> Result<(), ClusterError> {
+    let props = &cfg.kafka_props;
+    let partitions = if cfg.create_topics {
+        let n = admin::ensure_topic(&cfg.brokers, props, &cfg.topic, cfg.partitions).await?;
+        admin::ensure_topic(&cfg.brokers, props, &cfg.dlq_topic, cfg.partitions).await?;
+        n
+    } else {
+        admin::partition_count(&cfg.brokers, props, &cfg.topic)
+            .await?
+            .ok_or_else(|| ClusterError::Topic { topic: cfg.topic.clone(), detail: "does not exist".into() })?
+    };
+    status.topic_partitions.store(partitions as i64, Ordering::Relaxed);
+    tracing::info!(topic = %cfg.topic, partitions, "events topic ready");
+
+    let producer: FutureProducer = {
+        let mut c = client_config(&cfg.brokers, &[]);
+        c.set("enable.idempotence", "true").set("linger.ms", "5");
+        for (k, v) in props {
+            c.set(k, v);
+        }
+        c.create()?
+    };
+    let dlq = Arc::new(KafkaDlq::new(producer.clone(), cfg.dlq_topic.clone()));
+
+    let (life_tx, mut life_rx) = mpsc::unbounded_channel();
+    let (rewind_tx, mut rewind_rx) = mpsc::unbounded_channel();
+    let ctx = IntakeContext { store: store.clone(), topic: cfg.topic.clone(), status: status.clone(), lifecycle: life_tx };
+    let consumer: StreamConsumer<IntakeContext> = {
+        let mut c = client_config(&cfg.brokers, &[]);
+        c.set("group.id", &cfg.group)
+            .set("group.instance.id", &cfg.node_id)
+            .set("client.id", format!("touchline-{}", cfg.node_id))
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+            .set("statistics.interval.ms", "1000")
+            .set("fetch.wait.max.ms", "50");
+        for (k, v) in props {
+            c.set(k, v);
+        }
+        c.create_with_context(ctx)?
+    };
+    consumer.subscribe(&[&cfg.topic])?;
+
+    let routes: Routes = Arc::new(RwLock::new(HashMap::new()));
+    let sup_args = SupervisorArgs {
+        store: store.clone(),
+        dlq,
+        config: engine,
+        status: status.clone(),
+        topic_partitions: partitions,
+        routes: routes.clone(),
+        rewind: rewind_tx,
+    };
+    let (supervisor, sup_handle) = Actor::spawn(Some(format!("supervisor-{}", cfg.node_id)), Supervisor, sup_args)
+        .await
+        .map_err(|e| ClusterError::Actor(e.to_string()))?;
+    let mut intake = Intake { cfg, consumer, supervisor, routes, credits: HashMap::new(), status };
+    let mut commit_tick = tokio::time::interval(intake.cfg.commit_interval);
+    let mut pending: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+
+    loop {
+        while let Ok(ev) = life_rx.try_recv() {
+            intake.lifecycle(ev).await;
+        }
+        while let Ok((p, off)) = rewind_rx.try_recv() {
+            let offset = if off > 0 { Offset::Offset(off) } else { Offset::Beginning };
+            if let Err(e) = intake.consumer.seek(&intake.cfg.topic, p, offset, Duration::from_secs(5)) {
+                tracing::error!(partition = p, error = %e, "rewind failed");
+            }
+        }
+        tokio::select! {
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() { break; }
+            }
+            Some(ev) = life_rx.recv() => intake.lifecycle(ev).await,
+            m = intake.consumer.recv() => {
+                match m {
+                    Ok(m) => push(&mut pending, &m),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consume error");
+                        continue;
+                    }
+                }
+                let mut n = 1;
+                while n < intake.cfg.batch_max {
+                    match intake.consumer.recv().now_or_never() {
+                        Some(Ok(m)) => push(&mut pending, &m),
+                        _ => break,
+                    }
+                    n += 1;
+                }
+                // Lifecycle events raised inside that poll come first.
+                while let Ok(ev) = life_rx.try_recv() {
+                    intake.lifecycle(ev).await;
+                }
+                intake.dispatch(std::mem::take(&mut pending)).await;
+            }
+            _ = commit_tick.tick() => intake.commit(CommitMode::Async),
+        }
+    }
+
+    // Ordered hand-off.
+    tracing::info!("shutdown: stopping intake and draining partitions");
+    let owned: Vec<i32> = intake.routes.read().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
+    intake.commit(CommitMode::Sync);
+    for p in owned {
+        let _ = ractor::call!(intake.supervisor, |reply| SupervisorMsg::Stop { partition: p, reply });
+    }
+    store.flush()?;
+    let _ = producer.flush(Duration::from_secs(10));
+    intake.consumer.unsubscribe();
+    intake.supervisor.stop(None);
+    let _ = sup_handle.await;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+fn push(pending: &mut BTreeMap<i32, Vec<Record>>, m: &rdkafka::message::BorrowedMessage<'_>) {
+    pending.entry(m.partition()).or_default().push(Record {
+        offset: m.offset(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().map(<[u8]>::to_vec),
+    });
+}
+
+impl Intake {
+    async fn lifecycle(&mut self, ev: Lifecycle) {
+        match ev {
+            Lifecycle::Assigned(parts) => {
+                tracing::info!(?parts, "assigned");
+                for p in parts {
+                    self.status.get_or_insert(p);
+                    self.credits.insert(p, Arc::new(Semaphore::new(self.cfg.in_flight_batches)));
+                    match ractor::call!(self.supervisor, |reply| SupervisorMsg::Start { partition: p, reply }) {
+                        Ok(Ok(())) => {}
+                        other => tracing::error!(partition = p, result = ?other.map(|_| ()), "cannot start partition actor"),
+                    }
+                }
+            }
+            Lifecycle::Revoked(parts) => {
+                tracing::info!(?parts, "revoked");
+                for p in parts {
+                    self.credits.remove(&p);
+                    let _ = ractor::call!(self.supervisor, |reply| SupervisorMsg::Stop { partition: p, reply });
+                }
+            }
+        }
+    }
+
+    async fn dispatch(&mut self, pending: BTreeMap<i32, Vec<Record>>) {
+        for (p, records) in pending {
+            let actor = self.routes.read().unwrap_or_else(|e| e.into_inner()).get(&p).cloned();
+            let (Some(actor), Some(sem)) = (actor, self.credits.get(&p).cloned()) else {
+                continue; // not ours (revoked meanwhile): the new owner re-reads it
+            };
+            let Ok(credit) = sem.acquire_owned().await else { continue };
+            if let Err(e) = actor.cast(PartitionMsg::Batch { records, credit: Some(credit) }) {
+                tracing::warn!(partition = p, error = %e, "partition actor gone; records will be re-read after its restart");
+            }
+        }
+    }
+
+    /// Commits the durable checkpoints to the group (informational: RocksDB is the truth).
+    fn commit(&self, mode: CommitMode) {
+        let mut tpl = TopicPartitionList::new();
+        for st in self.status.all() {
+            let off = st.next_offset.load(Ordering::Relaxed);
+            if off > 0 {
+                let _ = tpl.add_partition_offset(&self.cfg.topic, st.partition, Offset::Offset(off));
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.commit(&tpl, mode) {
+                tracing::debug!(error = %e, "offset commit failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! touchline cluster: everything that talks to Kafka — topic admin, the consumer
+//! intake with its rebalance-driven partition lifecycle, and the dead-letter
+//! producer.
+//!
+//! The intake never blocks librdkafka's poll: rebalance callbacks only set start
+//! offsets (a local RocksDB read) and post lifecycle events; partition actors are
+//! started, drained and stopped by the intake task itself.
+
+pub mod admin;
+pub mod dlq;
+pub mod intake;
+mod rebalance;
+
+pub use intake::{run_intake, IntakeConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("topic {topic}: {detail}")]
+    Topic { topic: String, detail: String },
+    #[error("actor: {0}")]
+    Actor(String),
+    #[error("storage: {0}")]
+    Storage(#[from] touchline_storage::StorageError),
+}
+
+/// Base librdkafka settings plus the user's pass-through properties (which win).
+pub fn client_config(brokers: &str, props: &[(String, String)]) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    for (k, v) in props {
+        c.set(k, v);
+    }
+    c
+}

@@ -1,0 +1,94 @@
+//! Command-line flags of `touchline node` and their layering over the config file
+//! and `TOUCHLINE_*` environment variables (flags win, then env, then file).
+
+use crate::config::{ConfigError, NodeConfig};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct NodeArgs {
+    /// TOML config file (see README, "Configuration").
+    #[arg(long, env = "TOUCHLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka bootstrap servers; omit to start an embedded in-process broker.
+    #[arg(long, env = "TOUCHLINE_BROKERS")]
+    pub brokers: Option<String>,
+    #[arg(long, env = "TOUCHLINE_TOPIC")]
+    pub topic: Option<String>,
+    #[arg(long, env = "TOUCHLINE_DLQ_TOPIC")]
+    pub dlq_topic: Option<String>,
+    /// Consumer group id.
+    #[arg(long, env = "TOUCHLINE_GROUP")]
+    pub group: Option<String>,
+    /// HTTP listen address (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "TOUCHLINE_HTTP")]
+    pub http: Option<SocketAddr>,
+    #[arg(long, env = "TOUCHLINE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Stable node id (also the Kafka static member id).
+    #[arg(long, env = "TOUCHLINE_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Partitions of the events topic when touchline creates it.
+    #[arg(long, env = "TOUCHLINE_PARTITIONS")]
+    pub partitions: Option<i32>,
+    /// librdkafka property passed through, KEY=VALUE (repeatable; e.g. security.protocol=SASL_SSL).
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    pub kafka_property: Vec<String>,
+    #[arg(long, env = "TOUCHLINE_MAX_IDS_PER_PERSON")]
+    pub max_ids_per_person: Option<usize>,
+    #[arg(long, env = "TOUCHLINE_SESSION_TIMEOUT_MS")]
+    pub session_timeout_ms: Option<u32>,
+    /// Testing hook: customer actors panic on events of this customer_id.
+    #[arg(long, env = "TOUCHLINE_FAULT_PANIC_CUSTOMER", hide = true)]
+    pub fault_panic_customer: Option<String>,
+}
+
+impl NodeArgs {
+    /// file → env/flags (clap already resolved env vs flag precedence).
+    pub fn resolve(&self) -> Result<NodeConfig, ConfigError> {
+        let mut c = match &self.config {
+            Some(p) => NodeConfig::from_file(p)?,
+            None => NodeConfig::default(),
+        };
+        if let Some(v) = &self.brokers {
+            c.brokers = Some(v.clone());
+        }
+        if let Some(v) = &self.topic {
+            c.topic = v.clone();
+        }
+        if let Some(v) = &self.dlq_topic {
+            c.dlq_topic = v.clone();
+        }
+        if let Some(v) = &self.group {
+            c.group = v.clone();
+        }
+        if let Some(v) = self.http {
+            c.http = v;
+        }
+        if let Some(v) = &self.data_dir {
+            c.data_dir = v.clone();
+        }
+        if let Some(v) = &self.node_id {
+            c.node_id = v.clone();
+        }
+        if let Some(v) = self.partitions {
+            c.partitions = v;
+        }
+        if let Some(v) = self.max_ids_per_person {
+            c.engine.max_ids_per_person = v;
+        }
+        if let Some(v) = self.session_timeout_ms {
+            c.engine.session_timeout_ms = v;
+        }
+        if let Some(v) = &self.fault_panic_customer {
+            c.engine.fault_panic_customer = Some(v.clone());
+        }
+        for kv in &self.kafka_property {
+            let (k, v) = kv.split_once('=').ok_or_else(|| ConfigError::Invalid { key: "kafka", message: format!("--kafka-property {kv:?} is not KEY=VALUE") })?;
+            c.kafka.insert(k.trim().to_string(), v.to_string());
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}

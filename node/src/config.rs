@@ -1,0 +1,263 @@
+//! Node configuration: serde structs with defaults and `deny_unknown_fields`,
+//! layered TOML file → `TOUCHLINE_*` environment → command-line flags, and
+//! validated with messages that name the offending key. Passed explicitly.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Stable node id: also the Kafka static member id (`group.instance.id`).
+    pub node_id: String,
+    /// Kafka bootstrap servers; absent = start an embedded in-process broker.
+    pub brokers: Option<String>,
+    pub topic: String,
+    pub dlq_topic: String,
+    pub group: String,
+    /// Partitions of the events topic when touchline creates it.
+    pub partitions: i32,
+    pub create_topics: bool,
+    pub http: SocketAddr,
+    pub data_dir: PathBuf,
+    /// librdkafka properties passed through verbatim (e.g. SASL/SSL settings).
+    pub kafka: BTreeMap<String, String>,
+    pub engine: EngineSection,
+    pub storage: StorageSection,
+    pub limits: LimitsSection,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSection {
+    pub max_ids_per_person: usize,
+    pub allowed_lateness_secs: i64,
+    pub default_lookback_days: i64,
+    pub customer_actor_cap: usize,
+    pub customer_idle_batches: u64,
+    pub batch_max_records: usize,
+    pub in_flight_batches: usize,
+    pub session_timeout_ms: u32,
+    /// Testing hook: customer actors panic on this customer_id (poison tests).
+    pub fault_panic_customer: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageSection {
+    pub block_cache_mb: usize,
+    pub write_buffer_mb: usize,
+    pub sync_writes: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_body_bytes: usize,
+    pub max_concurrent_requests: usize,
+    pub request_timeout_ms: u64,
+    /// Longest `[from, to)` a query may span, days.
+    pub max_query_range_days: i64,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            node_id: "node-1".into(),
+            brokers: None,
+            topic: "marketing-events".into(),
+            dlq_topic: "marketing-events.dlq".into(),
+            group: "touchline".into(),
+            partitions: 12,
+            create_topics: true,
+            http: "127.0.0.1:8080".parse().expect("static address"),
+            data_dir: PathBuf::from("./touchline-data"),
+            kafka: BTreeMap::new(),
+            engine: EngineSection::default(),
+            storage: StorageSection::default(),
+            limits: LimitsSection::default(),
+        }
+    }
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            max_ids_per_person: 64,
+            allowed_lateness_secs: 3600,
+            default_lookback_days: 30,
+            customer_actor_cap: 4096,
+            customer_idle_batches: 8,
+            batch_max_records: 1000,
+            in_flight_batches: 2,
+            session_timeout_ms: 10_000,
+            fault_panic_customer: None,
+        }
+    }
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection { max_body_bytes: 64 * 1024, max_concurrent_requests: 256, request_timeout_ms: 10_000, max_query_range_days: 3660 }
+    }
+}
+
+/// A configuration error that names the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, message: message.into() }
+}
+
+impl NodeConfig {
+    /// Reads a TOML file (unknown keys are errors naming the key).
+    pub fn from_file(path: &std::path::Path) -> Result<NodeConfig, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p, message: e.to_string() })
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let id_ok = !self.node_id.is_empty()
+            && self.node_id.len() <= 64
+            && self.node_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !id_ok {
+            return Err(invalid("node_id", "must be 1..64 characters of [A-Za-z0-9._-]"));
+        }
+        if self.topic.is_empty() {
+            return Err(invalid("topic", "must not be empty"));
+        }
+        if self.dlq_topic.is_empty() || self.dlq_topic == self.topic {
+            return Err(invalid("dlq_topic", "must be non-empty and differ from `topic`"));
+        }
+        if self.group.is_empty() {
+            return Err(invalid("group", "must not be empty"));
+        }
+        if !(1..=4096).contains(&self.partitions) {
+            return Err(invalid("partitions", format!("must be in 1..=4096, got {}", self.partitions)));
+        }
+        if matches!(&self.brokers, Some(b) if b.trim().is_empty()) {
+            return Err(invalid("brokers", "must not be empty (omit it for the embedded broker)"));
+        }
+        let e = &self.engine;
+        if e.max_ids_per_person < 2 {
+            return Err(invalid("engine.max_ids_per_person", "must be at least 2"));
+        }
+        if e.allowed_lateness_secs < 0 {
+            return Err(invalid("engine.allowed_lateness_secs", "must be >= 0"));
+        }
+        if !(1..=3650).contains(&e.default_lookback_days) {
+            return Err(invalid("engine.default_lookback_days", "must be in 1..=3650"));
+        }
+        if e.customer_actor_cap == 0 {
+            return Err(invalid("engine.customer_actor_cap", "must be at least 1"));
+        }
+        if e.customer_idle_batches == 0 {
+            return Err(invalid("engine.customer_idle_batches", "must be at least 1"));
+        }
+        if !(1..=100_000).contains(&e.batch_max_records) {
+            return Err(invalid("engine.batch_max_records", "must be in 1..=100000"));
+        }
+        if !(1..=64).contains(&e.in_flight_batches) {
+            return Err(invalid("engine.in_flight_batches", "must be in 1..=64"));
+        }
+        if e.session_timeout_ms < 1000 {
+            return Err(invalid("engine.session_timeout_ms", "must be at least 1000"));
+        }
+        if self.storage.block_cache_mb == 0 {
+            return Err(invalid("storage.block_cache_mb", "must be at least 1"));
+        }
+        if self.storage.write_buffer_mb < 4 {
+            return Err(invalid("storage.write_buffer_mb", "must be at least 4"));
+        }
+        let l = &self.limits;
+        if l.max_body_bytes == 0 {
+            return Err(invalid("limits.max_body_bytes", "must be at least 1"));
+        }
+        if l.max_concurrent_requests == 0 {
+            return Err(invalid("limits.max_concurrent_requests", "must be at least 1"));
+        }
+        if l.request_timeout_ms == 0 {
+            return Err(invalid("limits.request_timeout_ms", "must be at least 1"));
+        }
+        if l.max_query_range_days < 1 {
+            return Err(invalid("limits.max_query_range_days", "must be at least 1"));
+        }
+        for k in self.kafka.keys() {
+            if k.trim().is_empty() {
+                return Err(invalid("kafka", "property names must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn engine_config(&self) -> touchline_actors::actors::EngineConfig {
+        touchline_actors::actors::EngineConfig {
+            max_ids_per_person: self.engine.max_ids_per_person,
+            allowed_lateness_secs: self.engine.allowed_lateness_secs,
+            customer_actor_cap: self.engine.customer_actor_cap,
+            customer_idle_batches: self.engine.customer_idle_batches,
+            max_batch_records: self.engine.batch_max_records,
+            fault_panic_customer: self.engine.fault_panic_customer.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        NodeConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = toml::from_str::<NodeConfig>("nodeid = \"x\"").unwrap_err().to_string();
+        assert!(e.contains("nodeid"), "{e}");
+        let e = toml::from_str::<NodeConfig>("[engine]\nmax_ids = 3").unwrap_err().to_string();
+        assert!(e.contains("max_ids"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let mut c = NodeConfig::default();
+        c.engine.max_ids_per_person = 1;
+        assert!(c.validate().unwrap_err().to_string().contains("engine.max_ids_per_person"));
+        let mut c = NodeConfig::default();
+        c.partitions = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("`partitions`"));
+        let mut c = NodeConfig::default();
+        c.node_id = "a b".into();
+        assert!(c.validate().unwrap_err().to_string().contains("node_id"));
+    }
+
+    #[test]
+    fn file_layer_parses_sections() {
+        let c: NodeConfig = toml::from_str(
+            "node_id = \"n2\"\nbrokers = \"k:9092\"\n[kafka]\n\"security.protocol\" = \"SASL_SSL\"\n[engine]\nmax_ids_per_person = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.node_id, "n2");
+        assert_eq!(c.kafka.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
+        assert_eq!(c.engine.max_ids_per_person, 10);
+        assert_eq!(c.topic, "marketing-events");
+    }
+}

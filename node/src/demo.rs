@@ -1,0 +1,158 @@
+//! `touchline demo`: an embedded broker, one node, a generated dataset, and a
+//! side-by-side table of every attribution model per tenant. `--serve` keeps the
+//! node (and its HTTP surface) up afterwards.
+
+use crate::client;
+use crate::config::NodeConfig;
+use crate::gen::{self, DatasetSpec};
+use crate::run::{self, EmbeddedBroker};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::watch;
+use touchline_actors::domain::models::Model;
+use touchline_actors::domain::Ts;
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    #[arg(long, default_value_t = 300)]
+    pub persons: usize,
+    #[arg(long, default_value_t = 3)]
+    pub tenants: usize,
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// HTTP address (default: a free port; with --serve, 127.0.0.1:8080).
+    #[arg(long)]
+    pub http: Option<std::net::SocketAddr>,
+    /// Where the node keeps RocksDB (default: a temporary directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Keep the node serving HTTP after the table is printed (Ctrl-C stops).
+    #[arg(long)]
+    pub serve: bool,
+}
+
+fn free_port() -> std::io::Result<std::net::SocketAddr> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    l.local_addr()
+}
+
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    let broker = EmbeddedBroker::start().map_err(|e| e.to_string())?;
+    let brokers = broker.bootstrap_servers();
+    println!("touchline demo: embedded broker at {brokers}");
+    let tmp = tempdir_for_demo()?;
+    let http = match (args.http, args.serve) {
+        (Some(a), _) => a,
+        (None, true) => "127.0.0.1:8080".parse().map_err(|e| format!("{e}"))?,
+        (None, false) => free_port().map_err(|e| e.to_string())?,
+    };
+    let mut config = NodeConfig {
+        node_id: "demo".into(),
+        brokers: Some(brokers.clone()),
+        partitions: args.partitions,
+        http,
+        data_dir: args.data_dir.clone().unwrap_or_else(|| tmp.clone()),
+        ..NodeConfig::default()
+    };
+    config.engine.session_timeout_ms = 6000;
+    touchline_cluster::admin::ensure_topic(&brokers, &[], &config.topic, args.partitions).await.map_err(|e| e.to_string())?;
+    touchline_cluster::admin::ensure_topic(&brokers, &[], &config.dlq_topic, args.partitions).await.map_err(|e| e.to_string())?;
+
+    let spec = DatasetSpec { seed: args.seed, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
+    let records = gen::generate(&spec);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let node = tokio::spawn(run::run_with_brokers(config.clone(), brokers.clone(), stop_rx));
+    let sent = gen::produce(&brokers, &config.topic, &records, 0, &[]).await.map_err(|e| e.to_string())?;
+    println!("touchline demo: produced {sent} records ({} persons, {} tenants); waiting for the node to consume them", args.persons, args.tenants);
+    let addr = http.to_string();
+    if !client::wait_consumed(&addr, sent as i64, Duration::from_secs(120)).await {
+        return Err("the node did not consume the dataset within 120 s".into());
+    }
+    let from = Ts::from_millis(spec.start_ms);
+    let to = from.plus_secs((spec.span_days + 31) * 86_400);
+    let mut tenants: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+    tenants.sort();
+    tenants.dedup();
+    for t in tenants.iter().filter(|t| valid_tenant_like(t)) {
+        let path = format!("/v1/tenants/{t}/attribution/compare?from={}&to={}", enc(&from.to_string()), enc(&to.to_string()));
+        let reply = client::get(&addr, &path).await.map_err(|e| e.to_string())?;
+        let Some(v) = reply.json() else { continue };
+        if reply.status != 200 {
+            println!("{t}: {}", reply.body);
+            continue;
+        }
+        print_table(t, &v);
+    }
+    if let Ok(m) = client::get(&addr, "/metrics").await {
+        let rejected: Vec<String> = m
+            .body
+            .lines()
+            .filter(|l| l.starts_with("touchline_events_rejected_total{") && !l.ends_with(" 0"))
+            .map(|l| l.replace("touchline_events_rejected_total", "rejected"))
+            .collect();
+        println!("dead-lettered: {}", if rejected.is_empty() { "none".to_string() } else { rejected.join(", ") });
+    }
+    if args.serve {
+        println!("touchline demo: serving on http://{addr} (Ctrl-C to stop), e.g. curl 'http://{addr}/v1/tenants/{}/attribution?model=linear&from={}&to={}'", tenants.first().cloned().unwrap_or_default(), enc(&from.to_string()), enc(&to.to_string()));
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    let _ = stop_tx.send(true);
+    let _ = node.await;
+    drop(broker);
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+fn valid_tenant_like(t: &str) -> bool {
+    !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn enc(s: &str) -> String {
+    s.replace(':', "%3A").replace('+', "%2B")
+}
+
+fn tempdir_for_demo() -> Result<PathBuf, String> {
+    let p = std::env::temp_dir().join(format!("touchline-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&p).map_err(|e| e.to_string())?;
+    Ok(p)
+}
+
+fn print_table(tenant: &str, v: &serde_json::Value) {
+    let models: Vec<&str> = Model::ALL.iter().map(|m| m.as_str()).filter(|m| v["models"].get(*m).is_some()).collect();
+    let mut table: BTreeMap<String, BTreeMap<&str, f64>> = BTreeMap::new();
+    for m in &models {
+        for row in v["models"][*m].as_array().into_iter().flatten() {
+            let key = row["key"].as_str().unwrap_or("").to_string();
+            table.entry(key).or_default().insert(m, row["credit"].as_f64().unwrap_or(0.0));
+        }
+    }
+    println!();
+    println!(
+        "tenant {tenant}: {} conversions, {} {} (credit per channel, by model)",
+        v["conversions"],
+        v["conversion_value"].as_f64().map(|x| format!("{x:.2}")).unwrap_or_default(),
+        v["currency"].as_str().unwrap_or("-")
+    );
+    let short = |m: &str| m.replace("position_based", "u_shape").replace("last_non_direct", "lnd").replace("participation", "particip.");
+    print!("{:<14}", "key");
+    for m in &models {
+        print!("{:>12}", short(m));
+    }
+    println!();
+    for (key, cols) in &table {
+        print!("{key:<14}");
+        for m in &models {
+            match cols.get(m) {
+                Some(c) => print!("{c:>12.2}"),
+                None => print!("{:>12}", "-"),
+            }
+        }
+        println!();
+    }
+}

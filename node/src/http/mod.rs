@@ -1,0 +1,104 @@
+//! The HTTP surface (hyper 1): routing, limits (concurrency → 429, request
+//! timeout, body size → 413), per-route latency metrics, and JSON everywhere —
+//! never a panic, never an HTML page, never a hung connection.
+
+pub mod error;
+pub mod params;
+mod routes;
+
+use bytes::Bytes;
+use error::{ApiError, ErrorCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use touchline_actors::status::NodeStatus;
+use touchline_storage::Store;
+
+/// What every request handler can reach.
+pub struct AppState {
+    pub node_id: String,
+    pub http_addr: String,
+    pub store: Store,
+    pub status: Arc<NodeStatus>,
+    pub metrics: PrometheusHandle,
+    pub limits: crate::config::LimitsSection,
+    pub default_lookback_days: i64,
+    pub inflight: Semaphore,
+}
+
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    Response::builder()
+        .status(status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(bytes)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+/// Accepts connections until `shutdown` flips; each connection is served on its
+/// own task with a header-read timeout so a silent client cannot hold it.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => if *shutdown.borrow() { break },
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+                    });
+                    let conn = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), svc);
+                    let _ = conn.await;
+                });
+            }
+        }
+    }
+}
+
+async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let route = routes::route_name(req.uri().path());
+    let resp = match state.inflight.try_acquire() {
+        Err(_) => ApiError::new(ErrorCode::Overloaded, "too many concurrent requests").into_response(),
+        Ok(_permit) => {
+            let timeout = Duration::from_millis(state.limits.request_timeout_ms);
+            match tokio::time::timeout(timeout, dispatch(state.clone(), req)).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => e.into_response(),
+                Err(_) => ApiError::new(ErrorCode::Unavailable, "request timed out").into_response(),
+            }
+        }
+    };
+    metrics::histogram!(touchline_actors::metrics::HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let (parts, body) = req.into_parts();
+    // Bounded body: we read at most max_body_bytes (+1 to detect overflow).
+    let limit = state.limits.max_body_bytes;
+    if let Some(len) = parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
+        if len > limit {
+            return Err(ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes")));
+        }
+    }
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes"))),
+    };
+    routes::route(state, parts, body).await
+}

@@ -1,0 +1,147 @@
+//! Query-string parsing for the HTTP surface: form-urlencoded pairs, typed
+//! parameters with 400s that name the parameter, and unknown-parameter checks.
+
+use super::error::ApiError;
+use std::collections::BTreeMap;
+use touchline_actors::domain::models::{parse_custom_weights, Model, ModelParams};
+use touchline_actors::domain::timestamp::parse_rfc3339;
+use touchline_actors::domain::tracking::form_decode;
+use touchline_actors::domain::{GroupBy, Ts};
+
+#[derive(Debug)]
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    /// Parses `a=1&b=2`; a repeated parameter is a 400 (ambiguous).
+    pub fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Params, ApiError> {
+        let mut m = BTreeMap::new();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let (k, v) = (form_decode(k).into_owned(), form_decode(v).into_owned());
+            if !allowed.contains(&k.as_str()) {
+                return Err(ApiError::param(&k, format!("unknown parameter (allowed: {})", allowed.join(", "))));
+            }
+            if m.insert(k.clone(), v).is_some() {
+                return Err(ApiError::param(&k, "given more than once"));
+            }
+        }
+        Ok(Params(m))
+    }
+
+    pub fn str(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    pub fn ts(&self, k: &str) -> Result<Option<Ts>, ApiError> {
+        match self.str(k) {
+            None => Ok(None),
+            Some(v) => parse_rfc3339(v).map(Some).ok_or_else(|| ApiError::param(k, format!("not an RFC 3339 timestamp: {v:?}"))),
+        }
+    }
+
+    pub fn int(&self, k: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
+        match self.str(k) {
+            None => Ok(None),
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(ApiError::param(k, format!("must be an integer in {min}..={max}, got {v:?}"))),
+            },
+        }
+    }
+
+    pub fn positive_f64(&self, k: &str) -> Result<Option<f64>, ApiError> {
+        match self.str(k) {
+            None => Ok(None),
+            Some(v) => match v.parse::<f64>() {
+                Ok(n) if n.is_finite() && n > 0.0 => Ok(Some(n)),
+                _ => Err(ApiError::param(k, format!("must be a positive number, got {v:?}"))),
+            },
+        }
+    }
+
+    pub fn model(&self, default: Model) -> Result<Model, ApiError> {
+        match self.str("model") {
+            None => Ok(default),
+            Some(v) => Model::parse(v).ok_or_else(|| {
+                let all: Vec<&str> = Model::ALL.iter().map(|m| m.as_str()).collect();
+                ApiError::param("model", format!("unknown model {v:?} (one of {})", all.join(", ")))
+            }),
+        }
+    }
+
+    pub fn group_by(&self, key: &str) -> Result<GroupBy, ApiError> {
+        match self.str(key) {
+            None => Ok(GroupBy::Channel),
+            Some(v) => GroupBy::parse(v).ok_or_else(|| {
+                let all: Vec<&str> = GroupBy::ALL.iter().map(|g| g.as_str()).collect();
+                ApiError::param(key, format!("unknown grouping {v:?} (one of {})", all.join(", ")))
+            }),
+        }
+    }
+
+    pub fn currency(&self) -> Result<Option<String>, ApiError> {
+        match self.str("currency") {
+            None => Ok(None),
+            Some(v) if v.len() == 3 && v.bytes().all(|b| b.is_ascii_uppercase()) => Ok(Some(v.to_string())),
+            Some(v) => Err(ApiError::param("currency", format!("must match [A-Z]{{3}}, got {v:?}"))),
+        }
+    }
+
+    /// `half_life_hours` and `weights` into model parameters.
+    pub fn model_params(&self) -> Result<ModelParams, ApiError> {
+        let mut p = ModelParams::default();
+        if let Some(h) = self.positive_f64("half_life_hours")? {
+            p.half_life_secs = h * 3600.0;
+        }
+        if let Some(w) = self.str("weights") {
+            p.custom_weights = Some(parse_custom_weights(w).map_err(|e| ApiError::param("weights", e))?);
+        }
+        Ok(p)
+    }
+
+    /// `[from, to)`, default the last `default_days` before now; bounded length.
+    pub fn range(&self, default_days: i64, max_days: i64) -> Result<(Ts, Ts), ApiError> {
+        let to = self.ts("to")?.unwrap_or_else(Ts::now);
+        let from = self.ts("from")?.unwrap_or_else(|| to.minus_secs(default_days * 86_400));
+        if from > to {
+            return Err(ApiError::param("from", "must not be after `to`"));
+        }
+        if to.secs_since(from) > (max_days * 86_400) as f64 {
+            return Err(ApiError::param("to", format!("range longer than {max_days} days")));
+        }
+        Ok((from, to))
+    }
+}
+
+/// Percent-decodes one path segment (no `+` handling in paths).
+pub fn path_segment(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    form_decode(&s.replace('+', "%2B")).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_names_bad_parameters() {
+        let p = Params::parse(Some("model=linear&from=2026-01-01T00%3A00%3A00%2B01%3A00"), &["model", "from"]).unwrap();
+        assert_eq!(p.model(Model::FirstTouch).unwrap(), Model::Linear);
+        assert_eq!(p.ts("from").unwrap().unwrap().to_string(), "2025-12-31T23:00:00Z");
+        let e = Params::parse(Some("modle=x"), &["model"]).unwrap_err();
+        assert!(e.message.contains("modle"));
+        let e = Params::parse(Some("model=a&model=b"), &["model"]).unwrap_err();
+        assert!(e.message.contains("more than once"));
+        let p = Params::parse(Some("lookback_days=0"), &["lookback_days"]).unwrap();
+        assert!(p.int("lookback_days", 1, 3650).unwrap_err().message.contains("lookback_days"));
+        let p = Params::parse(Some("from=yesterday"), &["from"]).unwrap();
+        assert!(p.range(30, 3660).unwrap_err().message.contains("`from`"));
+    }
+
+    #[test]
+    fn path_segments_keep_plus() {
+        assert_eq!(path_segment("a+b%20c"), "a+b c");
+    }
+}

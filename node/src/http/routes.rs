@@ -1,0 +1,222 @@
+//! Route table and handlers. Reads run on the blocking pool against committed
+//! RocksDB state of the partition that owns the tenant.
+
+use super::error::{ApiError, ErrorCode};
+use super::params::{path_segment, Params};
+use super::{json_response, AppState};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use touchline_actors::domain::models::{Model, ModelParams};
+use touchline_actors::domain::report::Row;
+use touchline_actors::domain::routing::partition_for;
+use touchline_actors::domain::window::Granularity;
+use touchline_actors::domain::Ts;
+use touchline_actors::query::{self, attribution::AttributionQuery, customer::CustomerQuery};
+use touchline_actors::status::PartitionState;
+
+pub fn route_name(path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match segs.as_slice() {
+        ["v1", "tenants", _, "attribution"] => "attribution",
+        ["v1", "tenants", _, "attribution", "compare"] => "attribution_compare",
+        ["v1", "tenants", _, "customers", _] => "customer",
+        ["v1", "tenants", _, "journeys", _, "performance"] => "journey_performance",
+        ["v1", "tenants", _, "campaigns"] => "campaigns",
+        ["v1", "tenants", _, "cohorts"] => "cohorts",
+        ["v1", "cluster"] => "cluster",
+        _ => "other",
+    }
+}
+
+pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<Response<Full<Bytes>>, ApiError> {
+    let path = parts.uri.path().to_string();
+    let query = parts.uri.query().map(str::to_string);
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let get = parts.method == Method::GET;
+    match (segs.as_slice(), get) {
+        (["health", "live"], true) => Ok(json_response(StatusCode::OK, &json!({"status": "live", "node_id": state.node_id}))),
+        (["health", "ready"], true) => {
+            if state.status.ready() && state.status.topic_partitions.load(Ordering::Relaxed) > 0 {
+                Ok(json_response(StatusCode::OK, &json!({"status": "ready", "node_id": state.node_id})))
+            } else {
+                Err(ApiError::new(ErrorCode::Unavailable, "not every owned partition is active yet"))
+            }
+        }
+        (["metrics"], true) => Ok(Response::builder()
+            .status(StatusCode::OK)
+            .header(hyper::header::CONTENT_TYPE, "text/plain; version=0.0.4")
+            .body(Full::new(Bytes::from(state.metrics.render())))
+            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?),
+        (["v1", "cluster"], true) => {
+            Params::parse(query.as_deref(), &[])?;
+            Ok(json_response(StatusCode::OK, &cluster(&state)))
+        }
+        (["v1", "tenants", t, rest @ ..], _) => {
+            let tenant = path_segment(t);
+            if !valid_tenant(&tenant) {
+                return Err(ApiError::param("tenant", format!("{tenant:?} does not match ^[a-z0-9][a-z0-9_-]{{0,63}}$")));
+            }
+            let rest: Vec<String> = rest.iter().map(|s| path_segment(s)).collect();
+            let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            match (rest.as_slice(), get) {
+                (["attribution"], true) => attribution(state, tenant, query, false).await,
+                (["attribution", "compare"], true) => attribution(state, tenant, query, true).await,
+                (["customers", id], true) => customer(state, tenant, id.to_string(), query).await,
+                (["journeys", j], true) | (["journeys", j, "performance"], true) => journey(state, tenant, j.to_string(), query).await,
+                _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
+            }
+        }
+        _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
+    }
+}
+
+fn valid_tenant(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+/// The owned partition of `tenant`, or 503 while it is not servable here.
+fn owner_partition(state: &AppState, tenant: &str) -> Result<(u16, Option<Ts>), ApiError> {
+    let n = state.status.topic_partitions.load(Ordering::Relaxed) as i32;
+    if n <= 0 {
+        return Err(ApiError::new(ErrorCode::Unavailable, "topic metadata not loaded yet"));
+    }
+    let p = partition_for(tenant, n);
+    match state.status.get(p) {
+        Some(st) if st.state() == PartitionState::Active => Ok((p as u16, st.watermark())),
+        Some(_) => Err(ApiError::new(ErrorCode::Unavailable, format!("partition {p} is restoring"))),
+        None => Err(ApiError::new(ErrorCode::Unavailable, format!("partition {p} of tenant {tenant} is not owned by this node"))),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("query task failed: {e}")))?
+}
+
+fn rows_json(rows: &[Row]) -> Value {
+    Value::Array(rows.iter().map(|r| json!({"key": r.key, "credit": r.credit, "value": r.value})).collect())
+}
+
+const ATTR_PARAMS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights"];
+
+async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>, compare: bool) -> Result<Response<Full<Bytes>>, ApiError> {
+    let allowed: Vec<&str> = ATTR_PARAMS.iter().copied().filter(|p| !compare || *p != "model").collect();
+    let p = Params::parse(query.as_deref(), &allowed)?;
+    let model = if compare { Model::Linear } else { p.model(Model::Linear)? };
+    let (from, to) = p.range(30, state.limits.max_query_range_days)?;
+    let lookback_days = p.int("lookback_days", 1, 3650)?.unwrap_or(state.default_lookback_days);
+    let q = AttributionQuery { from, to, group_by: p.group_by("group_by")?, lookback_days, params: p.model_params()?, currency: p.currency()? };
+    if !compare && model == Model::Custom && q.params.custom_weights.is_none() {
+        return Err(ApiError::param("weights", "the custom model needs weights=F,M,L"));
+    }
+    let (partition, watermark) = owner_partition(&state, &tenant)?;
+    let store = state.store.clone();
+    let t = tenant.clone();
+    let q2 = q.clone();
+    let body = blocking(move || {
+        let mut head = json!({
+            "tenant": t, "group_by": q2.group_by.as_str(),
+            "from": q2.from.to_string(), "to": q2.to.to_string(), "lookback_days": q2.lookback_days,
+            "consumed_through": watermark.map(|w| w.to_string()),
+        });
+        if compare {
+            let (currency, convs) = query::attribution::conversions_with_paths(&store, partition, &t, &q2)?;
+            let mut models = serde_json::Map::new();
+            let mut totals = (0u64, 0.0f64);
+            for m in Model::ALL {
+                if m == Model::Custom && q2.params.custom_weights.is_none() {
+                    continue;
+                }
+                let r = if m.is_data_driven() {
+                    query::datadriven::data_driven_report(&store, partition, &t, m, &q2, &convs)?
+                } else {
+                    query::attribution::rule_report(m, &q2.params, &convs)
+                };
+                totals = (r.conversions, r.conversion_value);
+                models.insert(m.as_str().to_string(), rows_json(&r.rows));
+            }
+            head["conversions"] = json!(totals.0);
+            head["conversion_value"] = json!(totals.1);
+            head["currency"] = json!(currency);
+            head["models"] = Value::Object(models);
+        } else {
+            let r = query::attribution::attribution(&store, partition, &t, model, &q2)?;
+            head["model"] = json!(model.as_str());
+            head["conversions"] = json!(r.conversions);
+            head["conversion_value"] = json!(r.conversion_value);
+            head["currency"] = json!(r.currency);
+            head["rows"] = rows_json(&r.rows);
+            if model == Model::TimeDecay {
+                head["half_life_hours"] = json!(q2.params.half_life_secs / 3600.0);
+            }
+        }
+        Ok(head)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let p = Params::parse(query.as_deref(), &["lookback_days", "half_life_hours", "weights", "group_by"])?;
+    let q = CustomerQuery {
+        lookback_days: p.int("lookback_days", 1, 3650)?.unwrap_or(state.default_lookback_days),
+        params: p.model_params()?,
+        group_by: p.group_by("group_by")?,
+    };
+    if id.is_empty() || id.len() > 256 {
+        return Err(ApiError::param("id", "must be 1..256 bytes"));
+    }
+    let (partition, _) = owner_partition(&state, &tenant)?;
+    let store = state.store.clone();
+    let body = blocking(move || Ok(query::customer::customer(&store, partition, &tenant, &id, &q)?)).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
+    let p = Params::parse(query.as_deref(), &["granularity", "from", "to"])?;
+    let g = match p.str("granularity") {
+        None => Granularity::Hour,
+        Some(v) => Granularity::parse(v).ok_or_else(|| ApiError::param("granularity", format!("{v:?} is not one of 5s, hour, day, week")))?,
+    };
+    let (from, to) = p.range(30, state.limits.max_query_range_days)?;
+    let (partition, _) = owner_partition(&state, &tenant)?;
+    let store = state.store.clone();
+    let lookback = state.default_lookback_days;
+    let body = blocking(move || Ok(query::journey::performance(&store, partition, &tenant, &journey, g, from, to, lookback)?)).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+fn cluster(state: &AppState) -> Value {
+    let parts: Vec<Value> = state
+        .status
+        .all()
+        .iter()
+        .map(|p| {
+            let next = p.next_offset.load(Ordering::Relaxed);
+            let hw = p.high_watermark.load(Ordering::Relaxed);
+            json!({
+                "partition": p.partition, "owner": state.node_id, "state": p.state().as_str(),
+                "consumed_offset": next, "end_offset": if hw >= 0 { Some(hw) } else { None }, "lag": p.lag(),
+                "watermark": p.watermark().map(|w| w.to_string()),
+            })
+        })
+        .collect();
+    let owned: Vec<i32> = state.status.all().iter().map(|p| p.partition).collect();
+    json!({
+        "node_id": state.node_id,
+        "topic_partitions": state.status.topic_partitions.load(Ordering::Relaxed),
+        "members": [{"node_id": state.node_id, "http_addr": state.http_addr, "partitions": owned, "alive": true}],
+        "partitions": parts,
+    })
+}
+
+#[allow(dead_code)]
+fn _unused(_: ModelParams) {}

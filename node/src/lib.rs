@@ -1,0 +1,11 @@
+//! touchline node: configuration, wiring, the HTTP query surface, metrics, the
+//! load generator and the demo. The binary (`main.rs`) only parses flags.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod gen;
+pub mod http;
+pub mod run;
+pub mod telemetry;

@@ -1,0 +1,149 @@
+//! `run(config, shutdown)`: wires one node — RocksDB, the actor tree behind the
+//! Kafka intake, the HTTP surface — and tears it down in order on shutdown:
+//! stop intake, drain actors, flush, commit, leave the group, stop HTTP.
+
+use crate::config::NodeConfig;
+use crate::http::{self, AppState};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use touchline_actors::status::NodeStatus;
+use touchline_cluster::{run_intake, IntakeConfig};
+use touchline_storage::{Store, StoreOptions};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("storage at {path}: {source}")]
+    Storage { path: String, source: touchline_storage::StorageError },
+    #[error("http listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("embedded broker: {0}")]
+    Embedded(rdkafka::error::KafkaError),
+    #[error("kafka intake: {0}")]
+    Intake(#[from] touchline_cluster::ClusterError),
+}
+
+/// An in-process Kafka-protocol broker (librdkafka's mock cluster) for the
+/// no-install default. Keep it alive as long as clients use it.
+pub struct EmbeddedBroker {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+}
+
+impl EmbeddedBroker {
+    pub fn start() -> Result<EmbeddedBroker, NodeError> {
+        let cluster = MockCluster::new(1).map_err(NodeError::Embedded)?;
+        Ok(EmbeddedBroker { cluster })
+    }
+    pub fn bootstrap_servers(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+}
+
+pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
+    IntakeConfig {
+        brokers,
+        topic: c.topic.clone(),
+        dlq_topic: c.dlq_topic.clone(),
+        group: c.group.clone(),
+        node_id: c.node_id.clone(),
+        partitions: c.partitions,
+        create_topics: c.create_topics,
+        kafka_props: c.kafka.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        session_timeout_ms: c.engine.session_timeout_ms,
+        batch_max: c.engine.batch_max_records,
+        in_flight_batches: c.engine.in_flight_batches,
+        commit_interval: Duration::from_secs(5),
+    }
+}
+
+/// Runs one node until `shutdown` becomes true; without `brokers` it first
+/// starts the embedded broker (not `Send`: run it on the main task).
+pub async fn run(config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
+    config.validate()?;
+    match config.brokers.clone() {
+        Some(b) => run_with_brokers(config, b, shutdown).await,
+        None => {
+            let embedded = EmbeddedBroker::start()?;
+            let b = embedded.bootstrap_servers();
+            println!("touchline: embedded broker (rdkafka MockCluster) at {b}");
+            let r = run_with_brokers(config, b, shutdown).await;
+            drop(embedded);
+            r
+        }
+    }
+}
+
+/// Runs one node against `brokers` until `shutdown` becomes true.
+pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
+    config.validate()?;
+    let prometheus = crate::telemetry::metrics();
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Storage {
+        path: config.data_dir.display().to_string(),
+        source: touchline_storage::StorageError::Encode(e.to_string()),
+    })?;
+    let store_opts = StoreOptions {
+        block_cache_bytes: config.storage.block_cache_mb << 20,
+        write_buffer_bytes: config.storage.write_buffer_mb << 20,
+        sync: config.storage.sync_writes,
+    };
+    let store = Store::open(&config.data_dir, &store_opts).map_err(|source| NodeError::Storage { path: config.data_dir.display().to_string(), source })?;
+    let status = Arc::new(NodeStatus::default());
+
+    let listener = tokio::net::TcpListener::bind(config.http).await.map_err(|source| NodeError::Listen { addr: config.http.to_string(), source })?;
+    let http_addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    println!("touchline: node {} http listening on {http_addr}", config.node_id);
+    let state = Arc::new(AppState {
+        node_id: config.node_id.clone(),
+        http_addr: http_addr.clone(),
+        store: store.clone(),
+        status: status.clone(),
+        metrics: prometheus,
+        limits: config.limits.clone(),
+        default_lookback_days: config.engine.default_lookback_days,
+        inflight: Semaphore::new(config.limits.max_concurrent_requests),
+    });
+    let (http_stop_tx, http_stop_rx) = watch::channel(false);
+    let http_task = tokio::spawn(http::serve(listener, state, http_stop_rx));
+    let gauges = tokio::spawn(storage_gauges(store.clone()));
+
+    let engine = Arc::new(config.engine_config());
+    let result = run_intake(intake_config(&config, brokers), store.clone(), engine, status, shutdown).await;
+    gauges.abort();
+    let _ = http_stop_tx.send(true);
+    let _ = http_task.await;
+    result.map_err(NodeError::from)
+}
+
+async fn storage_gauges(store: Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        metrics::gauge!(touchline_actors::metrics::ROCKSDB_LIVE_BYTES).set(store.estimated_live_bytes() as f64);
+        metrics::gauge!(touchline_actors::metrics::ROCKSDB_KEYS).set(store.estimated_keys() as f64);
+    }
+}
+
+/// A shutdown channel flipped by SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutdown signal received");
+        let _ = tx.send(true);
+    });
+    rx
+}

@@ -1,0 +1,147 @@
+//! The node's RocksDB: opening with one shared block cache and write-buffer
+//! manager, committed reads, partition checkpoints, and partition range drops.
+
+use crate::keys::{self, KeyBuf, Space};
+use crate::{codec, Result, Txn};
+use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBufferManager, WriteOptions, DB};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Memory budget of the node's RocksDB (all bounded).
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Shared LRU block cache, bytes.
+    pub block_cache_bytes: usize,
+    /// Total memtable budget across the DB (write-buffer manager), bytes.
+    pub write_buffer_bytes: usize,
+    /// fsync every commit (off by default: the WAL survives a process crash).
+    pub sync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { block_cache_bytes: 64 << 20, write_buffer_bytes: 64 << 20, sync: false }
+    }
+}
+
+/// What a partition has durably applied: the next Kafka offset to consume and the
+/// partition's event-time watermark (max event time applied), in epoch nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub next_offset: i64,
+    pub watermark_nanos: Option<i128>,
+    pub applied_events: u64,
+}
+
+/// A cheaply clonable handle on the node's database.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+    sync: bool,
+    // Kept alive for the DB's lifetime.
+    _cache: Arc<Cache>,
+    _wbm: Arc<WriteBufferManager>,
+}
+
+impl Store {
+    pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store> {
+        let cache = Cache::new_lru_cache(opts.block_cache_bytes);
+        let wbm = WriteBufferManager::new_write_buffer_manager_with_cache(opts.write_buffer_bytes, false, cache.clone());
+        let mut bbo = BlockBasedOptions::default();
+        bbo.set_block_cache(&cache);
+        bbo.set_bloom_filter(10.0, false);
+        bbo.set_cache_index_and_filter_blocks(true);
+        bbo.set_pin_l0_filter_and_index_blocks_in_cache(true);
+        let mut o = Options::default();
+        o.create_if_missing(true);
+        o.set_block_based_table_factory(&bbo);
+        o.set_write_buffer_manager(&wbm);
+        o.set_compression_type(DBCompressionType::Lz4);
+        o.set_bottommost_compression_type(DBCompressionType::Zstd);
+        o.set_max_background_jobs(2);
+        o.set_bytes_per_sync(1 << 20);
+        o.set_max_open_files(512);
+        o.set_keep_log_file_num(3);
+        let db = DB::open(&o, path)?;
+        Ok(Store { db: Arc::new(db), sync: opts.sync, _cache: Arc::new(cache), _wbm: Arc::new(wbm) })
+    }
+
+    pub fn db(&self) -> &DB {
+        &self.db
+    }
+
+    /// A new read-your-writes transaction over this store.
+    pub fn txn(&self) -> Txn {
+        Txn::new(self.clone())
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.db.get(key)?)
+    }
+
+    /// Visits committed `[start, end)` in key order until `f` returns `false`.
+    pub fn scan(&self, start: &[u8], end: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end.to_vec());
+        let mut it = self.db.raw_iterator_opt(ro);
+        it.seek(start);
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            if !f(k, v) {
+                return Ok(());
+            }
+            it.next();
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+        self.scan(prefix, &keys::prefix_end(prefix), f)
+    }
+
+    pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<()> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(self.sync);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    pub fn checkpoint_key(partition: u16) -> Vec<u8> {
+        KeyBuf::space(partition, Space::Checkpoint).into_vec()
+    }
+
+    /// The durable checkpoint of `partition`, if it ever applied anything here.
+    pub fn checkpoint(&self, partition: u16) -> Result<Option<Checkpoint>> {
+        let key = Self::checkpoint_key(partition);
+        match self.get(&key)? {
+            Some(b) => Ok(Some(codec::decode(&key, &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes everything of `partition` (after it moved away for good).
+    pub fn drop_partition(&self, partition: u16) -> Result<()> {
+        let (s, e) = keys::partition_range(partition);
+        let mut b = rocksdb::WriteBatch::default();
+        b.delete_range(s, e);
+        self.write(b)
+    }
+
+    /// Estimated live bytes of the whole DB (for metrics).
+    pub fn estimated_live_bytes(&self) -> u64 {
+        self.db.property_int_value("rocksdb.estimate-live-data-size").ok().flatten().unwrap_or(0)
+            + self.db.property_int_value("rocksdb.cur-size-all-mem-tables").ok().flatten().unwrap_or(0)
+    }
+
+    pub fn estimated_keys(&self) -> u64 {
+        self.db.property_int_value("rocksdb.estimate-num-keys").ok().flatten().unwrap_or(0)
+    }
+
+    /// Flushes memtables (on orderly shutdown).
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+}

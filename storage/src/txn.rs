@@ -1,0 +1,227 @@
+//! A read-your-writes transaction: pending puts/deletes kept in a sorted overlay
+//! over the committed DB, written atomically as one `WriteBatch` together with the
+//! partition checkpoint.
+//!
+//! Actors of one partition share one `Txn` per Kafka batch. Nothing is visible to
+//! readers (HTTP queries) before `commit`; a failed batch is simply dropped and
+//! retried, so a crash or a handler panic can never leave half an event applied.
+
+use crate::keys::prefix_end;
+use crate::store::{Checkpoint, Store};
+use crate::{codec, Result};
+use serde::{de::DeserializeOwned, Serialize};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+pub struct Txn {
+    store: Store,
+    overlay: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    bytes: usize,
+}
+
+impl Txn {
+    pub(crate) fn new(store: Store) -> Txn {
+        Txn { store, overlay: BTreeMap::new(), bytes: 0 }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Number of pending writes.
+    pub fn len(&self) -> usize {
+        self.overlay.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.overlay.is_empty()
+    }
+
+    /// Approximate pending bytes (callers commit early when this grows).
+    pub fn pending_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.store.get(key),
+        }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> Result<bool> {
+        match self.overlay.get(key) {
+            Some(v) => Ok(v.is_some()),
+            None => Ok(self.store.db().get_pinned(key)?.is_some()),
+        }
+    }
+
+    pub fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.get(key)? {
+            Some(b) => Ok(Some(codec::decode(key, &b)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.bytes += key.len() + value.len();
+        self.overlay.insert(key, Some(value));
+    }
+
+    pub fn put_as<T: Serialize + ?Sized>(&mut self, key: Vec<u8>, value: &T) -> Result<()> {
+        let v = codec::encode(value)?;
+        self.put(key, v);
+        Ok(())
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.bytes += key.len();
+        self.overlay.insert(key, None);
+    }
+
+    /// Visits `[start, end)` as the transaction sees it (overlay over DB), in key
+    /// order, until `f` returns `false`.
+    pub fn scan(&self, start: &[u8], end: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+        let mut pending = self
+            .overlay
+            .range::<[u8], _>((Bound::Included(start), Bound::Excluded(end)))
+            .peekable();
+        let mut stopped = false;
+        self.store.scan(start, end, |k, v| {
+            // Emit overlay entries ordered before this DB key.
+            while let Some((pk, pv)) = pending.peek() {
+                if pk.as_slice() < k {
+                    if let Some(pv) = pv {
+                        if !f(pk, pv) {
+                            stopped = true;
+                            return false;
+                        }
+                    }
+                    pending.next();
+                } else {
+                    break;
+                }
+            }
+            match pending.peek() {
+                Some((pk, pv)) if pk.as_slice() == k => {
+                    let r = match pv {
+                        Some(pv) => f(pk, pv),
+                        None => true,
+                    };
+                    pending.next();
+                    if !r {
+                        stopped = true;
+                    }
+                    r
+                }
+                _ => {
+                    let r = f(k, v);
+                    if !r {
+                        stopped = true;
+                    }
+                    r
+                }
+            }
+        })?;
+        if !stopped {
+            for (pk, pv) in pending {
+                if let Some(pv) = pv {
+                    if !f(pk, pv) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
+        self.scan(prefix, &prefix_end(prefix), f)
+    }
+
+    /// Collects `(key, value)` pairs under `prefix` (for small ranges).
+    pub fn collect_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(prefix, |k, v| {
+            out.push((k.to_vec(), v.to_vec()));
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Writes everything pending, plus `checkpoint` of `partition` when given, as
+    /// one atomic `WriteBatch`.
+    pub fn commit(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+        let mut batch = rocksdb::WriteBatch::default();
+        for (k, v) in self.overlay {
+            match v {
+                Some(v) => batch.put(k, v),
+                None => batch.delete(k),
+            }
+        }
+        if let Some((p, cp)) = checkpoint {
+            batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
+        }
+        self.store.write(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StoreOptions;
+    use proptest::prelude::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn commit_is_atomic_with_checkpoint_and_drop_discards() {
+        let (_d, s) = store();
+        let mut t = s.txn();
+        t.put(b"\x00\x01Ta".to_vec(), b"1".to_vec());
+        assert_eq!(t.get(b"\x00\x01Ta").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.get(b"\x00\x01Ta").unwrap(), None);
+        drop(t);
+        assert_eq!(s.get(b"\x00\x01Ta").unwrap(), None);
+        let mut t = s.txn();
+        t.put(b"\x00\x01Ta".to_vec(), b"1".to_vec());
+        let cp = Checkpoint { next_offset: 42, watermark_nanos: Some(7), applied_events: 1 };
+        t.commit(Some((1, cp))).unwrap();
+        assert_eq!(s.get(b"\x00\x01Ta").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(s.checkpoint(1).unwrap(), Some(cp));
+        s.drop_partition(1).unwrap();
+        assert_eq!(s.checkpoint(1).unwrap(), None);
+        assert_eq!(s.get(b"\x00\x01Ta").unwrap(), None);
+    }
+
+    proptest! {
+        /// The merged scan equals a scan of a model map with the same operations.
+        #[test]
+        fn scan_merges_overlay_and_db(
+            committed in proptest::collection::btree_map(proptest::collection::vec(0u8..4, 1..4), any::<u8>(), 0..20),
+            ops in proptest::collection::vec((proptest::collection::vec(0u8..4, 1..4), proptest::option::of(any::<u8>())), 0..20),
+            stop_after in 0usize..30,
+        ) {
+            let (_d, s) = store();
+            let mut t = s.txn();
+            for (k, v) in &committed { t.put(k.clone(), vec![*v]); }
+            t.commit(None).unwrap();
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = committed.iter().map(|(k, v)| (k.clone(), vec![*v])).collect();
+            let mut t = s.txn();
+            for (k, v) in &ops {
+                match v {
+                    Some(v) => { t.put(k.clone(), vec![*v]); model.insert(k.clone(), vec![*v]); }
+                    None => { t.delete(k.clone()); model.remove(k); }
+                }
+            }
+            let mut seen = Vec::new();
+            t.scan(&[], &[0xff], |k, v| { seen.push((k.to_vec(), v.to_vec())); seen.len() < stop_after }).unwrap();
+            let expect: Vec<_> = model.into_iter().take(stop_after.max(1)).collect();
+            prop_assert_eq!(seen, expect);
+        }
+    }
+}

@@ -1,0 +1,418 @@
+//! Batch reference of attribution.md: an independent, in-memory, whole-dataset
+//! implementation used by the integration tests to cross-check the streaming cluster.
+//!
+//! It reuses only validation (`decode`) and the event types from `touchline-actors`;
+//! identity stitching and the rule-based models are reimplemented here on purpose
+//! (never `models`, `report` or `datadriven`), so a bug in one side shows up as a
+//! disagreement. Markov and Shapley are not implemented yet: their reports carry
+//! `"unsupported": true` and no rows.
+//!
+//! Out of scope (not produced by the generator): `consent_update` and
+//! `erasure_request` are accepted and counted but have no effect here, and
+//! probabilistic stitching is never applied (deterministic links only).
+
+mod rules;
+
+use rules::{weights, Model};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use touchline_actors::domain::decode::{decode, ValidateCtx};
+use touchline_actors::domain::timestamp::format_rfc3339;
+use touchline_actors::domain::{Body, Channel, Event, GroupBy, JourneyKind, TouchInfo, Ts, DIRECT_KEY};
+
+/// The identity graph's merge guard (attribution.md, default `max_ids_per_person`).
+pub const MAX_IDS_PER_PERSON: usize = 64;
+
+/// A report query (http-api.md attribution parameters, resolved).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefQuery {
+    pub tenant: String,
+    pub model: String,
+    /// Conversion time range `[from, to)`.
+    pub from: Ts,
+    pub to: Ts,
+    pub group_by: String,
+    pub lookback_days: i64,
+    pub half_life_hours: f64,
+    /// `None`: the tenant's currency with the most conversions (ties alphabetical).
+    pub currency: Option<String>,
+    /// `custom` weights `F, M, L` (any positive scale).
+    pub weights: Option<[f64; 3]>,
+}
+
+impl RefQuery {
+    /// A query with the defaults: `channel`, 30 days lookback, 7 days half-life.
+    pub fn new(tenant: &str, model: &str, from: Ts, to: Ts) -> RefQuery {
+        RefQuery {
+            tenant: tenant.to_string(),
+            model: model.to_string(),
+            from,
+            to,
+            group_by: "channel".to_string(),
+            lookback_days: 30,
+            half_life_hours: 168.0,
+            currency: None,
+            weights: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum IdKind {
+    CustomerId,
+    UserId,
+}
+
+impl IdKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdKind::CustomerId => "customer_id",
+            IdKind::UserId => "user_id",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RefIdentifier {
+    pub kind: IdKind,
+    pub id: String,
+}
+
+/// A stitched person: everything sorted (identifiers by kind then id, event ids bytewise).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefPerson {
+    pub identifiers: Vec<RefIdentifier>,
+    pub touchpoints: Vec<String>,
+    pub conversions: Vec<String>,
+}
+
+struct Touch {
+    event_id: String,
+    ts: Ts,
+    info: TouchInfo,
+}
+
+struct Conv {
+    event_id: String,
+    ts: Ts,
+    value: f64,
+    currency: String,
+}
+
+#[derive(Default)]
+struct PersonData {
+    /// Sorted by (ts, event_id).
+    touches: Vec<Touch>,
+    conversions: Vec<Conv>,
+}
+
+#[derive(Default)]
+struct TenantData {
+    node_of: HashMap<(IdKind, String), usize>,
+    nodes: Vec<(IdKind, String)>,
+    /// Union-find over `nodes`, resolved: `root[n]` is the person of node `n`.
+    root: Vec<usize>,
+    /// The nodes of each person, by root.
+    members: HashMap<usize, Vec<usize>>,
+    persons: HashMap<usize, PersonData>,
+    conv_count_by_currency: BTreeMap<String, usize>,
+    blocked_links: usize,
+}
+
+/// The batch result over one set of records.
+pub struct Reference {
+    tenants: BTreeMap<String, TenantData>,
+    rejected: BTreeMap<String, usize>,
+    accepted: usize,
+    duplicates: usize,
+}
+
+struct UnionFind {
+    parent: Vec<usize>,
+    size: Vec<usize>,
+}
+
+impl UnionFind {
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.parent[x] != x {
+            self.parent[x] = self.parent[self.parent[x]];
+            x = self.parent[x];
+        }
+        x
+    }
+}
+
+/// Builds the reference from `(partition, value)` records given in per-partition offset order.
+pub fn build(records: &[(i32, Vec<u8>)], partitions: i32) -> Reference {
+    let now = Ts::now();
+    let mut rejected = BTreeMap::new();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut events: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    let (mut accepted, mut duplicates) = (0, 0);
+    for (partition, value) in records {
+        let ctx = ValidateCtx { now, partition: Some(*partition), partitions };
+        match decode(value, &ctx) {
+            Err(r) => *rejected.entry(r.reason.as_str().to_string()).or_insert(0) += 1,
+            Ok(ev) => {
+                if seen.insert((ev.tenant_id.clone(), ev.event_id.clone())) {
+                    accepted += 1;
+                    events.entry(ev.tenant_id.clone()).or_default().push(ev);
+                } else {
+                    duplicates += 1;
+                }
+            }
+        }
+    }
+    let tenants = events.into_iter().map(|(t, evs)| (t, tenant_data(evs))).collect();
+    Reference { tenants, rejected, accepted, duplicates }
+}
+
+fn tenant_data(events: Vec<Event>) -> TenantData {
+    fn node(td: &mut TenantData, kind: IdKind, id: &str) -> usize {
+        if let Some(n) = td.node_of.get(&(kind, id.to_string())) {
+            return *n;
+        }
+        let n = td.nodes.len();
+        td.nodes.push((kind, id.to_string()));
+        td.node_of.insert((kind, id.to_string()), n);
+        n
+    }
+    let mut td = TenantData::default();
+    // Nodes and link edges from consented journey events.
+    let mut edges: Vec<(Ts, &str, usize, usize)> = Vec::new();
+    for ev in &events {
+        if let Body::Journey(j) = &ev.body {
+            if !j.analytics_consent {
+                continue;
+            }
+            let c = node(&mut td, IdKind::CustomerId, &j.customer_id);
+            if let Some(u) = &j.user_id {
+                let u = node(&mut td, IdKind::UserId, u);
+                edges.push((ev.ts, ev.event_id.as_str(), c, u));
+            }
+        }
+    }
+    edges.sort_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
+    let n = td.nodes.len();
+    let mut uf = UnionFind { parent: (0..n).collect(), size: vec![1; n] };
+    for (_, _, a, b) in edges {
+        let (ra, rb) = (uf.find(a), uf.find(b));
+        if ra == rb {
+            continue;
+        }
+        if uf.size[ra] + uf.size[rb] > MAX_IDS_PER_PERSON {
+            td.blocked_links += 1;
+            continue;
+        }
+        let (big, small) = if uf.size[ra] >= uf.size[rb] { (ra, rb) } else { (rb, ra) };
+        uf.parent[small] = big;
+        uf.size[big] += uf.size[small];
+    }
+    td.root = (0..n).map(|x| uf.find(x)).collect();
+    for (node, root) in td.root.iter().enumerate() {
+        td.members.entry(*root).or_default().push(node);
+    }
+    // Timelines: consented touchpoints and conversions under their customer_id's person.
+    for ev in events {
+        let Body::Journey(j) = ev.body else { continue };
+        if !j.analytics_consent {
+            continue;
+        }
+        let person = td.root[td.node_of[&(IdKind::CustomerId, j.customer_id.clone())]];
+        let pd = td.persons.entry(person).or_default();
+        match (j.kind, j.touch, j.conversion) {
+            (JourneyKind::JourneyStart | JourneyKind::TouchpointInteraction, Some(info), _) => {
+                pd.touches.push(Touch { event_id: ev.event_id, ts: ev.ts, info });
+            }
+            (JourneyKind::ConversionEvent, _, Some(c)) => {
+                *td.conv_count_by_currency.entry(c.currency.clone()).or_insert(0) += 1;
+                pd.conversions.push(Conv { event_id: ev.event_id, ts: ev.ts, value: c.value, currency: c.currency });
+            }
+            _ => {}
+        }
+    }
+    for pd in td.persons.values_mut() {
+        pd.touches.sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
+        pd.conversions.sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
+    }
+    td
+}
+
+fn bad_request(message: String) -> Value {
+    json!({"error": {"code": "bad_request", "message": message}})
+}
+
+impl Reference {
+    /// Tenants with at least one accepted event, sorted.
+    pub fn tenants(&self) -> Vec<String> {
+        self.tenants.keys().cloned().collect()
+    }
+
+    /// Accepted distinct events (duplicates not included, see [`Reference::duplicate_count`]).
+    pub fn accepted_count(&self) -> usize {
+        self.accepted
+    }
+
+    /// Accepted records that repeated an already accepted (tenant, event_id).
+    pub fn duplicate_count(&self) -> usize {
+        self.duplicates
+    }
+
+    /// Rejected records per reason code.
+    pub fn rejected_by_reason(&self) -> BTreeMap<String, usize> {
+        self.rejected.clone()
+    }
+
+    /// Links skipped by the merge guard in `tenant`.
+    pub fn blocked_links(&self, tenant: &str) -> usize {
+        self.tenants.get(tenant).map_or(0, |t| t.blocked_links)
+    }
+
+    /// The tenant's currency with the most conversions over all time (ties alphabetical).
+    pub fn default_currency(&self, tenant: &str) -> Option<String> {
+        let td = self.tenants.get(tenant)?;
+        // BTreeMap iterates alphabetically; keep the first of the maximal counts.
+        let mut best: Option<(&String, usize)> = None;
+        for (c, n) in &td.conv_count_by_currency {
+            if best.map_or(true, |(_, b)| *n > b) {
+                best = Some((c, *n));
+            }
+        }
+        best.map(|(c, _)| c.clone())
+    }
+
+    /// Up to `n` identifiers of `tenant`, preferring stitched persons (more than
+    /// one identifier), in a deterministic order; user ids included.
+    pub fn sample_identifiers(&self, tenant: &str, n: usize) -> Vec<String> {
+        let Some(td) = self.tenants.get(tenant) else { return Vec::new() };
+        let mut nodes: Vec<&(IdKind, String)> = td.nodes.iter().collect();
+        nodes.sort();
+        let stitched = |k: &(IdKind, String)| td.node_of.get(k).is_some_and(|i| td.members.get(&td.root[*i]).is_some_and(|m| m.len() > 1));
+        let mut out: Vec<String> = Vec::new();
+        for pass in [true, false] {
+            for k in &nodes {
+                if out.len() >= n {
+                    return out;
+                }
+                // A user id equal to some customer id resolves to the customer: skip it.
+                let shadowed = k.0 == IdKind::UserId && td.node_of.contains_key(&(IdKind::CustomerId, k.1.clone()));
+                if stitched(k) == pass && !shadowed && !out.contains(&k.1) {
+                    out.push(k.1.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// The person a `customer_id` (tried first) or `user_id` belongs to.
+    pub fn person(&self, tenant: &str, id: &str) -> Option<RefPerson> {
+        let td = self.tenants.get(tenant)?;
+        let n = td
+            .node_of
+            .get(&(IdKind::CustomerId, id.to_string()))
+            .or_else(|| td.node_of.get(&(IdKind::UserId, id.to_string())))?;
+        let root = td.root[*n];
+        let mut identifiers: Vec<RefIdentifier> = td.members[&root]
+            .iter()
+            .map(|m| RefIdentifier { kind: td.nodes[*m].0, id: td.nodes[*m].1.clone() })
+            .collect();
+        identifiers.sort();
+        let (mut touchpoints, mut conversions) = (Vec::new(), Vec::new());
+        if let Some(pd) = td.persons.get(&root) {
+            touchpoints = pd.touches.iter().map(|t| t.event_id.clone()).collect();
+            conversions = pd.conversions.iter().map(|c| c.event_id.clone()).collect();
+        }
+        touchpoints.sort();
+        conversions.sort();
+        Some(RefPerson { identifiers, touchpoints, conversions })
+    }
+
+    /// The attribution report of http-api.md (without `consumed_through`), or an
+    /// `{"error": {"code": "bad_request", ...}}` object for an invalid query.
+    pub fn attribution(&self, q: &RefQuery) -> Value {
+        let Some(group_by) = GroupBy::parse(&q.group_by) else {
+            return bad_request(format!("group_by: unknown dimension `{}`", q.group_by));
+        };
+        let model = match Model::parse(&q.model, q.weights, q.half_life_hours) {
+            Ok(m) => m,
+            Err(e) => return bad_request(e),
+        };
+        if q.lookback_days < 0 {
+            return bad_request("lookback_days: must not be negative".into());
+        }
+        let currency = q.currency.clone().or_else(|| self.default_currency(&q.tenant));
+        let lookback_secs = q.lookback_days.saturating_mul(86_400);
+        let mut conversions = 0u64;
+        let mut conversion_value = 0.0;
+        let mut acc: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        if let (Some(td), Some(cur)) = (self.tenants.get(&q.tenant), currency.as_deref()) {
+            // Persons in a fixed order so that float sums do not depend on hashing.
+            let mut persons: Vec<&PersonData> = td.persons.values().collect();
+            persons.sort_by(|a, b| first_event_id(a).cmp(first_event_id(b)));
+            for pd in persons {
+                for c in &pd.conversions {
+                    if c.ts < q.from || c.ts >= q.to || c.currency != cur {
+                        continue;
+                    }
+                    conversions += 1;
+                    conversion_value += c.value;
+                    let lo = c.ts.minus_secs(lookback_secs);
+                    let start = pd.touches.partition_point(|t| t.ts < lo);
+                    let end = pd.touches.partition_point(|t| t.ts <= c.ts);
+                    let path: Vec<&Touch> = pd.touches[start..end.max(start)].iter().collect();
+                    if matches!(model, Model::Unsupported) {
+                        continue;
+                    }
+                    if path.is_empty() {
+                        add(&mut acc, DIRECT_KEY, 1.0, c.value);
+                        continue;
+                    }
+                    if matches!(model, Model::Participation) {
+                        let keys: BTreeSet<&str> = path.iter().map(|t| t.info.key(group_by)).collect();
+                        for k in keys {
+                            add(&mut acc, k, 1.0, c.value);
+                        }
+                        continue;
+                    }
+                    let ages: Vec<f64> = path.iter().map(|t| c.ts.secs_since(t.ts)).collect();
+                    let direct: Vec<bool> = path.iter().map(|t| t.info.channel == Channel::Direct).collect();
+                    for (t, w) in path.iter().zip(weights(&model, &ages, &direct)) {
+                        add(&mut acc, t.info.key(group_by), w, w * c.value);
+                    }
+                }
+            }
+        }
+        let mut rows: Vec<(String, f64, f64)> =
+            acc.into_iter().filter(|(_, (credit, _))| *credit != 0.0).map(|(k, (c, v))| (k, c, v)).collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut out = json!({
+            "tenant": q.tenant,
+            "model": q.model,
+            "group_by": group_by.as_str(),
+            "from": format_rfc3339(q.from),
+            "to": format_rfc3339(q.to),
+            "lookback_days": q.lookback_days,
+            "conversions": conversions,
+            "conversion_value": conversion_value,
+            "currency": currency,
+            "rows": rows.into_iter().map(|(k, c, v)| json!({"key": k, "credit": c, "value": v})).collect::<Vec<_>>(),
+        });
+        if matches!(model, Model::Unsupported) {
+            out["unsupported"] = json!(true);
+        }
+        out
+    }
+}
+
+fn first_event_id(p: &PersonData) -> &str {
+    p.touches.first().map(|t| t.event_id.as_str()).or(p.conversions.first().map(|c| c.event_id.as_str())).unwrap_or("")
+}
+
+fn add(acc: &mut BTreeMap<String, (f64, f64)>, key: &str, credit: f64, value: f64) {
+    let e = acc.entry(key.to_string()).or_insert((0.0, 0.0));
+    e.0 += credit;
+    e.1 += value;
+}
+
+#[cfg(test)]
+mod tests;
