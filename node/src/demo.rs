@@ -59,8 +59,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         ..NodeConfig::default()
     };
     config.engine.session_timeout_ms = 6000;
-    touchline_cluster::admin::ensure_topic(&brokers, &[], &config.topic, args.partitions).await.map_err(|e| e.to_string())?;
-    touchline_cluster::admin::ensure_topic(&brokers, &[], &config.dlq_topic, args.partitions).await.map_err(|e| e.to_string())?;
+    broker.create_topic(&config.topic, args.partitions).map_err(|e| e.to_string())?;
+    broker.create_topic(&config.dlq_topic, args.partitions).map_err(|e| e.to_string())?;
 
     let spec = DatasetSpec { seed: args.seed, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
     let records = gen::generate(&spec);
@@ -74,10 +74,10 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     }
     let from = Ts::from_millis(spec.start_ms);
     let to = from.plus_secs((spec.span_days + 31) * 86_400);
-    let mut tenants: Vec<String> = records.iter().map(|r| r.key.clone()).collect();
+    let mut tenants: Vec<String> = records.iter().map(|r| r.key.clone()).filter(|t| touchline_actors::domain::decode::valid_tenant(t)).collect();
     tenants.sort();
     tenants.dedup();
-    for t in tenants.iter().filter(|t| valid_tenant_like(t)) {
+    for t in tenants.iter().filter(|t| touchline_actors::domain::decode::valid_tenant(t)) {
         let path = format!("/v1/tenants/{t}/attribution/compare?from={}&to={}", enc(&from.to_string()), enc(&to.to_string()));
         let reply = client::get(&addr, &path).await.map_err(|e| e.to_string())?;
         let Some(v) = reply.json() else { continue };
@@ -107,10 +107,6 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(())
-}
-
-fn valid_tenant_like(t: &str) -> bool {
-    !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn enc(s: &str) -> String {

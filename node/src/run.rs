@@ -41,6 +41,10 @@ impl EmbeddedBroker {
     pub fn bootstrap_servers(&self) -> String {
         self.cluster.bootstrap_servers()
     }
+    /// The mock broker does not serve CreateTopics: create topics directly.
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), NodeError> {
+        self.cluster.create_topic(topic, partitions, 1).map_err(NodeError::Embedded)
+    }
 }
 
 pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
@@ -69,6 +73,8 @@ pub async fn run(config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<
         None => {
             let embedded = EmbeddedBroker::start()?;
             let b = embedded.bootstrap_servers();
+            embedded.create_topic(&config.topic, config.partitions)?;
+            embedded.create_topic(&config.dlq_topic, config.partitions)?;
             println!("touchline: embedded broker (rdkafka MockCluster) at {b}");
             let r = run_with_brokers(config, b, shutdown).await;
             drop(embedded);

@@ -11,7 +11,7 @@ use hyper::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use touchline_actors::domain::models::{Model, ModelParams};
+use touchline_actors::domain::models::Model;
 use touchline_actors::domain::report::Row;
 use touchline_actors::domain::routing::partition_for;
 use touchline_actors::domain::window::Granularity;
@@ -58,7 +58,7 @@ pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<R
         }
         (["v1", "tenants", t, rest @ ..], _) => {
             let tenant = path_segment(t);
-            if !valid_tenant(&tenant) {
+            if !touchline_actors::domain::decode::valid_tenant(&tenant) {
                 return Err(ApiError::param("tenant", format!("{tenant:?} does not match ^[a-z0-9][a-z0-9_-]{{0,63}}$")));
             }
             let rest: Vec<String> = rest.iter().map(|s| path_segment(s)).collect();
@@ -73,14 +73,6 @@ pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<R
         }
         _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
     }
-}
-
-fn valid_tenant(t: &str) -> bool {
-    let b = t.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
 /// The owned partition of `tenant`, or 503 while it is not servable here.
@@ -217,6 +209,3 @@ fn cluster(state: &AppState) -> Value {
         "partitions": parts,
     })
 }
-
-#[allow(dead_code)]
-fn _unused(_: ModelParams) {}
