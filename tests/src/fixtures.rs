@@ -67,12 +67,33 @@ pub fn query_path(q: &RefQuery) -> String {
     p
 }
 
-/// The fields of a report that must equal the reference.
+/// The fields of a report that must equal the reference; rows keyed by `key`
+/// (their order is checked apart, by [`assert_row_order`], because float noise
+/// may reorder exact ties).
 pub fn comparable(v: &Value) -> Value {
+    let rows: serde_json::Map<String, Value> = v["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (r["key"].as_str().unwrap_or_default().to_string(), serde_json::json!({"credit": r["credit"], "value": r["value"]})))
+        .collect();
     serde_json::json!({
         "conversions": v["conversions"], "conversion_value": v["conversion_value"],
-        "currency": v["currency"], "rows": v["rows"],
+        "currency": v["currency"], "rows": rows,
     })
+}
+
+/// Rows sorted by credit descending (ties within 1e-9 relative), then key.
+pub fn assert_row_order(v: &Value, what: &str) {
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    for w in rows.windows(2) {
+        let (a, b) = (w[0]["credit"].as_f64().unwrap(), w[1]["credit"].as_f64().unwrap());
+        let tie = (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+        assert!(a > b || tie, "{what}: rows not by credit: {a} before {b}");
+        if tie {
+            assert!(w[0]["key"].as_str() < w[1]["key"].as_str(), "{what}: tie not by key: {w:?}");
+        }
+    }
 }
 
 /// Asserts every query answers like the reference; returns how many rows compared.
@@ -81,10 +102,12 @@ pub async fn assert_matches_reference(node: &Node, reference: &Reference, querie
     for q in queries {
         let r = node.get(&query_path(q)).await;
         assert_eq!(r.status, 200, "{} -> {}", query_path(q), r.body);
-        let got = comparable(&r.json().expect("json"));
+        let body = r.json().expect("json");
+        assert_row_order(&body, &query_path(q));
+        let got = comparable(&body);
         let want = comparable(&reference.attribution(q));
         assert!(json_close(&got, &want, 1e-9), "{}\n node: {got}\n  ref: {want}", query_path(q));
-        rows += got["rows"].as_array().map_or(0, Vec::len);
+        rows += got["rows"].as_object().map_or(0, serde_json::Map::len);
     }
     rows
 }

@@ -150,7 +150,11 @@ pub fn build(records: &[(i32, Vec<u8>)], partitions: i32) -> Reference {
     let mut events: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     let (mut accepted, mut duplicates) = (0, 0);
     for (partition, value) in records {
-        let ctx = ValidateCtx { now, partition: Some(*partition), partitions };
+        let ctx = ValidateCtx {
+            now,
+            partition: Some(*partition),
+            partitions,
+        };
         match decode(value, &ctx) {
             Err(r) => *rejected.entry(r.reason.as_str().to_string()).or_insert(0) += 1,
             Ok(ev) => {
@@ -164,7 +168,12 @@ pub fn build(records: &[(i32, Vec<u8>)], partitions: i32) -> Reference {
         }
     }
     let tenants = events.into_iter().map(|(t, evs)| (t, tenant_data(evs))).collect();
-    Reference { tenants, rejected, accepted, duplicates }
+    Reference {
+        tenants,
+        rejected,
+        accepted,
+        duplicates,
+    }
 }
 
 fn tenant_data(events: Vec<Event>) -> TenantData {
@@ -194,7 +203,10 @@ fn tenant_data(events: Vec<Event>) -> TenantData {
     }
     edges.sort_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
     let n = td.nodes.len();
-    let mut uf = UnionFind { parent: (0..n).collect(), size: vec![1; n] };
+    let mut uf = UnionFind {
+        parent: (0..n).collect(),
+        size: vec![1; n],
+    };
     for (_, _, a, b) in edges {
         let (ra, rb) = (uf.find(a), uf.find(b));
         if ra == rb {
@@ -222,18 +234,29 @@ fn tenant_data(events: Vec<Event>) -> TenantData {
         let pd = td.persons.entry(person).or_default();
         match (j.kind, j.touch, j.conversion) {
             (JourneyKind::JourneyStart | JourneyKind::TouchpointInteraction, Some(info), _) => {
-                pd.touches.push(Touch { event_id: ev.event_id, ts: ev.ts, info });
+                pd.touches.push(Touch {
+                    event_id: ev.event_id,
+                    ts: ev.ts,
+                    info,
+                });
             }
             (JourneyKind::ConversionEvent, _, Some(c)) => {
                 *td.conv_count_by_currency.entry(c.currency.clone()).or_insert(0) += 1;
-                pd.conversions.push(Conv { event_id: ev.event_id, ts: ev.ts, value: c.value, currency: c.currency });
+                pd.conversions.push(Conv {
+                    event_id: ev.event_id,
+                    ts: ev.ts,
+                    value: c.value,
+                    currency: c.currency,
+                });
             }
             _ => {}
         }
     }
     for pd in td.persons.values_mut() {
-        pd.touches.sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
-        pd.conversions.sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
+        pd.touches
+            .sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
+        pd.conversions
+            .sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
     }
     td
 }
@@ -274,7 +297,11 @@ impl Reference {
         // BTreeMap iterates alphabetically; keep the first of the maximal counts.
         let mut best: Option<(&String, usize)> = None;
         for (c, n) in &td.conv_count_by_currency {
-            if best.map_or(true, |(_, b)| *n > b) {
+            let better = match best {
+                None => true,
+                Some((_, b)) => *n > b,
+            };
+            if better {
                 best = Some((c, *n));
             }
         }
@@ -284,10 +311,16 @@ impl Reference {
     /// Up to `n` identifiers of `tenant`, preferring stitched persons (more than
     /// one identifier), in a deterministic order; user ids included.
     pub fn sample_identifiers(&self, tenant: &str, n: usize) -> Vec<String> {
-        let Some(td) = self.tenants.get(tenant) else { return Vec::new() };
+        let Some(td) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
         let mut nodes: Vec<&(IdKind, String)> = td.nodes.iter().collect();
         nodes.sort();
-        let stitched = |k: &(IdKind, String)| td.node_of.get(k).is_some_and(|i| td.members.get(&td.root[*i]).is_some_and(|m| m.len() > 1));
+        let stitched = |k: &(IdKind, String)| {
+            td.node_of
+                .get(k)
+                .is_some_and(|i| td.members.get(&td.root[*i]).is_some_and(|m| m.len() > 1))
+        };
         let mut out: Vec<String> = Vec::new();
         for pass in [true, false] {
             for k in &nodes {
@@ -314,7 +347,10 @@ impl Reference {
         let root = td.root[*n];
         let mut identifiers: Vec<RefIdentifier> = td.members[&root]
             .iter()
-            .map(|m| RefIdentifier { kind: td.nodes[*m].0, id: td.nodes[*m].1.clone() })
+            .map(|m| RefIdentifier {
+                kind: td.nodes[*m].0,
+                id: td.nodes[*m].1.clone(),
+            })
             .collect();
         identifiers.sort();
         let (mut touchpoints, mut conversions) = (Vec::new(), Vec::new());
@@ -324,7 +360,11 @@ impl Reference {
         }
         touchpoints.sort();
         conversions.sort();
-        Some(RefPerson { identifiers, touchpoints, conversions })
+        Some(RefPerson {
+            identifiers,
+            touchpoints,
+            conversions,
+        })
     }
 
     /// The attribution report of http-api.md (without `consumed_through`), or an
@@ -382,8 +422,11 @@ impl Reference {
                 }
             }
         }
-        let mut rows: Vec<(String, f64, f64)> =
-            acc.into_iter().filter(|(_, (credit, _))| *credit != 0.0).map(|(k, (c, v))| (k, c, v)).collect();
+        let mut rows: Vec<(String, f64, f64)> = acc
+            .into_iter()
+            .filter(|(_, (credit, _))| *credit != 0.0)
+            .map(|(k, (c, v))| (k, c, v))
+            .collect();
         rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         let mut out = json!({
             "tenant": q.tenant,
@@ -405,7 +448,11 @@ impl Reference {
 }
 
 fn first_event_id(p: &PersonData) -> &str {
-    p.touches.first().map(|t| t.event_id.as_str()).or(p.conversions.first().map(|c| c.event_id.as_str())).unwrap_or("")
+    p.touches
+        .first()
+        .map(|t| t.event_id.as_str())
+        .or(p.conversions.first().map(|c| c.event_id.as_str()))
+        .unwrap_or("")
 }
 
 fn add(acc: &mut BTreeMap<String, (f64, f64)>, key: &str, credit: f64, value: f64) {

@@ -163,9 +163,20 @@ impl Accumulator {
     }
 }
 
-/// Sorts rows by credit descending, then key ascending (code point order).
+/// Credits equal to 12 significant digits sort as ties: `0.8` and
+/// `0.7999999999999999` are the same credit reached by different float paths
+/// (a batch program and a stream must order them identically).
+pub fn sort_credit(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    format!("{x:.11e}").parse().unwrap_or(x)
+}
+
+/// Sorts rows by credit descending (ties to 12 significant digits), then key
+/// ascending (code point order).
 pub fn sort_rows(rows: &mut [Row]) {
-    rows.sort_by(|a, b| b.credit.total_cmp(&a.credit).then_with(|| a.key.cmp(&b.key)));
+    rows.sort_by(|a, b| sort_credit(b.credit).total_cmp(&sort_credit(a.credit)).then_with(|| a.key.cmp(&b.key)));
 }
 
 #[cfg(test)]

@@ -151,3 +151,15 @@ proptest! {
         prop_assert_eq!(rows.len(), expect.values().filter(|c| **c != 0).count());
     }
 }
+
+#[test]
+fn float_noise_ties_sort_by_key() {
+    let mut rows = vec![
+        Row { key: "video".into(), credit: 0.8, value: 1.0 },
+        Row { key: "display".into(), credit: 0.7999999999999999, value: 1.0 },
+        Row { key: "email".into(), credit: 0.81, value: 1.0 },
+    ];
+    sort_rows(&mut rows);
+    let keys: Vec<&str> = rows.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["email", "display", "video"]);
+}

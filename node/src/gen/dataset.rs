@@ -86,8 +86,18 @@ pub struct GenRecord {
 /// The tenant id of tenant number `index` (`acme`, `globex`, `initech`, ...).
 pub fn tenant_id(index: usize) -> String {
     const NAMES: [&str; 12] = [
-        "acme", "globex", "initech", "umbrella", "hooli", "stark", "wayne", "wonka", "tyrell",
-        "cyberdyne", "soylent", "vandelay",
+        "acme",
+        "globex",
+        "initech",
+        "umbrella",
+        "hooli",
+        "stark",
+        "wayne",
+        "wonka",
+        "tyrell",
+        "cyberdyne",
+        "soylent",
+        "vandelay",
     ];
     match NAMES.get(index) {
         Some(n) => n.to_string(),
@@ -103,8 +113,9 @@ pub fn generate(spec: &DatasetSpec) -> Vec<GenRecord> {
         out: Vec::with_capacity(spec.persons.saturating_mul(12)),
         seq: 0,
     };
-    let tenants: Vec<TenantCtx> =
-        (0..spec.tenants.max(1)).map(|i| payload::tenant_ctx(&mut g.rng, i, tenant_id(i), spec)).collect();
+    let tenants: Vec<TenantCtx> = (0..spec.tenants.max(1))
+        .map(|i| payload::tenant_ctx(&mut g.rng, i, tenant_id(i), spec))
+        .collect();
     let cumulative: Vec<f64> = tenants
         .iter()
         .scan(0.0, |acc, t| {
@@ -136,7 +147,10 @@ pub fn shuffled(mut records: Vec<GenRecord>, seed: u64) -> Vec<GenRecord> {
 /// Number of valid records that are byte copies of an earlier valid record.
 pub fn count_duplicates(records: &[GenRecord]) -> usize {
     let mut seen = std::collections::HashSet::with_capacity(records.len());
-    records.iter().filter(|r| r.valid && !seen.insert(r.value.as_slice())).count()
+    records
+        .iter()
+        .filter(|r| r.valid && !seen.insert(r.value.as_slice()))
+        .count()
 }
 
 struct Pending {
@@ -186,8 +200,18 @@ impl Gen<'_> {
 
     fn push(&mut self, t: &TenantCtx, arrival: i64, value: Vec<u8>, partition: Option<i32>, valid: bool) {
         self.seq += 1;
-        let rec = GenRecord { key: t.id.clone(), value, partition, valid };
-        self.out.push(Pending { arrival, seq: self.seq, tenant: t.idx, rec });
+        let rec = GenRecord {
+            key: t.id.clone(),
+            value,
+            partition,
+            valid,
+        };
+        self.out.push(Pending {
+            arrival,
+            seq: self.seq,
+            tenant: t.idx,
+            rec,
+        });
     }
 
     /// Encodes and queues a valid event arriving shortly after its event time.
@@ -234,9 +258,14 @@ impl Gen<'_> {
                 m.insert("campaign_id".into(), json!(c.id));
                 m.insert("channel".into(), json!(c.channel));
                 m.insert("performance_metrics".into(), self.metrics(1.0));
-                let trigger = *["low_ctr", "budget_pacing", "high_cpa", "creative_fatigue"].choose(&mut self.rng).unwrap();
+                let trigger = *["low_ctr", "budget_pacing", "high_cpa", "creative_fatigue"]
+                    .choose(&mut self.rng)
+                    .unwrap();
                 m.insert("optimization_trigger".into(), json!(trigger));
-                m.insert("changes_made".into(), json!({"bid_adjustment": -0.1, "paused_variants": ["B"]}));
+                m.insert(
+                    "changes_made".into(),
+                    json!({"bid_adjustment": -0.1, "paused_variants": ["B"]}),
+                );
                 self.emit(t, ts, &Value::Object(m));
                 at += 7 * DAY_MS;
             }
@@ -293,7 +322,9 @@ impl Gen<'_> {
         let mut times: Vec<i64> = (1..ntouch).map(|_| self.rng.random_range(pstart..horizon)).collect();
         times.push(pstart);
         times.sort_unstable();
-        let devs: Vec<usize> = (0..ntouch).map(|i| if i == 0 { 0 } else { self.rng.random_range(0..ndev) }).collect();
+        let devs: Vec<usize> = (0..ntouch)
+            .map(|i| if i == 0 { 0 } else { self.rng.random_range(0..ndev) })
+            .collect();
         let home = self.rng.random_range(0..t.campaigns.len());
 
         // How each device gets linked; one login may arrive late.
@@ -321,15 +352,23 @@ impl Gen<'_> {
             let (ts, d) = (times[i], devs[i]);
             let carry = links[d] == Link::Carried && (!carried_done[d] || self.rng.random_bool(0.3));
             let uid_opt = if carry { Some(uid.as_str()) } else { None };
-            let camp = if self.rng.random_bool(0.7) { home } else { self.rng.random_range(0..t.campaigns.len()) };
-            let ty = if i == 0 { "journey_start" } else { "touchpoint_interaction" };
+            let camp = if self.rng.random_bool(0.7) {
+                home
+            } else {
+                self.rng.random_range(0..t.campaigns.len())
+            };
+            let ty = if i == 0 {
+                "journey_start"
+            } else {
+                "touchpoint_interaction"
+            };
             let mut m = self.journey_header(t, ty, ts, &cids[d], uid_opt);
             let c = &t.campaigns[camp];
             self.touch_fields(&mut m, c, ts, i == 0);
             if i > 0 || self.rng.random_bool(0.5) {
                 self.consent(&mut m);
             }
-            let consented = m.get("consent").map_or(true, |c| c["analytics"] == json!(true));
+            let consented = !matches!(m.get("consent"), Some(c) if c["analytics"] != json!(true));
             if carry && consented {
                 carried_done[d] = true;
             }
@@ -353,7 +392,11 @@ impl Gen<'_> {
                 let k = self.rng.random_range(ntouch / 2..ntouch);
                 let ts = times[k] + self.rng.random_range(MIN_MS..3 * DAY_MS);
                 let d = self.rng.random_range(0..ndev);
-                let uid_opt = if links[d] == Link::Carried { Some(uid.as_str()) } else { None };
+                let uid_opt = if links[d] == Link::Carried {
+                    Some(uid.as_str())
+                } else {
+                    None
+                };
                 // Now and then an anonymous (e.g. offline) conversion: an empty path, `(direct)`.
                 let anon = self.rng.random_bool(0.05).then(|| payload::customer_id(&mut self.rng));
                 let (cid, uid_opt) = match &anon {
@@ -367,8 +410,13 @@ impl Gen<'_> {
                 } else {
                     json!((self.rng.random_range(20.0..2_000.0_f64) * 100.0).round() / 100.0)
                 };
-                let ctype = *["purchase", "signup", "rx_fill", "lead", "demo_request"].choose(&mut self.rng).unwrap();
-                m.insert("conversion_data".into(), json!({"value": value, "currency": currency, "conversion_type": ctype}));
+                let ctype = *["purchase", "signup", "rx_fill", "lead", "demo_request"]
+                    .choose(&mut self.rng)
+                    .unwrap();
+                m.insert(
+                    "conversion_data".into(),
+                    json!({"value": value, "currency": currency, "conversion_type": ctype}),
+                );
                 m.insert("journey_id".into(), json!(t.campaigns[home].journey));
                 self.consent(&mut m);
                 if uid_opt.is_some() && !m.contains_key("consent") {
@@ -417,7 +465,11 @@ impl Gen<'_> {
         } else {
             payload::pick_channel(&mut self.rng)
         };
-        let interaction = if start { "visit" } else { payload::interaction_for(&mut self.rng, channel) };
+        let interaction = if start {
+            "visit"
+        } else {
+            payload::interaction_for(&mut self.rng, channel)
+        };
         let mut tp = Map::new();
         tp.insert("channel".into(), json!(channel));
         tp.insert("interaction_type".into(), json!(interaction));
@@ -445,7 +497,10 @@ impl Gen<'_> {
             ep.insert("medium".into(), json!(medium));
             ep.insert("campaign".into(), json!(c.utm_name));
             if self.rng.random_bool(0.6) {
-                ep.insert("content".into(), json!(*payload::CONTENTS.choose(&mut self.rng).unwrap()));
+                ep.insert(
+                    "content".into(),
+                    json!(*payload::CONTENTS.choose(&mut self.rng).unwrap()),
+                );
             }
             m.insert("entry_point".into(), Value::Object(ep));
             m.insert("current_stage".into(), json!("awareness"));
@@ -459,7 +514,11 @@ impl Gen<'_> {
         let n = 2 + self.spec.persons / 200;
         for i in 0..n {
             let ts = self.spec.start_ms + self.rng.random_range(0..(self.end_ms() - self.spec.start_ms).max(1));
-            let ty = if i % 2 == 0 { "content_optimization" } else { "segment_update" };
+            let ty = if i % 2 == 0 {
+                "content_optimization"
+            } else {
+                "segment_update"
+            };
             let h = self.header(t, ty, ts);
             let v = payload::personalization(&mut self.rng, h, None);
             self.emit(t, ts, &v);
@@ -478,8 +537,10 @@ impl Gen<'_> {
                 self.push(t, arrival, rec.value, rec.partition, true);
             }
         }
-        let kinds: Vec<InvalidKind> =
-            InvalidKind::ALL.into_iter().filter(|k| *k != InvalidKind::Misrouted || self.spec.partitions > 1).collect();
+        let kinds: Vec<InvalidKind> = InvalidKind::ALL
+            .into_iter()
+            .filter(|k| *k != InvalidKind::Misrouted || self.spec.partitions > 1)
+            .collect();
         let mut k = self.rng.random_range(0..kinds.len());
         let inv = self.p(self.spec.invalid_rate);
         for i in 0..n {
@@ -489,8 +550,18 @@ impl Gen<'_> {
                 let bad = payload::invalid(&mut self.rng, kinds[k % kinds.len()], t, arrival, self.spec.partitions);
                 k += 1;
                 self.seq += 1;
-                let rec = GenRecord { key: bad.key, value: bad.value, partition: bad.partition, valid: false };
-                self.out.push(Pending { arrival, seq: self.seq, tenant: t.idx, rec });
+                let rec = GenRecord {
+                    key: bad.key,
+                    value: bad.value,
+                    partition: bad.partition,
+                    valid: false,
+                };
+                self.out.push(Pending {
+                    arrival,
+                    seq: self.seq,
+                    tenant: t.idx,
+                    rec,
+                });
             }
         }
         self.out.sort_unstable_by_key(|p| (p.arrival, p.seq));

@@ -9,7 +9,11 @@ use touchline_actors::domain::routing::partition_for;
 use touchline_actors::domain::{Body, JourneyKind, Ts};
 
 fn small() -> DatasetSpec {
-    DatasetSpec { persons: 400, invalid_rate: 0.05, ..DatasetSpec::default() }
+    DatasetSpec {
+        persons: 400,
+        invalid_rate: 0.05,
+        ..DatasetSpec::default()
+    }
 }
 
 fn body_kind(b: &Body) -> &'static str {
@@ -27,7 +31,10 @@ fn gen_is_deterministic_and_seed_sensitive() {
     let spec = small();
     let a = generate(&spec);
     assert_eq!(a, generate(&spec));
-    let b = generate(&DatasetSpec { seed: 7, ..spec.clone() });
+    let b = generate(&DatasetSpec {
+        seed: 7,
+        ..spec.clone()
+    });
     assert_ne!(a, b);
     let s1 = shuffled(a.clone(), 3);
     assert_eq!(s1, shuffled(a.clone(), 3));
@@ -52,10 +59,18 @@ fn gen_validity_matches_decode_and_covers_every_reason() {
     let mut ids = HashSet::new();
     for r in &recs {
         let partition = r.partition.unwrap_or_else(|| partition_for(&r.key, spec.partitions));
-        let ctx = ValidateCtx { now, partition: Some(partition), partitions: spec.partitions };
+        let ctx = ValidateCtx {
+            now,
+            partition: Some(partition),
+            partitions: spec.partitions,
+        };
         match decode(&r.value, &ctx) {
             Ok(ev) => {
-                assert!(r.valid, "accepted but marked invalid: {}", String::from_utf8_lossy(&r.value));
+                assert!(
+                    r.valid,
+                    "accepted but marked invalid: {}",
+                    String::from_utf8_lossy(&r.value)
+                );
                 assert_eq!(ev.tenant_id, r.key);
                 let first = ids.insert((ev.tenant_id.clone(), ev.event_id.clone()));
                 if r.value[0] != b'{' {
@@ -80,16 +95,38 @@ fn gen_validity_matches_decode_and_covers_every_reason() {
                 max_ts = max_ts.max(ev.ts);
             }
             Err(rej) => {
-                assert!(!r.valid, "rejected ({rej}) but marked valid: {}", String::from_utf8_lossy(&r.value));
+                assert!(
+                    !r.valid,
+                    "rejected ({rej}) but marked valid: {}",
+                    String::from_utf8_lossy(&r.value)
+                );
                 *reasons.entry(rej.reason.as_str()).or_insert(0) += 1;
             }
         }
     }
-    let expected: BTreeSet<&str> =
-        ["decode", "schema", "tenant", "timestamp", "misrouted", "too_large", "unknown_type"].into();
-    assert_eq!(reasons.keys().copied().collect::<BTreeSet<_>>(), expected, "{reasons:?}");
+    let expected: BTreeSet<&str> = [
+        "decode",
+        "schema",
+        "tenant",
+        "timestamp",
+        "misrouted",
+        "too_large",
+        "unknown_type",
+    ]
+    .into();
+    assert_eq!(
+        reasons.keys().copied().collect::<BTreeSet<_>>(),
+        expected,
+        "{reasons:?}"
+    );
     assert_eq!(channels.len(), 10, "{channels:?}");
-    for k in ["JourneyStart", "TouchpointInteraction", "ConversionEvent", "JourneyStageChange", "Identify"] {
+    for k in [
+        "JourneyStart",
+        "TouchpointInteraction",
+        "ConversionEvent",
+        "JourneyStageChange",
+        "Identify",
+    ] {
         assert!(types.contains(k), "no {k} in {types:?}");
     }
     for k in ["journey", "campaign", "personalization"] {
@@ -103,7 +140,11 @@ fn gen_validity_matches_decode_and_covers_every_reason() {
 
 #[test]
 fn gen_scales_linearly_enough() {
-    let spec = DatasetSpec { persons: 20_000, tenants: 5, ..DatasetSpec::default() };
+    let spec = DatasetSpec {
+        persons: 20_000,
+        tenants: 5,
+        ..DatasetSpec::default()
+    };
     let t0 = std::time::Instant::now();
     let recs = generate(&spec);
     assert!(recs.len() > 150_000, "{}", recs.len());

@@ -173,7 +173,10 @@ fn check_args(args: &GenArgs) -> Result<(), GenError> {
     if args.tenants < 1 {
         return bad("--tenants must be at least 1".into());
     }
-    for (name, r) in [("--duplicate-rate", args.duplicate_rate), ("--invalid-rate", args.invalid_rate)] {
+    for (name, r) in [
+        ("--duplicate-rate", args.duplicate_rate),
+        ("--invalid-rate", args.invalid_rate),
+    ] {
         if !(0.0..=1.0).contains(&r) {
             return bad(format!("{name} must be in [0, 1], got {r}"));
         }
@@ -185,7 +188,14 @@ fn check_args(args: &GenArgs) -> Result<(), GenError> {
 pub async fn run(args: GenArgs) -> Result<GenSummary, GenError> {
     check_args(&args)?;
     let props = args.producer_property.clone();
-    let partitions = ensure_topic(&args.brokers, &args.topic, args.partitions, args.replication_factor, &props).await?;
+    let partitions = ensure_topic(
+        &args.brokers,
+        &args.topic,
+        args.partitions,
+        args.replication_factor,
+        &props,
+    )
+    .await?;
     if partitions != args.partitions {
         tracing::warn!(topic = %args.topic, partitions, requested = args.partitions, "topic exists with another partition count; using it");
     }
@@ -200,8 +210,9 @@ pub async fn run(args: GenArgs) -> Result<GenSummary, GenError> {
         ProgressBar::hidden()
     } else {
         let pb = ProgressBar::new(records.len() as u64);
-        let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let style =
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
         pb.set_style(style);
         pb
     };
@@ -248,7 +259,12 @@ pub async fn ensure_topic(
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => return Err(GenError::CreateTopic { topic: name, detail: code.to_string() }),
+            Err((name, code)) => {
+                return Err(GenError::CreateTopic {
+                    topic: name,
+                    detail: code.to_string(),
+                })
+            }
         }
     }
     // Read back the partition count (the topic may have existed with another one).
@@ -256,19 +272,32 @@ pub async fn ensure_topic(
     let count = tokio::task::spawn_blocking(move || -> Result<i32, GenError> {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let md = admin.inner().fetch_metadata(Some(&topic_owned), Duration::from_secs(10)).map_err(GenError::Client)?;
-            let n = md.topics().iter().find(|t| t.name() == topic_owned).map_or(0, |t| t.partitions().len());
+            let md = admin
+                .inner()
+                .fetch_metadata(Some(&topic_owned), Duration::from_secs(10))
+                .map_err(GenError::Client)?;
+            let n = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == topic_owned)
+                .map_or(0, |t| t.partitions().len());
             if n > 0 {
                 return Ok(n as i32);
             }
             if std::time::Instant::now() > deadline {
-                return Err(GenError::CreateTopic { topic: topic_owned, detail: "no partitions visible after 30s".into() });
+                return Err(GenError::CreateTopic {
+                    topic: topic_owned,
+                    detail: "no partitions visible after 30s".into(),
+                });
             }
             std::thread::sleep(Duration::from_millis(200));
         }
     })
     .await
-    .map_err(|e| GenError::CreateTopic { topic: topic.to_string(), detail: format!("metadata task failed: {e}") })??;
+    .map_err(|e| GenError::CreateTopic {
+        topic: topic.to_string(),
+        detail: format!("metadata task failed: {e}"),
+    })??;
     Ok(count)
 }
 
@@ -296,7 +325,12 @@ impl TokenBucket {
     fn new(rate: u64) -> TokenBucket {
         let rate = rate as f64;
         let burst = (rate / 20.0).max(1.0);
-        TokenBucket { rate, burst, tokens: 1.0, last: Instant::now() }
+        TokenBucket {
+            rate,
+            burst,
+            tokens: 1.0,
+            last: Instant::now(),
+        }
     }
 
     async fn take(&mut self) {
@@ -348,7 +382,9 @@ async fn produce_with(
     let mut bucket = TokenBucket::new(rate);
     for rec in records {
         bucket.take().await;
-        let mut fr = FutureRecord::to(topic).key(rec.key.as_bytes()).payload(rec.value.as_slice());
+        let mut fr = FutureRecord::to(topic)
+            .key(rec.key.as_bytes())
+            .payload(rec.value.as_slice());
         if let Some(p) = rec.partition {
             fr = fr.partition(p);
         }
@@ -398,8 +434,16 @@ mod tests {
     #[test]
     fn gen_args_parse_with_defaults_and_properties() {
         let cli = Cli::try_parse_from([
-            "gen", "--brokers", "localhost:9092", "--producer-property", "acks=all",
-            "--producer-property", "sasl.jaas=a=b", "--format", "json", "--shuffle",
+            "gen",
+            "--brokers",
+            "localhost:9092",
+            "--producer-property",
+            "acks=all",
+            "--producer-property",
+            "sasl.jaas=a=b",
+            "--format",
+            "json",
+            "--shuffle",
         ])
         .expect("parses");
         let a = cli.gen;
@@ -407,7 +451,10 @@ mod tests {
         assert_eq!(a.partitions, 12);
         assert_eq!(a.format, GenFormat::Json);
         assert!(a.shuffle && !a.quiet);
-        assert_eq!(a.producer_property, vec![("acks".into(), "all".into()), ("sasl.jaas".into(), "a=b".into())]);
+        assert_eq!(
+            a.producer_property,
+            vec![("acks".into(), "all".into()), ("sasl.jaas".into(), "a=b".into())]
+        );
         let spec = spec_for(&a, 12);
         assert_eq!(spec.msgpack_rate, 0.0);
         assert_eq!((spec.tenants, spec.persons, spec.seed), (3, 200, 42));

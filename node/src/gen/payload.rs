@@ -33,9 +33,18 @@ pub const CHANNELS: [(&str, u32); 10] = [
 ];
 
 /// `utm_content` values (spaces get encoded as `+` or `%20` in URLs).
-pub const CONTENTS: [&str; 6] = ["hero banner", "cta button", "video 30s", "newsletter v2", "patient-story", "café"];
+pub const CONTENTS: [&str; 6] = [
+    "hero banner",
+    "cta button",
+    "video 30s",
+    "newsletter v2",
+    "patient-story",
+    "café",
+];
 
-const BRANDS: [&str; 8] = ["EYLEA", "DUPIXENT", "LIBTAYO", "PRALUENT", "KEVZARA", "PRAXBIND", "ZALTRAP", "ARCALYST"];
+const BRANDS: [&str; 8] = [
+    "EYLEA", "DUPIXENT", "LIBTAYO", "PRALUENT", "KEVZARA", "PRAXBIND", "ZALTRAP", "ARCALYST",
+];
 const AUDIENCES: [&str; 4] = ["hcp_retina", "patients_18_65", "caregivers", "payers"];
 
 pub struct Campaign {
@@ -65,7 +74,13 @@ pub fn tenant_ctx(rng: &mut SmallRng, idx: usize, id: String, spec: &DatasetSpec
         .map(|k| {
             let brand = BRANDS[(idx * 3 + k) % BRANDS.len()];
             let num = idx * 10 + k + 1;
-            let season = ["Fall Launch", "HCP Awareness", "Patient Support", "Retargeting", "Q4 Push"][k % 5];
+            let season = [
+                "Fall Launch",
+                "HCP Awareness",
+                "Patient Support",
+                "Retargeting",
+                "Q4 Push",
+            ][k % 5];
             Campaign {
                 id: format!("CMP-{brand}-{year}-{num:03}"),
                 name: format!("{} {season}", title(brand)),
@@ -94,7 +109,9 @@ pub fn tenant_ctx(rng: &mut SmallRng, idx: usize, id: String, spec: &DatasetSpec
 
 fn title(brand: &str) -> String {
     let mut c = brand.chars();
-    c.next().map(|f| f.to_string() + &c.as_str().to_lowercase()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_string() + &c.as_str().to_lowercase())
+        .unwrap_or_default()
 }
 
 /// JSON, or MessagePack of the same map with probability `msgpack_rate`.
@@ -266,7 +283,9 @@ pub fn landing_url(rng: &mut SmallRng, c: &Campaign, channel: &str, cm_only: boo
             _ => Some(format!("{host}/support?ref=bookmark")),
         };
     }
-    let path = *["/", "/hcp", "/patients/support", "/dosing", "/savings-card"].choose(rng).unwrap_or(&"/");
+    let path = *["/", "/hcp", "/patients/support", "/dosing", "/savings-card"]
+        .choose(rng)
+        .unwrap_or(&"/");
     let mut q: Vec<String> = Vec::with_capacity(10);
     if !cm_only {
         let (source, medium) = source_medium(channel);
@@ -280,7 +299,9 @@ pub fn landing_url(rng: &mut SmallRng, c: &Campaign, channel: &str, cm_only: boo
             q.push(format!("utm_content={}", enc(rng, content)));
         }
         if channel == "search" {
-            let term = *["eylea dosing", "wet amd treatment", "anti-vegf"].choose(rng).unwrap_or(&"");
+            let term = *["eylea dosing", "wet amd treatment", "anti-vegf"]
+                .choose(rng)
+                .unwrap_or(&"");
             q.push(format!("utm_term={}", enc(rng, term)));
         } else if rng.random_bool(0.05) {
             q.push("utm_term=".to_string()); // empty counts as absent
@@ -294,7 +315,11 @@ pub fn landing_url(rng: &mut SmallRng, c: &Campaign, channel: &str, cm_only: boo
     }
     if rng.random_bool(0.75) {
         let seq = rng.random_range(1..=c.nodes);
-        q.push(if rng.random_bool(0.3) { format!("cm_node_seq={seq:02}") } else { format!("cm_node_seq={seq}") });
+        q.push(if rng.random_bool(0.3) {
+            format!("cm_node_seq={seq:02}")
+        } else {
+            format!("cm_node_seq={seq}")
+        });
     }
     if rng.random_bool(0.7) {
         let variant = *["A", "B", "control"].choose(rng).unwrap_or(&"A");
@@ -322,7 +347,15 @@ pub fn context(rng: &mut SmallRng) -> Value {
         "tablet" => "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
         _ => "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
     };
-    let city = *["New York, US", "Tarrytown, US", "Berlin, DE", "Toronto, CA", "Austin, US"].choose(rng).unwrap_or(&"");
+    let city = *[
+        "New York, US",
+        "Tarrytown, US",
+        "Berlin, DE",
+        "Toronto, CA",
+        "Austin, US",
+    ]
+    .choose(rng)
+    .unwrap_or(&"");
     json!({
         "device_type": device,
         "location": city,
@@ -470,15 +503,23 @@ pub fn invalid(rng: &mut SmallRng, kind: InvalidKind, t: &TenantCtx, ts: i64, pa
             }
         }
         InvalidKind::Tenant => {
-            let bad = *["Acme Corp", "-acme", "", "ACME", "acme.corp"].choose(rng).unwrap_or(&"ACME");
+            let bad = *["Acme Corp", "-acme", "", "ACME", "acme.corp"]
+                .choose(rng)
+                .unwrap_or(&"ACME");
             key = bad.to_string();
             m.insert("tenant_id".into(), json!(bad));
             as_json(m)
         }
         InvalidKind::Timestamp => {
-            let bad = *["2026-13-45T25:61:00Z", "yesterday", "2026-10-05T10:00:00", "9999-12-31T23:59:59Z", "2026-10-05T23:59:60Z"]
-                .choose(rng)
-                .unwrap_or(&"yesterday");
+            let bad = *[
+                "2026-13-45T25:61:00Z",
+                "yesterday",
+                "2026-10-05T10:00:00",
+                "9999-12-31T23:59:59Z",
+                "2026-10-05T23:59:60Z",
+            ]
+            .choose(rng)
+            .unwrap_or(&"yesterday");
             m.insert("timestamp".into(), json!(bad));
             as_json(m)
         }
@@ -492,7 +533,9 @@ pub fn invalid(rng: &mut SmallRng, kind: InvalidKind, t: &TenantCtx, ts: i64, pa
             encode(rng, &Value::Object(m), 0.5)
         }
         InvalidKind::UnknownType => {
-            let ty = *["page_view", "journey_end", "CONVERSION_EVENT", "touchpoint"].choose(rng).unwrap_or(&"page_view");
+            let ty = *["page_view", "journey_end", "CONVERSION_EVENT", "touchpoint"]
+                .choose(rng)
+                .unwrap_or(&"page_view");
             m.insert("event_type".into(), json!(ty));
             encode(rng, &Value::Object(m), 0.3)
         }

@@ -7,7 +7,9 @@ pub enum Model {
     FirstTouch,
     LastTouch,
     Linear,
-    TimeDecay { half_life_secs: f64 },
+    TimeDecay {
+        half_life_secs: f64,
+    },
     PositionBased,
     JCurve,
     InverseJ,
@@ -29,9 +31,13 @@ impl Model {
             "linear" => Model::Linear,
             "time_decay" => {
                 if !(half_life_hours.is_finite() && half_life_hours > 0.0) {
-                    return Err(format!("half_life_hours: must be a positive number, got {half_life_hours}"));
+                    return Err(format!(
+                        "half_life_hours: must be a positive number, got {half_life_hours}"
+                    ));
                 }
-                Model::TimeDecay { half_life_secs: half_life_hours * 3600.0 }
+                Model::TimeDecay {
+                    half_life_secs: half_life_hours * 3600.0,
+                }
             }
             "position_based" => Model::PositionBased,
             "j_curve" => Model::JCurve,
@@ -103,7 +109,11 @@ pub fn weights(model: &Model, ages: &[f64], direct: &[bool]) -> Vec<f64> {
         Model::LastNonDirect => one_hot(n, direct.iter().rposition(|d| !d).unwrap_or(n - 1)),
         Model::Custom([f, m, l]) => {
             // Two touches with F = L = 0 have no defined split: halve it.
-            let two = if f + l > 0.0 { (f / (f + l), l / (f + l)) } else { (0.5, 0.5) };
+            let two = if f + l > 0.0 {
+                (f / (f + l), l / (f + l))
+            } else {
+                (0.5, 0.5)
+            };
             shape(n, *f, *m, *l, two)
         }
         Model::Participation | Model::Unsupported => vec![0.0; n],
@@ -154,7 +164,13 @@ mod tests {
     #[test]
     fn last_non_direct_skips_direct() {
         let ages = [3.0, 2.0, 1.0];
-        assert!(close(&weights(&Model::LastNonDirect, &ages, &[false, false, true]), &[0.0, 1.0, 0.0]));
-        assert!(close(&weights(&Model::LastNonDirect, &ages, &[true, true, true]), &[0.0, 0.0, 1.0]));
+        assert!(close(
+            &weights(&Model::LastNonDirect, &ages, &[false, false, true]),
+            &[0.0, 1.0, 0.0]
+        ));
+        assert!(close(
+            &weights(&Model::LastNonDirect, &ages, &[true, true, true]),
+            &[0.0, 0.0, 1.0]
+        ));
     }
 }

@@ -30,7 +30,12 @@ fn identify(id: &str, cid: &str, uid: &str, ms: i64) -> Value {
 }
 
 fn query(model: &str) -> RefQuery {
-    RefQuery::new("acme", model, Ts::from_millis(BASE - 90 * D), Ts::from_millis(BASE + 90 * D))
+    RefQuery::new(
+        "acme",
+        model,
+        Ts::from_millis(BASE - 90 * D),
+        Ts::from_millis(BASE + 90 * D),
+    )
 }
 
 /// `(key, credit, value)` of a report's rows.
@@ -39,7 +44,13 @@ fn rows(report: &Value) -> Vec<(String, f64, f64)> {
         .as_array()
         .unwrap_or_else(|| panic!("no rows in {report}"))
         .iter()
-        .map(|r| (r["key"].as_str().unwrap().to_string(), r["credit"].as_f64().unwrap(), r["value"].as_f64().unwrap()))
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["credit"].as_f64().unwrap(),
+                r["value"].as_f64().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -48,7 +59,10 @@ fn assert_rows(report: &Value, expected: &[(&str, f64, f64)]) {
     assert_eq!(got.len(), expected.len(), "rows {got:?} != {expected:?}");
     for ((k, c, v), (ek, ec, ev)) in got.iter().zip(expected) {
         assert_eq!(k, ek, "rows {got:?} != {expected:?}");
-        assert!((c - ec).abs() < 1e-9 && (v - ev).abs() < 1e-9, "rows {got:?} != {expected:?}");
+        assert!(
+            (c - ec).abs() < 1e-9 && (v - ev).abs() < 1e-9,
+            "rows {got:?} != {expected:?}"
+        );
     }
 }
 
@@ -74,12 +88,18 @@ fn late_login_merges_two_devices_and_changes_linear() {
     recs.push(rec(identify("e4", "dev-a", "u-1", BASE + H / 2)));
     recs.push(rec(identify("e5", "dev-b", "u-1", BASE + H / 2)));
     let after = build(&recs, P);
-    assert_rows(&after.attribution(&query("linear")), &[("email", 0.5, 50.0), ("search", 0.5, 50.0)]);
+    assert_rows(
+        &after.attribution(&query("linear")),
+        &[("email", 0.5, 50.0), ("search", 0.5, 50.0)],
+    );
     assert_rows(&after.attribution(&query("first_touch")), &[("email", 1.0, 100.0)]);
     let p = after.person("acme", "u-1").unwrap();
     assert_eq!(Some(&p), after.person("acme", "dev-a").as_ref());
     let ids: Vec<(&str, &str)> = p.identifiers.iter().map(|i| (i.kind.as_str(), i.id.as_str())).collect();
-    assert_eq!(ids, [("customer_id", "dev-a"), ("customer_id", "dev-b"), ("user_id", "u-1")]);
+    assert_eq!(
+        ids,
+        [("customer_id", "dev-a"), ("customer_id", "dev-b"), ("user_id", "u-1")]
+    );
     assert_eq!(p.touchpoints, ["e1", "e2"]);
     assert_eq!(p.conversions, ["e3"]);
     assert_eq!(after.accepted_count(), 5);
@@ -118,10 +138,20 @@ fn lookback_excludes_older_touches_and_includes_the_boundary() {
         rec(conv("c1", "p", c, 60.0, "USD")),
     ];
     let r = build(&recs, P);
-    assert_rows(&r.attribution(&query("linear")), &[("email", 0.5, 30.0), ("social", 0.5, 30.0)]);
+    assert_rows(
+        &r.attribution(&query("linear")),
+        &[("email", 0.5, 30.0), ("social", 0.5, 30.0)],
+    );
     let mut q = query("linear");
     q.lookback_days = 60;
-    assert_rows(&r.attribution(&q), &[("display", 1.0 / 3.0, 20.0), ("email", 1.0 / 3.0, 20.0), ("social", 1.0 / 3.0, 20.0)]);
+    assert_rows(
+        &r.attribution(&q),
+        &[
+            ("display", 1.0 / 3.0, 20.0),
+            ("email", 1.0 / 3.0, 20.0),
+            ("social", 1.0 / 3.0, 20.0),
+        ],
+    );
     q.lookback_days = 10;
     assert_rows(&r.attribution(&q), &[("email", 1.0, 60.0)]);
 }
@@ -168,7 +198,9 @@ fn no_consent_neither_links_nor_counts() {
 
 #[test]
 fn merge_guard_caps_a_person_at_64_identifiers() {
-    let recs: Vec<_> = (0..70).map(|i| rec(identify(&format!("i{i:02}"), &format!("c{i:02}"), "hub", BASE + i * H))).collect();
+    let recs: Vec<_> = (0..70)
+        .map(|i| rec(identify(&format!("i{i:02}"), &format!("c{i:02}"), "hub", BASE + i * H)))
+        .collect();
     let r = build(&recs, P);
     let p = r.person("acme", "hub").unwrap();
     assert_eq!(p.identifiers.len(), MAX_IDS_PER_PERSON);
@@ -182,7 +214,13 @@ fn merge_guard_caps_a_person_at_64_identifiers() {
 fn default_currency_ties_alphabetical_and_filters() {
     let mut recs = vec![rec(touch("t", "p", BASE - H, "email"))];
     for (i, cur) in ["USD", "EUR", "USD", "EUR"].iter().enumerate() {
-        recs.push(rec(conv(&format!("c{i}"), "p", BASE + i as i64, 10.0 * (i + 1) as f64, cur)));
+        recs.push(rec(conv(
+            &format!("c{i}"),
+            "p",
+            BASE + i as i64,
+            10.0 * (i + 1) as f64,
+            cur,
+        )));
     }
     let r = build(&recs, P);
     assert_eq!(r.default_currency("acme").as_deref(), Some("EUR"));
@@ -203,11 +241,23 @@ fn participation_sorting_grouping_and_errors() {
         rec(conv("c1", "p", BASE, 100.0, "USD")),
     ];
     let r = build(&recs, P);
-    assert_rows(&r.attribution(&query("participation")), &[("email", 1.0, 100.0), ("search", 1.0, 100.0)]);
-    assert_rows(&r.attribution(&query("position_based")), &[("email", 0.8, 80.0), ("search", 0.2, 20.0)]);
+    assert_rows(
+        &r.attribution(&query("participation")),
+        &[("email", 1.0, 100.0), ("search", 1.0, 100.0)],
+    );
+    assert_rows(
+        &r.attribution(&query("position_based")),
+        &[("email", 0.8, 80.0), ("search", 0.2, 20.0)],
+    );
     let mut q = query("linear");
     q.group_by = "campaign".into();
-    assert_rows(&r.attribution(&q), &[("c-email", 2.0 / 3.0, 200.0 / 3.0), ("c-search", 1.0 / 3.0, 100.0 / 3.0)]);
+    assert_rows(
+        &r.attribution(&q),
+        &[
+            ("c-email", 2.0 / 3.0, 200.0 / 3.0),
+            ("c-search", 1.0 / 3.0, 100.0 / 3.0),
+        ],
+    );
     q.group_by = "variant".into();
     assert_rows(&r.attribution(&q), &[("(none)", 1.0, 100.0)]);
     let mut q = query("custom");
@@ -223,11 +273,19 @@ fn participation_sorting_grouping_and_errors() {
 #[test]
 fn generated_dataset_is_consistent_with_the_reference() {
     use touchline_node::gen::dataset::{count_duplicates, generate, DatasetSpec};
-    let spec = DatasetSpec { persons: 300, ..DatasetSpec::default() };
+    let spec = DatasetSpec {
+        persons: 300,
+        ..DatasetSpec::default()
+    };
     let gen = generate(&spec);
     let recs: Vec<(i32, Vec<u8>)> = gen
         .iter()
-        .map(|r| (r.partition.unwrap_or_else(|| partition_for(&r.key, spec.partitions)), r.value.clone()))
+        .map(|r| {
+            (
+                r.partition.unwrap_or_else(|| partition_for(&r.key, spec.partitions)),
+                r.value.clone(),
+            )
+        })
         .collect();
     let r = build(&recs, spec.partitions);
     let valid = gen.iter().filter(|g| g.valid).count();
@@ -235,10 +293,30 @@ fn generated_dataset_is_consistent_with_the_reference() {
     assert_eq!(r.duplicate_count(), count_duplicates(&gen));
     assert_eq!(r.rejected_by_reason().values().sum::<usize>(), gen.len() - valid);
     assert_eq!(r.tenants(), ["acme", "globex", "initech"]);
-    let (from, to) = (Ts::from_millis(spec.start_ms - 90 * D), Ts::from_millis(spec.start_ms + 90 * D));
+    let (from, to) = (
+        Ts::from_millis(spec.start_ms - 90 * D),
+        Ts::from_millis(spec.start_ms + 90 * D),
+    );
     for tenant in r.tenants() {
-        for model in ["first_touch", "last_touch", "linear", "time_decay", "position_based", "j_curve", "inverse_j", "last_non_direct"] {
-            for group_by in ["channel", "campaign", "journey", "sequence", "content", "variant", "source_medium"] {
+        for model in [
+            "first_touch",
+            "last_touch",
+            "linear",
+            "time_decay",
+            "position_based",
+            "j_curve",
+            "inverse_j",
+            "last_non_direct",
+        ] {
+            for group_by in [
+                "channel",
+                "campaign",
+                "journey",
+                "sequence",
+                "content",
+                "variant",
+                "source_medium",
+            ] {
                 let mut q = RefQuery::new(&tenant, model, from, to);
                 q.group_by = group_by.to_string();
                 let rep = r.attribution(&q);
@@ -248,7 +326,10 @@ fn generated_dataset_is_consistent_with_the_reference() {
                 let value: f64 = rows(&rep).iter().map(|x| x.2).sum();
                 assert!((credit - n).abs() < 1e-9 * n, "{model}/{group_by}: {credit} != {n}");
                 let total = rep["conversion_value"].as_f64().unwrap();
-                assert!((value - total).abs() < 1e-9 * total.max(1.0), "{model}/{group_by}: {value} != {total}");
+                assert!(
+                    (value - total).abs() < 1e-9 * total.max(1.0),
+                    "{model}/{group_by}: {value} != {total}"
+                );
             }
         }
     }
