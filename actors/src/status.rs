@@ -76,6 +76,8 @@ pub struct NodeStatus {
     partitions: RwLock<BTreeMap<i32, Arc<PartitionStatus>>>,
     /// Partition count of the topic (0 until known).
     pub topic_partitions: AtomicI64,
+    /// The consumer group has given this node an assignment (possibly empty).
+    pub joined: std::sync::atomic::AtomicBool,
 }
 
 impl NodeStatus {
@@ -92,8 +94,8 @@ impl NodeStatus {
     pub fn all(&self) -> Vec<Arc<PartitionStatus>> {
         self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
-    /// Ready: at least the assignment is known and every owned partition is active.
+    /// Ready: joined the group and every owned partition is active.
     pub fn ready(&self) -> bool {
-        self.all().iter().all(|p| p.state() == PartitionState::Active)
+        self.joined.load(Ordering::Relaxed) && self.all().iter().all(|p| p.state() == PartitionState::Active)
     }
 }

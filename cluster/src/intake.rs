@@ -208,6 +208,7 @@ impl Intake {
         match ev {
             Lifecycle::Assigned(parts) => {
                 tracing::info!(?parts, "assigned");
+                self.status.joined.store(true, Ordering::Relaxed);
                 for p in parts {
                     self.status.get_or_insert(p);
                     self.credits.insert(p, Arc::new(Semaphore::new(self.cfg.in_flight_batches)));

@@ -78,6 +78,7 @@ impl Actor for PartitionActor {
         args.status.next_offset.store(checkpoint.next_offset, Ordering::Relaxed);
         args.status.set_watermark(checkpoint.watermark_nanos.map(Ts::from_nanos));
         args.status.set_state(PartitionState::Active);
+        metrics::partition_progress(args.partition, checkpoint.next_offset, args.status.lag(), args.status.watermark());
         metrics::actor_started("partition");
         Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new() })
     }

@@ -1,0 +1,75 @@
+//! The metrics contract: every family http-api.md lists is exported from start-up
+//! (before any event), and the exposition passes `promtool check metrics`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use touchline_tests::sandbox::{touchline_bin, wait_for};
+
+const REQUIRED: &[&str] = &[
+    "touchline_events_consumed_total",
+    "touchline_events_applied_total",
+    "touchline_events_rejected_total",
+    "touchline_events_late_total",
+    "touchline_events_duplicate_total",
+    "touchline_actors_active",
+    "touchline_actor_restarts_total",
+    "touchline_actors_passivated_total",
+    "touchline_http_request_duration_seconds",
+    "touchline_partition_lag",
+    "touchline_partition_applied_offset",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_complete_at_startup_and_pass_promtool() {
+    let dir = tempfile::tempdir().unwrap();
+    // No --brokers: the node starts its embedded broker.
+    let mut child = Command::new(touchline_bin())
+        .args(["node", "--node-id", "metrics-1", "--http", "127.0.0.1:0", "--partitions", "2", "--session-timeout-ms", "6000"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node");
+    let stdout = child.stdout.take().unwrap();
+    let addr = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout).lines().map_while(Result::ok).find_map(|l| l.split("http listening on ").nth(1).map(|a| a.trim().to_string()))
+    })
+    .await
+    .unwrap()
+    .expect("node printed its address");
+    // Partition gauges appear once partitions are assigned.
+    let ready = wait_for(Duration::from_secs(60), || {
+        let a = addr.clone();
+        async move { touchline_node::client::get(&a, "/health/ready").await.map(|r| r.status == 200).unwrap_or(false) }
+    })
+    .await;
+    assert!(ready, "node never became ready");
+    let body = touchline_node::client::get(&addr, "/metrics").await.unwrap().body;
+    for name in REQUIRED {
+        assert!(body.lines().any(|l| l.starts_with(name)), "{name} missing from /metrics:\n{body}");
+        assert!(body.contains(&format!("# HELP {name} ")), "{name} has no HELP");
+    }
+    for reason in ["decode", "schema", "tenant", "timestamp", "misrouted", "too_large", "unknown_type", "poison"] {
+        assert!(body.contains(&format!("touchline_events_rejected_total{{reason=\"{reason}\"}} 0")), "reason {reason} not exported at zero");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package `prometheus`) on PATH");
+    promtool.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
