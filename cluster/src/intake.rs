@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use touchline_actors::actors::partition::{PartitionMsg, Record};
 use touchline_actors::actors::supervisor::{Routes, Supervisor, SupervisorArgs, SupervisorMsg};
 use touchline_actors::actors::EngineConfig;
+use touchline_actors::dlq::Outbox;
 use touchline_actors::status::NodeStatus;
 use touchline_storage::Store;
 
@@ -97,7 +98,7 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
         }
         c.create()?
     };
-    let dlq = Arc::new(KafkaDlq::new(producer.clone(), cfg.dlq_topic.clone()));
+    let dlq = Outbox::new(Arc::new(KafkaDlq::new(producer.clone(), cfg.dlq_topic.clone())), store.clone(), 10_000);
 
     let (life_tx, mut life_rx) = mpsc::unbounded_channel();
     let (rewind_tx, mut rewind_rx) = mpsc::unbounded_channel();

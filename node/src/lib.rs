@@ -1,6 +1,7 @@
 //! touchline node: configuration, wiring, the HTTP query surface, metrics, the
 //! load generator and the demo. The binary (`main.rs`) only parses flags.
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
-use touchline_node::{cli::NodeArgs, demo::DemoArgs, gen::GenArgs, run, telemetry};
+use touchline_node::{bench::BenchArgs, cli::NodeArgs, demo::DemoArgs, gen::GenArgs, run, telemetry};
 
 #[derive(Parser)]
 #[command(name = "touchline", version, about = "Real-time multi-touch marketing attribution on Kafka")]
@@ -19,6 +19,8 @@ enum Cmd {
     Gen(GenArgs),
     /// Embedded broker + node + generated data; prints every model side by side.
     Demo(DemoArgs),
+    /// End-to-end benchmark against a broker: raw consume vs apply rate, latency, RSS.
+    Bench(BenchArgs),
 }
 
 #[tokio::main]
@@ -41,6 +43,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e.to_string()),
         },
         Cmd::Demo(args) => touchline_node::demo::run(args).await.map_err(|e| e.to_string()),
+        Cmd::Bench(args) => touchline_node::bench::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

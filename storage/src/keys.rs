@@ -33,6 +33,9 @@ pub enum Space {
     Campaign = b'G',
     /// Personalization variant performance.
     Variant = b'V',
+    /// Dead-letter outbox: rejected records committed with the batch, deleted once
+    /// the DLQ topic acknowledged them (no tenant; keyed by source offset).
+    Outbox = b'Q',
     /// Partition-level registry of tenants seen.
     TenantIndex = b'I',
 }

@@ -10,7 +10,7 @@
 
 use super::tenant::{TenantActor, TenantArgs, TenantEvent, TenantMsg, TenantStats};
 use super::{EngineConfig, SharedTxn, POISON_ATTEMPTS};
-use crate::dlq::{DlqFuture, DlqRecord, DlqSink};
+use crate::dlq::{outbox_key, DlqRecord, Outbox};
 use crate::domain::decode::{decode, ValidateCtx};
 use crate::domain::window::is_late;
 use crate::domain::{Reason, Ts};
@@ -44,7 +44,7 @@ pub struct PartitionArgs {
     pub partition: i32,
     pub topic_partitions: i32,
     pub store: Store,
-    pub dlq: Arc<dyn DlqSink>,
+    pub dlq: Outbox,
     pub config: Arc<EngineConfig>,
     pub status: Arc<PartitionStatus>,
 }
@@ -80,6 +80,10 @@ impl Actor for PartitionActor {
         args.status.set_state(PartitionState::Active);
         metrics::partition_progress(args.partition, checkpoint.next_offset, args.status.lag(), args.status.watermark());
         metrics::actor_started("partition");
+        let resent = args.dlq.resend_pending(p).await.map_err(super::boxed)?;
+        if resent > 0 {
+            tracing::info!(partition = args.partition, resent, "re-sending dead letters not acknowledged before the restart");
+        }
         Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new() })
     }
 
@@ -137,7 +141,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     let mut watermark = s.checkpoint.watermark_nanos.map(Ts::from_nanos);
     let mut order: Vec<Arc<str>> = Vec::new();
     let mut groups: HashMap<Arc<str>, Vec<TenantEvent>> = HashMap::new();
-    let mut dlq: Vec<DlqFuture> = Vec::new();
+    let mut dlq: Vec<DlqRecord> = Vec::new();
     let (mut rejected, mut late_n) = (Vec::new(), 0u64);
     for r in records {
         let payload = r.payload.as_deref().unwrap_or(&[]);
@@ -149,14 +153,14 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         match res {
             Err(rej) => {
                 rejected.push(rej.reason);
-                dlq.push(s.args.dlq.send(DlqRecord {
+                dlq.push(DlqRecord {
                     key: r.key.clone(),
                     payload: payload.to_vec(),
                     reason: rej.reason,
                     detail: rej.detail,
                     source_partition: p,
                     source_offset: r.offset,
-                }));
+                });
             }
             Ok(ev) => {
                 let late = is_late(ev.ts, watermark, s.args.config.allowed_lateness_secs);
@@ -177,6 +181,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
             }
         }
     }
+    let t_decoded = Instant::now();
     let txn = SharedTxn::new(s.args.store.txn());
     let mut stats = TenantStats::default();
     for tenant in order {
@@ -193,10 +198,11 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
             other => return Err(Failure::Actor(format!("tenant {tenant}: {other:?}"))),
         }
     }
-    for d in dlq {
-        d.await.map_err(Failure::Io)?;
+    let t_applied = Instant::now();
+    let mut txn = txn.into_inner().ok_or_else(|| Failure::Actor("transaction still shared after the barrier".into()))?;
+    for d in &dlq {
+        txn.put_as(outbox_key(p as u16, d.source_offset), d).map_err(|e| Failure::Io(e.to_string()))?;
     }
-    let txn = txn.into_inner().ok_or_else(|| Failure::Actor("transaction still shared after the barrier".into()))?;
     let last = records.last().map(|r| r.offset).unwrap_or(s.checkpoint.next_offset - 1);
     let cp = Checkpoint {
         next_offset: last + 1,
@@ -205,6 +211,16 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     };
     txn.commit(Some((p as u16, cp))).map_err(|e| Failure::Io(e.to_string()))?;
     s.checkpoint = cp;
+    tracing::debug!(
+        partition = p,
+        records = records.len(),
+        apply_ms = t_applied.duration_since(t_decoded).as_secs_f64() * 1e3,
+        commit_ms = t_applied.elapsed().as_secs_f64() * 1e3,
+        "batch committed"
+    );
+    for d in dlq {
+        s.args.dlq.deliver(p as u16, d).await;
+    }
     for o in records.iter().map(|r| r.offset) {
         s.failures.remove(&o);
         s.poison.remove(&o);

@@ -5,7 +5,7 @@
 
 use super::partition::{PartitionActor, PartitionArgs, PartitionMsg};
 use super::EngineConfig;
-use crate::dlq::DlqSink;
+use crate::dlq::Outbox;
 use crate::metrics;
 use crate::status::NodeStatus;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -26,7 +26,7 @@ pub enum SupervisorMsg {
 
 pub struct SupervisorArgs {
     pub store: Store,
-    pub dlq: Arc<dyn DlqSink>,
+    pub dlq: Outbox,
     pub config: Arc<EngineConfig>,
     pub status: Arc<NodeStatus>,
     pub topic_partitions: i32,

@@ -1,0 +1,243 @@
+//! `touchline bench`: the end-to-end benchmark, measured as ratios in one run
+//! against one broker (the machine is shared and noisy):
+//!
+//! 1. raw rate — a bare librdkafka consumer reads the generated topic;
+//! 2. apply rate — a `touchline node` process consumes the same topic until every
+//!    record is durably applied (committed = queryable); ratio = apply ÷ raw;
+//! 3. latency — fresh events produced at a fraction of the measured apply rate;
+//!    event → queryable is the time until the node's committed offset passes the
+//!    record's offset (polled every 5 ms), reported as p50/p99;
+//! 4. memory — the node process's peak and final RSS for the persons ingested.
+
+use crate::client;
+use crate::gen::{self, DatasetSpec, GenRecord};
+use clap::Args;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::Message;
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Kafka-protocol broker (e.g. Tansu on 127.0.0.1:9092).
+    #[arg(long)]
+    pub brokers: String,
+    #[arg(long, default_value_t = 20_000)]
+    pub persons: usize,
+    #[arg(long, default_value_t = 20)]
+    pub tenants: usize,
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// Latency phase: produce at this fraction of the measured apply rate.
+    #[arg(long, default_value_t = 0.5)]
+    pub latency_load: f64,
+    #[arg(long, default_value_t = 15)]
+    pub latency_secs: u64,
+    /// Where the node keeps RocksDB (default: a temporary directory).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| s.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0);
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn raw_consume(brokers: &str, topic: &str, partitions: i32, expect: usize) -> Result<(usize, u64, Duration), String> {
+    let c: BaseConsumer = gen_client(brokers).set("group.id", "touchline-bench-raw").set("enable.auto.commit", "false").create().map_err(|e| e.to_string())?;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
+    }
+    c.assign(&tpl).map_err(|e| e.to_string())?;
+    let (mut n, mut bytes) = (0usize, 0u64);
+    let mut started: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while n < expect && Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            started.get_or_insert_with(Instant::now);
+            n += 1;
+            bytes += m.payload().map_or(0, |p| p.len() as u64);
+        }
+    }
+    Ok((n, bytes, started.map(|s| s.elapsed()).unwrap_or_default()))
+}
+
+fn gen_client(brokers: &str) -> rdkafka::ClientConfig {
+    let mut c = rdkafka::ClientConfig::new();
+    c.set("bootstrap.servers", brokers);
+    c
+}
+
+async fn committed(addr: &str) -> HashMap<i64, i64> {
+    let mut m = HashMap::new();
+    if let Ok(Some(v)) = client::get(addr, "/v1/cluster").await.map(|r| r.json()) {
+        for p in v["partitions"].as_array().into_iter().flatten() {
+            m.insert(p["partition"].as_i64().unwrap_or(-1), p["consumed_offset"].as_i64().unwrap_or(0));
+        }
+    }
+    m
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let topic = format!("bench-{}", std::process::id());
+    touchline_cluster::admin::ensure_topic(&args.brokers, &[], &topic, args.partitions).await.map_err(|e| e.to_string())?;
+    touchline_cluster::admin::ensure_topic(&args.brokers, &[], &format!("{topic}.dlq"), args.partitions).await.map_err(|e| e.to_string())?;
+    let spec = DatasetSpec { seed: 5, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
+    let records = gen::generate(&spec);
+    let sent = gen::produce(&args.brokers, &topic, &records, 0, &[]).await.map_err(|e| e.to_string())?;
+    let mean_bytes = records.iter().map(|r| r.value.len()).sum::<usize>() as f64 / records.len().max(1) as f64;
+    println!("bench: produced {sent} records ({} persons, {} tenants, mean {mean_bytes:.0} B) to {topic}", args.persons, args.tenants);
+
+    // 1. Raw consume.
+    let (b, t, p, n) = (args.brokers.clone(), topic.clone(), args.partitions, sent);
+    let (raw_n, raw_bytes, raw_t) = tokio::task::spawn_blocking(move || raw_consume(&b, &t, p, n)).await.map_err(|e| e.to_string())??;
+    let raw_rate = raw_n as f64 / raw_t.as_secs_f64().max(1e-9);
+    println!("bench: raw librdkafka consume: {raw_n} records in {:.2} s = {raw_rate:.0} rec/s ({:.1} MB/s)", raw_t.as_secs_f64(), raw_bytes as f64 / 1e6 / raw_t.as_secs_f64().max(1e-9));
+
+    // 2. Node apply.
+    let tmp = std::env::temp_dir().join(format!("touchline-bench-{}", std::process::id()));
+    let data_dir = args.data_dir.clone().unwrap_or(tmp.clone());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["node", "--node-id", "bench-1", "--brokers", &args.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
+        .args(["--group", &format!("{topic}-node"), "--http", &addr, "--session-timeout-ms", "6000"])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let pid = child.id();
+    let total_in_topic = sent as i64;
+    let mut first: Option<(Instant, i64)> = None;
+    let mut peak_rss = 0u64;
+    let until = Instant::now() + Duration::from_secs(1800);
+    let applied_at = loop {
+        if Instant::now() > until {
+            let _ = child.kill();
+            return Err("node did not consume the topic within 30 minutes".into());
+        }
+        let c = committed(&addr).await;
+        let done: i64 = c.values().sum();
+        peak_rss = peak_rss.max(rss_kib(pid).0);
+        if first.is_none() && done > 0 {
+            first = Some((Instant::now(), done));
+        }
+        if done >= total_in_topic && c.len() == args.partitions as usize {
+            break Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (t0, n0) = first.unwrap_or((applied_at, 0));
+    let apply_rate = (total_in_topic - n0) as f64 / applied_at.duration_since(t0).as_secs_f64().max(1e-9);
+    println!("bench: node apply: {} records in {:.2} s = {apply_rate:.0} rec/s (from its first commit)", total_in_topic - n0, applied_at.duration_since(t0).as_secs_f64());
+    println!("bench: RATIO apply/raw = {:.3}", apply_rate / raw_rate);
+    let (rss, hwm) = rss_kib(pid);
+    println!("bench: node RSS after {} persons: {:.1} MiB (peak {:.1} MiB)", args.persons, rss as f64 / 1024.0, hwm.max(peak_rss) as f64 / 1024.0);
+
+    // 3. Latency at a fraction of the apply rate.
+    let rate = (apply_rate * args.latency_load).max(10.0);
+    let fresh = gen::generate(&DatasetSpec {
+        seed: 99,
+        tenants: args.tenants,
+        persons: ((rate * args.latency_secs as f64) / 8.0) as usize + 10,
+        partitions: args.partitions,
+        duplicate_rate: 0.0,
+        invalid_rate: 0.0,
+        ..DatasetSpec::default()
+    });
+    let lat = latency(&args.brokers, &topic, &addr, &fresh, rate, Duration::from_secs(args.latency_secs)).await?;
+    println!(
+        "bench: event -> queryable at {rate:.0} rec/s ({:.0}% of apply rate), {} samples: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        args.latency_load * 100.0,
+        lat.len(),
+        pct(&lat, 0.50),
+        pct(&lat, 0.99),
+        lat.last().copied().unwrap_or(0.0)
+    );
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = child.wait();
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+fn pct(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
+}
+
+/// Produces `records` at `rate`/s for at most `dur`; returns sorted latencies (ms).
+async fn latency(brokers: &str, topic: &str, addr: &str, records: &[GenRecord], rate: f64, dur: Duration) -> Result<Vec<f64>, String> {
+    let producer: FutureProducer = gen_client(brokers).set("partitioner", "murmur2_random").set("linger.ms", "0").create().map_err(|e| e.to_string())?;
+    // Poll the node's committed offsets continuously.
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let a = addr.to_string();
+    let poller = tokio::spawn(async move {
+        let mut seen: Vec<(Instant, HashMap<i64, i64>)> = Vec::new();
+        while !*rx.borrow() {
+            seen.push((Instant::now(), committed(&a).await));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        seen
+    });
+    let start = Instant::now();
+    let mut sent: Vec<(Instant, i32, i64)> = Vec::new();
+    let mut pending = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        if due > start + dur {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        let rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(r.key.as_str()).payload(r.value.as_slice());
+        let t = Instant::now();
+        pending.push((t, producer.send_result(rec).map_err(|(e, _)| e.to_string())?));
+        if pending.len() >= 1000 {
+            for (t, f) in pending.drain(..) {
+                if let Ok(Ok(d)) = f.await {
+                    sent.push((t, d.partition, d.offset));
+                }
+            }
+        }
+    }
+    for (t, f) in pending {
+        if let Ok(Ok(d)) = f.await {
+            sent.push((t, d.partition, d.offset));
+        }
+    }
+    // Let the node catch up, bounded.
+    let last = sent.iter().map(|s| (s.1 as i64, s.2)).fold(HashMap::new(), |mut m: HashMap<i64, i64>, (p, o)| {
+        let e = m.entry(p).or_insert(o);
+        *e = (*e).max(o);
+        m
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let c = committed(addr).await;
+        if last.iter().all(|(p, o)| c.get(p).is_some_and(|x| x > o)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = tx.send(true);
+    let seen = poller.await.map_err(|e| e.to_string())?;
+    let mut lat: Vec<f64> = Vec::with_capacity(sent.len());
+    for (t, p, o) in sent {
+        if let Some((at, _)) = seen.iter().find(|(at, m)| *at >= t && m.get(&(p as i64)).is_some_and(|x| *x > o)) {
+            lat.push(at.duration_since(t).as_secs_f64() * 1000.0);
+        }
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(lat)
+}
