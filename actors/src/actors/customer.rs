@@ -5,15 +5,15 @@
 //! tenant actor passivates idle customers (and the least recently used beyond a
 //! cap) and memory stays flat however many persons a tenant has.
 
-use super::{boxed, EngineConfig, SharedTxn};
+use super::{boxed, Done, EngineConfig, SharedTxn};
 use crate::metrics;
 use crate::state::{ConvRec, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 
 pub enum CustomerMsg {
-    Touch { rec: TouchRec, txn: SharedTxn },
-    Conversion { rec: ConvRec, txn: SharedTxn },
+    Touch { rec: TouchRec, txn: SharedTxn, done: Done },
+    Conversion { rec: ConvRec, txn: SharedTxn, done: Done },
     /// Barrier: replies once every earlier message is applied.
     Sync(RpcReplyPort<()>),
 }
@@ -58,19 +58,21 @@ impl Actor for CustomerActor {
 
     async fn handle(&self, _me: ActorRef<CustomerMsg>, msg: CustomerMsg, s: &mut CustomerState) -> Result<(), ActorProcessingErr> {
         match msg {
-            CustomerMsg::Touch { rec, txn } => {
+            CustomerMsg::Touch { rec, txn, done } => {
                 Self::check_fault(&s.args.config, &rec.customer_id);
                 let mut guard = txn.lock();
                 let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
                 st.put_touch(s.args.person, &rec).map_err(boxed)?;
                 s.touches += 1;
+                done.ok();
             }
-            CustomerMsg::Conversion { rec, txn } => {
+            CustomerMsg::Conversion { rec, txn, done } => {
                 Self::check_fault(&s.args.config, &rec.customer_id);
                 let mut guard = txn.lock();
                 let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
                 st.put_conversion(s.args.person, &rec).map_err(boxed)?;
                 s.conversions += 1;
+                done.ok();
             }
             CustomerMsg::Sync(reply) => {
                 let _ = reply.send(());

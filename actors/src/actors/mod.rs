@@ -77,6 +77,33 @@ impl SharedTxn {
     }
 }
 
+/// A completion token carried by every unit of work a tenant hands to a child.
+/// Marked done after the work is in the transaction; dropped undone — an error,
+/// a panic, or a mailbox discarded with its dead actor — it reports a failure.
+/// The tenant's batch barrier is "every token gone", one wake-up instead of a
+/// round trip per child.
+pub struct Done {
+    tx: tokio::sync::mpsc::Sender<()>,
+    ok: bool,
+}
+
+impl Done {
+    pub fn new(tx: &tokio::sync::mpsc::Sender<()>) -> Done {
+        Done { tx: tx.clone(), ok: false }
+    }
+    pub fn ok(mut self) {
+        self.ok = true;
+    }
+}
+
+impl Drop for Done {
+    fn drop(&mut self) {
+        if !self.ok {
+            let _ = self.tx.try_send(());
+        }
+    }
+}
+
 /// Why applying a batch failed (the batch is dropped and replayed).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {

@@ -6,7 +6,7 @@
 
 use super::customer::{CustomerActor, CustomerArgs, CustomerMsg};
 use super::journey::{JourneyActor, JourneyArgs, JourneyMsg};
-use super::{ApplyError, EngineConfig, SharedTxn};
+use super::{ApplyError, Done, EngineConfig, SharedTxn};
 use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
 use crate::domain::{Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
@@ -120,8 +120,9 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         let mut g = txn.lock();
         TenantState::load(&mut g, p, &tenant)?.into_meta()
     };
-    let mut touched_c: HashSet<u64> = HashSet::new();
     let mut touched_j: HashSet<String> = HashSet::new();
+    // Batch barrier: every unit of work carries a token; all gone = all applied.
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
     for te in events {
         let ev = te.event;
         // 1. dedup + identity, under the lock.
@@ -153,7 +154,6 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                     if let Some((a, _)) = s.customers.remove(&person) {
                         sync(a.get_cell(), |r| CustomerMsg::Sync(r), &a).await?;
                         a.stop(None);
-                        touched_c.remove(&person);
                     }
                 }
             }
@@ -171,33 +171,29 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                 let interaction_type = rec.touch.interaction_type.clone();
                 let ts = rec.ts;
                 let c = customer(me, s, person).await?;
-                c.cast(CustomerMsg::Touch { rec, txn: txn.clone() }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
-                touched_c.insert(person);
+                c.cast(CustomerMsg::Touch { rec, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
                 let j = journey_actor(me, s, &journey).await?;
-                j.cast(JourneyMsg::Touch { ts, composite, interaction_type, late: te.late, txn: txn.clone() })
+                j.cast(JourneyMsg::Touch { ts, composite, interaction_type, late: te.late })
                     .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
                 touched_j.insert(journey);
             }
             Dispatch::Conversion(person, rec) => {
                 meta.currency_counts.entry(rec.conversion.currency.clone()).and_modify(|n| *n += 1).or_insert(1);
                 let c = customer(me, s, person).await?;
-                c.cast(CustomerMsg::Conversion { rec, txn: txn.clone() }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
-                touched_c.insert(person);
+                c.cast(CustomerMsg::Conversion { rec, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
             }
         }
     }
     // 4. barrier: every routed write is in the transaction before the partition commits.
-    for person in touched_c {
-        if let Some((a, _)) = s.customers.get(&person) {
-            let a = a.clone();
-            sync(a.get_cell(), |r| CustomerMsg::Sync(r), &a).await?;
-        } else {
-            return Err(ApplyError::ActorFailed(format!("customer {person}")));
-        }
-    }
     for j in touched_j {
         let a = s.journeys.get(&j).cloned().ok_or_else(|| ApplyError::ActorFailed(format!("journey {j}")))?;
-        sync(a.get_cell(), |r| JourneyMsg::Sync(r), &a).await?;
+        a.cast(JourneyMsg::Flush { txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+    }
+    drop(done_tx);
+    match tokio::time::timeout(SYNC_TIMEOUT, done_rx.recv()).await {
+        Ok(None) => {}
+        Ok(Some(())) => return Err(ApplyError::ActorFailed("a child failed its work".into())),
+        Err(_) => return Err(ApplyError::ActorFailed("barrier timed out".into())),
     }
     let mut g = txn.lock();
     TenantState::with_meta(&mut g, p, &tenant, meta).save()?;

@@ -107,13 +107,13 @@ impl<'a> TenantState<'a> {
         Ok(moved)
     }
 
-    /// Adds one touch to the journey window counters of every granularity.
-    pub fn count_window(&mut self, gran: u8, journey: &str, bucket: i64, composite: &str, impression: bool, click: bool) -> Result<(), StorageError> {
+    /// Adds `add` to one journey window bucket.
+    pub fn count_window(&mut self, gran: u8, journey: &str, bucket: i64, composite: &str, add: &WindowCounts) -> Result<(), StorageError> {
         let k = key::window(self.partition, self.tenant, gran, journey, bucket, composite);
         let mut c: WindowCounts = self.txn.get_as(&k)?.unwrap_or_default();
-        c.touches += 1;
-        c.impressions += impression as u64;
-        c.clicks += click as u64;
+        c.touches += add.touches;
+        c.impressions += add.impressions;
+        c.clicks += add.clicks;
         self.txn.put_as(k, &c)
     }
 
