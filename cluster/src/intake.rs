@@ -137,6 +137,9 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
         .map_err(|e| ClusterError::Actor(e.to_string()))?;
     let mut intake = Intake { cfg, consumer, supervisor, routes, credits: HashMap::new(), status };
     let mut commit_tick = tokio::time::interval(intake.cfg.commit_interval);
+    // Retries handing buffered records to partitions whose credit came back.
+    let mut flush_tick = tokio::time::interval(Duration::from_millis(2));
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut pending: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
 
     loop {
@@ -174,8 +177,9 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
                 while let Ok(ev) = life_rx.try_recv() {
                     intake.lifecycle(ev).await;
                 }
-                intake.dispatch(std::mem::take(&mut pending)).await;
+                intake.dispatch(&mut pending).await;
             }
+            _ = flush_tick.tick(), if !pending.is_empty() => intake.dispatch(&mut pending).await,
             _ = commit_tick.tick() => intake.commit(CommitMode::Async),
         }
     }
@@ -229,13 +233,27 @@ impl Intake {
         }
     }
 
-    async fn dispatch(&mut self, pending: BTreeMap<i32, Vec<Record>>) {
-        for (p, records) in pending {
+    /// Adaptive batching: a partition with a free credit gets everything buffered
+    /// for it; a busy partition keeps accumulating (so batches grow under load)
+    /// until its buffer holds `batch_max` records, then the intake waits for the
+    /// credit — backpressure instead of an unbounded queue.
+    async fn dispatch(&mut self, pending: &mut BTreeMap<i32, Vec<Record>>) {
+        let parts: Vec<i32> = pending.keys().copied().collect();
+        for p in parts {
             let actor = self.routes.read().unwrap_or_else(|e| e.into_inner()).get(&p).cloned();
             let (Some(actor), Some(sem)) = (actor, self.credits.get(&p).cloned()) else {
-                continue; // not ours (revoked meanwhile): the new owner re-reads it
+                pending.remove(&p); // not ours (revoked meanwhile): the new owner re-reads it
+                continue;
             };
-            let Ok(credit) = sem.acquire_owned().await else { continue };
+            let credit = match sem.clone().try_acquire_owned() {
+                Ok(c) => c,
+                Err(_) if pending.get(&p).map_or(0, Vec::len) < self.cfg.batch_max => continue,
+                Err(_) => match sem.acquire_owned().await {
+                    Ok(c) => c,
+                    Err(_) => continue,
+                },
+            };
+            let records = pending.remove(&p).unwrap_or_default();
             if let Err(e) = actor.cast(PartitionMsg::Batch { records, credit: Some(credit) }) {
                 tracing::warn!(partition = p, error = %e, "partition actor gone; records will be re-read after its restart");
             }

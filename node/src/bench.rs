@@ -17,6 +17,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
 use std::collections::HashMap;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -177,65 +178,51 @@ fn pct(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * q).round() as usize]
 }
 
-/// Produces `records` at `rate`/s for at most `dur`; returns sorted latencies (ms).
+/// Background load at `rate`/s from `records`, plus one marker touchpoint every
+/// 50 ms for `dur`; a marker's latency is from just before its send until the
+/// node answers `GET customers/{marker}` with 200 (polled every 2 ms).
 async fn latency(brokers: &str, topic: &str, addr: &str, records: &[GenRecord], rate: f64, dur: Duration) -> Result<Vec<f64>, String> {
+    let load = {
+        let (b, t, recs) = (brokers.to_string(), topic.to_string(), records.to_vec());
+        let rate = rate as u64;
+        tokio::spawn(async move { gen::produce(&b, &t, &recs, rate, &[]).await })
+    };
     let producer: FutureProducer = gen_client(brokers).set("partitioner", "murmur2_random").set("linger.ms", "0").create().map_err(|e| e.to_string())?;
-    // Poll the node's committed offsets continuously.
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let a = addr.to_string();
-    let poller = tokio::spawn(async move {
-        let mut seen: Vec<(Instant, HashMap<i64, i64>)> = Vec::new();
-        while !*rx.borrow() {
-            seen.push((Instant::now(), committed(&a).await));
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        seen
-    });
+    let tenant = records.first().map(|r| r.key.clone()).unwrap_or_else(|| "acme".into());
     let start = Instant::now();
-    let mut sent: Vec<(Instant, i32, i64)> = Vec::new();
-    let mut pending = Vec::new();
-    for (i, r) in records.iter().enumerate() {
-        let due = start + Duration::from_secs_f64(i as f64 / rate);
-        if due > start + dur {
-            break;
-        }
-        tokio::time::sleep_until(due.into()).await;
-        let rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(r.key.as_str()).payload(r.value.as_slice());
-        let t = Instant::now();
-        pending.push((t, producer.send_result(rec).map_err(|(e, _)| e.to_string())?));
-        if pending.len() >= 1000 {
-            for (t, f) in pending.drain(..) {
-                if let Ok(Ok(d)) = f.await {
-                    sent.push((t, d.partition, d.offset));
+    let mut probes = Vec::new();
+    let mut n = 0u64;
+    while start.elapsed() < dur {
+        n += 1;
+        let id = format!("lat-{}-{n}", std::process::id());
+        let ev = serde_json::json!({
+            "event_id": id, "tenant_id": tenant, "event_type": "touchpoint_interaction",
+            "timestamp": touchline_actors::domain::Ts::now().to_string(), "customer_id": id,
+            "touchpoints": {"channel": "email", "interaction_type": "click"}
+        });
+        let payload = serde_json::to_vec(&ev).map_err(|e| e.to_string())?;
+        let t0 = Instant::now();
+        let rec: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(tenant.as_str()).payload(payload.as_slice());
+        let fut = producer.send_result(rec).map_err(|(e, _)| e.to_string())?;
+        let (a, path) = (addr.to_string(), format!("/v1/tenants/{tenant}/customers/{id}"));
+        probes.push(tokio::spawn(async move {
+            let _ = fut.await;
+            let until = t0 + Duration::from_secs(120);
+            while Instant::now() < until {
+                if client::get(&a, &path).await.map(|r| r.status == 200).unwrap_or(false) {
+                    return Some(t0.elapsed().as_secs_f64() * 1000.0);
                 }
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
-        }
+            None
+        }));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    for (t, f) in pending {
-        if let Ok(Ok(d)) = f.await {
-            sent.push((t, d.partition, d.offset));
-        }
-    }
-    // Let the node catch up, bounded.
-    let last = sent.iter().map(|s| (s.1 as i64, s.2)).fold(HashMap::new(), |mut m: HashMap<i64, i64>, (p, o)| {
-        let e = m.entry(p).or_insert(o);
-        *e = (*e).max(o);
-        m
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        let c = committed(addr).await;
-        if last.iter().all(|(p, o)| c.get(p).is_some_and(|x| x > o)) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _ = tx.send(true);
-    let seen = poller.await.map_err(|e| e.to_string())?;
-    let mut lat: Vec<f64> = Vec::with_capacity(sent.len());
-    for (t, p, o) in sent {
-        if let Some((at, _)) = seen.iter().find(|(at, m)| *at >= t && m.get(&(p as i64)).is_some_and(|x| *x > o)) {
-            lat.push(at.duration_since(t).as_secs_f64() * 1000.0);
+    load.abort();
+    let mut lat = Vec::new();
+    for p in probes {
+        if let Ok(Some(ms)) = p.await {
+            lat.push(ms);
         }
     }
     lat.sort_by(f64::total_cmp);
