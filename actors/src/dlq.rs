@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use touchline_storage::keys::{KeyBuf, Space};
-use touchline_storage::{codec, Store};
+use touchline_storage::Store;
 use std::pin::Pin;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,21 +83,7 @@ impl Outbox {
     /// Re-sends every entry a previous run committed but did not see acknowledged.
     pub async fn resend_pending(&self, partition: u16) -> Result<usize, touchline_storage::StorageError> {
         let prefix = KeyBuf::space(partition, Space::Outbox).into_vec();
-        let mut pending = Vec::new();
-        let mut err = None;
-        self.store.scan_prefix(&prefix, |k, v| match codec::decode::<DlqRecord>(k, v) {
-            Ok(r) => {
-                pending.push(r);
-                true
-            }
-            Err(e) => {
-                err = Some(e);
-                false
-            }
-        })?;
-        if let Some(e) = err {
-            return Err(e);
-        }
+        let pending: Vec<DlqRecord> = self.store.prefix_as(&prefix)?;
         let n = pending.len();
         for r in pending {
             self.deliver(partition, r).await;

@@ -101,6 +101,29 @@ impl Store {
         self.scan(prefix, &keys::prefix_end(prefix), f)
     }
 
+    /// [`Store::scan`] with every value decoded; a corrupt value ends the scan with its error.
+    pub fn scan_as<T: serde::de::DeserializeOwned>(&self, start: &[u8], end: &[u8], mut f: impl FnMut(&[u8], T) -> bool) -> Result<()> {
+        let mut err = None;
+        self.scan(start, end, |k, v| match codec::decode::<T>(k, v) {
+            Ok(x) => f(k, x),
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        })?;
+        err.map_or(Ok(()), Err)
+    }
+
+    /// Every value under `prefix`, decoded, in key order.
+    pub fn prefix_as<T: serde::de::DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.scan_as(prefix, &keys::prefix_end(prefix), |_, x| {
+            out.push(x);
+            true
+        })?;
+        Ok(out)
+    }
+
     pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<()> {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync);

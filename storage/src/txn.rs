@@ -139,6 +139,23 @@ impl Txn {
         self.scan(prefix, &prefix_end(prefix), f)
     }
 
+    /// Every value under `prefix` as the transaction sees it, decoded, in key order.
+    pub fn prefix_as<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut err = None;
+        self.scan_prefix(prefix, |k, v| match codec::decode::<T>(k, v) {
+            Ok(x) => {
+                out.push(x);
+                true
+            }
+            Err(e) => {
+                err = Some(e);
+                false
+            }
+        })?;
+        err.map_or(Ok(out), Err)
+    }
+
     /// Collects `(key, value)` pairs under `prefix` (for small ranges).
     pub fn collect_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let mut out = Vec::new();

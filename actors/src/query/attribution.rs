@@ -8,7 +8,7 @@ use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, Row};
 use crate::domain::{GroupBy, Ts};
 use crate::state::{key, ConvIndexRec};
-use touchline_storage::{codec, Store};
+use touchline_storage::Store;
 
 #[derive(Clone, Debug)]
 pub struct AttributionQuery {
@@ -45,25 +45,14 @@ pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &Attributi
     let end = key::conv_by_time_at(p, tenant, q.to);
     let prefix_len = key::conv_by_time_prefix(p, tenant).len();
     let mut index: Vec<(Ts, ConvIndexRec)> = Vec::new();
-    let mut err = None;
-    store.scan(&start, &end, |k, v| {
-        match (crate::state::tenant::ts_in_key(k, prefix_len), codec::decode::<ConvIndexRec>(k, v)) {
-            (Some(ts), Ok(rec)) => {
-                if rec.currency == cur {
-                    index.push((ts, rec));
-                }
+    store.scan_as::<ConvIndexRec>(&start, &end, |k, rec| {
+        if let Some(ts) = crate::state::tenant::ts_in_key(k, prefix_len) {
+            if rec.currency == cur {
+                index.push((ts, rec));
             }
-            (_, Err(e)) => {
-                err = Some(e);
-                return false;
-            }
-            (None, _) => {}
         }
         true
     })?;
-    if let Some(e) = err {
-        return Err(e.into());
-    }
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut out = Vec::with_capacity(index.len());
     for (ts, rec) in index {

@@ -30,25 +30,6 @@ pub fn resolve(store: &Store, p: u16, tenant: &str, id: &str) -> Result<Option<u
     Ok(None)
 }
 
-fn collect<T: serde::de::DeserializeOwned>(store: &Store, prefix: &[u8]) -> Result<Vec<T>, QueryError> {
-    let mut out = Vec::new();
-    let mut err = None;
-    store.scan_prefix(prefix, |k, v| match codec::decode::<T>(k, v) {
-        Ok(x) => {
-            out.push(x);
-            true
-        }
-        Err(e) => {
-            err = Some(e);
-            false
-        }
-    })?;
-    match err {
-        Some(e) => Err(e.into()),
-        None => Ok(out),
-    }
-}
-
 fn touch_json(t: &TouchRec) -> Value {
     let d = &t.touch.dims;
     json!({
@@ -76,8 +57,8 @@ pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery
         .iter()
         .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "method": "deterministic", "confidence": 1.0}))
         .collect();
-    let touches: Vec<TouchRec> = collect(store, &key::touch_prefix(p, tenant, person))?;
-    let convs: Vec<ConvRec> = collect(store, &key::conv_prefix(p, tenant, person))?;
+    let touches: Vec<TouchRec> = store.prefix_as(&key::touch_prefix(p, tenant, person))?;
+    let convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(p, tenant, person))?;
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut conversions = Vec::with_capacity(convs.len());
     for c in &convs {

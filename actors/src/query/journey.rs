@@ -27,27 +27,15 @@ pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granul
     let prefix = key::window_prefix(p, tenant, g.tag(), journey);
     let start = [prefix.as_slice(), &Ts::new(from.secs + (from.nanos > 0) as i64, 0).to_key_bytes()].concat();
     let end = [prefix.as_slice(), &Ts::new(to.secs + (to.nanos > 0) as i64, 0).to_key_bytes()].concat();
-    let mut err = None;
-    store.scan(&start, &end, |k, v| {
+    store.scan_as::<WindowCounts>(&start, &end, |k, c| {
         let Some(b) = crate::state::tenant::ts_in_key(k, prefix.len()) else { return true };
         let composite = String::from_utf8_lossy(&k[prefix.len() + 12..]).into_owned();
-        match codec::decode::<WindowCounts>(k, v) {
-            Ok(c) => {
-                let e = buckets.entry((b.secs, composite)).or_default();
-                e.touches += c.touches;
-                e.impressions += c.impressions;
-                e.clicks += c.clicks;
-                true
-            }
-            Err(e) => {
-                err = Some(e);
-                false
-            }
-        }
+        let e = buckets.entry((b.secs, composite)).or_default();
+        e.touches += c.touches;
+        e.impressions += c.impressions;
+        e.clicks += c.clicks;
+        true
     })?;
-    if let Some(e) = err {
-        return Err(e.into());
-    }
     // Conversions: those whose bucket starts in [from, to).
     let w = g.width_secs();
     let q = AttributionQuery {

@@ -2,7 +2,7 @@
 
 use crate::domain::Ts;
 use crate::state::{key, TouchRec};
-use touchline_storage::{codec, StorageError, Store};
+use touchline_storage::{StorageError, Store};
 
 /// Touchpoints of `person` with `conv_ts - lookback_secs <= ts <= conv_ts`, in
 /// (ts, event_id) order.
@@ -10,19 +10,9 @@ pub fn lookback_touches(store: &Store, p: u16, tenant: &str, person: u64, conv_t
     let start = key::touch_at(p, tenant, person, conv_ts.minus_secs(lookback_secs));
     let end = key::touch_at(p, tenant, person, Ts::from_nanos(conv_ts.as_nanos() + 1));
     let mut out = Vec::new();
-    let mut err = None;
-    store.scan(&start, &end, |k, v| match codec::decode::<TouchRec>(k, v) {
-        Ok(t) => {
-            out.push(t);
-            true
-        }
-        Err(e) => {
-            err = Some(e);
-            false
-        }
+    store.scan_as::<TouchRec>(&start, &end, |_, t| {
+        out.push(t);
+        true
     })?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
-    }
+    Ok(out)
 }

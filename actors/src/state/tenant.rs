@@ -174,22 +174,7 @@ impl IdentityStore for TenantState<'_> {
         Ok(())
     }
     fn links_of(&mut self, node: &IdNode) -> Result<Vec<Link>, StorageError> {
-        let mut out = Vec::new();
-        let mut err = None;
-        self.txn.scan_prefix(&key::link_prefix(self.partition, self.tenant, node), |k, v| match codec::decode::<Link>(k, v) {
-            Ok(l) => {
-                out.push(l);
-                true
-            }
-            Err(e) => {
-                err = Some(e);
-                false
-            }
-        })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+        self.txn.prefix_as(&key::link_prefix(self.partition, self.tenant, node))
     }
     fn next_person_key(&mut self) -> Result<u64, StorageError> {
         self.meta.next_person += 1;

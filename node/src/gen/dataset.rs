@@ -537,7 +537,7 @@ impl Gen<'_> {
                 self.push(t, arrival, rec.value, rec.partition, true);
             }
         }
-        let kinds: Vec<InvalidKind> = InvalidKind::ALL
+        let kinds: Vec<InvalidKind> = payload::INVALID_KINDS
             .into_iter()
             .filter(|k| *k != InvalidKind::Misrouted || self.spec.partitions > 1)
             .collect();

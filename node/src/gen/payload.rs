@@ -185,18 +185,7 @@ pub fn rfc3339(ms: i64, offset_min: i32, sep: char, long_frac: bool, lower_z: bo
     out
 }
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
+pub use touchline_actors::domain::timestamp::civil_from_days;
 
 pub fn pick_channel(rng: &mut SmallRng) -> &'static str {
     let total: u32 = CHANNELS.iter().map(|c| c.1).sum();
@@ -391,41 +380,20 @@ pub fn personalization(rng: &mut SmallRng, mut m: Map<String, Value>, customer_i
     Value::Object(m)
 }
 
-/// The rejection reason an invalid record is built to trigger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum InvalidKind {
-    Decode,
-    Schema,
-    Tenant,
-    Timestamp,
-    Misrouted,
-    TooLarge,
-    UnknownType,
-}
+/// The rejection reason an invalid record is built to trigger: every stable
+/// code of events.md but `poison` (which only a failing handler produces).
+pub type InvalidKind = touchline_actors::domain::Reason;
 
-impl InvalidKind {
-    pub const ALL: [InvalidKind; 7] = [
-        InvalidKind::Decode,
-        InvalidKind::Schema,
-        InvalidKind::Tenant,
-        InvalidKind::Timestamp,
-        InvalidKind::Misrouted,
-        InvalidKind::TooLarge,
-        InvalidKind::UnknownType,
-    ];
-    /// The events.md reason code.
-    pub fn code(self) -> &'static str {
-        match self {
-            InvalidKind::Decode => "decode",
-            InvalidKind::Schema => "schema",
-            InvalidKind::Tenant => "tenant",
-            InvalidKind::Timestamp => "timestamp",
-            InvalidKind::Misrouted => "misrouted",
-            InvalidKind::TooLarge => "too_large",
-            InvalidKind::UnknownType => "unknown_type",
-        }
-    }
-}
+/// The reasons a generated record can be built to trigger.
+pub const INVALID_KINDS: [InvalidKind; 7] = [
+    InvalidKind::Decode,
+    InvalidKind::Schema,
+    InvalidKind::Tenant,
+    InvalidKind::Timestamp,
+    InvalidKind::Misrouted,
+    InvalidKind::TooLarge,
+    InvalidKind::UnknownType,
+];
 
 pub struct BadRecord {
     pub key: String,
@@ -539,6 +507,8 @@ pub fn invalid(rng: &mut SmallRng, kind: InvalidKind, t: &TenantCtx, ts: i64, pa
             m.insert("event_type".into(), json!(ty));
             encode(rng, &Value::Object(m), 0.3)
         }
+        // Only a failing handler produces `poison`; a generated record cannot.
+        InvalidKind::Poison => encode(rng, &Value::Object(m), 0.0),
     };
     BadRecord { key, value, partition }
 }
