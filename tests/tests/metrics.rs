@@ -21,7 +21,7 @@ const REQUIRED: &[&str] = &[
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_are_complete_at_startup_and_pass_promtool() {
+async fn metrics_are_complete_at_startup_and_pass_promtool_and_errors_are_json() {
     let dir = tempfile::tempdir().unwrap();
     // No --brokers: the node starts its embedded broker.
     let mut child = Command::new(touchline_bin())
@@ -70,6 +70,29 @@ async fn metrics_are_complete_at_startup_and_pass_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // Bad input gets a JSON error naming the parameter, never a panic or HTML.
+    for (path, status, code, needle) in [
+        ("/v1/tenants/acme/attribution?model=nope", 400, "bad_request", "model"),
+        ("/v1/tenants/acme/attribution?model=custom", 400, "bad_request", "weights"),
+        ("/v1/tenants/acme/attribution?from=yesterday", 400, "bad_request", "from"),
+        ("/v1/tenants/acme/attribution?group_by=planet", 400, "bad_request", "group_by"),
+        ("/v1/tenants/acme/attribution?lookback_days=-1", 400, "bad_request", "lookback_days"),
+        ("/v1/tenants/acme/attribution?bogus=1", 400, "bad_request", "bogus"),
+        ("/v1/tenants/Not%20A%20Tenant/attribution", 400, "bad_request", "tenant"),
+        ("/v1/tenants/acme/customers/nobody", 404, "not_found", "nobody"),
+        ("/v1/nothing-here", 404, "not_found", "nothing-here"),
+    ] {
+        let r = touchline_node::client::get(&addr, path).await.unwrap();
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
+        let v = r.json().unwrap_or_else(|| panic!("{path}: not JSON: {}", r.body));
+        assert_eq!(v["error"]["code"], code, "{path}");
+        assert!(v["error"]["message"].as_str().unwrap_or("").contains(needle), "{path}: {}", r.body);
+    }
+    // A valid query on an empty tenant answers an empty report.
+    let r = touchline_node::client::get(&addr, "/v1/tenants/acme/attribution?model=linear").await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json().unwrap()["conversions"], 0);
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 }

@@ -35,7 +35,13 @@ impl Params {
     pub fn ts(&self, k: &str) -> Result<Option<Ts>, ApiError> {
         match self.str(k) {
             None => Ok(None),
-            Some(v) => parse_rfc3339(v).map(Some).ok_or_else(|| ApiError::param(k, format!("not an RFC 3339 timestamp: {v:?}"))),
+            // An unencoded `+hh:mm` offset arrives as a space after form decoding:
+            // accept `... 00:00:00 02:00` as `+02:00` (a date-time separator space
+            // is earlier in the string and stays).
+            Some(v) => parse_rfc3339(v)
+                .or_else(|| v.rfind(' ').filter(|i| *i > 10).and_then(|i| parse_rfc3339(&format!("{}+{}", &v[..i], &v[i + 1..]))))
+                .map(Some)
+                .ok_or_else(|| ApiError::param(k, format!("not an RFC 3339 timestamp: {v:?}"))),
         }
     }
 
@@ -129,6 +135,8 @@ mod tests {
     fn parses_and_names_bad_parameters() {
         let p = Params::parse(Some("model=linear&from=2026-01-01T00%3A00%3A00%2B01%3A00"), &["model", "from"]).unwrap();
         assert_eq!(p.model(Model::FirstTouch).unwrap(), Model::Linear);
+        assert_eq!(p.ts("from").unwrap().unwrap().to_string(), "2025-12-31T23:00:00Z");
+        let p = Params::parse(Some("from=2026-01-01T00:00:00+01:00"), &["from"]).unwrap();
         assert_eq!(p.ts("from").unwrap().unwrap().to_string(), "2025-12-31T23:00:00Z");
         let e = Params::parse(Some("modle=x"), &["model"]).unwrap_err();
         assert!(e.message.contains("modle"));

@@ -100,11 +100,11 @@ fn rows_json(rows: &[Row]) -> Value {
 const ATTR_PARAMS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights"];
 
 async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>, compare: bool) -> Result<Response<Full<Bytes>>, ApiError> {
-    let allowed: Vec<&str> = ATTR_PARAMS.iter().copied().filter(|p| !compare || *p != "model").collect();
-    let p = Params::parse(query.as_deref(), &allowed)?;
+    // `compare` ignores a `model` parameter (every model is answered).
+    let p = Params::parse(query.as_deref(), ATTR_PARAMS)?;
     let model = if compare { Model::Linear } else { p.model(Model::Linear)? };
     let (from, to) = p.range(30, state.limits.max_query_range_days)?;
-    let lookback_days = p.int("lookback_days", 1, 3650)?.unwrap_or(state.default_lookback_days);
+    let lookback_days = p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days);
     let q = AttributionQuery { from, to, group_by: p.group_by("group_by")?, lookback_days, params: p.model_params()?, currency: p.currency()? };
     if !compare && model == Model::Custom && q.params.custom_weights.is_none() {
         return Err(ApiError::param("weights", "the custom model needs weights=F,M,L"));
@@ -159,7 +159,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
 async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
     let p = Params::parse(query.as_deref(), &["lookback_days", "half_life_hours", "weights", "group_by"])?;
     let q = CustomerQuery {
-        lookback_days: p.int("lookback_days", 1, 3650)?.unwrap_or(state.default_lookback_days),
+        lookback_days: p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days),
         params: p.model_params()?,
         group_by: p.group_by("group_by")?,
     };
