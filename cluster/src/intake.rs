@@ -71,6 +71,8 @@ struct Intake {
     supervisor: ActorRef<SupervisorMsg>,
     routes: Routes,
     credits: HashMap<i32, Arc<Semaphore>>,
+    /// Partitions paused because their buffer is full while their actor is busy.
+    paused: std::collections::HashSet<i32>,
     status: Arc<NodeStatus>,
 }
 
@@ -135,18 +137,23 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
     let (supervisor, sup_handle) = Actor::spawn(Some(format!("supervisor-{}", cfg.node_id)), Supervisor, sup_args)
         .await
         .map_err(|e| ClusterError::Actor(e.to_string()))?;
-    let mut intake = Intake { cfg, consumer, supervisor, routes, credits: HashMap::new(), status };
+    let mut intake = Intake { cfg, consumer, supervisor, routes, credits: HashMap::new(), paused: Default::default(), status };
     let mut commit_tick = tokio::time::interval(intake.cfg.commit_interval);
     // Retries handing buffered records to partitions whose credit came back.
     let mut flush_tick = tokio::time::interval(Duration::from_millis(2));
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut pending: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
+    // Next offset expected per partition; reset on (re)assignment and rewind.
+    let mut next_offset: HashMap<i32, i64> = HashMap::new();
 
     loop {
         while let Ok(ev) = life_rx.try_recv() {
+            forget(&ev, &mut next_offset, &mut pending);
             intake.lifecycle(ev).await;
         }
         while let Ok((p, off)) = rewind_rx.try_recv() {
+            next_offset.remove(&p);
+            pending.remove(&p);
             let offset = if off > 0 { Offset::Offset(off) } else { Offset::Beginning };
             if let Err(e) = intake.consumer.seek(&intake.cfg.topic, p, offset, Duration::from_secs(5)) {
                 tracing::error!(partition = p, error = %e, "rewind failed");
@@ -156,10 +163,13 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
             _ = shutdown.changed() => {
                 if *shutdown.borrow() { break; }
             }
-            Some(ev) = life_rx.recv() => intake.lifecycle(ev).await,
+            Some(ev) = life_rx.recv() => {
+                forget(&ev, &mut next_offset, &mut pending);
+                intake.lifecycle(ev).await;
+            }
             m = intake.consumer.recv() => {
                 match m {
-                    Ok(m) => push(&mut pending, &m),
+                    Ok(m) => push(&mut pending, &mut next_offset, &m),
                     Err(e) => {
                         tracing::warn!(error = %e, "consume error");
                         continue;
@@ -168,13 +178,14 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
                 let mut n = 1;
                 while n < intake.cfg.batch_max {
                     match intake.consumer.recv().now_or_never() {
-                        Some(Ok(m)) => push(&mut pending, &m),
+                        Some(Ok(m)) => push(&mut pending, &mut next_offset, &m),
                         _ => break,
                     }
                     n += 1;
                 }
                 // Lifecycle events raised inside that poll come first.
                 while let Ok(ev) = life_rx.try_recv() {
+                    forget(&ev, &mut next_offset, &mut pending);
                     intake.lifecycle(ev).await;
                 }
                 intake.dispatch(&mut pending).await;
@@ -200,12 +211,28 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
     Ok(())
 }
 
-fn push(pending: &mut BTreeMap<i32, Vec<Record>>, m: &rdkafka::message::BorrowedMessage<'_>) {
+/// Buffers `m` unless its offset was already buffered (a resumed partition is
+/// re-fetched from its consume position, which may repeat records we hold).
+fn push(pending: &mut BTreeMap<i32, Vec<Record>>, next: &mut HashMap<i32, i64>, m: &rdkafka::message::BorrowedMessage<'_>) {
+    let expected = next.entry(m.partition()).or_insert(i64::MIN);
+    if m.offset() < *expected {
+        return;
+    }
+    *expected = m.offset() + 1;
     pending.entry(m.partition()).or_default().push(Record {
         offset: m.offset(),
         key: m.key().map(<[u8]>::to_vec),
         payload: m.payload().map(<[u8]>::to_vec),
     });
+}
+
+/// A partition (re)assigned or revoked starts over: its buffer and expected offset go.
+fn forget(ev: &Lifecycle, next: &mut HashMap<i32, i64>, pending: &mut BTreeMap<i32, Vec<Record>>) {
+    let (Lifecycle::Assigned(parts) | Lifecycle::Revoked(parts)) = ev;
+    for p in parts {
+        next.remove(p);
+        pending.remove(p);
+    }
 }
 
 impl Intake {
@@ -227,16 +254,19 @@ impl Intake {
                 tracing::info!(?parts, "revoked");
                 for p in parts {
                     self.credits.remove(&p);
+                    self.paused.remove(&p);
                     let _ = ractor::call!(self.supervisor, |reply| SupervisorMsg::Stop { partition: p, reply });
                 }
             }
         }
     }
 
-    /// Adaptive batching: a partition with a free credit gets everything buffered
-    /// for it; a busy partition keeps accumulating (so batches grow under load)
-    /// until its buffer holds `batch_max` records, then the intake waits for the
-    /// credit — backpressure instead of an unbounded queue.
+    /// Adaptive batching with per-partition backpressure: a partition with a free
+    /// credit gets everything buffered for it; a busy partition keeps accumulating
+    /// (batches grow under load); at `batch_max` buffered records it is paused in
+    /// librdkafka so the other partitions keep flowing (no head-of-line blocking);
+    /// only at `4 × batch_max` (records already fetched before the pause) does the
+    /// intake wait for its credit. Every buffer is bounded.
     async fn dispatch(&mut self, pending: &mut BTreeMap<i32, Vec<Record>>) {
         let parts: Vec<i32> = pending.keys().copied().collect();
         for p in parts {
@@ -245,18 +275,42 @@ impl Intake {
                 pending.remove(&p); // not ours (revoked meanwhile): the new owner re-reads it
                 continue;
             };
+            let buffered = pending.get(&p).map_or(0, Vec::len);
             let credit = match sem.clone().try_acquire_owned() {
                 Ok(c) => c,
-                Err(_) if pending.get(&p).map_or(0, Vec::len) < self.cfg.batch_max => continue,
+                Err(_) if buffered < self.cfg.batch_max => continue,
+                Err(_) if buffered < 4 * self.cfg.batch_max => {
+                    self.pause(p, true);
+                    continue;
+                }
                 Err(_) => match sem.acquire_owned().await {
                     Ok(c) => c,
                     Err(_) => continue,
                 },
             };
             let records = pending.remove(&p).unwrap_or_default();
+            self.pause(p, false);
             if let Err(e) = actor.cast(PartitionMsg::Batch { records, credit: Some(credit) }) {
                 tracing::warn!(partition = p, error = %e, "partition actor gone; records will be re-read after its restart");
             }
+        }
+    }
+
+    fn pause(&mut self, p: i32, pause: bool) {
+        if pause == self.paused.contains(&p) {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.cfg.topic, p);
+        let r = if pause { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
+        match r {
+            Ok(()) if pause => {
+                self.paused.insert(p);
+            }
+            Ok(()) => {
+                self.paused.remove(&p);
+            }
+            Err(e) => tracing::warn!(partition = p, pause, error = %e, "pause/resume failed"),
         }
     }
 

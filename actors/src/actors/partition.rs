@@ -97,7 +97,19 @@ impl Actor for PartitionActor {
         match msg {
             PartitionMsg::Batch { records, credit } => {
                 let started = Instant::now();
-                let records: Vec<Record> = records.into_iter().filter(|r| r.offset >= s.checkpoint.next_offset).collect();
+                // Strictly increasing offsets past the checkpoint: a re-delivered
+                // record is never applied twice, not even within one batch.
+                let mut next = s.checkpoint.next_offset;
+                let records: Vec<Record> = records
+                    .into_iter()
+                    .filter(|r| {
+                        let keep = r.offset >= next;
+                        if keep {
+                            next = r.offset + 1;
+                        }
+                        keep
+                    })
+                    .collect();
                 if !records.is_empty() {
                     if let Err(f) = process(&me, s, &records).await {
                         tracing::warn!(partition = s.args.partition, error = ?f, "batch failed; replaying record by record");
@@ -184,11 +196,20 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     let t_decoded = Instant::now();
     let txn = SharedTxn::new(s.args.store.txn());
     let mut stats = TenantStats::default();
+    // Tenants are independent: their actors apply concurrently (they share only
+    // the transaction, locked per write).
+    let mut calls = Vec::with_capacity(order.len());
     for tenant in order {
         let events = groups.remove(&tenant).unwrap_or_default();
         let actor = tenant_actor(me, s, &tenant).await?;
         let t = txn.clone();
-        match actor.call(|reply| TenantMsg::Apply { events, txn: t, reply }, Some(Duration::from_secs(120))).await {
+        calls.push(async move {
+            let r = actor.call(|reply| TenantMsg::Apply { events, txn: t, reply }, Some(Duration::from_secs(120))).await;
+            (tenant, r)
+        });
+    }
+    for (tenant, r) in futures::future::join_all(calls).await {
+        match r {
             Ok(ractor::rpc::CallResult::Success(Ok(st))) => {
                 stats.applied += st.applied;
                 stats.duplicates += st.duplicates;
