@@ -11,9 +11,15 @@ use crate::state::{ConvRec, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 
+/// One timeline write.
+pub enum Work {
+    Touch(TouchRec),
+    Conversion(ConvRec),
+}
+
 pub enum CustomerMsg {
-    Touch { rec: TouchRec, txn: SharedTxn, done: Done },
-    Conversion { rec: ConvRec, txn: SharedTxn, done: Done },
+    /// This person's share of a batch, in partition order, in one message.
+    Apply { work: Vec<Work>, txn: SharedTxn, done: Done },
     /// Barrier: replies once every earlier message is applied.
     Sync(RpcReplyPort<()>),
 }
@@ -58,20 +64,28 @@ impl Actor for CustomerActor {
 
     async fn handle(&self, _me: ActorRef<CustomerMsg>, msg: CustomerMsg, s: &mut CustomerState) -> Result<(), ActorProcessingErr> {
         match msg {
-            CustomerMsg::Touch { rec, txn, done } => {
-                Self::check_fault(&s.args.config, &rec.customer_id);
+            CustomerMsg::Apply { work, txn, done } => {
+                for w in &work {
+                    let cid = match w {
+                        Work::Touch(r) => &r.customer_id,
+                        Work::Conversion(r) => &r.customer_id,
+                    };
+                    Self::check_fault(&s.args.config, cid);
+                }
                 let mut guard = txn.lock();
                 let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
-                st.put_touch(s.args.person, &rec).map_err(boxed)?;
-                s.touches += 1;
-                done.ok();
-            }
-            CustomerMsg::Conversion { rec, txn, done } => {
-                Self::check_fault(&s.args.config, &rec.customer_id);
-                let mut guard = txn.lock();
-                let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
-                st.put_conversion(s.args.person, &rec).map_err(boxed)?;
-                s.conversions += 1;
+                for w in &work {
+                    match w {
+                        Work::Touch(rec) => {
+                            st.put_touch(s.args.person, rec).map_err(boxed)?;
+                            s.touches += 1;
+                        }
+                        Work::Conversion(rec) => {
+                            st.put_conversion(s.args.person, rec).map_err(boxed)?;
+                            s.conversions += 1;
+                        }
+                    }
+                }
                 done.ok();
             }
             CustomerMsg::Sync(reply) => {

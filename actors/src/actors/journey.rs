@@ -2,8 +2,8 @@
 //! and clicks per composite key `{journey}/SEQ-{n}/{content}/{variant}` into
 //! event-time buckets: 5-second windows (closed at the watermark: late touches
 //! skip them) and the hour, day and ISO-week roll-ups (late touches still count).
-//! Counts are summed in memory during a batch and written once per bucket at the
-//! batch barrier (`Flush`), so a hot bucket costs one read-modify-write per batch.
+//! Counts are summed per batch and written once per bucket, so a hot bucket
+//! costs one read-modify-write per batch.
 
 use super::{boxed, Done, SharedTxn};
 use crate::domain::window::{bucket_start, Granularity};
@@ -14,10 +14,17 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// One touch of the journey: its time, composite key, interaction type, lateness.
+pub struct JourneyTouch {
+    pub ts: Ts,
+    pub composite: String,
+    pub interaction_type: String,
+    pub late: bool,
+}
+
 pub enum JourneyMsg {
-    Touch { ts: Ts, composite: String, interaction_type: String, late: bool },
-    /// Writes the batch's counts into `txn` (the batch barrier).
-    Flush { txn: SharedTxn, done: Done },
+    /// The journey's touches of one batch: summed, then written once per bucket.
+    Apply { touches: Vec<JourneyTouch>, txn: SharedTxn, done: Done },
 }
 
 pub struct JourneyArgs {
@@ -51,18 +58,18 @@ impl Actor for JourneyActor {
 
     async fn handle(&self, _me: ActorRef<JourneyMsg>, msg: JourneyMsg, s: &mut JourneyState) -> Result<(), ActorProcessingErr> {
         match msg {
-            JourneyMsg::Touch { ts, composite, interaction_type, late } => {
-                for g in Granularity::ALL {
-                    if late && g == Granularity::FiveSeconds {
-                        continue;
+            JourneyMsg::Apply { touches, txn, done } => {
+                for t in touches {
+                    for g in Granularity::ALL {
+                        if t.late && g == Granularity::FiveSeconds {
+                            continue;
+                        }
+                        let c = s.pending.entry((g.tag(), bucket_start(t.ts, g), t.composite.clone())).or_default();
+                        c.touches += 1;
+                        c.impressions += (t.interaction_type == "impression") as u64;
+                        c.clicks += (t.interaction_type == "click") as u64;
                     }
-                    let c = s.pending.entry((g.tag(), bucket_start(ts, g), composite.clone())).or_default();
-                    c.touches += 1;
-                    c.impressions += (interaction_type == "impression") as u64;
-                    c.clicks += (interaction_type == "click") as u64;
                 }
-            }
-            JourneyMsg::Flush { txn, done } => {
                 let pending = std::mem::take(&mut s.pending);
                 let mut guard = txn.lock();
                 let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);

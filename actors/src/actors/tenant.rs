@@ -4,15 +4,15 @@
 //! to the person's CustomerActor and touches to the JourneyActor. It supervises
 //! both kinds, restarting them on demand and passivating idle customers.
 
-use super::customer::{CustomerActor, CustomerArgs, CustomerMsg};
-use super::journey::{JourneyActor, JourneyArgs, JourneyMsg};
+use super::customer::{CustomerActor, CustomerArgs, CustomerMsg, Work};
+use super::journey::{JourneyActor, JourneyArgs, JourneyMsg, JourneyTouch};
 use super::{ApplyError, Done, EngineConfig, SharedTxn};
 use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
 use crate::domain::{Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
 use crate::state::{CampaignRec, ConvRec, TenantMeta, TenantState, TouchRec};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,7 +120,10 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         let mut g = txn.lock();
         TenantState::load(&mut g, p, &tenant)?.into_meta()
     };
-    let mut touched_j: HashSet<String> = HashSet::new();
+    // Work is grouped per person and per journey and sent once per batch.
+    let mut work: HashMap<u64, Vec<Work>> = HashMap::new();
+    let mut person_order: Vec<u64> = Vec::new();
+    let mut journey_work: HashMap<String, Vec<JourneyTouch>> = HashMap::new();
     // Batch barrier: every unit of work carries a token; all gone = all applied.
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
     for te in events {
@@ -151,6 +154,11 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         if !outcome.moves.is_empty() {
             for m in &outcome.moves {
                 for person in [m.from, m.to] {
+                    if let Some(w) = work.remove(&person) {
+                        let c = customer(me, s, person).await?;
+                        c.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: Done::new(&done_tx) })
+                            .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+                    }
                     if let Some((a, _)) = s.customers.remove(&person) {
                         sync(a.get_cell(), |r| CustomerMsg::Sync(r), &a).await?;
                         a.stop(None);
@@ -168,26 +176,26 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         match dispatch {
             Dispatch::None => {}
             Dispatch::Touch(person, rec, journey, composite) => {
-                let interaction_type = rec.touch.interaction_type.clone();
-                let ts = rec.ts;
-                let c = customer(me, s, person).await?;
-                c.cast(CustomerMsg::Touch { rec, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
-                let j = journey_actor(me, s, &journey).await?;
-                j.cast(JourneyMsg::Touch { ts, composite, interaction_type, late: te.late })
-                    .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
-                touched_j.insert(journey);
+                let jt = JourneyTouch { ts: rec.ts, composite, interaction_type: rec.touch.interaction_type.clone(), late: te.late };
+                journey_work.entry(journey).or_default().push(jt);
+                push_work(&mut work, &mut person_order, person, Work::Touch(rec));
             }
             Dispatch::Conversion(person, rec) => {
                 meta.currency_counts.entry(rec.conversion.currency.clone()).and_modify(|n| *n += 1).or_insert(1);
-                let c = customer(me, s, person).await?;
-                c.cast(CustomerMsg::Conversion { rec, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+                push_work(&mut work, &mut person_order, person, Work::Conversion(rec));
             }
         }
     }
     // 4. barrier: every routed write is in the transaction before the partition commits.
-    for j in touched_j {
-        let a = s.journeys.get(&j).cloned().ok_or_else(|| ApplyError::ActorFailed(format!("journey {j}")))?;
-        a.cast(JourneyMsg::Flush { txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+    for person in person_order {
+        if let Some(w) = work.remove(&person) {
+            let c = customer(me, s, person).await?;
+            c.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+        }
+    }
+    for (j, touches) in journey_work {
+        let a = journey_actor(me, s, &j).await?;
+        a.cast(JourneyMsg::Apply { touches, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
     }
     drop(done_tx);
     match tokio::time::timeout(SYNC_TIMEOUT, done_rx.recv()).await {
@@ -198,6 +206,14 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     let mut g = txn.lock();
     TenantState::with_meta(&mut g, p, &tenant, meta).save()?;
     Ok(stats)
+}
+
+fn push_work(work: &mut HashMap<u64, Vec<Work>>, order: &mut Vec<u64>, person: u64, w: Work) {
+    let v = work.entry(person).or_default();
+    if v.is_empty() {
+        order.push(person);
+    }
+    v.push(w);
 }
 
 async fn sync<M: ractor::Message>(_cell: ActorCell, msg: impl FnOnce(RpcReplyPort<()>) -> M, a: &ActorRef<M>) -> Result<(), ApplyError> {
