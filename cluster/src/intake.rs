@@ -71,8 +71,6 @@ struct Intake {
     supervisor: ActorRef<SupervisorMsg>,
     routes: Routes,
     credits: HashMap<i32, Arc<Semaphore>>,
-    /// Partitions paused because their buffer is full while their actor is busy.
-    paused: std::collections::HashSet<i32>,
     status: Arc<NodeStatus>,
 }
 
@@ -137,7 +135,7 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
     let (supervisor, sup_handle) = Actor::spawn(Some(format!("supervisor-{}", cfg.node_id)), Supervisor, sup_args)
         .await
         .map_err(|e| ClusterError::Actor(e.to_string()))?;
-    let mut intake = Intake { cfg, consumer, supervisor, routes, credits: HashMap::new(), paused: Default::default(), status };
+    let mut intake = Intake { cfg, consumer, supervisor, routes, credits: HashMap::new(), status };
     let mut commit_tick = tokio::time::interval(intake.cfg.commit_interval);
     // Retries handing buffered records to partitions whose credit came back.
     let mut flush_tick = tokio::time::interval(Duration::from_millis(2));
@@ -254,19 +252,18 @@ impl Intake {
                 tracing::info!(?parts, "revoked");
                 for p in parts {
                     self.credits.remove(&p);
-                    self.paused.remove(&p);
                     let _ = ractor::call!(self.supervisor, |reply| SupervisorMsg::Stop { partition: p, reply });
                 }
             }
         }
     }
 
-    /// Adaptive batching with per-partition backpressure: a partition with a free
-    /// credit gets everything buffered for it; a busy partition keeps accumulating
-    /// (batches grow under load); at `batch_max` buffered records it is paused in
-    /// librdkafka so the other partitions keep flowing (no head-of-line blocking);
-    /// only at `4 × batch_max` (records already fetched before the pause) does the
-    /// intake wait for its credit. Every buffer is bounded.
+    /// Adaptive batching with backpressure: a partition with a free credit gets
+    /// everything buffered for it; a busy partition keeps accumulating (batches
+    /// grow under load) until `batch_max` records, then the intake waits for its
+    /// credit. Every buffer is bounded. (Pausing the busy partition in librdkafka
+    /// instead was measured slower: a resumed partition re-fetches — see
+    /// BENCHMARKS.md.)
     async fn dispatch(&mut self, pending: &mut BTreeMap<i32, Vec<Record>>) {
         let parts: Vec<i32> = pending.keys().copied().collect();
         for p in parts {
@@ -279,38 +276,15 @@ impl Intake {
             let credit = match sem.clone().try_acquire_owned() {
                 Ok(c) => c,
                 Err(_) if buffered < self.cfg.batch_max => continue,
-                Err(_) if buffered < 4 * self.cfg.batch_max => {
-                    self.pause(p, true);
-                    continue;
-                }
                 Err(_) => match sem.acquire_owned().await {
                     Ok(c) => c,
                     Err(_) => continue,
                 },
             };
             let records = pending.remove(&p).unwrap_or_default();
-            self.pause(p, false);
             if let Err(e) = actor.cast(PartitionMsg::Batch { records, credit: Some(credit) }) {
                 tracing::warn!(partition = p, error = %e, "partition actor gone; records will be re-read after its restart");
             }
-        }
-    }
-
-    fn pause(&mut self, p: i32, pause: bool) {
-        if pause == self.paused.contains(&p) {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&self.cfg.topic, p);
-        let r = if pause { self.consumer.pause(&tpl) } else { self.consumer.resume(&tpl) };
-        match r {
-            Ok(()) if pause => {
-                self.paused.insert(p);
-            }
-            Ok(()) => {
-                self.paused.remove(&p);
-            }
-            Err(e) => tracing::warn!(partition = p, pause, error = %e, "pause/resume failed"),
         }
     }
 
