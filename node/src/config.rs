@@ -213,7 +213,6 @@ impl NodeConfig {
             allowed_lateness_secs: self.engine.allowed_lateness_secs,
             customer_actor_cap: self.engine.customer_actor_cap,
             customer_idle_batches: self.engine.customer_idle_batches,
-            max_batch_records: self.engine.batch_max_records,
             fault_panic_customer: self.engine.fault_panic_customer.clone(),
         }
     }

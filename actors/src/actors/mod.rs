@@ -39,8 +39,6 @@ pub struct EngineConfig {
     pub customer_actor_cap: usize,
     /// Customer actors idle for this many batches passivate.
     pub customer_idle_batches: u64,
-    /// Records per transaction at most.
-    pub max_batch_records: usize,
     /// Testing hook: a customer actor panics on events of this customer_id.
     pub fault_panic_customer: Option<String>,
 }
@@ -52,7 +50,6 @@ impl Default for EngineConfig {
             allowed_lateness_secs: 3600,
             customer_actor_cap: 4096,
             customer_idle_batches: 8,
-            max_batch_records: 2000,
             fault_panic_customer: None,
         }
     }

@@ -11,7 +11,7 @@ use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome
 use crate::domain::{Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
 use crate::state::{CampaignRec, ConvRec, TenantMeta, TenantState, TouchRec};
-use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -160,7 +160,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                             .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
                     }
                     if let Some((a, _)) = s.customers.remove(&person) {
-                        sync(a.get_cell(), |r| CustomerMsg::Sync(r), &a).await?;
+                        sync(CustomerMsg::Sync, &a).await?;
                         a.stop(None);
                     }
                 }
@@ -216,7 +216,7 @@ fn push_work(work: &mut HashMap<u64, Vec<Work>>, order: &mut Vec<u64>, person: u
     v.push(w);
 }
 
-async fn sync<M: ractor::Message>(_cell: ActorCell, msg: impl FnOnce(RpcReplyPort<()>) -> M, a: &ActorRef<M>) -> Result<(), ApplyError> {
+async fn sync<M: ractor::Message>(msg: impl FnOnce(RpcReplyPort<()>) -> M, a: &ActorRef<M>) -> Result<(), ApplyError> {
     match a.call(msg, Some(SYNC_TIMEOUT)).await {
         Ok(ractor::rpc::CallResult::Success(())) => Ok(()),
         _ => Err(ApplyError::ActorFailed(format!("{:?}", a.get_id()))),
