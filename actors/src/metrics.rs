@@ -102,7 +102,7 @@ pub fn passivated(n: u64) {
     counter!(ACTORS_PASSIVATED).increment(n);
 }
 
-pub fn counter_blocked(n: u64) {
+pub fn merges_blocked(n: u64) {
     counter!(MERGE_BLOCKED).increment(n);
 }
 

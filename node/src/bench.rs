@@ -103,8 +103,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     // 2. Node apply.
     let tmp = std::env::temp_dir().join(format!("touchline-bench-{}", std::process::id()));
     let data_dir = args.data_dir.clone().unwrap_or(tmp.clone());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
         .args(["node", "--node-id", "bench-1", "--brokers", &args.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])

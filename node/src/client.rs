@@ -21,6 +21,11 @@ impl HttpReply {
     }
 }
 
+/// A free loopback address (bind to port 0, read it, release it).
+pub fn free_local_addr() -> std::io::Result<std::net::SocketAddr> {
+    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
 pub async fn request(addr: &str, method: &str, path: &str, timeout: Duration) -> std::io::Result<HttpReply> {
     tokio::time::timeout(timeout, async {
         let mut s = TcpStream::connect(addr).await?;

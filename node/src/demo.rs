@@ -35,11 +35,6 @@ pub struct DemoArgs {
     pub serve: bool,
 }
 
-fn free_port() -> std::io::Result<std::net::SocketAddr> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    l.local_addr()
-}
-
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let broker = EmbeddedBroker::start().map_err(|e| e.to_string())?;
     let brokers = broker.bootstrap_servers();
@@ -48,7 +43,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let http = match (args.http, args.serve) {
         (Some(a), _) => a,
         (None, true) => "127.0.0.1:8080".parse().map_err(|e| format!("{e}"))?,
-        (None, false) => free_port().map_err(|e| e.to_string())?,
+        (None, false) => client::free_local_addr().map_err(|e| e.to_string())?,
     };
     let mut config = NodeConfig {
         node_id: "demo".into(),

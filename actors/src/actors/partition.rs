@@ -214,6 +214,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                 stats.applied += st.applied;
                 stats.duplicates += st.duplicates;
                 stats.merges += st.merges;
+                stats.blocked += st.blocked;
             }
             Ok(ractor::rpc::CallResult::Success(Err(e))) => return Err(Failure::Actor(e)),
             other => return Err(Failure::Actor(format!("tenant {tenant}: {other:?}"))),
@@ -251,6 +252,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         metrics::rejected(reason);
     }
     metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
+    metrics::merges_blocked(stats.blocked);
     s.args.status.next_offset.store(cp.next_offset, Ordering::Relaxed);
     s.args.status.set_watermark(watermark);
     metrics::partition_progress(p, cp.next_offset, s.args.status.lag(), watermark);

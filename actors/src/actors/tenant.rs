@@ -233,9 +233,6 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize)
                 let link = Link { ts: ev.ts, event_id: ev.event_id.clone(), a: node.clone(), b: IdNode::user(u.clone()) };
                 outcome = apply_link(st, &link, max_ids)?;
                 st.note_blocked(outcome.blocked);
-                if outcome.blocked > 0 {
-                    metrics::counter_blocked(outcome.blocked as u64);
-                }
             } else {
                 ensure_node(st, &node, &mut outcome.created)?;
             }
