@@ -22,6 +22,13 @@ pub const BATCH_DURATION: &str = "touchline_batch_apply_duration_seconds";
 pub const ROCKSDB_LIVE_BYTES: &str = "touchline_rocksdb_live_bytes";
 pub const ROCKSDB_KEYS: &str = "touchline_rocksdb_estimated_keys";
 pub const PARTITIONS_ASSIGNED: &str = "touchline_partitions_assigned";
+pub const REBALANCES: &str = "touchline_rebalances_total";
+pub const PARTITION_STATE: &str = "touchline_partition_state";
+pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
+pub const FORWARDED: &str = "touchline_forwarded_requests_total";
+
+/// Partition states (label `state` of `touchline_partition_state`).
+pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
 
 /// Actor kinds (label `kind`).
 pub const KINDS: [&str; 4] = ["partition", "tenant", "customer", "journey"];
@@ -58,6 +65,10 @@ pub fn register() {
     describe_gauge!(ROCKSDB_LIVE_BYTES, Unit::Bytes, "Estimated live data plus memtables of the node's RocksDB.");
     describe_gauge!(ROCKSDB_KEYS, Unit::Count, "Estimated number of keys in the node's RocksDB.");
     describe_gauge!(PARTITIONS_ASSIGNED, Unit::Count, "Partitions this node owns.");
+    describe_counter!(REBALANCES, Unit::Count, "Consumer-group rebalance events (assign or revoke) seen by this node.");
+    describe_gauge!(PARTITION_STATE, Unit::Count, "1 for the state each partition known to this node is in, else 0.");
+    describe_gauge!(RESTORE_REMAINING, Unit::Count, "Records left to restore before a partition becomes active.");
+    describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
 
     counter!(EVENTS_CONSUMED).absolute(0);
     counter!(EVENTS_APPLIED).absolute(0);
@@ -80,6 +91,34 @@ pub fn register() {
     gauge!(ROCKSDB_LIVE_BYTES).set(0.0);
     gauge!(ROCKSDB_KEYS).set(0.0);
     gauge!(PARTITIONS_ASSIGNED).set(0.0);
+    counter!(REBALANCES).absolute(0);
+    counter!(FORWARDED).absolute(0);
+    // Per-partition families get their series once partitions are known; until
+    // then a placeholder partition "-1" keeps the family present.
+    for s in PARTITION_STATES {
+        gauge!(PARTITION_STATE, "partition" => "-1", "state" => s).set(0.0);
+    }
+    gauge!(RESTORE_REMAINING, "partition" => "-1").set(0.0);
+}
+
+pub fn rebalanced() {
+    counter!(REBALANCES).increment(1);
+}
+
+pub fn forwarded() {
+    counter!(FORWARDED).increment(1);
+}
+
+/// Sets the one-hot state gauges of a partition (`None`: no longer known here).
+pub fn partition_state(partition: i32, state: Option<&str>) {
+    let p = partition.to_string();
+    for s in PARTITION_STATES {
+        gauge!(PARTITION_STATE, "partition" => p.clone(), "state" => s).set(if Some(s) == state { 1.0 } else { 0.0 });
+    }
+}
+
+pub fn restore_remaining(partition: i32, n: u64) {
+    gauge!(RESTORE_REMAINING, "partition" => partition.to_string()).set(n as f64);
 }
 
 pub fn rejected(reason: Reason) {

@@ -54,6 +54,7 @@ impl PartitionStatus {
     }
     pub fn set_state(&self, s: PartitionState) {
         self.state.store(s as u8, Ordering::Relaxed);
+        crate::metrics::partition_state(self.partition, Some(s.as_str()));
     }
     pub fn watermark(&self) -> Option<Ts> {
         *self.watermark.lock().unwrap_or_else(|e| e.into_inner())
@@ -83,13 +84,19 @@ pub struct NodeStatus {
 impl NodeStatus {
     pub fn get_or_insert(&self, partition: i32) -> Arc<PartitionStatus> {
         let mut m = self.partitions.write().unwrap_or_else(|e| e.into_inner());
-        m.entry(partition).or_insert_with(|| Arc::new(PartitionStatus::new(partition))).clone()
+        m.entry(partition)
+            .or_insert_with(|| {
+                crate::metrics::partition_state(partition, Some(PartitionState::Restoring.as_str()));
+                Arc::new(PartitionStatus::new(partition))
+            })
+            .clone()
     }
     pub fn get(&self, partition: i32) -> Option<Arc<PartitionStatus>> {
         self.partitions.read().unwrap_or_else(|e| e.into_inner()).get(&partition).cloned()
     }
     pub fn remove(&self, partition: i32) {
         self.partitions.write().unwrap_or_else(|e| e.into_inner()).remove(&partition);
+        crate::metrics::partition_state(partition, None);
     }
     pub fn all(&self) -> Vec<Arc<PartitionStatus>> {
         self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
