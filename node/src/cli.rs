@@ -39,6 +39,12 @@ pub struct NodeArgs {
     pub max_ids_per_person: Option<usize>,
     #[arg(long, env = "TOUCHLINE_SESSION_TIMEOUT_MS")]
     pub session_timeout_ms: Option<u32>,
+    /// Admin bearer token: reaches every tenant and /v1/cluster.
+    #[arg(long, env = "TOUCHLINE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<crate::config::Secret>,
+    /// Tenant bearer token, TENANT=TOKEN (repeatable; env: comma-separated).
+    #[arg(long = "tenant-token", value_name = "TENANT=TOKEN", env = "TOUCHLINE_TENANT_TOKENS", value_delimiter = ',', hide_env_values = true)]
+    pub tenant_token: Vec<crate::config::Secret>,
     /// Testing hook: customer actors panic on events of this customer_id.
     #[arg(long, env = "TOUCHLINE_FAULT_PANIC_CUSTOMER", hide = true)]
     pub fault_panic_customer: Option<String>,
@@ -83,6 +89,16 @@ impl NodeArgs {
         }
         if let Some(v) = &self.fault_panic_customer {
             c.engine.fault_panic_customer = Some(v.clone());
+        }
+        if let Some(v) = &self.admin_token {
+            c.auth.admin_token = Some(v.clone());
+        }
+        for kv in &self.tenant_token {
+            let (t, tok) = kv
+                .expose()
+                .split_once('=')
+                .ok_or_else(|| ConfigError::Invalid { key: "auth.tenant_tokens", message: "--tenant-token must be TENANT=TOKEN".into() })?;
+            c.auth.tenant_tokens.insert(t.trim().to_string(), crate::config::Secret::new(tok));
         }
         for kv in &self.kafka_property {
             let (k, v) = kv.split_once('=').ok_or_else(|| ConfigError::Invalid { key: "kafka", message: format!("--kafka-property {kv:?} is not KEY=VALUE") })?;

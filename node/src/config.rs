@@ -27,6 +27,44 @@ pub struct NodeConfig {
     pub engine: EngineSection,
     pub storage: StorageSection,
     pub limits: LimitsSection,
+    pub auth: AuthSection,
+}
+
+/// HTTP bearer tokens (http-api.md, Auth). No token configured = open surface.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// Reaches every tenant and `/v1/cluster`.
+    pub admin_token: Option<Secret>,
+    /// tenant → token; a tenant token reaches only its tenant.
+    pub tenant_tokens: BTreeMap<String, Secret>,
+}
+
+/// A secret string: serde-transparent, but never shown by `Debug`/`Display`.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Secret, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -78,6 +116,7 @@ impl Default for NodeConfig {
             engine: EngineSection::default(),
             storage: StorageSection::default(),
             limits: LimitsSection::default(),
+            auth: AuthSection::default(),
         }
     }
 }
@@ -199,6 +238,17 @@ impl NodeConfig {
         if l.max_query_range_days < 1 {
             return Err(invalid("limits.max_query_range_days", "must be at least 1"));
         }
+        if matches!(&self.auth.admin_token, Some(t) if t.expose().trim().is_empty()) {
+            return Err(invalid("auth.admin_token", "must not be empty"));
+        }
+        for (tenant, token) in &self.auth.tenant_tokens {
+            if !touchline_actors::domain::decode::valid_tenant(tenant) {
+                return Err(invalid("auth.tenant_tokens", format!("{tenant:?} is not a valid tenant id")));
+            }
+            if token.expose().trim().is_empty() {
+                return Err(invalid("auth.tenant_tokens", format!("the token of tenant {tenant:?} is empty")));
+            }
+        }
         for k in self.kafka.keys() {
             if k.trim().is_empty() {
                 return Err(invalid("kafka", "property names must not be empty"));
@@ -246,6 +296,18 @@ mod tests {
         let mut c = NodeConfig::default();
         c.node_id = "a b".into();
         assert!(c.validate().unwrap_err().to_string().contains("node_id"));
+    }
+
+    #[test]
+    fn auth_tokens_parse_validate_and_never_print() {
+        let c: NodeConfig = toml::from_str("[auth]\nadmin_token = \"s3cret\"\n[auth.tenant_tokens]\nacme = \"tok-a\"\n").unwrap();
+        assert_eq!(c.auth.admin_token.as_ref().map(Secret::expose), Some("s3cret"));
+        assert_eq!(c.auth.tenant_tokens.get("acme").map(Secret::expose), Some("tok-a"));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret") && !shown.contains("tok-a"), "{shown}");
+        c.validate().unwrap();
+        let bad: NodeConfig = toml::from_str("[auth.tenant_tokens]\nACME = \"x\"\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("auth.tenant_tokens"));
     }
 
     #[test]

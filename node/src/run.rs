@@ -111,6 +111,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         limits: config.limits.clone(),
         default_lookback_days: config.engine.default_lookback_days,
         inflight: Semaphore::new(config.limits.max_concurrent_requests),
+        auth: crate::http::auth::Authorizer::new(&config.auth),
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, http_stop_rx));

@@ -124,7 +124,12 @@ pub struct Node {
 impl Node {
     pub async fn start(spec: NodeSpec) -> Node {
         let mut cmd = Command::new(touchline_bin());
-        cmd.args(["node", "--node-id", &spec.node_id, "--brokers", &spec.brokers, "--topic", &spec.topic])
+        cmd.args(["node", "--node-id", &spec.node_id, "--topic", &spec.topic]);
+        // An empty broker list starts the node on its embedded broker.
+        if !spec.brokers.is_empty() {
+            cmd.args(["--brokers", &spec.brokers]);
+        }
+        cmd
             .args(["--dlq-topic", &format!("{}.dlq", spec.topic), "--group", &spec.group, "--http", "127.0.0.1:0"])
             .arg("--data-dir")
             .arg(&spec.data_dir)

@@ -2,6 +2,7 @@
 //! timeout, body size → 413), per-route latency metrics, and JSON everywhere —
 //! never a panic, never an HTML page, never a hung connection.
 
+pub mod auth;
 pub mod error;
 pub mod params;
 mod routes;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub limits: crate::config::LimitsSection,
     pub default_lookback_days: i64,
     pub inflight: Semaphore,
+    pub auth: auth::Authorizer,
 }
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {

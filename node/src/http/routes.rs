@@ -1,6 +1,7 @@
 //! Route table and handlers. Reads run on the blocking pool against committed
 //! RocksDB state of the partition that owns the tenant.
 
+use super::auth::Target;
 use super::error::{ApiError, ErrorCode};
 use super::params::{path_segment, Params};
 use super::{json_response, AppState};
@@ -53,11 +54,13 @@ pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<R
             .body(Full::new(Bytes::from(state.metrics.render())))
             .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?),
         (["v1", "cluster"], true) => {
+            state.auth.check(authorization(&parts), Target::Admin)?;
             Params::parse(query.as_deref(), &[])?;
             Ok(json_response(StatusCode::OK, &cluster(&state)))
         }
         (["v1", "tenants", t, rest @ ..], _) => {
             let tenant = path_segment(t);
+            state.auth.check(authorization(&parts), Target::Tenant(&tenant))?;
             if !touchline_actors::domain::decode::valid_tenant(&tenant) {
                 return Err(ApiError::param("tenant", format!("{tenant:?} does not match ^[a-z0-9][a-z0-9_-]{{0,63}}$")));
             }
@@ -71,8 +74,16 @@ pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<R
                 _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
             }
         }
+        (["v1", ..], _) => {
+            state.auth.check(authorization(&parts), Target::Admin)?;
+            Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method)))
+        }
         _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
     }
+}
+
+fn authorization(parts: &Parts) -> Option<&[u8]> {
+    parts.headers.get(hyper::header::AUTHORIZATION).map(|v| v.as_bytes())
 }
 
 /// The owned partition of `tenant`, or 503 while it is not servable here.
