@@ -34,13 +34,14 @@ pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
 pub const KINDS: [&str; 4] = ["partition", "tenant", "customer", "journey"];
 
 /// HTTP routes (label `route`).
-pub const ROUTES: [&str; 8] = [
+pub const ROUTES: [&str; 9] = [
     "attribution",
     "attribution_compare",
     "customer",
     "journey_performance",
     "campaigns",
     "cohorts",
+    "variants",
     "cluster",
     "other",
 ];

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod dlq;
 pub mod intake;
+pub mod producer;
 mod rebalance;
 
 pub use intake::{run_intake, IntakeConfig};

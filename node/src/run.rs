@@ -47,6 +47,10 @@ impl EmbeddedBroker {
     }
 }
 
+fn kafka_props(c: &NodeConfig) -> Vec<(String, String)> {
+    c.kafka.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
     IntakeConfig {
         brokers,
@@ -56,7 +60,7 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         node_id: c.node_id.clone(),
         partitions: c.partitions,
         create_topics: c.create_topics,
-        kafka_props: c.kafka.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        kafka_props: kafka_props(c),
         session_timeout_ms: c.engine.session_timeout_ms,
         batch_max: c.engine.batch_max_records,
         in_flight_batches: c.engine.in_flight_batches,
@@ -112,6 +116,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         default_lookback_days: config.engine.default_lookback_days,
         inflight: Semaphore::new(config.limits.max_concurrent_requests),
         auth: crate::http::auth::Authorizer::new(&config.auth),
+        events: Some(touchline_cluster::producer::EventProducer::new(&brokers, &kafka_props(&config), &config.topic)?),
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, http_stop_rx));

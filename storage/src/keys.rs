@@ -38,6 +38,12 @@ pub enum Space {
     Outbox = b'Q',
     /// Partition-level registry of tenants seen.
     TenantIndex = b'I',
+    /// consent_update records by (customer_id, ts, event_id).
+    Consent = b'K',
+    /// Segment membership by (customer_id, segment).
+    Segment = b'S',
+    /// Erasure tombstones by a hash of the identifier (never the identifier).
+    Erased = b'E',
 }
 
 /// Start of a partition's key range.

@@ -117,6 +117,8 @@ struct TenantData {
     persons: HashMap<usize, PersonData>,
     conv_count_by_currency: BTreeMap<String, usize>,
     blocked_links: usize,
+    /// Touchpoints and conversions a consent withdrawal kept out.
+    consent_excluded: usize,
 }
 
 /// The batch result over one set of records.
@@ -225,7 +227,11 @@ fn tenant_data(events: Vec<Event>) -> TenantData {
         td.members.entry(*root).or_default().push(node);
     }
     // Timelines: consented touchpoints and conversions under their customer_id's person.
+    let mut consent: Vec<(Ts, String, String, bool)> = Vec::new();
     for ev in events {
+        if let Body::ConsentUpdate { customer_id, analytics } = &ev.body {
+            consent.push((ev.ts, ev.event_id.clone(), customer_id.clone(), *analytics));
+        }
         let Body::Journey(j) = ev.body else { continue };
         if !j.analytics_consent {
             continue;
@@ -250,6 +256,24 @@ fn tenant_data(events: Vec<Event>) -> TenantData {
                 });
             }
             _ => {}
+        }
+    }
+    // consent_update: from its time on, a withdrawn customer_id's person is out
+    // (the latest update at or before an event decides, ties by event_id).
+    let mut updates: HashMap<usize, Vec<(Ts, String, bool)>> = HashMap::new();
+    for (ts, event_id, cid, analytics) in consent {
+        if let Some(n) = td.node_of.get(&(IdKind::CustomerId, cid)) {
+            updates.entry(td.root[*n]).or_default().push((ts, event_id, analytics));
+        }
+    }
+    for (person, mut ups) in updates {
+        ups.sort_by(|a, b| (a.0, a.1.as_bytes()).cmp(&(b.0, b.1.as_bytes())));
+        let allowed = |ts: Ts| ups.iter().rev().find(|u| u.0 <= ts).is_none_or(|u| u.2);
+        if let Some(pd) = td.persons.get_mut(&person) {
+            let before = pd.touches.len() + pd.conversions.len();
+            pd.touches.retain(|t| allowed(t.ts));
+            pd.conversions.retain(|c| allowed(c.ts));
+            td.consent_excluded += before - pd.touches.len() - pd.conversions.len();
         }
     }
     for pd in td.persons.values_mut() {
@@ -287,6 +311,11 @@ impl Reference {
     }
 
     /// Links skipped by the merge guard in `tenant`.
+    /// Touchpoints and conversions excluded by `consent_update` withdrawals, all tenants.
+    pub fn consent_excluded(&self) -> usize {
+        self.tenants.values().map(|t| t.consent_excluded).sum()
+    }
+
     pub fn blocked_links(&self, tenant: &str) -> usize {
         self.tenants.get(tenant).map_or(0, |t| t.blocked_links)
     }

@@ -30,6 +30,7 @@ async fn shuffled_and_ordered_ingest_equal_the_batch_reference() {
 
     let ref_ordered = reference::build(&as_partitioned(&ordered, partitions), partitions);
     let ref_mixed = reference::build(&as_partitioned(&mixed, partitions), partitions);
+    assert!(ref_ordered.consent_excluded() > 0, "the dataset has no consent withdrawal that matters");
     let tenants = ref_ordered.tenants();
     assert!(tenants.len() >= 3, "tenants: {tenants:?}");
     let from = touchline_actors::domain::Ts::from_millis(spec.start_ms);

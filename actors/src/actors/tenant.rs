@@ -109,6 +109,8 @@ impl Actor for TenantActor {
 
 enum Dispatch {
     None,
+    /// Erase the person of this identifier (its person key, if any) at this time.
+    Erase(Option<u64>, IdNode, crate::domain::Ts),
     Touch(u64, TouchRec, String, String),
     Conversion(u64, ConvRec),
 }
@@ -154,15 +156,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         if !outcome.moves.is_empty() {
             for m in &outcome.moves {
                 for person in [m.from, m.to] {
-                    if let Some(w) = work.remove(&person) {
-                        let c = customer(me, s, person).await?;
-                        c.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: Done::new(&done_tx) })
-                            .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
-                    }
-                    if let Some((a, _)) = s.customers.remove(&person) {
-                        sync(CustomerMsg::Sync, &a).await?;
-                        a.stop(None);
-                    }
+                    retire_customer(me, s, person, &mut work, txn, &done_tx).await?;
                 }
             }
             let mut g = txn.lock();
@@ -175,6 +169,18 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         // 3. route.
         match dispatch {
             Dispatch::None => {}
+            Dispatch::Erase(person, node, ts) => {
+                // Everything routed earlier in this batch lands first, then goes.
+                if let Some(pk) = person {
+                    retire_customer(me, s, pk, &mut work, txn, &done_tx).await?;
+                }
+                let mut g = txn.lock();
+                let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta));
+                let r = st.erase_person(person, &node, ts);
+                meta = st.into_meta();
+                let erased = r?;
+                tracing::info!(tenant = %tenant, identifiers = erased.identifiers, records = erased.records, "person erased");
+            }
             Dispatch::Touch(person, rec, journey, composite) => {
                 let jt = JourneyTouch { ts: rec.ts, composite, interaction_type: rec.touch.interaction_type.clone(), late: te.late };
                 journey_work.entry(journey).or_default().push(jt);
@@ -208,6 +214,27 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     Ok(stats)
 }
 
+/// Sends the person's pending work of this batch, waits until it is applied and
+/// stops its actor (its records are about to move or be erased).
+async fn retire_customer(
+    me: &ActorRef<TenantMsg>,
+    s: &mut TenantActorState,
+    person: u64,
+    work: &mut HashMap<u64, Vec<Work>>,
+    txn: &SharedTxn,
+    done_tx: &tokio::sync::mpsc::Sender<()>,
+) -> Result<(), ApplyError> {
+    if let Some(w) = work.remove(&person) {
+        let c = customer(me, s, person).await?;
+        c.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: Done::new(done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+    }
+    if let Some((a, _)) = s.customers.remove(&person) {
+        sync(CustomerMsg::Sync, &a).await?;
+        a.stop(None);
+    }
+    Ok(())
+}
+
 fn push_work(work: &mut HashMap<u64, Vec<Work>>, order: &mut Vec<u64>, person: u64, w: Work) {
     let v = work.entry(person).or_default();
     if v.is_empty() {
@@ -229,6 +256,11 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize)
     match &ev.body {
         Body::Journey(j) if j.analytics_consent => {
             let node = IdNode::customer(j.customer_id.clone());
+            let user = j.user_id.as_ref().map(|u| IdNode::user(u.clone()));
+            let nodes: Vec<&IdNode> = std::iter::once(&node).chain(user.as_ref()).collect();
+            if st.is_erased(&nodes, ev.ts)? {
+                return Ok((Dispatch::None, outcome)); // an erased person's past stays erased
+            }
             if let Some(u) = &j.user_id {
                 let link = Link { ts: ev.ts, event_id: ev.event_id.clone(), a: node.clone(), b: IdNode::user(u.clone()) };
                 outcome = apply_link(st, &link, max_ids)?;
@@ -264,7 +296,33 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize)
             st.put_campaign(&rec)?;
             Ok((Dispatch::None, outcome))
         }
-        _ => Ok((Dispatch::None, outcome)),
+        Body::ConsentUpdate { customer_id, analytics } => {
+            if !st.is_erased(&[&IdNode::customer(customer_id.clone())], ev.ts)? {
+                st.put_consent(customer_id, ev.ts, &ev.event_id, *analytics)?;
+            }
+            Ok((Dispatch::None, outcome))
+        }
+        Body::Personalization(pe) => {
+            for v in &pe.variants {
+                st.add_variant(v)?;
+            }
+            if let Some(cid) = &pe.customer_id {
+                if !pe.segments.is_empty() && !st.is_erased(&[&IdNode::customer(cid.clone())], ev.ts)? {
+                    st.add_segments(cid, &pe.segments);
+                }
+            }
+            Ok((Dispatch::None, outcome))
+        }
+        Body::Erasure { customer_id } => {
+            // Resolved like a lookup: customer_id first, then a user_id of that id.
+            let node = IdNode::customer(customer_id.clone());
+            let mut person = crate::domain::identity::IdentityStore::person_of(st, &node)?;
+            if person.is_none() {
+                person = crate::domain::identity::IdentityStore::person_of(st, &IdNode::user(customer_id.clone()))?;
+            }
+            Ok((Dispatch::Erase(person, node, ev.ts), outcome))
+        }
+        Body::Journey(_) => Ok((Dispatch::None, outcome)),
     }
 }
 

@@ -2,6 +2,7 @@
 //! over the conversions in `[from, to)` in one currency, exactly per
 //! attribution.md, computed from the stored timelines.
 
+use super::consent::ConsentCache;
 use super::paths::lookback_touches;
 use super::{tenant_meta, QueryError};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
@@ -54,9 +55,15 @@ pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &Attributi
         true
     })?;
     let lookback = q.lookback_days.saturating_mul(86_400);
+    let mut consent = ConsentCache::new(store, p, tenant, &meta);
     let mut out = Vec::with_capacity(index.len());
     for (ts, rec) in index {
-        let touches = lookback_touches(store, p, tenant, rec.person, ts, lookback)?
+        if !consent.allows(rec.person, ts)? {
+            continue;
+        }
+        let mut touches_in = lookback_touches(store, p, tenant, rec.person, ts, lookback)?;
+        consent.retain(rec.person, &mut touches_in, |t| t.ts)?;
+        let touches = touches_in
             .into_iter()
             .map(|t| {
                 let key = t.touch.key(q.group_by).to_string();

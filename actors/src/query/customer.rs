@@ -2,6 +2,7 @@
 //! `customer_id` or `user_id` (customer_id tried first), its identifiers, timeline,
 //! and every conversion with its per-touch credit under each rule model.
 
+use super::consent::ConsentCache;
 use super::paths::lookback_touches;
 use super::QueryError;
 use crate::domain::identity::IdKind;
@@ -57,12 +58,17 @@ pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery
         .iter()
         .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "method": "deterministic", "confidence": 1.0}))
         .collect();
-    let touches: Vec<TouchRec> = store.prefix_as(&key::touch_prefix(p, tenant, person))?;
-    let convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(p, tenant, person))?;
+    let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
+    let mut consent = ConsentCache::new(store, p, tenant, &meta);
+    let mut touches: Vec<TouchRec> = store.prefix_as(&key::touch_prefix(p, tenant, person))?;
+    let mut convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(p, tenant, person))?;
+    consent.retain(person, &mut touches, |t| t.ts)?;
+    consent.retain(person, &mut convs, |c| c.ts)?;
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut conversions = Vec::with_capacity(convs.len());
     for c in &convs {
-        let path_recs = lookback_touches(store, p, tenant, person, c.ts, lookback)?;
+        let mut path_recs = lookback_touches(store, p, tenant, person, c.ts, lookback)?;
+        consent.retain(person, &mut path_recs, |t| t.ts)?;
         let path: Vec<PathTouch> = path_recs
             .iter()
             .map(|t| PathTouch { ts: t.ts, channel: t.touch.channel, key: t.touch.key(q.group_by), event_id: &t.event_id })
@@ -100,11 +106,19 @@ pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery
             "credit": credit,
         }));
     }
+    let mut segments: BTreeSet<String> = rec.segments.iter().cloned().collect();
+    for n in rec.ids.members.iter().filter(|n| n.kind == IdKind::Customer) {
+        let prefix = key::segment_prefix(p, tenant, &n.id);
+        store.scan_prefix(&prefix, |k, _| {
+            segments.insert(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());
+            true
+        })?;
+    }
     Ok(json!({
         "tenant": tenant,
         "person_id": rec.ids.public_id(),
         "identifiers": identifiers,
-        "segments": rec.segments,
+        "segments": segments,
         "touchpoints": touches.iter().map(touch_json).collect::<Vec<_>>(),
         "conversions": conversions,
     }))

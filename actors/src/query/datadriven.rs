@@ -34,7 +34,9 @@ pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: 
     // Non-converting tails: every person's touches in [from, to).
     let prefix = KeyBuf::space(p, Space::Touch).tenant(tenant).into_vec();
     let mut tails: HashMap<u64, Vec<(Ts, String, String)>> = HashMap::new();
-    let mut err = None;
+    let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
+    let mut consent = super::consent::ConsentCache::new(store, p, tenant, &meta);
+    let mut err: Option<QueryError> = None;
     store.scan_prefix(&prefix, |k, v| {
         let person = match k.get(prefix.len()..prefix.len() + 8) {
             Some(b) => u64::from_be_bytes(b.try_into().unwrap_or([0; 8])),
@@ -44,17 +46,25 @@ pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: 
         if ts < q.from || ts >= q.to || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
             return true;
         }
+        match consent.allows(person, ts) {
+            Ok(true) => {}
+            Ok(false) => return true,
+            Err(e) => {
+                err = Some(e);
+                return false;
+            }
+        }
         match codec::decode::<TouchRec>(k, v) {
             Ok(t) => tails.entry(person).or_default().push((t.ts, t.event_id, t.touch.key(q.group_by).to_string())),
             Err(e) => {
-                err = Some(e);
+                err = Some(e.into());
                 return false;
             }
         }
         true
     })?;
     if let Some(e) = err {
-        return Err(e.into());
+        return Err(e);
     }
     let mut persons: Vec<u64> = tails.keys().copied().collect();
     persons.sort_unstable();

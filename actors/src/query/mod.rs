@@ -3,9 +3,13 @@
 //! involved, so queries never queue behind ingest.
 
 pub mod attribution;
+pub mod campaigns;
+pub mod cohorts;
+pub mod consent;
 pub mod customer;
 pub mod datadriven;
 pub mod journey;
+pub mod variants;
 mod paths;
 
 use crate::state::{key, TenantMeta};

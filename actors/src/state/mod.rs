@@ -2,6 +2,7 @@
 //! key builders for them, and tenant-scoped accessors used by the actors (write
 //! side, through a [`touchline_storage::Txn`]) and by queries (read side).
 
+pub mod privacy;
 pub mod records;
 pub mod tenant;
 

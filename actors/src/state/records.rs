@@ -51,6 +51,9 @@ pub struct TenantMeta {
     pub events: u64,
     #[serde(default)]
     pub merges_blocked: u64,
+    /// consent_update events applied (0 = queries skip consent checks).
+    #[serde(default)]
+    pub consent_updates: u64,
 }
 
 impl TenantMeta {
@@ -87,6 +90,37 @@ pub struct CampaignRec {
     pub conversions: f64,
     pub cost: f64,
     pub revenue: f64,
+}
+
+/// One `consent_update` of a customer_id (its key carries the customer, ts, event_id).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConsentRec {
+    pub ts: Ts,
+    pub event_id: String,
+    pub analytics: bool,
+}
+
+/// Per-variant performance from personalization events (platform-reported deltas).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct VariantRec {
+    pub variant_id: String,
+    pub events: u64,
+    pub impressions: f64,
+    pub clicks: f64,
+    pub conversions: f64,
+    pub revenue: f64,
+}
+
+/// SHA-256 of (tenant, kind, id): lets a tombstone recognise an erased
+/// identifier without keeping any of its bytes.
+pub fn identifier_hash(tenant: &str, n: &IdNode) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"touchline-erasure-v1\0");
+    h.update(tenant.as_bytes());
+    h.update([0, n.kind.tag()]);
+    h.update(n.id.as_bytes());
+    h.finalize().into()
 }
 
 /// Key builders, all partition- and tenant-scoped.
@@ -171,6 +205,25 @@ pub mod key {
     }
     pub fn variant(p: u16, tenant: &str, variant_id: &str) -> Vec<u8> {
         t(p, Space::Variant, tenant).bytes(variant_id.as_bytes()).into_vec()
+    }
+    pub fn variant_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::Variant, tenant).into_vec()
+    }
+    pub fn consent_prefix(p: u16, tenant: &str, customer_id: &str) -> Vec<u8> {
+        t(p, Space::Consent, tenant).str0(customer_id).into_vec()
+    }
+    pub fn consent(p: u16, tenant: &str, customer_id: &str, ts: Ts, event_id: &str) -> Vec<u8> {
+        KeyBuf(consent_prefix(p, tenant, customer_id)).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
+    }
+    pub fn segment_prefix(p: u16, tenant: &str, customer_id: &str) -> Vec<u8> {
+        t(p, Space::Segment, tenant).str0(customer_id).into_vec()
+    }
+    pub fn segment(p: u16, tenant: &str, customer_id: &str, segment: &str) -> Vec<u8> {
+        KeyBuf(segment_prefix(p, tenant, customer_id)).bytes(segment.as_bytes()).into_vec()
+    }
+    /// Tombstone of an erased identifier, keyed by its one-way hash.
+    pub fn erased(p: u16, tenant: &str, n: &IdNode) -> Vec<u8> {
+        t(p, Space::Erased, tenant).bytes(&super::identifier_hash(tenant, n)).into_vec()
     }
 }
 

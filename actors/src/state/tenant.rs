@@ -125,6 +125,10 @@ impl<'a> TenantState<'a> {
         self.txn.put_as(key::campaign(self.partition, self.tenant, &rec.campaign_id), rec)
     }
 
+    pub fn mark_meta_dirty(&mut self) {
+        self.meta_dirty = true;
+    }
+
     pub fn note_blocked(&mut self, n: usize) {
         if n > 0 {
             self.meta.merges_blocked += n as u64;

@@ -7,7 +7,7 @@
 //! persons stitched by `identify` or by journey events carrying both ids, all ten
 //! channels, landing URLs with `utm_*` / `cm_*` parameters, conversions in several
 //! currencies, campaign lifecycle and personalization events, a few events without
-//! analytics consent, exact duplicates, and invalid records for every rejection
+//! analytics consent, late consent withdrawals, exact duplicates, and invalid records for every rejection
 //! reason but `poison` (built in [`super::payload`]). Work is O(n log n) in the
 //! number of records (one final sort), so millions of records are fine.
 //!
@@ -455,6 +455,23 @@ impl Gen<'_> {
             let h = self.header(t, "personalization_trigger", ts);
             let v = payload::personalization(&mut self.rng, h, Some(&cids[0]));
             self.emit(t, ts, &v);
+        }
+        // Now and then a device withdraws analytics consent mid-journey (arriving
+        // late, so it retroactively excludes events), sometimes granting it again.
+        if self.rng.random_bool(0.04) {
+            let d = self.rng.random_range(0..ndev);
+            let mut ts = times[self.rng.random_range(0..ntouch)] + self.rng.random_range(0..HOUR_MS);
+            for analytics in [false, true] {
+                let mut m = self.header(t, "consent_update", ts);
+                m.insert("customer_id".into(), json!(cids[d]));
+                m.insert("consent".into(), json!({"analytics": analytics}));
+                let arrival = last_arrival + self.rng.random_range(MIN_MS..6 * HOUR_MS);
+                self.emit_at(t, arrival, &Value::Object(m));
+                if self.rng.random_bool(0.5) {
+                    break;
+                }
+                ts += self.rng.random_range(HOUR_MS..2 * DAY_MS);
+            }
         }
     }
 

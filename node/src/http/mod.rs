@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod error;
+mod insights;
 pub mod params;
 mod routes;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub default_lookback_days: i64,
     pub inflight: Semaphore,
     pub auth: auth::Authorizer,
+    /// Produces node-originated events (HTTP erasure); `None` in unit setups.
+    pub events: Option<touchline_cluster::producer::EventProducer>,
 }
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {

@@ -105,6 +105,17 @@ impl Params {
         Ok(p)
     }
 
+    /// `[from, to)`, default all time (every representable event time).
+    pub fn range_all(&self) -> Result<(Ts, Ts), ApiError> {
+        use touchline_actors::domain::timestamp::{END_EPOCH_MILLIS, MIN_EPOCH_MILLIS};
+        let to = self.ts("to")?.unwrap_or_else(|| Ts::from_millis(END_EPOCH_MILLIS));
+        let from = self.ts("from")?.unwrap_or_else(|| Ts::from_millis(MIN_EPOCH_MILLIS));
+        if from > to {
+            return Err(ApiError::param("from", "must not be after `to`"));
+        }
+        Ok((from, to))
+    }
+
     /// `[from, to)`, default the last `default_days` before now; bounded length.
     pub fn range(&self, default_days: i64, max_days: i64) -> Result<(Ts, Ts), ApiError> {
         let to = self.ts("to")?.unwrap_or_else(Ts::now);

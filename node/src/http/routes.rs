@@ -29,6 +29,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["v1", "tenants", _, "journeys", _, "performance"] => "journey_performance",
         ["v1", "tenants", _, "campaigns"] => "campaigns",
         ["v1", "tenants", _, "cohorts"] => "cohorts",
+        ["v1", "tenants", _, "variants"] => "variants",
         ["v1", "cluster"] => "cluster",
         _ => "other",
     }
@@ -70,6 +71,10 @@ pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<R
                 (["attribution"], true) => attribution(state, tenant, query, false).await,
                 (["attribution", "compare"], true) => attribution(state, tenant, query, true).await,
                 (["customers", id], true) => customer(state, tenant, id.to_string(), query).await,
+                (["customers", id], false) if parts.method == Method::DELETE => super::insights::erase(state, tenant, id.to_string(), query).await,
+                (["campaigns"], true) => super::insights::campaigns(state, tenant, query).await,
+                (["cohorts"], true) => super::insights::cohorts(state, tenant, query).await,
+                (["variants"], true) => super::insights::variants(state, tenant, query).await,
                 (["journeys", j], true) | (["journeys", j, "performance"], true) => journey(state, tenant, j.to_string(), query).await,
                 _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
             }
@@ -87,7 +92,7 @@ fn authorization(parts: &Parts) -> Option<&[u8]> {
 }
 
 /// The owned partition of `tenant`, or 503 while it is not servable here.
-fn owner_partition(state: &AppState, tenant: &str) -> Result<(u16, Option<Ts>), ApiError> {
+pub(super) fn owner_partition(state: &AppState, tenant: &str) -> Result<(u16, Option<Ts>), ApiError> {
     let n = state.status.topic_partitions.load(Ordering::Relaxed) as i32;
     if n <= 0 {
         return Err(ApiError::new(ErrorCode::Unavailable, "topic metadata not loaded yet"));
@@ -100,7 +105,7 @@ fn owner_partition(state: &AppState, tenant: &str) -> Result<(u16, Option<Ts>), 
     }
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::new(ErrorCode::Internal, format!("query task failed: {e}")))?
 }
 
@@ -108,7 +113,7 @@ fn rows_json(rows: &[Row]) -> Value {
     Value::Array(rows.iter().map(|r| json!({"key": r.key, "credit": r.credit, "value": r.value})).collect())
 }
 
-const ATTR_PARAMS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights"];
+pub(super) const ATTR_PARAMS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights"];
 
 async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>, compare: bool) -> Result<Response<Full<Bytes>>, ApiError> {
     // `compare` ignores a `model` parameter (every model is answered).

@@ -1,0 +1,84 @@
+//! Tenant endpoints beyond attribution: campaigns (ROAS), cohorts, variant
+//! performance, and `DELETE customers/{id}`, which records an `erasure_request`
+//! through Kafka so the erasure is applied by the partition's owner in order and
+//! survives any rebalance.
+
+use super::error::{ApiError, ErrorCode};
+use super::params::Params;
+use super::routes::{blocking, owner_partition, ATTR_PARAMS};
+use super::{json_response, AppState};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use touchline_actors::domain::models::Model;
+use touchline_actors::domain::window::Granularity;
+use touchline_actors::domain::{GroupBy, Ts};
+use touchline_actors::query::{self, attribution::AttributionQuery, cohorts::CohortQuery};
+
+type Reply = Result<Response<Full<Bytes>>, ApiError>;
+
+/// `campaigns`: attribution query parameters (no `group_by`); range default all time.
+pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
+    let allowed: Vec<&str> = ATTR_PARAMS.iter().copied().filter(|p| *p != "group_by").collect();
+    let p = Params::parse(query.as_deref(), &allowed)?;
+    let model = p.model(Model::Linear)?;
+    let (from, to) = p.range_all()?;
+    let lookback_days = p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days);
+    let q = AttributionQuery { from, to, group_by: GroupBy::Campaign, lookback_days, params: p.model_params()?, currency: p.currency()? };
+    if model == Model::Custom && q.params.custom_weights.is_none() {
+        return Err(ApiError::param("weights", "the custom model needs weights=F,M,L"));
+    }
+    let (partition, _) = owner_partition(&state, &tenant)?;
+    let store = state.store.clone();
+    let body = blocking(move || Ok(query::campaigns::campaigns(&store, partition, &tenant, model, &q)?)).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `cohorts`: `cohort` (week | day), `by` (a grouping dimension), `from`, `to`, `currency`.
+pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
+    let p = Params::parse(query.as_deref(), &["cohort", "by", "from", "to", "currency"])?;
+    let cohort = match p.str("cohort") {
+        None | Some("week") => Granularity::Week,
+        Some("day") => Granularity::Day,
+        Some(v) => return Err(ApiError::param("cohort", format!("{v:?} is not one of week, day"))),
+    };
+    let (from, to) = p.range_all()?;
+    let q = CohortQuery { cohort, by: p.group_by("by")?, from, to, currency: p.currency()? };
+    let (partition, _) = owner_partition(&state, &tenant)?;
+    let store = state.store.clone();
+    let body = blocking(move || Ok(query::cohorts::cohorts(&store, partition, &tenant, &q)?)).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `variants`: per-variant performance from personalization events.
+pub async fn variants(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
+    Params::parse(query.as_deref(), &[])?;
+    let (partition, _) = owner_partition(&state, &tenant)?;
+    let store = state.store.clone();
+    let body = blocking(move || Ok(query::variants::variants(&store, partition, &tenant)?)).await?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `DELETE customers/{id}`: produces an `erasure_request` for `id` into the
+/// tenant's partition and answers 202 once the broker has it.
+pub async fn erase(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Reply {
+    Params::parse(query.as_deref(), &[])?;
+    if id.is_empty() || id.len() > 256 {
+        return Err(ApiError::param("id", "must be 1..256 bytes"));
+    }
+    let producer = state.events.as_ref().ok_or_else(|| ApiError::new(ErrorCode::Unavailable, "no event producer on this node"))?;
+    let event_id = format!("erasure-{:032x}", rand::random::<u128>());
+    let event = json!({
+        "event_id": event_id, "tenant_id": tenant, "event_type": "erasure_request",
+        "customer_id": id, "timestamp": Ts::now().to_string(),
+    });
+    let payload = serde_json::to_vec(&event).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    producer
+        .send(&tenant, &payload, Duration::from_millis(state.limits.request_timeout_ms))
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::Unavailable, format!("could not record the erasure: {e}")))?;
+    Ok(json_response(StatusCode::ACCEPTED, &json!({"status": "accepted", "event_id": event_id})))
+}
