@@ -114,7 +114,10 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
             .set("statistics.interval.ms", "1000")
-            .set("fetch.wait.max.ms", "50");
+            .set("fetch.wait.max.ms", "50")
+            // librdkafka prefetches up to this per partition (default 64 MiB each):
+            // bounded lower so RSS stays flat with many partitions.
+            .set("queued.max.messages.kbytes", "16384");
         for (k, v) in props {
             c.set(k, v);
         }
@@ -165,7 +168,7 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
                 forget(&ev, &mut next_offset, &mut pending);
                 intake.lifecycle(ev).await;
             }
-            m = intake.consumer.recv() => {
+            m = intake.consumer.recv(), if !full(&pending, intake.cfg.batch_max) => {
                 match m {
                     Ok(m) => push(&mut pending, &mut next_offset, &m),
                     Err(e) => {
@@ -224,6 +227,16 @@ fn push(pending: &mut BTreeMap<i32, Vec<Record>>, next: &mut HashMap<i32, i64>, 
     });
 }
 
+/// Buffered records per partition at most, in batches: a partition whose actor
+/// is busy accumulates this much (its next batch grows) before reading stops.
+const BUFFER_BATCHES: usize = 4;
+
+/// Stop reading from Kafka while some partition's buffer is full: memory stays
+/// bounded, librdkafka's own bounded prefetch queue holds the rest.
+fn full(pending: &BTreeMap<i32, Vec<Record>>, batch_max: usize) -> bool {
+    pending.values().any(|v| v.len() >= batch_max * BUFFER_BATCHES)
+}
+
 /// A partition (re)assigned or revoked starts over: its buffer and expected offset go.
 fn forget(ev: &Lifecycle, next: &mut HashMap<i32, i64>, pending: &mut BTreeMap<i32, Vec<Record>>) {
     let (Lifecycle::Assigned(parts) | Lifecycle::Revoked(parts)) = ev;
@@ -260,8 +273,8 @@ impl Intake {
 
     /// Adaptive batching with backpressure: a partition with a free credit gets
     /// everything buffered for it; a busy partition keeps accumulating (batches
-    /// grow under load) until `batch_max` records, then the intake waits for its
-    /// credit. Every buffer is bounded. (Pausing the busy partition in librdkafka
+    /// grow under load) up to `BUFFER_BATCHES × batch_max` records, when the
+    /// intake stops reading (see `full`). Every buffer is bounded. (Pausing the busy partition in librdkafka
     /// instead was measured slower: a resumed partition re-fetches — see
     /// BENCHMARKS.md.)
     async fn dispatch(&mut self, pending: &mut BTreeMap<i32, Vec<Record>>) {
@@ -272,16 +285,16 @@ impl Intake {
                 pending.remove(&p); // not ours (revoked meanwhile): the new owner re-reads it
                 continue;
             };
-            let buffered = pending.get(&p).map_or(0, Vec::len);
-            let credit = match sem.clone().try_acquire_owned() {
-                Ok(c) => c,
-                Err(_) if buffered < self.cfg.batch_max => continue,
-                Err(_) => match sem.acquire_owned().await {
-                    Ok(c) => c,
-                    Err(_) => continue,
-                },
+            // Never wait here for one partition: the others keep flowing, and
+            // the receive loop stops reading while any buffer is full.
+            let Ok(credit) = sem.try_acquire_owned() else { continue };
+            // At most four batches' worth per message: bounded transaction size.
+            let Some(buf) = pending.get_mut(&p) else { continue };
+            let records: Vec<Record> = if buf.len() > 4 * self.cfg.batch_max {
+                buf.drain(..4 * self.cfg.batch_max).collect()
+            } else {
+                pending.remove(&p).unwrap_or_default()
             };
-            let records = pending.remove(&p).unwrap_or_default();
             if let Err(e) = actor.cast(PartitionMsg::Batch { records, credit: Some(credit) }) {
                 tracing::warn!(partition = p, error = %e, "partition actor gone; records will be re-read after its restart");
             }

@@ -2,6 +2,11 @@
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
+/// mimalloc: the apply path allocates many small, short-lived buffers; glibc's
+/// allocator spent a quarter of the CPU there and fragmented (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use touchline_node::{bench::BenchArgs, cli::NodeArgs, demo::DemoArgs, gen::GenArgs, run, telemetry};
 
 #[derive(Parser)]

@@ -3,7 +3,7 @@
 
 use crate::keys::{self, KeyBuf, Space};
 use crate::{codec, Result, Txn};
-use rocksdb::{BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBufferManager, WriteOptions, DB};
+use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBufferManager, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -46,12 +46,23 @@ pub struct Store {
 
 impl Store {
     pub fn open(path: &Path, opts: &StoreOptions) -> Result<Store> {
-        let cache = Cache::new_lru_cache(opts.block_cache_bytes);
+        // The write-buffer manager charges memtables to the block cache, so the
+        // cache holds both budgets: sized for one alone, memtables evicted every
+        // index block and each get re-read and decompressed one (measured: apply
+        // collapsed from 40 k to 0.2 k rec/s once the DB outgrew the cache).
+        let cache = Cache::new_lru_cache(opts.block_cache_bytes + opts.write_buffer_bytes);
         let wbm = WriteBufferManager::new_write_buffer_manager_with_cache(opts.write_buffer_bytes, false, cache.clone());
         let mut bbo = BlockBasedOptions::default();
         bbo.set_block_cache(&cache);
+        bbo.set_format_version(5);
         bbo.set_bloom_filter(10.0, false);
+        // Partitioned index and filters: only a small top level stays pinned, the
+        // partitions are cached like data, so memory stays flat as the DB grows.
+        bbo.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+        bbo.set_partition_filters(true);
         bbo.set_cache_index_and_filter_blocks(true);
+        bbo.set_cache_index_and_filter_blocks_with_high_priority(true);
+        bbo.set_pin_top_level_index_and_filter(true);
         bbo.set_pin_l0_filter_and_index_blocks_in_cache(true);
         let mut o = Options::default();
         o.create_if_missing(true);

@@ -55,6 +55,9 @@ impl TenantState<'_> {
     /// `true` when any of `nodes` was erased at or after `ts`: the event belongs
     /// to an erased person and must not recreate it.
     pub fn is_erased(&self, nodes: &[&IdNode], ts: Ts) -> Result<bool, StorageError> {
+        if self.meta.erasures == 0 {
+            return Ok(false);
+        }
         for n in nodes {
             if self.erased_at(n)?.is_some_and(|te| ts <= te) {
                 return Ok(true);
@@ -69,6 +72,8 @@ impl TenantState<'_> {
     pub fn erase_person(&mut self, person: Option<u64>, node: &IdNode, ts: Ts) -> Result<Erased, StorageError> {
         let (p, t) = (self.partition, self.tenant.to_string());
         let mut out = Erased::default();
+        self.meta.erasures += 1;
+        self.mark_meta_dirty();
         let members: Vec<IdNode> = match person {
             Some(pk) => self.person_rec(pk)?.map(|r: PersonRec| r.ids.members).unwrap_or_default(),
             None => Vec::new(),

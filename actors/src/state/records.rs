@@ -54,6 +54,9 @@ pub struct TenantMeta {
     /// consent_update events applied (0 = queries skip consent checks).
     #[serde(default)]
     pub consent_updates: u64,
+    /// Persons erased (0 = no tombstone to check on ingest).
+    #[serde(default)]
+    pub erasures: u64,
 }
 
 impl TenantMeta {
