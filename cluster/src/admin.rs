@@ -1,5 +1,5 @@
-//! Topic administration: create the events and dead-letter topics when absent and
-//! read the events topic's partition count (the tenant routing modulus).
+//! Topic administration: create the events, dead-letter and members topics when
+//! absent and read the events topic's partition count (the tenant routing modulus).
 
 use crate::{client_config, ClusterError};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -9,11 +9,19 @@ use std::time::Duration;
 
 /// Creates `topic` with `partitions` unless it exists; returns its partition count.
 pub async fn ensure_topic(brokers: &str, props: &[(String, String)], topic: &str, partitions: i32) -> Result<i32, ClusterError> {
+    ensure_topic_with_config(brokers, props, topic, partitions, &[]).await
+}
+
+/// [`ensure_topic`] with topic configs (e.g. `cleanup.policy=compact`) for a new topic.
+pub async fn ensure_topic_with_config(brokers: &str, props: &[(String, String)], topic: &str, partitions: i32, config: &[(&str, &str)]) -> Result<i32, ClusterError> {
     if let Some(n) = partition_count(brokers, props, topic).await? {
         return Ok(n);
     }
     let admin: AdminClient<DefaultClientContext> = client_config(brokers, props).create()?;
-    let nt = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut nt = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (k, v) in config {
+        nt = nt.set(k, v);
+    }
     let res = admin.create_topics([&nt], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await?;
     for r in res {
         if let Err((t, code)) = r {

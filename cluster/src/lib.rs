@@ -1,6 +1,6 @@
 //! touchline cluster: everything that talks to Kafka — topic admin, the consumer
-//! intake with its rebalance-driven partition lifecycle, and the dead-letter
-//! producer.
+//! intake with its rebalance-driven partition lifecycle, the dead-letter
+//! producer, and membership (heartbeats on the members topic → who owns what).
 //!
 //! The intake never blocks librdkafka's poll: rebalance callbacks only set start
 //! offsets (a local RocksDB read) and post lifecycle events; partition actors are
@@ -8,10 +8,13 @@
 
 pub mod admin;
 pub mod dlq;
+pub mod heartbeat;
 pub mod intake;
 pub mod producer;
+pub mod membership;
 mod rebalance;
 
+pub use heartbeat::{Members, Membership, MembershipConfig};
 pub use intake::{run_intake, IntakeConfig};
 
 #[derive(Debug, thiserror::Error)]

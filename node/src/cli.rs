@@ -32,6 +32,9 @@ pub struct NodeArgs {
     /// Partitions of the events topic when touchline creates it.
     #[arg(long, env = "TOUCHLINE_PARTITIONS")]
     pub partitions: Option<i32>,
+    /// Topic of member heartbeats (config key `cluster.members_topic`).
+    #[arg(long, env = "TOUCHLINE_MEMBERS_TOPIC")]
+    pub members_topic: Option<String>,
     /// librdkafka property passed through, KEY=VALUE (repeatable; e.g. security.protocol=SASL_SSL).
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_property: Vec<String>,
@@ -80,6 +83,9 @@ impl NodeArgs {
         }
         if let Some(v) = self.partitions {
             c.partitions = v;
+        }
+        if let Some(v) = &self.members_topic {
+            c.cluster.members_topic = v.clone();
         }
         if let Some(v) = self.max_ids_per_person {
             c.engine.max_ids_per_person = v;

@@ -30,15 +30,12 @@ pub async fn request(addr: &str, method: &str, path: &str, timeout: Duration) ->
     request_with(addr, method, path, &[], timeout).await
 }
 
-/// A request with extra headers (e.g. `Authorization`) and no body.
+/// [`request`] with extra request headers (`name`, `value`).
 pub async fn request_with(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], timeout: Duration) -> std::io::Result<HttpReply> {
     tokio::time::timeout(timeout, async {
         let mut s = TcpStream::connect(addr).await?;
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n");
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
+        let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n{extra}\r\n");
         s.write_all(req.as_bytes()).await?;
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await?;

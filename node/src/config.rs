@@ -27,6 +27,7 @@ pub struct NodeConfig {
     pub engine: EngineSection,
     pub storage: StorageSection,
     pub limits: LimitsSection,
+    pub cluster: ClusterSection,
     pub auth: AuthSection,
 }
 
@@ -100,6 +101,19 @@ pub struct LimitsSection {
     pub max_query_range_days: i64,
 }
 
+/// Membership (heartbeats on the members topic) and request forwarding.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// Compacted, 1-partition topic of member heartbeats (created when absent).
+    pub members_topic: String,
+    pub heartbeat_interval_ms: u64,
+    /// A member silent for this long is dead (its partitions have no owner).
+    pub member_timeout_ms: u64,
+    /// Bound on one forwarded request to the owning node.
+    pub forward_timeout_ms: u64,
+}
+
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
@@ -117,6 +131,7 @@ impl Default for NodeConfig {
             storage: StorageSection::default(),
             limits: LimitsSection::default(),
             auth: AuthSection::default(),
+            cluster: ClusterSection::default(),
         }
     }
 }
@@ -146,6 +161,12 @@ impl Default for StorageSection {
 impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection { max_body_bytes: 64 * 1024, max_concurrent_requests: 256, request_timeout_ms: 10_000, max_query_range_days: 3660 }
+    }
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection { members_topic: "touchline.members".into(), heartbeat_interval_ms: 1000, member_timeout_ms: 5000, forward_timeout_ms: 5000 }
     }
 }
 
@@ -249,10 +270,28 @@ impl NodeConfig {
                 return Err(invalid("auth.tenant_tokens", format!("the token of tenant {tenant:?} is empty")));
             }
         }
+        self.validate_cluster()?;
         for k in self.kafka.keys() {
             if k.trim().is_empty() {
                 return Err(invalid("kafka", "property names must not be empty"));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let c = &self.cluster;
+        if c.members_topic.is_empty() || c.members_topic == self.topic || c.members_topic == self.dlq_topic {
+            return Err(invalid("cluster.members_topic", "must be non-empty and differ from `topic` and `dlq_topic`"));
+        }
+        if !(100..=60_000).contains(&c.heartbeat_interval_ms) {
+            return Err(invalid("cluster.heartbeat_interval_ms", "must be in 100..=60000"));
+        }
+        if c.member_timeout_ms < 2 * c.heartbeat_interval_ms {
+            return Err(invalid("cluster.member_timeout_ms", "must be at least twice `cluster.heartbeat_interval_ms`"));
+        }
+        if c.forward_timeout_ms == 0 || c.forward_timeout_ms >= self.limits.request_timeout_ms {
+            return Err(invalid("cluster.forward_timeout_ms", "must be at least 1 and below `limits.request_timeout_ms`"));
         }
         Ok(())
     }
@@ -296,6 +335,15 @@ mod tests {
         let mut c = NodeConfig::default();
         c.node_id = "a b".into();
         assert!(c.validate().unwrap_err().to_string().contains("node_id"));
+        let mut c = NodeConfig::default();
+        c.cluster.members_topic = c.topic.clone();
+        assert!(c.validate().unwrap_err().to_string().contains("cluster.members_topic"));
+        let mut c = NodeConfig::default();
+        c.cluster.member_timeout_ms = c.cluster.heartbeat_interval_ms;
+        assert!(c.validate().unwrap_err().to_string().contains("cluster.member_timeout_ms"));
+        let mut c = NodeConfig::default();
+        c.cluster.forward_timeout_ms = c.limits.request_timeout_ms;
+        assert!(c.validate().unwrap_err().to_string().contains("cluster.forward_timeout_ms"));
     }
 
     #[test]
@@ -320,5 +368,7 @@ mod tests {
         assert_eq!(c.kafka.get("security.protocol").map(String::as_str), Some("SASL_SSL"));
         assert_eq!(c.engine.max_ids_per_person, 10);
         assert_eq!(c.topic, "marketing-events");
+        let c: NodeConfig = toml::from_str("[cluster]\nmembers_topic = \"m\"\nforward_timeout_ms = 2000\n").unwrap();
+        assert_eq!((c.cluster.members_topic.as_str(), c.cluster.forward_timeout_ms, c.cluster.member_timeout_ms), ("m", 2000, 5000));
     }
 }

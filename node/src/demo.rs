@@ -54,8 +54,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         ..NodeConfig::default()
     };
     config.engine.session_timeout_ms = 6000;
-    broker.create_topic(&config.topic, args.partitions).map_err(|e| e.to_string())?;
-    broker.create_topic(&config.dlq_topic, args.partitions).map_err(|e| e.to_string())?;
+    broker.create_node_topics(&config).map_err(|e| e.to_string())?;
 
     let spec = DatasetSpec { seed: args.seed, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
     let records = gen::generate(&spec);

@@ -1,6 +1,7 @@
 //! `run(config, shutdown)`: wires one node — RocksDB, the actor tree behind the
-//! Kafka intake, the HTTP surface — and tears it down in order on shutdown:
-//! stop intake, drain actors, flush, commit, leave the group, stop HTTP.
+//! Kafka intake, membership, the HTTP surface — and tears it down in order on
+//! shutdown: stop intake, drain actors, flush, commit, leave the group, publish
+//! `left`, stop HTTP.
 
 use crate::config::NodeConfig;
 use crate::http::{self, AppState};
@@ -10,7 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use touchline_actors::status::NodeStatus;
-use touchline_cluster::{run_intake, IntakeConfig};
+use touchline_cluster::membership::Identity;
+use touchline_cluster::{run_intake, IntakeConfig, Membership, MembershipConfig};
 use touchline_storage::{Store, StoreOptions};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,8 @@ pub enum NodeError {
     Embedded(rdkafka::error::KafkaError),
     #[error("kafka intake: {0}")]
     Intake(#[from] touchline_cluster::ClusterError),
+    #[error("membership: {0}")]
+    Membership(touchline_cluster::ClusterError),
 }
 
 /// An in-process Kafka-protocol broker (librdkafka's mock cluster) for the
@@ -44,6 +48,12 @@ impl EmbeddedBroker {
     /// The mock broker does not serve CreateTopics: create topics directly.
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<(), NodeError> {
         self.cluster.create_topic(topic, partitions, 1).map_err(NodeError::Embedded)
+    }
+    /// The events, dead-letter and members topics of `c`.
+    pub fn create_node_topics(&self, c: &NodeConfig) -> Result<(), NodeError> {
+        self.create_topic(&c.topic, c.partitions)?;
+        self.create_topic(&c.dlq_topic, c.partitions)?;
+        self.create_topic(&c.cluster.members_topic, 1)
     }
 }
 
@@ -68,6 +78,18 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
     }
 }
 
+pub fn membership_config(c: &NodeConfig, brokers: String, http_addr: String) -> MembershipConfig {
+    MembershipConfig {
+        brokers,
+        kafka_props: c.kafka.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        members_topic: c.cluster.members_topic.clone(),
+        create_topic: c.create_topics,
+        identity: Identity { node_id: c.node_id.clone(), http_addr, group: c.group.clone(), topic: c.topic.clone() },
+        heartbeat_interval: Duration::from_millis(c.cluster.heartbeat_interval_ms),
+        member_timeout: Duration::from_millis(c.cluster.member_timeout_ms),
+    }
+}
+
 /// Runs one node until `shutdown` becomes true; without `brokers` it first
 /// starts the embedded broker (not `Send`: run it on the main task).
 pub async fn run(config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
@@ -77,8 +99,7 @@ pub async fn run(config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<
         None => {
             let embedded = EmbeddedBroker::start()?;
             let b = embedded.bootstrap_servers();
-            embedded.create_topic(&config.topic, config.partitions)?;
-            embedded.create_topic(&config.dlq_topic, config.partitions)?;
+            embedded.create_node_topics(&config)?;
             println!("touchline: embedded broker (rdkafka MockCluster) at {b}");
             let r = run_with_brokers(config, b, shutdown).await;
             drop(embedded);
@@ -106,6 +127,8 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let listener = tokio::net::TcpListener::bind(config.http).await.map_err(|source| NodeError::Listen { addr: config.http.to_string(), source })?;
     let http_addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     println!("touchline: node {} http listening on {http_addr}", config.node_id);
+    let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(NodeError::Membership)?;
+    let forward = http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms));
     let state = Arc::new(AppState {
         node_id: config.node_id.clone(),
         http_addr: http_addr.clone(),
@@ -117,6 +140,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         inflight: Semaphore::new(config.limits.max_concurrent_requests),
         auth: crate::http::auth::Authorizer::new(&config.auth),
         events: Some(touchline_cluster::producer::EventProducer::new(&brokers, &kafka_props(&config), &config.topic)?),
+        forward,
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, http_stop_rx));
@@ -125,6 +149,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let engine = Arc::new(config.engine_config());
     let result = run_intake(intake_config(&config, brokers), store.clone(), engine, status, shutdown).await;
     gauges.abort();
+    membership.leave().await;
     let _ = http_stop_tx.send(true);
     let _ = http_task.await;
     result.map_err(NodeError::from)

@@ -6,6 +6,7 @@ use crate::sandbox::{json_close, Node};
 use serde_json::Value;
 use touchline_actors::domain::routing::partition_for;
 use touchline_actors::domain::Ts;
+use touchline_node::client::HttpReply;
 use touchline_node::gen::GenRecord;
 
 pub async fn create_topics(brokers: &str, topic: &str, partitions: i32) {
@@ -98,9 +99,15 @@ pub fn assert_row_order(v: &Value, what: &str) {
 
 /// Asserts every query answers like the reference; returns how many rows compared.
 pub async fn assert_matches_reference(node: &Node, reference: &Reference, queries: &[RefQuery]) -> usize {
+    assert_matches_reference_with(node, reference, queries, |_, _| {}).await
+}
+
+/// [`assert_matches_reference`], also handing every reply to `check` (headers, …).
+pub async fn assert_matches_reference_with(node: &Node, reference: &Reference, queries: &[RefQuery], mut check: impl FnMut(&RefQuery, &HttpReply)) -> usize {
     let mut rows = 0;
     for q in queries {
         let r = node.get(&query_path(q)).await;
+        check(q, &r);
         assert_eq!(r.status, 200, "{} -> {}", query_path(q), r.body);
         let body = r.json().expect("json");
         assert_row_order(&body, &query_path(q));

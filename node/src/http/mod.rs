@@ -1,10 +1,13 @@
-//! The HTTP surface (hyper 1): routing, limits (concurrency → 429, request
-//! timeout, body size → 413), per-route latency metrics, and JSON everywhere —
-//! never a panic, never an HTML page, never a hung connection.
+//! The HTTP surface (hyper 1): routing, forwarding to the owning node, limits
+//! (concurrency → 429, request timeout, body size → 413), per-route latency
+//! metrics, and JSON everywhere — never a panic, never an HTML page, never a
+//! hung connection.
 
 pub mod auth;
 pub mod error;
 mod insights;
+mod cluster_view;
+pub mod forward;
 pub mod params;
 mod routes;
 
@@ -37,6 +40,8 @@ pub struct AppState {
     pub auth: auth::Authorizer,
     /// Produces node-originated events (HTTP erasure); `None` in unit setups.
     pub events: Option<touchline_cluster::producer::EventProducer>,
+    /// Membership view and the client that forwards to owners.
+    pub forward: forward::Forwarder,
 }
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
@@ -77,7 +82,8 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: wa
 async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let route = routes::route_name(req.uri().path());
-    let resp = match state.inflight.try_acquire() {
+    let v1 = req.uri().path().starts_with("/v1/");
+    let mut resp = match state.inflight.try_acquire() {
         Err(_) => ApiError::new(ErrorCode::Overloaded, "too many concurrent requests").into_response(),
         Ok(_permit) => {
             let timeout = Duration::from_millis(state.limits.request_timeout_ms);
@@ -88,6 +94,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<B
             }
         }
     };
+    if v1 {
+        forward::mark_served_by(&mut resp, &state.node_id);
+    }
     metrics::histogram!(touchline_actors::metrics::HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
     resp
 }

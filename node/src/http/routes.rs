@@ -35,7 +35,7 @@ pub fn route_name(path: &str) -> &'static str {
     }
 }
 
-pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<Response<Full<Bytes>>, ApiError> {
+pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Response<Full<Bytes>>, ApiError> {
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().map(str::to_string);
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -64,6 +64,9 @@ pub async fn route(state: Arc<AppState>, parts: Parts, _body: Bytes) -> Result<R
             state.auth.check(authorization(&parts), Target::Tenant(&tenant))?;
             if !touchline_actors::domain::decode::valid_tenant(&tenant) {
                 return Err(ApiError::param("tenant", format!("{tenant:?} does not match ^[a-z0-9][a-z0-9_-]{{0,63}}$")));
+            }
+            if let Some(r) = super::forward::maybe_forward(&state, &tenant, &parts, &body).await? {
+                return Ok(r);
             }
             let rest: Vec<String> = rest.iter().map(|s| path_segment(s)).collect();
             let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
@@ -203,25 +206,5 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
 }
 
 fn cluster(state: &AppState) -> Value {
-    let parts: Vec<Value> = state
-        .status
-        .all()
-        .iter()
-        .map(|p| {
-            let next = p.next_offset.load(Ordering::Relaxed);
-            let hw = p.high_watermark.load(Ordering::Relaxed);
-            json!({
-                "partition": p.partition, "owner": state.node_id, "state": p.state().as_str(),
-                "consumed_offset": next, "end_offset": if hw >= 0 { Some(hw) } else { None }, "lag": p.lag(),
-                "watermark": p.watermark().map(|w| w.to_string()),
-            })
-        })
-        .collect();
-    let owned: Vec<i32> = state.status.all().iter().map(|p| p.partition).collect();
-    json!({
-        "node_id": state.node_id,
-        "topic_partitions": state.status.topic_partitions.load(Ordering::Relaxed),
-        "members": [{"node_id": state.node_id, "http_addr": state.http_addr, "partitions": owned, "alive": true}],
-        "partitions": parts,
-    })
+    super::cluster_view::view(state)
 }
