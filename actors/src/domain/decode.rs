@@ -27,6 +27,7 @@ use super::event::*;
 use super::{routing, timestamp, tracking};
 use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 /// Records larger than this are `too_large`.
@@ -574,26 +575,22 @@ fn campaign(o: &mut Obj<'_>, kind: CampaignKind) -> Result<CampaignEvent, Reject
 fn personalization(o: &mut Obj<'_>, kind: PersonalizationKind) -> Result<PersonalizationEvent, Rejection> {
     let customer_id = o.opt_str_len("customer_id", 256)?;
 
-    let mut segments: Vec<String> = Vec::new();
-    let mut add = |s: String| {
-        if !s.is_empty() && !segments.contains(&s) {
-            segments.push(s);
-        }
-    };
+    let mut given: Vec<String> = Vec::new();
     const STRINGS: &str = "expected an array of strings";
     for item in o.opt_array("segments", STRINGS)? {
         let V::Str(s) = item else { return Err(o.err("segments", STRINGS)) };
-        add(s.into_owned());
+        given.push(s.into_owned());
     }
     if let Some(s) = o.opt_string("segment")? {
-        add(s);
+        given.push(s);
     }
     match o.take("segment_id") {
         None => {}
-        Some(V::Str(s)) => add(s.into_owned()),
-        Some(V::Int(n)) => add(n.to_string()),
+        Some(V::Str(s)) => given.push(s.into_owned()),
+        Some(V::Int(n)) => given.push(n.to_string()),
         Some(_) => return Err(o.err("segment_id", "expected a string or integer")),
     }
+    let segments = unique_nonempty(given);
 
     const OBJECTS: &str = "expected an array of objects";
     let mut variants = Vec::new();
@@ -615,6 +612,14 @@ fn personalization(o: &mut Obj<'_>, kind: PersonalizationKind) -> Result<Persona
     }
 
     Ok(PersonalizationEvent { kind, customer_id, segments, variants })
+}
+
+/// `items` without empty strings and repeats, first occurrences in order.
+/// Linear: a `Vec::contains` per item made a 64 KiB record of ~18k distinct
+/// segments cost ~0.3 s to decode (found while writing the fuzz targets, FUZZING.md).
+fn unique_nonempty(items: Vec<String>) -> Vec<String> {
+    let mut seen: HashSet<String> = HashSet::with_capacity(items.len());
+    items.into_iter().filter(|s| !s.is_empty() && seen.insert(s.clone())).collect()
 }
 
 #[cfg(test)]

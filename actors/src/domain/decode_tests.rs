@@ -572,6 +572,32 @@ fn json_and_msgpack_agree_on_a_rich_event() {
     assert_eq!(j.context.unwrap().geolocation.as_deref(), Some(r#"{"lat":1,"lon":-2.5}"#));
 }
 
+#[test]
+fn many_segments_take_linear_time() {
+    // Regression (found writing the fuzz targets, FUZZING.md): segments were
+    // de-duplicated with a `Vec::contains` per segment, so a 64 KiB record of
+    // ~18k distinct segments took ~0.3 s to decode.
+    let items: Vec<String> = (0..300_000).map(|i| (i % 200_000).to_string()).chain([String::new()]).collect();
+    let t = std::time::Instant::now();
+    let unique = unique_nonempty(items);
+    assert!(t.elapsed() < std::time::Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(unique.len(), 200_000);
+    assert_eq!(unique[..3], ["0", "1", "2"]);
+    assert_eq!(unique[199_999], "199999");
+
+    // End to end: near the size limit, repeats across the three fields dropped.
+    let segs: Vec<String> = (0..7_000).map(|i| format!("s{i}")).collect();
+    let mut given = segs.clone();
+    given.extend(["s0".to_string(), String::new(), "s6999".to_string()]);
+    let v = json!({"event_id": "z", "tenant_id": "acme", "timestamp": "2025-12-01T00:00:00Z", "event_type": "segment_update",
+                   "segments": given, "segment": "s1", "segment_id": 7000});
+    assert!(serde_json::to_vec(&v).unwrap().len() <= MAX_EVENT_BYTES);
+    let Body::Personalization(p) = dec(&v).unwrap().body else { panic!("not personalization") };
+    let mut want = segs;
+    want.push("7000".to_string());
+    assert_eq!(p.segments, want);
+}
+
 fn valid_json_bytes() -> Vec<u8> {
     serde_json::to_vec(&with(
         touch(),
