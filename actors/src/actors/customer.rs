@@ -86,6 +86,10 @@ impl Actor for CustomerActor {
                         }
                     }
                 }
+                // Hand the transaction back before reporting done: the partition
+                // takes it back as soon as the last token is gone.
+                drop(guard);
+                drop(txn);
                 done.ok();
             }
             CustomerMsg::Sync(reply) => {

@@ -76,6 +76,9 @@ impl Actor for JourneyActor {
                 for ((gran, bucket, composite), c) in pending {
                     st.count_window(gran, &s.args.journey, bucket, &composite, &c).map_err(boxed)?;
                 }
+                // Hand the transaction back before reporting done (see CustomerActor).
+                drop(guard);
+                drop(txn);
                 done.ok();
             }
         }

@@ -68,32 +68,16 @@ impl SharedTxn {
         // A panicking holder leaves the txn poisoned; the batch is dropped anyway.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
-    /// Takes the transaction back once every actor is done with the batch.
-    /// After the barrier every child has applied its work, but one may not have
-    /// dropped its handle yet (it signals completion before its message goes
-    /// out of scope): wait briefly, bounded, for the last handle to go.
-    pub async fn into_unique(self, deadline: std::time::Duration) -> Option<Txn> {
-        let until = std::time::Instant::now() + deadline;
-        let mut arc = self.0;
-        loop {
-            match Arc::try_unwrap(arc) {
-                Ok(m) => return Some(m.into_inner().unwrap_or_else(|e| e.into_inner())),
-                Err(a) if std::time::Instant::now() < until => {
-                    arc = a;
-                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-                }
-                Err(_) => return None,
-            }
-        }
-    }
-
+    /// Takes the transaction back once every actor is done with the batch
+    /// (children drop their handle before marking their `Done` token).
     pub fn into_inner(self) -> Option<Txn> {
         Arc::try_unwrap(self.0).ok().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
 /// A completion token carried by every unit of work a tenant hands to a child.
-/// Marked done after the work is in the transaction; dropped undone — an error,
+/// Marked done after the work is in the transaction and the child has dropped
+/// its transaction handle; dropped undone — an error,
 /// a panic, or a mailbox discarded with its dead actor — it reports a failure.
 /// The tenant's batch barrier is "every token gone", one wake-up instead of a
 /// round trip per child.

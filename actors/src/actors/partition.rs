@@ -221,10 +221,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         }
     }
     let t_applied = Instant::now();
-    let mut txn = txn
-        .into_unique(std::time::Duration::from_secs(5))
-        .await
-        .ok_or_else(|| Failure::Actor("transaction still shared 5 s after the barrier".into()))?;
+    let mut txn = txn.into_inner().ok_or_else(|| Failure::Actor("transaction still shared after the barrier".into()))?;
     for d in &dlq {
         txn.put_as(outbox_key(p as u16, d.source_offset), d).map_err(|e| Failure::Io(e.to_string()))?;
     }
