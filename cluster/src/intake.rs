@@ -288,10 +288,10 @@ impl Intake {
             // Never wait here for one partition: the others keep flowing, and
             // the receive loop stops reading while any buffer is full.
             let Ok(credit) = sem.try_acquire_owned() else { continue };
-            // At most four batches' worth per message: bounded transaction size.
+            // At most a full buffer's worth per message: bounded transaction size.
             let Some(buf) = pending.get_mut(&p) else { continue };
-            let records: Vec<Record> = if buf.len() > 4 * self.cfg.batch_max {
-                buf.drain(..4 * self.cfg.batch_max).collect()
+            let records: Vec<Record> = if buf.len() > BUFFER_BATCHES * self.cfg.batch_max {
+                buf.drain(..BUFFER_BATCHES * self.cfg.batch_max).collect()
             } else {
                 pending.remove(&p).unwrap_or_default()
             };

@@ -8,6 +8,7 @@ use super::QueryError;
 use crate::domain::report::ExactSum;
 use crate::domain::window::{bucket_start, Granularity};
 use crate::domain::{GroupBy, Ts};
+use crate::state::tenant::person_in_key;
 use crate::state::{ConvRec, TouchRec};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -30,10 +31,6 @@ struct Cell {
     revenue: ExactSum,
 }
 
-fn person_in_key(k: &[u8], prefix_len: usize) -> Option<u64> {
-    Some(u64::from_be_bytes(k.get(prefix_len..prefix_len + 8)?.try_into().ok()?))
-}
-
 pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<Value, QueryError> {
     let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
@@ -50,13 +47,10 @@ pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<V
             return true; // already has its first touchpoint
         }
         let Some(ts) = crate::state::tenant::ts_in_key(k, tprefix.len() + 8) else { return true };
-        match consent.allows(person, ts) {
-            Ok(true) => {}
-            Ok(false) => return true,
-            Err(e) => {
-                err = Some(e);
-                return false;
-            }
+        match consent.allows_in_scan(person, ts, &mut err) {
+            Some(true) => {}
+            Some(false) => return true,
+            None => return false,
         }
         current = Some(person);
         let start = bucket_start(ts, q.cohort);
@@ -97,19 +91,16 @@ pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<V
             if &c.conversion.currency != cur {
                 return true;
             }
-            match consent.allows(person, c.ts) {
-                Ok(true) => {
+            match consent.allows_in_scan(person, c.ts, &mut err) {
+                Some(true) => {
                     let e = per_person.entry(person).or_insert_with(|| (0, ExactSum::new()));
                     e.0 += 1;
                     e.1.add(c.conversion.value);
+                    true
                 }
-                Ok(false) => {}
-                Err(e) => {
-                    err = Some(e);
-                    return false;
-                }
+                Some(false) => true,
+                None => false,
             }
-            true
         })?;
         if let Some(e) = err {
             return Err(e);

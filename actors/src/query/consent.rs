@@ -48,6 +48,18 @@ impl<'a> ConsentCache<'a> {
         Ok(self.persons.get(&person).is_none_or(|u| allows(u, ts)))
     }
 
+    /// For scan callbacks, which cannot return errors: `Some(allowed)`, or
+    /// `None` after moving the error into `err` (the caller stops the scan).
+    pub fn allows_in_scan(&mut self, person: u64, ts: Ts, err: &mut Option<QueryError>) -> Option<bool> {
+        match self.allows(person, ts) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                *err = Some(e);
+                None
+            }
+        }
+    }
+
     /// Keeps the records of `person` whose time its consent covers.
     pub fn retain<T>(&mut self, person: u64, recs: &mut Vec<T>, ts: impl Fn(&T) -> Ts) -> Result<(), QueryError> {
         if !self.enabled {

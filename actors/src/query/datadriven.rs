@@ -38,21 +38,15 @@ pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: 
     let mut consent = super::consent::ConsentCache::new(store, p, tenant, &meta);
     let mut err: Option<QueryError> = None;
     store.scan_prefix(&prefix, |k, v| {
-        let person = match k.get(prefix.len()..prefix.len() + 8) {
-            Some(b) => u64::from_be_bytes(b.try_into().unwrap_or([0; 8])),
-            None => return true,
-        };
+        let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
         let Some(ts) = crate::state::tenant::ts_in_key(k, prefix.len() + 8) else { return true };
         if ts < q.from || ts >= q.to || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
             return true;
         }
-        match consent.allows(person, ts) {
-            Ok(true) => {}
-            Ok(false) => return true,
-            Err(e) => {
-                err = Some(e);
-                return false;
-            }
+        match consent.allows_in_scan(person, ts, &mut err) {
+            Some(true) => {}
+            Some(false) => return true,
+            None => return false,
         }
         match codec::decode::<TouchRec>(k, v) {
             Ok(t) => tails.entry(person).or_default().push((t.ts, t.event_id, t.touch.key(q.group_by).to_string())),

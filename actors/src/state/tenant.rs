@@ -187,6 +187,11 @@ impl IdentityStore for TenantState<'_> {
     }
 }
 
+/// Parses the person key (8 bytes, big endian) at `offset` of a timeline key.
+pub fn person_in_key(key: &[u8], offset: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(key.get(offset..offset + 8)?.try_into().ok()?))
+}
+
 /// Parses a `Ts` out of the 12 sortable key bytes at `offset` of `key`.
 pub fn ts_in_key(key: &[u8], offset: usize) -> Option<Ts> {
     key.get(offset..offset + 12).and_then(Ts::from_key_bytes)

@@ -4,7 +4,7 @@
 //! survives any rebalance.
 
 use super::error::{ApiError, ErrorCode};
-use super::params::Params;
+use super::params::{require_weights, Params};
 use super::routes::{blocking, owner_partition, ATTR_PARAMS};
 use super::{json_response, AppState};
 use bytes::Bytes;
@@ -16,7 +16,7 @@ use std::time::Duration;
 use touchline_actors::domain::models::Model;
 use touchline_actors::domain::window::Granularity;
 use touchline_actors::domain::{GroupBy, Ts};
-use touchline_actors::query::{self, attribution::AttributionQuery, cohorts::CohortQuery};
+use touchline_actors::query::{self, cohorts::CohortQuery};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -26,11 +26,8 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
     let p = Params::parse(query.as_deref(), &allowed)?;
     let model = p.model(Model::Linear)?;
     let (from, to) = p.range_all()?;
-    let lookback_days = p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days);
-    let q = AttributionQuery { from, to, group_by: GroupBy::Campaign, lookback_days, params: p.model_params()?, currency: p.currency()? };
-    if model == Model::Custom && q.params.custom_weights.is_none() {
-        return Err(ApiError::param("weights", "the custom model needs weights=F,M,L"));
-    }
+    let q = p.attribution_query(from, to, Some(GroupBy::Campaign), state.default_lookback_days)?;
+    require_weights(model, &q.params)?;
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
     let body = blocking(move || Ok(query::campaigns::campaigns(&store, partition, &tenant, model, &q)?)).await?;

@@ -7,6 +7,7 @@ use touchline_actors::domain::models::{parse_custom_weights, Model, ModelParams}
 use touchline_actors::domain::timestamp::parse_rfc3339;
 use touchline_actors::domain::tracking::form_decode;
 use touchline_actors::domain::{GroupBy, Ts};
+use touchline_actors::query::attribution::AttributionQuery;
 
 #[derive(Debug)]
 pub struct Params(BTreeMap<String, String>);
@@ -105,14 +106,23 @@ impl Params {
         Ok(p)
     }
 
+    /// The attribution query of these parameters over `[from, to)`: `group_by`
+    /// from the parameter unless fixed by the endpoint.
+    pub fn attribution_query(&self, from: Ts, to: Ts, fixed_group_by: Option<GroupBy>, default_lookback_days: i64) -> Result<AttributionQuery, ApiError> {
+        let lookback_days = self.int("lookback_days", 0, 3650)?.unwrap_or(default_lookback_days);
+        let group_by = match fixed_group_by {
+            Some(g) => g,
+            None => self.group_by("group_by")?,
+        };
+        Ok(AttributionQuery { from, to, group_by, lookback_days, params: self.model_params()?, currency: self.currency()? })
+    }
+
     /// `[from, to)`, default all time (every representable event time).
     pub fn range_all(&self) -> Result<(Ts, Ts), ApiError> {
         use touchline_actors::domain::timestamp::{END_EPOCH_MILLIS, MIN_EPOCH_MILLIS};
         let to = self.ts("to")?.unwrap_or_else(|| Ts::from_millis(END_EPOCH_MILLIS));
         let from = self.ts("from")?.unwrap_or_else(|| Ts::from_millis(MIN_EPOCH_MILLIS));
-        if from > to {
-            return Err(ApiError::param("from", "must not be after `to`"));
-        }
+        ordered(from, to)?;
         Ok((from, to))
     }
 
@@ -120,14 +130,27 @@ impl Params {
     pub fn range(&self, default_days: i64, max_days: i64) -> Result<(Ts, Ts), ApiError> {
         let to = self.ts("to")?.unwrap_or_else(Ts::now);
         let from = self.ts("from")?.unwrap_or_else(|| to.minus_secs(default_days * 86_400));
-        if from > to {
-            return Err(ApiError::param("from", "must not be after `to`"));
-        }
+        ordered(from, to)?;
         if to.secs_since(from) > (max_days * 86_400) as f64 {
             return Err(ApiError::param("to", format!("range longer than {max_days} days")));
         }
         Ok((from, to))
     }
+}
+
+fn ordered(from: Ts, to: Ts) -> Result<(), ApiError> {
+    if from > to {
+        return Err(ApiError::param("from", "must not be after `to`"));
+    }
+    Ok(())
+}
+
+/// The `custom` model is a 400 without `weights` (attribution.md).
+pub fn require_weights(model: Model, params: &ModelParams) -> Result<(), ApiError> {
+    if model == Model::Custom && params.custom_weights.is_none() {
+        return Err(ApiError::param("weights", "the custom model needs weights=F,M,L"));
+    }
+    Ok(())
 }
 
 /// Percent-decodes one path segment (no `+` handling in paths).

@@ -3,7 +3,7 @@
 
 use super::auth::Target;
 use super::error::{ApiError, ErrorCode};
-use super::params::{path_segment, Params};
+use super::params::{path_segment, require_weights, Params};
 use super::{json_response, AppState};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -17,7 +17,7 @@ use touchline_actors::domain::report::Row;
 use touchline_actors::domain::routing::partition_for;
 use touchline_actors::domain::window::Granularity;
 use touchline_actors::domain::Ts;
-use touchline_actors::query::{self, attribution::AttributionQuery, customer::CustomerQuery};
+use touchline_actors::query::{self, customer::CustomerQuery};
 use touchline_actors::status::PartitionState;
 
 pub fn route_name(path: &str) -> &'static str {
@@ -123,10 +123,9 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
     let p = Params::parse(query.as_deref(), ATTR_PARAMS)?;
     let model = if compare { Model::Linear } else { p.model(Model::Linear)? };
     let (from, to) = p.range(30, state.limits.max_query_range_days)?;
-    let lookback_days = p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days);
-    let q = AttributionQuery { from, to, group_by: p.group_by("group_by")?, lookback_days, params: p.model_params()?, currency: p.currency()? };
-    if !compare && model == Model::Custom && q.params.custom_weights.is_none() {
-        return Err(ApiError::param("weights", "the custom model needs weights=F,M,L"));
+    let q = p.attribution_query(from, to, None, state.default_lookback_days)?;
+    if !compare {
+        require_weights(model, &q.params)?;
     }
     let (partition, watermark) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
