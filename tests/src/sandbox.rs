@@ -86,7 +86,7 @@ pub fn touchline_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
     let p = dir.join("touchline");
-    assert!(p.exists(), "{p:?} missing: build it with `cargo build -p touchline-node` (cargo test --workspace does)");
+    assert!(p.exists(), "{p:?} missing: build it with `cargo build -p touchline-node` (cargo test --workspace does, for node/tests/cli.rs)");
     p
 }
 

@@ -1,0 +1,83 @@
+//! The `touchline` binary's configuration errors, from the outside: each bad
+//! setting exits non-zero with a message naming the key, whether it came from the
+//! file, the environment or a flag. (Being an integration test of this package also
+//! makes `cargo test --workspace` build the current binary, which the multi-node
+//! tests in `tests/` start as a process.)
+
+use std::process::{Command, Output};
+
+fn touchline(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_touchline"));
+    cmd.args(args);
+    // A clean environment for TOUCHLINE_* so the caller's settings cannot leak in.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TOUCHLINE_") {
+            cmd.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run touchline")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `touchline node --config <file with toml>` fails; returns its stderr.
+fn node_with_file_fails(toml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, toml).unwrap();
+    let o = touchline(&["node", "--config", path.to_str().unwrap()], &[]);
+    assert!(!o.status.success(), "accepted: {toml}");
+    stderr(&o)
+}
+
+#[test]
+fn unknown_file_key_is_named() {
+    let e = node_with_file_fails("topic = \"t\"\n[engine]\nmax_ids_per_persn = 10\n");
+    assert!(e.contains("max_ids_per_persn"), "stderr: {e}");
+}
+
+#[test]
+fn invalid_file_value_is_named_with_its_key() {
+    let e = node_with_file_fails("[engine]\ndefault_lookback_days = 0\n");
+    assert!(e.contains("engine.default_lookback_days"), "stderr: {e}");
+}
+
+#[test]
+fn env_value_is_validated_and_named() {
+    let o = touchline(&["node"], &[("TOUCHLINE_PARTITIONS", "0")]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("partitions"), "stderr: {e}");
+}
+
+#[test]
+fn flag_wins_over_env_and_is_validated() {
+    // The env value is valid; the flag overrides it with an invalid one.
+    let o = touchline(&["node", "--node-id", "bad id!"], &[("TOUCHLINE_NODE_ID", "n1")]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("node_id"), "stderr: {e}");
+}
+
+#[test]
+fn malformed_tenant_token_names_the_auth_key() {
+    let o = touchline(&["node", "--tenant-token", "no-equals-sign"], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("auth.tenant_tokens"), "stderr: {e}");
+    assert!(!e.contains("no-equals-sign"), "a token must never be echoed: {e}");
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in ["node", "gen", "demo", "bench"] {
+        let o = touchline(&[sub, "--help"], &[]);
+        assert!(o.status.success(), "{sub} --help: {}", stderr(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{sub} --help");
+    }
+}
