@@ -2,6 +2,7 @@
 //! supervised ractor actors that apply a Kafka partition's events to it.
 
 pub mod actors;
+pub mod changelog;
 pub mod dlq;
 pub mod domain;
 pub mod metrics;

@@ -26,6 +26,17 @@ pub const REBALANCES: &str = "touchline_rebalances_total";
 pub const PARTITION_STATE: &str = "touchline_partition_state";
 pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
 pub const FORWARDED: &str = "touchline_forwarded_requests_total";
+pub const CHANGELOG_RECORDS: &str = "touchline_changelog_records_total";
+pub const CHANGELOG_ERRORS: &str = "touchline_changelog_errors_total";
+pub const RESTORES: &str = "touchline_restores_total";
+pub const RESTORED_RECORDS: &str = "touchline_restore_records_total";
+pub const RESTORED_BYTES: &str = "touchline_restore_bytes_total";
+pub const RESTORE_DURATION: &str = "touchline_restore_duration_seconds";
+pub const RESTORE_RATE: &str = "touchline_restore_rate_records_per_second";
+pub const STANDBY_LAG: &str = "touchline_standby_lag_records";
+
+/// Where a restore took a partition's state from (label `source`).
+pub const RESTORE_SOURCES: [&str; 3] = ["local", "changelog", "replay"];
 
 /// Partition states (label `state` of `touchline_partition_state`).
 pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
@@ -70,6 +81,14 @@ pub fn register() {
     describe_gauge!(PARTITION_STATE, Unit::Count, "1 for the state each partition known to this node is in, else 0.");
     describe_gauge!(RESTORE_REMAINING, Unit::Count, "Records left to restore before a partition becomes active.");
     describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
+    describe_counter!(CHANGELOG_RECORDS, Unit::Count, "Records (state writes and batch markers) acknowledged by the changelog topic.");
+    describe_counter!(CHANGELOG_ERRORS, Unit::Count, "Changelog produce or compensation attempts that failed (retried).");
+    describe_counter!(RESTORES, Unit::Count, "Partition restores on assignment, by source: local (current local state), changelog (records read), replay (no state anywhere: events from the beginning).");
+    describe_counter!(RESTORED_RECORDS, Unit::Count, "Changelog records applied by restores and standbys.");
+    describe_counter!(RESTORED_BYTES, Unit::Bytes, "Key and value bytes of the changelog records applied by restores and standbys.");
+    describe_histogram!(RESTORE_DURATION, Unit::Seconds, "Time from assignment to restored state, per partition.");
+    describe_gauge!(RESTORE_RATE, Unit::CountPerSecond, "Records per second of the partition's last or current restore.");
+    describe_gauge!(STANDBY_LAG, Unit::Count, "Changelog records a standby partition has not applied yet.");
 
     counter!(EVENTS_CONSUMED).absolute(0);
     counter!(EVENTS_APPLIED).absolute(0);
@@ -94,6 +113,16 @@ pub fn register() {
     gauge!(PARTITIONS_ASSIGNED).set(0.0);
     counter!(REBALANCES).absolute(0);
     counter!(FORWARDED).absolute(0);
+    counter!(CHANGELOG_RECORDS).absolute(0);
+    counter!(CHANGELOG_ERRORS).absolute(0);
+    for src in RESTORE_SOURCES {
+        counter!(RESTORES, "source" => src).absolute(0);
+    }
+    counter!(RESTORED_RECORDS).absolute(0);
+    counter!(RESTORED_BYTES).absolute(0);
+    let _ = histogram!(RESTORE_DURATION);
+    gauge!(RESTORE_RATE, "partition" => "-1").set(0.0);
+    gauge!(STANDBY_LAG, "partition" => "-1").set(0.0);
     // Per-partition families get their series once partitions are known; until
     // then a placeholder partition "-1" keeps the family present.
     for s in PARTITION_STATES {
@@ -120,6 +149,34 @@ pub fn partition_state(partition: i32, state: Option<&str>) {
 
 pub fn restore_remaining(partition: i32, n: u64) {
     gauge!(RESTORE_REMAINING, "partition" => partition.to_string()).set(n as f64);
+}
+
+pub fn changelog_written(records: u64) {
+    counter!(CHANGELOG_RECORDS).increment(records);
+}
+
+pub fn changelog_error() {
+    counter!(CHANGELOG_ERRORS).increment(1);
+}
+
+/// Changelog records applied to local state (restore or standby).
+pub fn restored_records(records: u64, bytes: u64) {
+    counter!(RESTORED_RECORDS).increment(records);
+    counter!(RESTORED_BYTES).increment(bytes);
+}
+
+pub fn restore_rate(partition: i32, per_sec: f64) {
+    gauge!(RESTORE_RATE, "partition" => partition.to_string()).set(per_sec);
+}
+
+/// One finished restore: its source (see [`RESTORE_SOURCES`]) and duration.
+pub fn restore_done(source: &'static str, d: std::time::Duration) {
+    counter!(RESTORES, "source" => source).increment(1);
+    histogram!(RESTORE_DURATION).record(d.as_secs_f64());
+}
+
+pub fn standby_lag(partition: i32, lag: i64) {
+    gauge!(STANDBY_LAG, "partition" => partition.to_string()).set(lag as f64);
 }
 
 pub fn rejected(reason: Reason) {

@@ -72,6 +72,11 @@ impl Members {
         all
     }
 
+    /// Another alive member still claiming `partition` (e.g. draining it).
+    pub fn claimed_elsewhere(&self, partition: i32) -> Option<String> {
+        self.table.read().unwrap_or_else(|e| e.into_inner()).claimed_elsewhere(partition, &self.me.node_id, now_ms()).map(str::to_string)
+    }
+
     pub fn observe(&self, hb: Heartbeat) -> bool {
         self.table.write().unwrap_or_else(|e| e.into_inner()).observe(hb, now_ms())
     }

@@ -4,8 +4,11 @@
 //! credit (at most `in_flight_batches` per partition), so memory is bounded and a
 //! slow partition backpressures the consumer instead of queueing without limit.
 
+use crate::changelog::{ChangelogConfig, KafkaChangelog};
 use crate::dlq::KafkaDlq;
+use crate::heartbeat::Members;
 use crate::rebalance::{IntakeContext, Lifecycle};
+use crate::restore::{self, Restored};
 use crate::{admin, client_config, ClusterError};
 use futures::FutureExt;
 use ractor::{Actor, ActorRef};
@@ -21,6 +24,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use touchline_actors::actors::partition::{PartitionMsg, Record};
 use touchline_actors::actors::supervisor::{Routes, Supervisor, SupervisorArgs, SupervisorMsg};
 use touchline_actors::actors::EngineConfig;
+use touchline_actors::changelog::SharedSink;
 use touchline_actors::dlq::Outbox;
 use touchline_actors::status::NodeStatus;
 use touchline_storage::Store;
@@ -44,6 +48,9 @@ pub struct IntakeConfig {
     pub in_flight_batches: usize,
     /// Interval of group offset commits (for external lag tooling; RocksDB is the truth).
     pub commit_interval: Duration,
+    /// Changelog topic every batch is published to and restores read (`None`:
+    /// none; a newly assigned partition then resumes from local state or replays).
+    pub changelog_topic: Option<String>,
 }
 
 impl Default for IntakeConfig {
@@ -61,6 +68,7 @@ impl Default for IntakeConfig {
             batch_max: 1000,
             in_flight_batches: 2,
             commit_interval: Duration::from_secs(5),
+            changelog_topic: Some("touchline.changelog".into()),
         }
     }
 }
@@ -72,11 +80,30 @@ struct Intake {
     routes: Routes,
     credits: HashMap<i32, Arc<Semaphore>>,
     status: Arc<NodeStatus>,
+    store: Store,
+    changelog: Option<(ChangelogConfig, SharedSink)>,
+    members: Option<Members>,
+    /// Partitions being restored: the generation of their restore and its task.
+    restoring: HashMap<i32, (u64, tokio::task::JoinHandle<()>)>,
+    generation: u64,
+    restored: mpsc::UnboundedSender<RestoreDone>,
 }
+
+/// A finished restore task: partition, generation, outcome.
+type RestoreDone = (i32, u64, Result<Restored, String>);
 
 /// Runs the intake until `shutdown` flips to true, then hands off in order:
 /// stop intake, drain partition actors, flush RocksDB, commit, leave the group.
-pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfig>, status: Arc<NodeStatus>, mut shutdown: watch::Receiver<bool>) -> Result<(), ClusterError> {
+/// `members` (the membership table) lets a restore wait for the previous owner
+/// to hand a partition off.
+pub async fn run_intake(
+    cfg: IntakeConfig,
+    store: Store,
+    engine: Arc<EngineConfig>,
+    status: Arc<NodeStatus>,
+    members: Option<Members>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ClusterError> {
     let props = &cfg.kafka_props;
     let partitions = if cfg.create_topics {
         let n = admin::ensure_topic(&cfg.brokers, props, &cfg.topic, cfg.partitions).await?;
@@ -89,6 +116,15 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
     };
     status.topic_partitions.store(partitions as i64, Ordering::Relaxed);
     tracing::info!(topic = %cfg.topic, partitions, "events topic ready");
+    let changelog = match &cfg.changelog_topic {
+        Some(topic) => {
+            let cc = ChangelogConfig { brokers: cfg.brokers.clone(), kafka_props: props.clone(), topic: topic.clone(), node_id: cfg.node_id.clone() };
+            crate::changelog::ensure_topic(&cc, partitions, cfg.create_topics).await?;
+            let sink: SharedSink = Arc::new(KafkaChangelog::new(&cc)?);
+            Some((cc, sink))
+        }
+        None => None,
+    };
 
     let producer: FutureProducer = {
         let mut c = client_config(&cfg.brokers, &[]);
@@ -102,7 +138,7 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
 
     let (life_tx, mut life_rx) = mpsc::unbounded_channel();
     let (rewind_tx, mut rewind_rx) = mpsc::unbounded_channel();
-    let ctx = IntakeContext { store: store.clone(), topic: cfg.topic.clone(), status: status.clone(), lifecycle: life_tx };
+    let ctx = IntakeContext { store: store.clone(), topic: cfg.topic.clone(), status: status.clone(), lifecycle: life_tx, pause_on_assign: changelog.is_some() };
     let consumer: StreamConsumer<IntakeContext> = {
         let mut c = client_config(&cfg.brokers, &[]);
         c.set("group.id", &cfg.group)
@@ -134,11 +170,26 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
         topic_partitions: partitions,
         routes: routes.clone(),
         rewind: rewind_tx,
+        changelog: changelog.as_ref().map(|(_, s)| s.clone()),
     };
     let (supervisor, sup_handle) = Actor::spawn(Some(format!("supervisor-{}", cfg.node_id)), Supervisor, sup_args)
         .await
         .map_err(|e| ClusterError::Actor(e.to_string()))?;
-    let mut intake = Intake { cfg, consumer, supervisor, routes, credits: HashMap::new(), status };
+    let (restored_tx, mut restored_rx) = mpsc::unbounded_channel::<RestoreDone>();
+    let mut intake = Intake {
+        cfg,
+        consumer,
+        supervisor,
+        routes,
+        credits: HashMap::new(),
+        status,
+        store: store.clone(),
+        changelog,
+        members,
+        restoring: HashMap::new(),
+        generation: 0,
+        restored: restored_tx,
+    };
     let mut commit_tick = tokio::time::interval(intake.cfg.commit_interval);
     // Retries handing buffered records to partitions whose credit came back.
     let mut flush_tick = tokio::time::interval(Duration::from_millis(2));
@@ -167,6 +218,10 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
             Some(ev) = life_rx.recv() => {
                 forget(&ev, &mut next_offset, &mut pending);
                 intake.lifecycle(ev).await;
+            }
+            Some(done) = restored_rx.recv() => {
+                forget(&Lifecycle::Assigned(vec![done.0]), &mut next_offset, &mut pending);
+                intake.restored(done).await;
             }
             m = intake.consumer.recv(), if !full(&pending, intake.cfg.batch_max) => {
                 match m {
@@ -198,6 +253,9 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
 
     // Ordered hand-off.
     tracing::info!("shutdown: stopping intake and draining partitions");
+    for (_, (_, h)) in intake.restoring.drain() {
+        h.abort();
+    }
     let owned: Vec<i32> = intake.routes.read().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
     intake.commit(CommitMode::Sync);
     for p in owned {
@@ -254,21 +312,81 @@ impl Intake {
                 self.status.joined.store(true, Ordering::Relaxed);
                 for p in parts {
                     self.status.get_or_insert(p);
-                    self.credits.insert(p, Arc::new(Semaphore::new(self.cfg.in_flight_batches)));
-                    match ractor::call!(self.supervisor, |reply| SupervisorMsg::Start { partition: p, reply }) {
-                        Ok(Ok(())) => {}
-                        other => tracing::error!(partition = p, result = ?other.map(|_| ()), "cannot start partition actor"),
+                    if self.changelog.is_some() {
+                        self.spawn_restore(p, Duration::ZERO);
+                    } else {
+                        self.activate(p).await;
                     }
                 }
             }
             Lifecycle::Revoked(parts) => {
                 tracing::info!(?parts, "revoked");
                 for p in parts {
+                    if let Some((_, h)) = self.restoring.remove(&p) {
+                        h.abort();
+                    }
                     self.credits.remove(&p);
                     let _ = ractor::call!(self.supervisor, |reply| SupervisorMsg::Stop { partition: p, reply });
                 }
             }
         }
+    }
+
+    /// Starts the partition's actor (from its durable checkpoint) and lets records flow to it.
+    async fn activate(&mut self, p: i32) {
+        self.credits.insert(p, Arc::new(Semaphore::new(self.cfg.in_flight_batches)));
+        match ractor::call!(self.supervisor, |reply| SupervisorMsg::Start { partition: p, reply }) {
+            Ok(Ok(())) => {}
+            other => tracing::error!(partition = p, result = ?other.map(|_| ()), "cannot start partition actor"),
+        }
+    }
+
+    /// Restores `p` in a task after `delay`; its result comes back as a [`RestoreDone`].
+    fn spawn_restore(&mut self, p: i32, delay: Duration) {
+        let Some((cc, sink)) = self.changelog.clone() else { return };
+        self.generation += 1;
+        let generation = self.generation;
+        let (store, members, done) = (self.store.clone(), self.members.clone(), self.restored.clone());
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(m) = &members {
+                restore::wait_unclaimed(m, p).await;
+            }
+            let r = restore::restore(&cc, &store, &sink, p).await.map_err(|e| e.to_string());
+            let _ = done.send((p, generation, r));
+        });
+        if let Some((_, old)) = self.restoring.insert(p, (generation, task)) {
+            old.abort();
+        }
+    }
+
+    /// A restore finished: seek the partition to the restored checkpoint, resume
+    /// it and start its actor; a failed restore is retried (never given up).
+    async fn restored(&mut self, (p, generation, result): RestoreDone) {
+        if self.restoring.get(&p).is_none_or(|(g, _)| *g != generation) {
+            return; // revoked (or re-assigned) meanwhile
+        }
+        self.restoring.remove(&p);
+        let r = match result {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(partition = p, error = %e, "restore failed; retrying in 1 s");
+                self.spawn_restore(p, Duration::from_secs(1));
+                return;
+            }
+        };
+        let next = r.checkpoint.next_offset;
+        let offset = if next > 0 { Offset::Offset(next) } else { Offset::Beginning };
+        let mut tpl = TopicPartitionList::new();
+        let _ = tpl.add_partition(&self.cfg.topic, p);
+        let sought = self.consumer.seek(&self.cfg.topic, p, offset, Duration::from_secs(5));
+        if let Err(e) = sought.and_then(|_| self.consumer.resume(&tpl)) {
+            tracing::error!(partition = p, error = %e, "cannot seek/resume the restored partition; restoring again");
+            self.spawn_restore(p, Duration::from_secs(1));
+            return;
+        }
+        tracing::info!(partition = p, source = r.source, next_offset = next, "partition active");
+        self.activate(p).await;
     }
 
     /// Adaptive batching with backpressure: a partition with a free credit gets

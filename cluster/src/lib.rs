@@ -7,12 +7,15 @@
 //! started, drained and stopped by the intake task itself.
 
 pub mod admin;
+pub mod batches;
+pub mod changelog;
 pub mod dlq;
 pub mod heartbeat;
 pub mod intake;
 pub mod producer;
 pub mod membership;
 mod rebalance;
+pub mod restore;
 
 pub use heartbeat::{Members, Membership, MembershipConfig};
 pub use intake::{run_intake, IntakeConfig};

@@ -194,6 +194,14 @@ impl MemberTable {
         self.entries.values().map(|e| MemberView { heartbeat: e.hb.clone(), alive: e.alive(now_ms, self.timeout_ms) }).collect()
     }
 
+    /// An alive member other than `me` claiming `partition`, if any.
+    pub fn claimed_elsewhere(&self, partition: i32, me: &str, now_ms: i64) -> Option<&str> {
+        self.entries
+            .values()
+            .find(|e| e.hb.node_id != me && e.alive(now_ms, self.timeout_ms) && e.hb.owned.contains(&partition))
+            .map(|e| e.hb.node_id.as_str())
+    }
+
     /// The alive member claiming `partition` (most recent heartbeat first, then node id).
     pub fn owner(&self, partition: i32, now_ms: i64) -> Option<&Heartbeat> {
         self.entries
@@ -220,6 +228,17 @@ mod tests {
 
     fn owner(t: &MemberTable, p: i32, now: i64) -> Option<&str> {
         t.owner(p, now).map(|h| h.node_id.as_str())
+    }
+
+    #[test]
+    fn claimed_elsewhere_ignores_me_dead_and_left() {
+        let mut t = MemberTable::new("g", "t", 5000);
+        t.observe(hb("a", &[0], 1000), 1000);
+        t.observe(hb("b", &[0, 1], 1000), 1000);
+        assert_eq!(t.claimed_elsewhere(1, "a", 1000), Some("b"));
+        assert_eq!(t.claimed_elsewhere(1, "b", 1000), None);
+        assert_eq!(t.claimed_elsewhere(2, "a", 1000), None);
+        assert_eq!(t.claimed_elsewhere(1, "a", 6000), None, "dead members claim nothing");
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! they never block) and statistics (cached fetch high watermarks, for lag).
 //!
 //! On assign, each partition starts at its durable RocksDB checkpoint — the
-//! source of truth — rather than at the group's committed offset.
+//! source of truth — rather than at the group's committed offset; with a
+//! changelog it is also paused until restored (see `restore.rs`).
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::statistics::Statistics;
@@ -29,6 +30,8 @@ pub struct IntakeContext {
     /// Unbounded on purpose: at most one event per rebalance, and the poll thread
     /// must never block on it.
     pub lifecycle: UnboundedSender<Lifecycle>,
+    /// Pause newly assigned partitions until the intake restored them.
+    pub pause_on_assign: bool,
 }
 
 impl ClientContext for IntakeContext {
@@ -81,6 +84,12 @@ impl ConsumerContext for IntakeContext {
                 let r = if cooperative { consumer.incremental_assign(tpl) } else { consumer.assign(tpl) };
                 if let Err(e) = r {
                     tracing::error!(error = %e, "assign failed");
+                } else if self.pause_on_assign {
+                    // Nothing is fetched before the partition is restored; the
+                    // intake seeks it to the restored checkpoint and resumes it.
+                    if let Err(e) = consumer.pause(tpl) {
+                        tracing::error!(error = %e, "pause on assign failed");
+                    }
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {

@@ -35,6 +35,12 @@ pub struct NodeArgs {
     /// Topic of member heartbeats (config key `cluster.members_topic`).
     #[arg(long, env = "TOUCHLINE_MEMBERS_TOPIC")]
     pub members_topic: Option<String>,
+    /// Changelog topic of partition state (config key `cluster.changelog_topic`).
+    #[arg(long, env = "TOUCHLINE_CHANGELOG_TOPIC")]
+    pub changelog_topic: Option<String>,
+    /// Warm standbys per partition (config key `cluster.standby_replicas`, default 1).
+    #[arg(long, env = "TOUCHLINE_STANDBY_REPLICAS")]
+    pub standby_replicas: Option<usize>,
     /// librdkafka property passed through, KEY=VALUE (repeatable; e.g. security.protocol=SASL_SSL).
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_property: Vec<String>,
@@ -86,6 +92,12 @@ impl NodeArgs {
         }
         if let Some(v) = &self.members_topic {
             c.cluster.members_topic = v.clone();
+        }
+        if let Some(v) = &self.changelog_topic {
+            c.cluster.changelog_topic = v.clone();
+        }
+        if let Some(v) = self.standby_replicas {
+            c.cluster.standby_replicas = v;
         }
         if let Some(v) = self.max_ids_per_person {
             c.engine.max_ids_per_person = v;

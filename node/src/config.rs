@@ -112,6 +112,12 @@ pub struct ClusterSection {
     pub member_timeout_ms: u64,
     /// Bound on one forwarded request to the owning node.
     pub forward_timeout_ms: u64,
+    /// Compacted topic of per-partition state changes (created when absent with
+    /// the events topic's partition count): written before every local commit,
+    /// read to restore a partition on assignment and by standbys.
+    pub changelog_topic: String,
+    /// Nodes that tail each partition's changelog without owning it (warm standbys).
+    pub standby_replicas: usize,
 }
 
 impl Default for NodeConfig {
@@ -166,7 +172,14 @@ impl Default for LimitsSection {
 
 impl Default for ClusterSection {
     fn default() -> Self {
-        ClusterSection { members_topic: "touchline.members".into(), heartbeat_interval_ms: 1000, member_timeout_ms: 5000, forward_timeout_ms: 5000 }
+        ClusterSection {
+            members_topic: "touchline.members".into(),
+            heartbeat_interval_ms: 1000,
+            member_timeout_ms: 5000,
+            forward_timeout_ms: 5000,
+            changelog_topic: "touchline.changelog".into(),
+            standby_replicas: 1,
+        }
     }
 }
 
@@ -284,6 +297,12 @@ impl NodeConfig {
         if c.members_topic.is_empty() || c.members_topic == self.topic || c.members_topic == self.dlq_topic {
             return Err(invalid("cluster.members_topic", "must be non-empty and differ from `topic` and `dlq_topic`"));
         }
+        if c.changelog_topic.is_empty() || [&self.topic, &self.dlq_topic, &c.members_topic].contains(&&c.changelog_topic) {
+            return Err(invalid("cluster.changelog_topic", "must be non-empty and differ from `topic`, `dlq_topic` and `cluster.members_topic`"));
+        }
+        if c.standby_replicas > 8 {
+            return Err(invalid("cluster.standby_replicas", "must be in 0..=8"));
+        }
         if !(100..=60_000).contains(&c.heartbeat_interval_ms) {
             return Err(invalid("cluster.heartbeat_interval_ms", "must be in 100..=60000"));
         }
@@ -338,6 +357,12 @@ mod tests {
         let mut c = NodeConfig::default();
         c.cluster.members_topic = c.topic.clone();
         assert!(c.validate().unwrap_err().to_string().contains("cluster.members_topic"));
+        let mut c = NodeConfig::default();
+        c.cluster.changelog_topic = c.cluster.members_topic.clone();
+        assert!(c.validate().unwrap_err().to_string().contains("cluster.changelog_topic"));
+        let mut c = NodeConfig::default();
+        c.cluster.standby_replicas = 9;
+        assert!(c.validate().unwrap_err().to_string().contains("cluster.standby_replicas"));
         let mut c = NodeConfig::default();
         c.cluster.member_timeout_ms = c.cluster.heartbeat_interval_ms;
         assert!(c.validate().unwrap_err().to_string().contains("cluster.member_timeout_ms"));

@@ -53,7 +53,8 @@ impl EmbeddedBroker {
     pub fn create_node_topics(&self, c: &NodeConfig) -> Result<(), NodeError> {
         self.create_topic(&c.topic, c.partitions)?;
         self.create_topic(&c.dlq_topic, c.partitions)?;
-        self.create_topic(&c.cluster.members_topic, 1)
+        self.create_topic(&c.cluster.members_topic, 1)?;
+        self.create_topic(&c.cluster.changelog_topic, c.partitions)
     }
 }
 
@@ -75,6 +76,7 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         batch_max: c.engine.batch_max_records,
         in_flight_batches: c.engine.in_flight_batches,
         commit_interval: Duration::from_secs(5),
+        changelog_topic: Some(c.cluster.changelog_topic.clone()),
     }
 }
 
@@ -147,7 +149,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let gauges = tokio::spawn(storage_gauges(store.clone()));
 
     let engine = Arc::new(config.engine_config());
-    let result = run_intake(intake_config(&config, brokers), store.clone(), engine, status, shutdown).await;
+    let result = run_intake(intake_config(&config, brokers), store.clone(), engine, status, Some(membership.members()), shutdown).await;
     gauges.abort();
     membership.leave().await;
     let _ = http_stop_tx.send(true);

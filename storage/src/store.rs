@@ -32,6 +32,10 @@ pub struct Checkpoint {
     pub next_offset: i64,
     pub watermark_nanos: Option<i128>,
     pub applied_events: u64,
+    /// Next changelog offset after the marker of the batch this checkpoint ends
+    /// (0: nothing of this partition's changelog is reflected here).
+    #[serde(default)]
+    pub changelog_next: i64,
 }
 
 /// A cheaply clonable handle on the node's database.
@@ -153,6 +157,22 @@ impl Store {
             Some(b) => Ok(Some(codec::decode(&key, &b)?)),
             None => Ok(None),
         }
+    }
+
+    /// Writes a restored changelog batch: every entry (`None` deletes) and, when
+    /// given, the partition checkpoint, as one atomic `WriteBatch`.
+    pub fn apply_entries(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)], checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+        let mut b = rocksdb::WriteBatch::default();
+        for (k, v) in entries {
+            match v {
+                Some(v) => b.put(k, v),
+                None => b.delete(k),
+            }
+        }
+        if let Some((p, cp)) = checkpoint {
+            b.put(Self::checkpoint_key(p), codec::encode(&cp)?);
+        }
+        self.write(b)
     }
 
     /// Deletes everything of `partition` (after it moved away for good).

@@ -166,6 +166,11 @@ impl Txn {
         Ok(out)
     }
 
+    /// The pending writes in key order (`None` deletes): what the changelog carries.
+    pub fn changes(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     /// Writes everything pending, plus `checkpoint` of `partition` when given, as
     /// one atomic `WriteBatch`.
     pub fn commit(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
@@ -206,7 +211,7 @@ mod tests {
         assert_eq!(s.get(b"\x00\x01Ta").unwrap(), None);
         let mut t = s.txn();
         t.put(b"\x00\x01Ta".to_vec(), b"1".to_vec());
-        let cp = Checkpoint { next_offset: 42, watermark_nanos: Some(7), applied_events: 1 };
+        let cp = Checkpoint { next_offset: 42, watermark_nanos: Some(7), applied_events: 1, changelog_next: 0 };
         t.commit(Some((1, cp))).unwrap();
         assert_eq!(s.get(b"\x00\x01Ta").unwrap(), Some(b"1".to_vec()));
         assert_eq!(s.checkpoint(1).unwrap(), Some(cp));

@@ -131,6 +131,7 @@ impl Node {
         }
         cmd
             .args(["--dlq-topic", &format!("{}.dlq", spec.topic), "--group", &spec.group, "--http", "127.0.0.1:0"])
+            .args(["--changelog-topic", &format!("{}.changelog", spec.topic)])
             .arg("--data-dir")
             .arg(&spec.data_dir)
             .args(["--session-timeout-ms", "6000"])

@@ -47,6 +47,8 @@ pub struct PartitionArgs {
     pub dlq: Outbox,
     pub config: Arc<EngineConfig>,
     pub status: Arc<PartitionStatus>,
+    /// Where committed batches are published first (`None`: local state only).
+    pub changelog: Option<crate::changelog::SharedSink>,
 }
 
 pub struct PartitionActorState {
@@ -230,8 +232,9 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         next_offset: last + 1,
         watermark_nanos: watermark.map(Ts::as_nanos),
         applied_events: s.checkpoint.applied_events + stats.applied,
+        changelog_next: s.checkpoint.changelog_next,
     };
-    txn.commit(Some((p as u16, cp))).map_err(|e| Failure::Io(e.to_string()))?;
+    let cp = crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p as u16, cp).await.map_err(Failure::Io)?;
     s.checkpoint = cp;
     tracing::debug!(
         partition = p,

@@ -33,6 +33,8 @@ pub struct SupervisorArgs {
     pub routes: Routes,
     /// Where to ask for a consumer rewind after a restart: (partition, offset).
     pub rewind: UnboundedSender<(i32, i64)>,
+    /// Changelog every partition publishes its batches to (`None`: none).
+    pub changelog: Option<crate::changelog::SharedSink>,
 }
 
 pub struct Supervisor;
@@ -45,6 +47,7 @@ async fn spawn_partition(me: &ActorRef<SupervisorMsg>, s: &SupervisorArgs, parti
         dlq: s.dlq.clone(),
         config: s.config.clone(),
         status: s.status.get_or_insert(partition),
+        changelog: s.changelog.clone(),
     };
     let (a, _) = Actor::spawn_linked(Some(format!("partition-{partition}")), PartitionActor, args, me.get_cell())
         .await

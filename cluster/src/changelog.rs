@@ -1,0 +1,143 @@
+//! The changelog topic (`touchline.changelog` by default): one partition per
+//! events-topic partition, key = the RocksDB key (already partition-prefixed),
+//! value = the value bytes, null = delete, and after each batch ONE marker
+//! record under the partition's checkpoint key (see `touchline_actors::changelog`).
+//!
+//! Produced with the idempotent producer (ordering across retries; Tansu accepts
+//! it) and acks=all. The topic is created compacted with `min.compaction.lag.ms`
+//! of one hour: a restore needs every record after the last marker it applies
+//! uncompacted, and an incomplete tail (a crashed batch) must not be compacted
+//! into the records before it before a new owner compensated it (seconds). Tansu
+//! never compacts; nothing here relies on compaction happening.
+
+use crate::{admin, client_config, ClusterError};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::time::Duration;
+use touchline_actors::changelog::{ChangelogFuture, ChangelogSink, Entries};
+use touchline_storage::Store;
+
+#[derive(Clone, Debug)]
+pub struct ChangelogConfig {
+    pub brokers: String,
+    pub kafka_props: Vec<(String, String)>,
+    pub topic: String,
+    pub node_id: String,
+}
+
+/// Topic configs of a new changelog topic.
+pub const TOPIC_CONFIG: [(&str, &str); 3] = [("cleanup.policy", "compact"), ("min.compaction.lag.ms", "3600000"), ("delete.retention.ms", "604800000")];
+
+/// Creates the changelog topic with `partitions` unless it exists; its partition
+/// count must equal the events topic's.
+pub async fn ensure_topic(cfg: &ChangelogConfig, partitions: i32, create: bool) -> Result<(), ClusterError> {
+    let n = if create {
+        admin::ensure_topic_with_config(&cfg.brokers, &cfg.kafka_props, &cfg.topic, partitions, &TOPIC_CONFIG).await?
+    } else {
+        admin::partition_count(&cfg.brokers, &cfg.kafka_props, &cfg.topic).await?.unwrap_or(0)
+    };
+    if n != partitions {
+        return Err(ClusterError::Topic { topic: cfg.topic.clone(), detail: format!("changelog topic has {n} partitions, the events topic {partitions}: they must be equal") });
+    }
+    Ok(())
+}
+
+/// The Kafka implementation of the changelog sink.
+pub struct KafkaChangelog {
+    producer: FutureProducer,
+    topic: String,
+}
+
+impl KafkaChangelog {
+    pub fn new(cfg: &ChangelogConfig) -> Result<KafkaChangelog, ClusterError> {
+        let mut c = client_config(&cfg.brokers, &[]);
+        c.set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "2")
+            .set("queue.buffering.max.messages", "1000000")
+            .set("client.id", format!("touchline-changelog-{}", cfg.node_id));
+        for (k, v) in &cfg.kafka_props {
+            c.set(k, v);
+        }
+        Ok(KafkaChangelog { producer: c.create()?, topic: cfg.topic.clone() })
+    }
+}
+
+impl ChangelogSink for KafkaChangelog {
+    fn write(&self, partition: u16, entries: Entries, marker: Vec<u8>) -> ChangelogFuture {
+        let (producer, topic) = (self.producer.clone(), self.topic.clone());
+        Box::pin(async move {
+            let marker_key = Store::checkpoint_key(partition);
+            let records = entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).chain(std::iter::once((marker_key.as_slice(), Some(marker.as_slice()))));
+            let mut deliveries = Vec::with_capacity(entries.len() + 1);
+            for (k, v) in records {
+                loop {
+                    let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&topic).partition(i32::from(partition)).key(k);
+                    if let Some(v) = v {
+                        rec = rec.payload(v);
+                    }
+                    match producer.send_result(rec) {
+                        Ok(d) => {
+                            deliveries.push(d);
+                            break;
+                        }
+                        // Bounded producer queue: wait for deliveries to free room.
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => tokio::time::sleep(Duration::from_millis(2)).await,
+                        Err((e, _)) => return Err(e.to_string()),
+                    }
+                }
+            }
+            let mut last = -1;
+            for d in deliveries {
+                match d.await {
+                    Ok(Ok(d)) => last = d.offset,
+                    Ok(Err((e, _))) => return Err(e.to_string()),
+                    Err(_) => return Err("producer dropped the delivery".into()),
+                }
+            }
+            Ok(last)
+        })
+    }
+}
+
+/// A plain (group-less) consumer of changelog partitions, assigned manually.
+pub fn reader(cfg: &ChangelogConfig, purpose: &str) -> Result<StreamConsumer, ClusterError> {
+    let mut c = client_config(&cfg.brokers, &[]);
+    // assign() needs a group.id; the group is never joined (no subscribe).
+    c.set("group.id", format!("touchline-{purpose}-{}", cfg.node_id))
+        .set("client.id", format!("touchline-{purpose}-{}", cfg.node_id))
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        // A position past the log end must surface as an error, never as a silent jump.
+        .set("auto.offset.reset", "error")
+        .set("fetch.wait.max.ms", "100")
+        .set("queued.max.messages.kbytes", "65536");
+    for (k, v) in &cfg.kafka_props {
+        c.set(k, v);
+    }
+    Ok(c.create()?)
+}
+
+/// Assigns `partitions` at their offsets (0 = the beginning).
+pub fn assign(consumer: &StreamConsumer, topic: &str, partitions: &[(i32, i64)]) -> Result<(), ClusterError> {
+    let mut tpl = TopicPartitionList::new();
+    for (p, off) in partitions {
+        tpl.add_partition_offset(topic, *p, if *off > 0 { Offset::Offset(*off) } else { Offset::Beginning })?;
+    }
+    consumer.assign(&tpl)?;
+    Ok(())
+}
+
+/// The partition's end offset as last reported by a fetch response (not
+/// ListOffsets, which Tansu answers wrongly); `None` before the first fetch.
+pub fn fetched_end(consumer: &StreamConsumer, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut lo, mut hi) = (-1i64, -1i64);
+    // SAFETY: rd_kafka_get_watermark_offsets only reads librdkafka's cached
+    // offsets of the live client handle and writes the two out-parameters; the
+    // rdkafka crate exposes only the ListOffsets variant (`fetch_watermarks`).
+    let err = unsafe { rdkafka::bindings::rd_kafka_get_watermark_offsets(consumer.client().native_ptr(), topic.as_ptr(), partition, &mut lo, &mut hi) };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0).then_some(hi)
+}
