@@ -10,6 +10,7 @@
 //! restore applies records in order up to the last marker, so abandoned writes
 //! are always overwritten before the next marker (a new owner compensates a
 //! crashed owner's tail the same way, see `cluster::restore`).
+//! The dead-letter outbox stays local (see [`replicated`]).
 
 use crate::metrics;
 use std::future::Future;
@@ -45,7 +46,8 @@ pub async fn commit_batch(sink: Option<&SharedSink>, txn: Txn, partition: u16, c
         txn.commit(Some((partition, cp))).map_err(|e| e.to_string())?;
         return Ok(cp);
     };
-    let changes = txn.changes();
+    let mut changes = txn.changes();
+    changes.retain(|(k, _)| replicated(k));
     let keys: Vec<Vec<u8>> = changes.iter().map(|(k, _)| k.clone()).collect();
     let n = changes.len() as u64 + 1;
     let marker_offset = match sink.write(partition, changes, marker_value(&cp)?).await {
@@ -66,6 +68,15 @@ pub async fn commit_batch(sink: Option<&SharedSink>, txn: Txn, partition: u16, c
         return Err(e.to_string());
     }
     Ok(cp)
+}
+
+/// Whether a key travels through the changelog: everything but the dead-letter
+/// outbox, whose entries are deleted locally once the DLQ acknowledged them (a
+/// restored outbox would re-send every dead letter ever written on each
+/// failover). An entry not yet acknowledged when its node crashed is re-sent
+/// when that node's data directory comes back, not by the new owner.
+pub fn replicated(key: &[u8]) -> bool {
+    key.get(2) != Some(&(touchline_storage::keys::Space::Outbox as u8))
 }
 
 /// Re-publishes the committed value (or a delete) of each of `keys`, then the

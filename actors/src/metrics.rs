@@ -34,6 +34,7 @@ pub const RESTORED_BYTES: &str = "touchline_restore_bytes_total";
 pub const RESTORE_DURATION: &str = "touchline_restore_duration_seconds";
 pub const RESTORE_RATE: &str = "touchline_restore_rate_records_per_second";
 pub const STANDBY_LAG: &str = "touchline_standby_lag_records";
+pub const GROUP_REJOINS: &str = "touchline_group_rejoins_total";
 
 /// Where a restore took a partition's state from (label `source`).
 pub const RESTORE_SOURCES: [&str; 3] = ["local", "changelog", "replay"];
@@ -88,6 +89,7 @@ pub fn register() {
     describe_counter!(RESTORED_BYTES, Unit::Bytes, "Key and value bytes of the changelog records applied by restores and standbys.");
     describe_histogram!(RESTORE_DURATION, Unit::Seconds, "Time from assignment to restored state, per partition.");
     describe_gauge!(RESTORE_RATE, Unit::CountPerSecond, "Records per second of the partition's last or current restore.");
+    describe_counter!(GROUP_REJOINS, Unit::Count, "Times this node left and rejoined a consumer group that stayed stuck (partitions without owner).");
     describe_gauge!(STANDBY_LAG, Unit::Count, "Changelog records a standby partition has not applied yet.");
 
     counter!(EVENTS_CONSUMED).absolute(0);
@@ -120,6 +122,7 @@ pub fn register() {
     }
     counter!(RESTORED_RECORDS).absolute(0);
     counter!(RESTORED_BYTES).absolute(0);
+    counter!(GROUP_REJOINS).absolute(0);
     let _ = histogram!(RESTORE_DURATION);
     gauge!(RESTORE_RATE, "partition" => "-1").set(0.0);
     gauge!(STANDBY_LAG, "partition" => "-1").set(0.0);
@@ -173,6 +176,10 @@ pub fn restore_rate(partition: i32, per_sec: f64) {
 pub fn restore_done(source: &'static str, d: std::time::Duration) {
     counter!(RESTORES, "source" => source).increment(1);
     histogram!(RESTORE_DURATION).record(d.as_secs_f64());
+}
+
+pub fn group_rejoined() {
+    counter!(GROUP_REJOINS).increment(1);
 }
 
 pub fn standby_lag(partition: i32, lag: i64) {

@@ -157,6 +157,10 @@ pub async fn run_intake(
         for (k, v) in props {
             c.set(k, v);
         }
+        // `group.instance.id=` (empty) turns static membership off.
+        if c.get("group.instance.id").is_some_and(str::is_empty) {
+            c.remove("group.instance.id");
+        }
         c.create_with_context(ctx)?
     };
     consumer.subscribe(&[&cfg.topic])?;
@@ -191,6 +195,9 @@ pub async fn run_intake(
         restored: restored_tx,
     };
     let mut commit_tick = tokio::time::interval(intake.cfg.commit_interval);
+    let mut heal_tick = tokio::time::interval(Duration::from_secs(1));
+    heal_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut stuck_since: Option<std::time::Instant> = None;
     // Retries handing buffered records to partitions whose credit came back.
     let mut flush_tick = tokio::time::interval(Duration::from_millis(2));
     flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -248,6 +255,7 @@ pub async fn run_intake(
             }
             _ = flush_tick.tick(), if !pending.is_empty() => intake.dispatch(&mut pending).await,
             _ = commit_tick.tick() => intake.commit(CommitMode::Async),
+            _ = heal_tick.tick() => intake.self_heal(&mut stuck_since),
         }
     }
 
@@ -330,6 +338,35 @@ impl Intake {
                 }
             }
         }
+    }
+
+    /// Group self-heal. Some coordinators (Tansu 0.6) occasionally end a
+    /// rebalance round with partitions assigned to nobody, or leave a member
+    /// waiting forever. When this node has not joined, or some partition has
+    /// had no alive owner in the member table, for 3 session timeouts (well past
+    /// any legitimate rebalance), it leaves and rejoins the group, which starts
+    /// a fresh round. Exactness is unaffected: partitions restore on assign.
+    fn self_heal(&mut self, since: &mut Option<std::time::Instant>) {
+        let Some(members) = &self.members else { return };
+        let n = self.status.topic_partitions.load(Ordering::Relaxed) as i32;
+        let joined = self.status.joined.load(Ordering::Relaxed);
+        let unowned: Vec<i32> = (0..n).filter(|p| members.owner(*p).is_none()).collect();
+        if joined && unowned.is_empty() {
+            *since = None;
+            return;
+        }
+        let first = *since.get_or_insert_with(std::time::Instant::now);
+        if first.elapsed() < Duration::from_millis(3 * u64::from(self.cfg.session_timeout_ms)) {
+            return;
+        }
+        tracing::warn!(joined, ?unowned, "consumer group stuck; rejoining");
+        touchline_actors::metrics::group_rejoined();
+        self.consumer.unsubscribe();
+        if let Err(e) = self.consumer.subscribe(&[&self.cfg.topic]) {
+            tracing::error!(error = %e, "re-subscribe failed; retried at the next check");
+            return;
+        }
+        *since = None;
     }
 
     /// Starts the partition's actor (from its durable checkpoint) and lets records flow to it.

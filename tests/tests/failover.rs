@@ -18,7 +18,7 @@ use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
-const EAGER: [&str; 2] = ["--kafka-property", "partition.assignment.strategy=roundrobin"];
+const EAGER: [&str; 4] = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="];
 
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
     let mut s = NodeSpec::new(id, &broker.addr, topic, &dir.join(id));
