@@ -79,6 +79,9 @@ pub struct NodeStatus {
     pub topic_partitions: AtomicI64,
     /// The consumer group has given this node an assignment (possibly empty).
     pub joined: std::sync::atomic::AtomicBool,
+    /// Partitions this node tails as a warm standby (not owned): partition →
+    /// next offset of the events topic their local state covers.
+    standby: RwLock<BTreeMap<i32, i64>>,
 }
 
 impl NodeStatus {
@@ -100,6 +103,21 @@ impl NodeStatus {
     }
     pub fn all(&self) -> Vec<Arc<PartitionStatus>> {
         self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+    pub fn set_standby(&self, partition: i32, next_offset: i64) {
+        let new = self.standby.write().unwrap_or_else(|e| e.into_inner()).insert(partition, next_offset).is_none();
+        if new {
+            crate::metrics::partition_state(partition, Some(PartitionState::Standby.as_str()));
+        }
+    }
+    pub fn remove_standby(&self, partition: i32) {
+        if self.standby.write().unwrap_or_else(|e| e.into_inner()).remove(&partition).is_some() && self.get(partition).is_none() {
+            crate::metrics::partition_state(partition, None);
+        }
+    }
+    /// Standby partitions with the events offset their local state covers.
+    pub fn standby(&self) -> BTreeMap<i32, i64> {
+        self.standby.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
     /// Ready: joined the group and every owned partition is active.
     pub fn ready(&self) -> bool {

@@ -9,6 +9,7 @@ use crate::dlq::KafkaDlq;
 use crate::heartbeat::Members;
 use crate::rebalance::{IntakeContext, Lifecycle};
 use crate::restore::{self, Restored};
+use crate::standby::{run_standby, StateGate};
 use crate::{admin, client_config, ClusterError};
 use futures::FutureExt;
 use ractor::{Actor, ActorRef};
@@ -51,6 +52,8 @@ pub struct IntakeConfig {
     /// Changelog topic every batch is published to and restores read (`None`:
     /// none; a newly assigned partition then resumes from local state or replays).
     pub changelog_topic: Option<String>,
+    /// Warm standbys per partition (needs the changelog and the member table).
+    pub standby_replicas: usize,
 }
 
 impl Default for IntakeConfig {
@@ -69,6 +72,7 @@ impl Default for IntakeConfig {
             in_flight_batches: 2,
             commit_interval: Duration::from_secs(5),
             changelog_topic: Some("touchline.changelog".into()),
+            standby_replicas: 1,
         }
     }
 }
@@ -87,6 +91,7 @@ struct Intake {
     restoring: HashMap<i32, (u64, tokio::task::JoinHandle<()>)>,
     generation: u64,
     restored: mpsc::UnboundedSender<RestoreDone>,
+    gate: StateGate,
 }
 
 /// A finished restore task: partition, generation, outcome.
@@ -180,6 +185,11 @@ pub async fn run_intake(
         .await
         .map_err(|e| ClusterError::Actor(e.to_string()))?;
     let (restored_tx, mut restored_rx) = mpsc::unbounded_channel::<RestoreDone>();
+    let gate = StateGate::default();
+    let standby = match (&changelog, &members) {
+        (Some((cc, _)), Some(m)) => Some(tokio::spawn(run_standby(cc.clone(), cfg.standby_replicas, store.clone(), status.clone(), m.clone(), gate.clone(), shutdown.clone()))),
+        _ => None,
+    };
     let mut intake = Intake {
         cfg,
         consumer,
@@ -193,6 +203,7 @@ pub async fn run_intake(
         restoring: HashMap::new(),
         generation: 0,
         restored: restored_tx,
+        gate,
     };
     let mut commit_tick = tokio::time::interval(intake.cfg.commit_interval);
     let mut heal_tick = tokio::time::interval(Duration::from_secs(1));
@@ -264,6 +275,9 @@ pub async fn run_intake(
     for (_, (_, h)) in intake.restoring.drain() {
         h.abort();
     }
+    if let Some(s) = standby {
+        let _ = s.await;
+    }
     let owned: Vec<i32> = intake.routes.read().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
     intake.commit(CommitMode::Sync);
     for p in owned {
@@ -319,7 +333,8 @@ impl Intake {
                 tracing::info!(?parts, "assigned");
                 self.status.joined.store(true, Ordering::Relaxed);
                 for p in parts {
-                    self.status.get_or_insert(p);
+                    self.status.get_or_insert(p).set_state(touchline_actors::status::PartitionState::Restoring);
+                    self.status.remove_standby(p);
                     if self.changelog.is_some() {
                         self.spawn_restore(p, Duration::ZERO);
                     } else {
@@ -383,12 +398,14 @@ impl Intake {
         let Some((cc, sink)) = self.changelog.clone() else { return };
         self.generation += 1;
         let generation = self.generation;
-        let (store, members, done) = (self.store.clone(), self.members.clone(), self.restored.clone());
+        let (store, members, done, gate) = (self.store.clone(), self.members.clone(), self.restored.clone(), self.gate.clone());
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             if let Some(m) = &members {
                 restore::wait_unclaimed(m, p).await;
             }
+            // A standby batch being applied to `p` finishes first; later ones see `p` owned.
+            drop(gate.lock().await);
             let r = restore::restore(&cc, &store, &sink, p).await.map_err(|e| e.to_string());
             let _ = done.send((p, generation, r));
         });

@@ -99,7 +99,7 @@ impl Heartbeat {
             group: me.group.clone(),
             topic: me.topic.clone(),
             owned: parts.iter().filter(|p| p.state() != PartitionState::Standby).map(|p| p.partition).collect(),
-            standby: parts.iter().filter(|p| p.state() == PartitionState::Standby).map(|p| p.partition).collect(),
+            standby: status.standby().into_keys().collect(),
             state,
             ts_ms,
             partitions: parts.iter().map(|p| PartitionReport::from_status(p)).collect(),

@@ -94,7 +94,7 @@ pub async fn restore(cfg: &ChangelogConfig, store: &Store, sink: &SharedSink, pa
                 break;
             }
         }
-        let m = match tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
+        let m = match tokio::time::timeout(Duration::from_millis(100), consumer.recv()).await {
             Err(_) if end.is_none() && started.elapsed() > FETCH_TIMEOUT => return Err(RestoreError::NoFetch(partition)),
             Err(_) => continue,
             Ok(Err(KafkaError::PartitionEOF(_))) => continue,

@@ -77,6 +77,7 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         in_flight_batches: c.engine.in_flight_batches,
         commit_interval: Duration::from_secs(5),
         changelog_topic: Some(c.cluster.changelog_topic.clone()),
+        standby_replicas: c.cluster.standby_replicas,
     }
 }
 

@@ -54,6 +54,16 @@ fn settled(v: &Value, ids: &[&str], partitions: usize, total: i64) -> bool {
         && consumed >= total
 }
 
+/// Every partition has a warm standby: an alive member other than its owner
+/// tailing its changelog (`cluster.standby_replicas` defaults to 1).
+fn standbys_cover(v: &Value, partitions: i64) -> bool {
+    let members: Vec<&Value> = v["members"].as_array().into_iter().flatten().filter(|m| m["alive"] == true).collect();
+    (0..partitions).all(|p| {
+        let owner = v["partitions"].as_array().and_then(|ps| ps.iter().find(|x| x["partition"] == p)).and_then(|x| x["owner"].as_str());
+        members.iter().any(|m| m["node_id"].as_str() != owner && m["standby"].as_array().is_some_and(|s| s.iter().any(|x| x.as_i64() == Some(p))))
+    })
+}
+
 async fn consumed(nodes: &[&Node]) -> i64 {
     let mut best = 0;
     for n in nodes {
@@ -149,4 +159,7 @@ async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
         assert!(metric(&m, "touchline_rebalances_total", "") > 0.0);
     }
     assert!(changelog_records > 0.0, "no changelog records written");
+
+    let covered = wait_for(Duration::from_secs(30), || async { view(&n1).await.is_some_and(|v| standbys_cover(&v, i64::from(partitions))) }).await;
+    assert!(covered, "some partition has no warm standby: {:#?}", view(&n1).await);
 }
