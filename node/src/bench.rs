@@ -42,7 +42,7 @@ pub struct BenchArgs {
     pub data_dir: Option<std::path::PathBuf>,
 }
 
-fn rss_kib(pid: u32) -> (u64, u64) {
+pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| s.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0);
     (field("VmRSS:"), field("VmHWM:"))
@@ -74,7 +74,7 @@ fn gen_client(brokers: &str) -> rdkafka::ClientConfig {
     c
 }
 
-async fn committed(addr: &str) -> HashMap<i64, i64> {
+pub(crate) async fn committed(addr: &str) -> HashMap<i64, i64> {
     let mut m = HashMap::new();
     if let Ok(Some(v)) = client::get(addr, "/v1/cluster").await.map(|r| r.json()) {
         for p in v["partitions"].as_array().into_iter().flatten() {
@@ -108,6 +108,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let mut child = Command::new(exe)
         .args(["node", "--node-id", "bench-1", "--brokers", &args.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
         .args(["--group", &format!("{topic}-node"), "--http", &addr, "--session-timeout-ms", "6000"])
+        .args(["--changelog-topic", &format!("{topic}.changelog")])
         .arg("--data-dir")
         .arg(&data_dir)
         .stdout(Stdio::null())

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use touchline_node::{bench::BenchArgs, cli::NodeArgs, demo::DemoArgs, gen::GenArgs, run, telemetry};
+use touchline_node::{bench::BenchArgs, bench_rebalance::RebalanceBenchArgs, cli::NodeArgs, demo::DemoArgs, gen::GenArgs, run, telemetry};
 
 #[derive(Parser)]
 #[command(name = "touchline", version, about = "Real-time multi-touch marketing attribution on Kafka")]
@@ -26,6 +26,8 @@ enum Cmd {
     Demo(DemoArgs),
     /// End-to-end benchmark against a broker: raw consume vs apply rate, latency, RSS.
     Bench(BenchArgs),
+    /// Rebalance benchmark: settle time of a node join and changelog restore rate.
+    BenchRebalance(RebalanceBenchArgs),
 }
 
 #[tokio::main]
@@ -49,6 +51,7 @@ async fn main() -> ExitCode {
         },
         Cmd::Demo(args) => touchline_node::demo::run(args).await.map_err(|e| e.to_string()),
         Cmd::Bench(args) => touchline_node::bench::run(args).await,
+        Cmd::BenchRebalance(args) => touchline_node::bench_rebalance::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
