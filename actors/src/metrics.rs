@@ -26,6 +26,8 @@ pub const REBALANCES: &str = "touchline_rebalances_total";
 pub const PARTITION_STATE: &str = "touchline_partition_state";
 pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
 pub const FORWARDED: &str = "touchline_forwarded_requests_total";
+pub const STORAGE_ERRORS: &str = "touchline_storage_errors_total";
+pub const STORAGE_STALLED: &str = "touchline_partition_storage_stalled";
 
 /// Partition states (label `state` of `touchline_partition_state`).
 pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
@@ -70,6 +72,8 @@ pub fn register() {
     describe_gauge!(PARTITION_STATE, Unit::Count, "1 for the state each partition known to this node is in, else 0.");
     describe_gauge!(RESTORE_REMAINING, Unit::Count, "Records left to restore before a partition becomes active.");
     describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
+    describe_counter!(STORAGE_ERRORS, Unit::Count, "Failed RocksDB batch commits (disk full, I/O); the batch is retried, never dead-lettered.");
+    describe_gauge!(STORAGE_STALLED, Unit::Count, "1 while a partition retries a failed storage write (its offset does not move), else 0.");
 
     counter!(EVENTS_CONSUMED).absolute(0);
     counter!(EVENTS_APPLIED).absolute(0);
@@ -94,12 +98,14 @@ pub fn register() {
     gauge!(PARTITIONS_ASSIGNED).set(0.0);
     counter!(REBALANCES).absolute(0);
     counter!(FORWARDED).absolute(0);
+    counter!(STORAGE_ERRORS).absolute(0);
     // Per-partition families get their series once partitions are known; until
     // then a placeholder partition "-1" keeps the family present.
     for s in PARTITION_STATES {
         gauge!(PARTITION_STATE, "partition" => "-1", "state" => s).set(0.0);
     }
     gauge!(RESTORE_REMAINING, "partition" => "-1").set(0.0);
+    gauge!(STORAGE_STALLED, "partition" => "-1").set(0.0);
 }
 
 pub fn rebalanced() {
@@ -116,6 +122,14 @@ pub fn partition_state(partition: i32, state: Option<&str>) {
     for s in PARTITION_STATES {
         gauge!(PARTITION_STATE, "partition" => p.clone(), "state" => s).set(if Some(s) == state { 1.0 } else { 0.0 });
     }
+}
+
+/// One failed storage commit of `partition`; `stalled` whether it is still retrying.
+pub fn storage_stalled(partition: i32, stalled: bool, failed_commit: bool) {
+    if failed_commit {
+        counter!(STORAGE_ERRORS).increment(1);
+    }
+    gauge!(STORAGE_STALLED, "partition" => partition.to_string()).set(if stalled { 1.0 } else { 0.0 });
 }
 
 pub fn restore_remaining(partition: i32, n: u64) {

@@ -45,6 +45,8 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
         (["health", "ready"], true) => {
             if state.status.ready() && state.status.topic_partitions.load(Ordering::Relaxed) > 0 {
                 Ok(json_response(StatusCode::OK, &json!({"status": "ready", "node_id": state.node_id})))
+            } else if let Some((p, e)) = state.status.storage_stalled().into_iter().next() {
+                Err(ApiError::new(ErrorCode::Unavailable, format!("partition {p} is stalled on a failing storage write: {e}")))
             } else {
                 Err(ApiError::new(ErrorCode::Unavailable, "not every owned partition is active yet"))
             }
