@@ -257,3 +257,41 @@ pub fn json_close(a: &serde_json::Value, b: &serde_json::Value, rel: f64) -> boo
         _ => a == b,
     }
 }
+
+/// A CPU quota on one process (a cgroup of its own, v2 or v1 `cpu`), so a test
+/// can give a node a known fraction of a core; removed on drop. Needs root.
+pub struct CpuLimit {
+    dir: PathBuf,
+    root_procs: PathBuf,
+    pid: u32,
+}
+
+impl CpuLimit {
+    pub fn new(pid: u32, cores: f64) -> CpuLimit {
+        let (period, quota) = (100_000u64, (cores * 100_000.0) as u64);
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers");
+        let name = format!("touchline-test-{pid}");
+        let (dir, root_procs) = if std::fs::read_to_string(v2).is_ok_and(|c| c.split_whitespace().any(|x| x == "cpu")) {
+            let dir = Path::new("/sys/fs/cgroup").join(&name);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("this test needs root to create cgroup {dir:?}: {e}"));
+            std::fs::write(dir.join("cpu.max"), format!("{quota} {period}")).expect("write cpu.max");
+            (dir, PathBuf::from("/sys/fs/cgroup/cgroup.procs"))
+        } else {
+            let base = Path::new("/sys/fs/cgroup/cpu");
+            let dir = base.join(&name);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("this test needs root and a cgroup cpu controller to create {dir:?}: {e}"));
+            std::fs::write(dir.join("cpu.cfs_period_us"), period.to_string()).expect("write cpu.cfs_period_us");
+            std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string()).expect("write cpu.cfs_quota_us");
+            (dir, base.join("cgroup.procs"))
+        };
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).expect("move the process into its cgroup");
+        CpuLimit { dir, root_procs, pid }
+    }
+}
+
+impl Drop for CpuLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.root_procs, self.pid.to_string());
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
