@@ -26,6 +26,9 @@ pub const REBALANCES: &str = "touchline_rebalances_total";
 pub const PARTITION_STATE: &str = "touchline_partition_state";
 pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
 pub const FORWARDED: &str = "touchline_forwarded_requests_total";
+pub const TLS_HANDSHAKE_FAILURES: &str = "touchline_http_tls_handshake_failures_total";
+pub const RETENTION_SWEPT: &str = "touchline_retention_swept_records_total";
+pub const RETENTION_DROPPED: &str = "touchline_retention_dropped_events_total";
 
 /// Partition states (label `state` of `touchline_partition_state`).
 pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
@@ -70,6 +73,17 @@ pub fn register() {
     describe_gauge!(PARTITION_STATE, Unit::Count, "1 for the state each partition known to this node is in, else 0.");
     describe_gauge!(RESTORE_REMAINING, Unit::Count, "Records left to restore before a partition becomes active.");
     describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
+    describe_counter!(TLS_HANDSHAKE_FAILURES, Unit::Count, "HTTPS connections closed because the TLS handshake failed or timed out (e.g. plain HTTP to the TLS port).");
+    describe_counter!(
+        RETENTION_SWEPT,
+        Unit::Count,
+        "Timeline records (touchpoints, conversions, conversion index entries) deleted by the retention sweep because older than their tenant's retention horizon."
+    );
+    describe_counter!(
+        RETENTION_DROPPED,
+        Unit::Count,
+        "Touchpoints and conversions that arrived already older than their tenant's retention horizon and were kept out of per-person state."
+    );
 
     counter!(EVENTS_CONSUMED).absolute(0);
     counter!(EVENTS_APPLIED).absolute(0);
@@ -94,6 +108,9 @@ pub fn register() {
     gauge!(PARTITIONS_ASSIGNED).set(0.0);
     counter!(REBALANCES).absolute(0);
     counter!(FORWARDED).absolute(0);
+    counter!(TLS_HANDSHAKE_FAILURES).absolute(0);
+    counter!(RETENTION_SWEPT).absolute(0);
+    counter!(RETENTION_DROPPED).absolute(0);
     // Per-partition families get their series once partitions are known; until
     // then a placeholder partition "-1" keeps the family present.
     for s in PARTITION_STATES {
@@ -104,6 +121,18 @@ pub fn register() {
 
 pub fn rebalanced() {
     counter!(REBALANCES).increment(1);
+}
+
+pub fn tls_handshake_failed() {
+    counter!(TLS_HANDSHAKE_FAILURES).increment(1);
+}
+
+pub fn retention_swept(n: u64) {
+    counter!(RETENTION_SWEPT).increment(n);
+}
+
+pub fn retention_dropped(n: u64) {
+    counter!(RETENTION_DROPPED).increment(n);
 }
 
 pub fn forwarded() {

@@ -29,6 +29,22 @@ pub struct NodeConfig {
     pub limits: LimitsSection,
     pub cluster: ClusterSection,
     pub auth: AuthSection,
+    pub tls: TlsSection,
+}
+
+/// TLS for the HTTP listener (and for forwarding between nodes). Both `cert`
+/// and `key` or neither; `http` itself stays the listen address, hence a
+/// section of its own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain served by the listener (leaf first).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM bundle trusted when forwarding to other nodes over https; default:
+    /// `cert` itself (enough when the cluster shares one certificate).
+    pub ca: Option<PathBuf>,
 }
 
 /// HTTP bearer tokens (http-api.md, Auth). No token configured = open surface.
@@ -131,6 +147,7 @@ impl Default for NodeConfig {
             storage: StorageSection::default(),
             limits: LimitsSection::default(),
             auth: AuthSection::default(),
+            tls: TlsSection::default(),
             cluster: ClusterSection::default(),
         }
     }
@@ -271,6 +288,7 @@ impl NodeConfig {
             }
         }
         self.validate_cluster()?;
+        self.validate_tls()?;
         for k in self.kafka.keys() {
             if k.trim().is_empty() {
                 return Err(invalid("kafka", "property names must not be empty"));
@@ -292,6 +310,25 @@ impl NodeConfig {
         }
         if c.forward_timeout_ms == 0 || c.forward_timeout_ms >= self.limits.request_timeout_ms {
             return Err(invalid("cluster.forward_timeout_ms", "must be at least 1 and below `limits.request_timeout_ms`"));
+        }
+        Ok(())
+    }
+
+    /// Presence only; the files are read (and their errors named) by `tls::load`.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let t = &self.tls;
+        match (&t.cert, &t.key) {
+            (Some(_), None) => return Err(invalid("tls.key", "must be set when `tls.cert` is (both or neither)")),
+            (None, Some(_)) => return Err(invalid("tls.cert", "must be set when `tls.key` is (both or neither)")),
+            _ => {}
+        }
+        if t.ca.is_some() && t.cert.is_none() {
+            return Err(invalid("tls.ca", "only applies when `tls.cert` and `tls.key` are set"));
+        }
+        for (key, p) in [("tls.cert", &t.cert), ("tls.key", &t.key), ("tls.ca", &t.ca)] {
+            if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(invalid(key, "must not be empty"));
+            }
         }
         Ok(())
     }
@@ -356,6 +393,20 @@ mod tests {
         c.validate().unwrap();
         let bad: NodeConfig = toml::from_str("[auth.tenant_tokens]\nACME = \"x\"\n").unwrap();
         assert!(bad.validate().unwrap_err().to_string().contains("auth.tenant_tokens"));
+    }
+
+    #[test]
+    fn tls_is_both_or_neither_and_named() {
+        let c: NodeConfig = toml::from_str("[tls]\ncert = \"c.pem\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("`tls.key`"));
+        let c: NodeConfig = toml::from_str("[tls]\nkey = \"k.pem\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("`tls.cert`"));
+        let c: NodeConfig = toml::from_str("[tls]\nca = \"ca.pem\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("`tls.ca`"));
+        let c: NodeConfig = toml::from_str("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        c.validate().unwrap();
+        let e = toml::from_str::<NodeConfig>("[tls]\ncertificate = \"c.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("certificate"), "{e}");
     }
 
     #[test]

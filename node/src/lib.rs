@@ -10,3 +10,4 @@ pub mod gen;
 pub mod http;
 pub mod run;
 pub mod telemetry;
+pub mod tls;
