@@ -29,6 +29,8 @@ pub const FORWARDED: &str = "touchline_forwarded_requests_total";
 pub const TLS_HANDSHAKE_FAILURES: &str = "touchline_http_tls_handshake_failures_total";
 pub const RETENTION_SWEPT: &str = "touchline_retention_swept_records_total";
 pub const RETENTION_DROPPED: &str = "touchline_retention_dropped_events_total";
+pub const RETENTION_PASSES: &str = "touchline_retention_sweep_passes_total";
+pub const RETENTION_ERRORS: &str = "touchline_retention_sweep_errors_total";
 
 /// Partition states (label `state` of `touchline_partition_state`).
 pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
@@ -79,6 +81,8 @@ pub fn register() {
         Unit::Count,
         "Timeline records (touchpoints, conversions, conversion index entries) deleted by the retention sweep because older than their tenant's retention horizon."
     );
+    describe_counter!(RETENTION_PASSES, Unit::Count, "Completed retention sweep passes over every tenant of the owned partitions.");
+    describe_counter!(RETENTION_ERRORS, Unit::Count, "Retention sweep steps that failed on a storage error (the next step retries).");
     describe_counter!(
         RETENTION_DROPPED,
         Unit::Count,
@@ -111,6 +115,8 @@ pub fn register() {
     counter!(TLS_HANDSHAKE_FAILURES).absolute(0);
     counter!(RETENTION_SWEPT).absolute(0);
     counter!(RETENTION_DROPPED).absolute(0);
+    counter!(RETENTION_PASSES).absolute(0);
+    counter!(RETENTION_ERRORS).absolute(0);
     // Per-partition families get their series once partitions are known; until
     // then a placeholder partition "-1" keeps the family present.
     for s in PARTITION_STATES {
@@ -127,8 +133,11 @@ pub fn tls_handshake_failed() {
     counter!(TLS_HANDSHAKE_FAILURES).increment(1);
 }
 
-pub fn retention_swept(n: u64) {
-    counter!(RETENTION_SWEPT).increment(n);
+/// One sweep step: records deleted, whether it completed a pass, whether it failed.
+pub fn retention_step(deleted: u64, pass_completed: bool, failed: bool) {
+    counter!(RETENTION_SWEPT).increment(deleted);
+    counter!(RETENTION_PASSES).increment(pass_completed as u64);
+    counter!(RETENTION_ERRORS).increment(failed as u64);
 }
 
 pub fn retention_dropped(n: u64) {

@@ -48,6 +48,9 @@ pub struct NodeArgs {
     /// Tenant bearer token, TENANT=TOKEN (repeatable; env: comma-separated).
     #[arg(long = "tenant-token", value_name = "TENANT=TOKEN", env = "TOUCHLINE_TENANT_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub tenant_token: Vec<crate::config::Secret>,
+    /// Event-time retention of timelines in days (config key `engine.retention_days`; 0 keeps forever).
+    #[arg(long, env = "TOUCHLINE_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
     /// PEM certificate chain: serve HTTPS (config key `tls.cert`; needs --tls-key).
     #[arg(long, env = "TOUCHLINE_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -104,6 +107,9 @@ impl NodeArgs {
         }
         if let Some(v) = &self.fault_panic_customer {
             c.engine.fault_panic_customer = Some(v.clone());
+        }
+        if let Some(v) = self.retention_days {
+            c.engine.retention_days = v;
         }
         if let Some(v) = &self.tls_cert {
             c.tls.cert = Some(v.clone());

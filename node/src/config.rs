@@ -30,6 +30,16 @@ pub struct NodeConfig {
     pub cluster: ClusterSection,
     pub auth: AuthSection,
     pub tls: TlsSection,
+    /// Per-tenant settings, `[tenants.<tenant>]`.
+    pub tenants: BTreeMap<String, TenantSection>,
+}
+
+/// Settings of one tenant; absent keys fall back to the node-wide ones.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSection {
+    /// Overrides `engine.retention_days` for this tenant (0 keeps forever).
+    pub retention_days: Option<u32>,
 }
 
 /// TLS for the HTTP listener (and for forwarding between nodes). Both `cert`
@@ -97,6 +107,13 @@ pub struct EngineSection {
     pub session_timeout_ms: u32,
     /// Testing hook: customer actors panic on this customer_id (poison tests).
     pub fault_panic_customer: Option<String>,
+    /// Event-time retention of timelines, days behind the tenant's newest
+    /// event (0 keeps forever); see README, "Retention".
+    pub retention_days: u32,
+    /// How often the retention sweep runs one bounded step.
+    pub retention_sweep_interval_ms: u64,
+    /// Keys the sweep visits per step at most.
+    pub retention_sweep_batch: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -148,6 +165,7 @@ impl Default for NodeConfig {
             limits: LimitsSection::default(),
             auth: AuthSection::default(),
             tls: TlsSection::default(),
+            tenants: BTreeMap::new(),
             cluster: ClusterSection::default(),
         }
     }
@@ -165,6 +183,9 @@ impl Default for EngineSection {
             in_flight_batches: 2,
             session_timeout_ms: 10_000,
             fault_panic_customer: None,
+            retention_days: 90,
+            retention_sweep_interval_ms: 10_000,
+            retention_sweep_batch: 10_000,
         }
     }
 }
@@ -257,6 +278,7 @@ impl NodeConfig {
         if e.session_timeout_ms < 1000 {
             return Err(invalid("engine.session_timeout_ms", "must be at least 1000"));
         }
+        self.validate_retention()?;
         if self.storage.block_cache_mb == 0 {
             return Err(invalid("storage.block_cache_mb", "must be at least 1"));
         }
@@ -314,6 +336,35 @@ impl NodeConfig {
         Ok(())
     }
 
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        if e.retention_days > 36_500 {
+            return Err(invalid("engine.retention_days", "must be in 0..=36500 (0 keeps forever)"));
+        }
+        if !(100..=86_400_000).contains(&e.retention_sweep_interval_ms) {
+            return Err(invalid("engine.retention_sweep_interval_ms", "must be in 100..=86400000"));
+        }
+        if !(1..=1_000_000).contains(&e.retention_sweep_batch) {
+            return Err(invalid("engine.retention_sweep_batch", "must be in 1..=1000000"));
+        }
+        for (tenant, t) in &self.tenants {
+            if !touchline_actors::domain::decode::valid_tenant(tenant) {
+                return Err(invalid("tenants", format!("{tenant:?} is not a valid tenant id")));
+            }
+            if t.retention_days.is_some_and(|d| d > 36_500) {
+                return Err(invalid("tenants.<tenant>.retention_days", format!("tenant {tenant:?}: must be in 0..=36500 (0 keeps forever)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The retention policy: `engine.retention_days` with `[tenants.*]` overrides.
+    pub fn retention(&self) -> touchline_actors::domain::retention::RetentionPolicy {
+        let mut p = touchline_actors::domain::retention::RetentionPolicy::new(self.engine.retention_days);
+        p.per_tenant = self.tenants.iter().filter_map(|(t, s)| s.retention_days.map(|d| (t.clone(), d))).collect();
+        p
+    }
+
     /// Presence only; the files are read (and their errors named) by `tls::load`.
     fn validate_tls(&self) -> Result<(), ConfigError> {
         let t = &self.tls;
@@ -340,6 +391,7 @@ impl NodeConfig {
             customer_actor_cap: self.engine.customer_actor_cap,
             customer_idle_batches: self.engine.customer_idle_batches,
             fault_panic_customer: self.engine.fault_panic_customer.clone(),
+            retention: self.retention(),
         }
     }
 }
@@ -393,6 +445,23 @@ mod tests {
         c.validate().unwrap();
         let bad: NodeConfig = toml::from_str("[auth.tenant_tokens]\nACME = \"x\"\n").unwrap();
         assert!(bad.validate().unwrap_err().to_string().contains("auth.tenant_tokens"));
+    }
+
+    #[test]
+    fn retention_defaults_overrides_and_errors() {
+        let c: NodeConfig = toml::from_str("[engine]\nretention_days = 30\n[tenants.acme]\nretention_days = 2\n[tenants.keep]\nretention_days = 0\n").unwrap();
+        c.validate().unwrap();
+        let p = c.retention();
+        assert_eq!((p.days_for("acme"), p.days_for("keep"), p.days_for("other")), (2, 0, 30));
+        assert_eq!(NodeConfig::default().retention().days_for("x"), 90);
+        let bad: NodeConfig = toml::from_str("[tenants.ACME]\nretention_days = 2\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("`tenants`"));
+        let bad: NodeConfig = toml::from_str("[tenants.acme]\nretention_days = 99999\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("tenants.<tenant>.retention_days"));
+        let bad: NodeConfig = toml::from_str("[engine]\nretention_sweep_interval_ms = 1\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("engine.retention_sweep_interval_ms"));
+        let e = toml::from_str::<NodeConfig>("[tenants.acme]\nretention = 2\n").unwrap_err().to_string();
+        assert!(e.contains("retention"), "{e}");
     }
 
     #[test]

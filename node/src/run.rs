@@ -142,6 +142,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         metrics: prometheus,
         limits: config.limits.clone(),
         default_lookback_days: config.engine.default_lookback_days,
+        retention: config.retention(),
         inflight: Semaphore::new(config.limits.max_concurrent_requests),
         auth: crate::http::auth::Authorizer::new(&config.auth),
         events: Some(touchline_cluster::producer::EventProducer::new(&brokers, &kafka_props(&config), &config.topic)?),
@@ -150,10 +151,17 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));
     let gauges = tokio::spawn(storage_gauges(store.clone()));
+    let sweep_cfg = crate::sweep::SweepConfig {
+        policy: config.retention(),
+        interval: Duration::from_millis(config.engine.retention_sweep_interval_ms),
+        batch: config.engine.retention_sweep_batch,
+    };
+    let sweep = tokio::spawn(crate::sweep::run(store.clone(), status.clone(), sweep_cfg, shutdown.clone()));
 
     let engine = Arc::new(config.engine_config());
     let result = run_intake(intake_config(&config, brokers), store.clone(), engine, status, shutdown).await;
     gauges.abort();
+    sweep.abort();
     membership.leave().await;
     let _ = http_stop_tx.send(true);
     let _ = http_task.await;

@@ -40,7 +40,7 @@ pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: 
     store.scan_prefix(&prefix, |k, v| {
         let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
         let Some(ts) = crate::state::tenant::ts_in_key(k, prefix.len() + 8) else { return true };
-        if ts < q.from || ts >= q.to || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
+        if ts < q.from || ts >= q.to || !crate::domain::retention::retained(ts, q.horizon) || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
             return true;
         }
         match consent.allows_in_scan(person, ts, &mut err) {

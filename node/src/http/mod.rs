@@ -37,12 +37,21 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub limits: crate::config::LimitsSection,
     pub default_lookback_days: i64,
+    /// Event-time retention per tenant (queries ignore what lies behind the horizon).
+    pub retention: touchline_actors::domain::retention::RetentionPolicy,
     pub inflight: Semaphore,
     pub auth: auth::Authorizer,
     /// Produces node-originated events (HTTP erasure); `None` in unit setups.
     pub events: Option<touchline_cluster::producer::EventProducer>,
     /// Membership view and the client that forwards to owners.
     pub forward: forward::Forwarder,
+}
+
+impl AppState {
+    /// The retention horizon of `tenant` in `partition` (a blocking RocksDB read).
+    pub fn horizon(&self, partition: u16, tenant: &str) -> Result<Option<touchline_actors::domain::Ts>, ApiError> {
+        Ok(touchline_actors::query::horizon(&self.store, partition, tenant, &self.retention)?)
+    }
 }
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
