@@ -137,6 +137,7 @@ async fn shuffled_and_ordered_ingest_equal_the_batch_reference() {
         assert!(removed > 0.0, "{}: nothing swept or dropped", node.spec.node_id);
     }
     assert!(metric(&a, "touchline_retention_swept_records_total").await > 0.0, "ordered ingest stores then sweeps");
+    assert!(metric(&b, "touchline_retention_dropped_events_total").await > 0.0, "shuffled ingest brings events already behind the horizon");
     let partition = touchline_actors::domain::routing::partition_for(SHORT, partitions) as u16;
     for node in [&mut a, &mut b] {
         assert!(node.terminate(Duration::from_secs(30)).await, "node did not stop");
