@@ -133,6 +133,11 @@ async fn https_only_with_the_trusted_certificate_and_forwarding_over_https() {
         }
     }
 
+    // A silent connection holds no one up: others are served meanwhile.
+    let silent = tokio::net::TcpStream::connect(&nodes[0].http).await.expect("connect");
+    let (status, _, _) = get(&trusting, &nodes[0].http, "/health/live").await.expect("https beside a silent connection");
+    assert_eq!(status, 200);
+    drop(silent);
     // Plain http to the TLS port: no 200 (the handshake fails), and the listener lives on.
     let plain = touchline_node::client::request(&nodes[0].http, "GET", "/health/live", Duration::from_secs(15)).await;
     assert!(!matches!(&plain, Ok(r) if r.status == 200), "plain http got a 200: {plain:?}");
