@@ -122,6 +122,9 @@ pub struct StorageSection {
     pub block_cache_mb: usize,
     pub write_buffer_mb: usize,
     pub sync_writes: bool,
+    /// Memory budget of the incrementally maintained markov/shapley paths
+    /// (0: no entry is kept; every such query rebuilds its paths).
+    pub paths_cache_mb: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -192,7 +195,7 @@ impl Default for EngineSection {
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false }
+        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, paths_cache_mb: 128 }
     }
 }
 
@@ -284,6 +287,9 @@ impl NodeConfig {
         }
         if self.storage.write_buffer_mb < 4 {
             return Err(invalid("storage.write_buffer_mb", "must be at least 4"));
+        }
+        if self.storage.paths_cache_mb > 1 << 20 {
+            return Err(invalid("storage.paths_cache_mb", "must be at most 1048576 (1 TiB)"));
         }
         let l = &self.limits;
         if l.max_body_bytes == 0 {

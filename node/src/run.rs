@@ -134,6 +134,8 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     }
     let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(NodeError::Membership)?;
     let forward = http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone()));
+    let paths = touchline_actors::query::paths_cache::PathsCache::new(config.storage.paths_cache_mb << 20);
+    paths.observe(&store);
     let state = Arc::new(AppState {
         node_id: config.node_id.clone(),
         http_addr: http_addr.clone(),
@@ -147,6 +149,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         auth: crate::http::auth::Authorizer::new(&config.auth),
         events: Some(touchline_cluster::producer::EventProducer::new(&brokers, &kafka_props(&config), &config.topic)?),
         forward,
+        paths,
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));

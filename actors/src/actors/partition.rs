@@ -75,6 +75,9 @@ impl Actor for PartitionActor {
     async fn pre_start(&self, _me: ActorRef<PartitionMsg>, args: PartitionArgs) -> Result<PartitionActorState, ActorProcessingErr> {
         let p = args.partition as u16;
         let checkpoint = args.store.checkpoint(p).map_err(super::boxed)?.unwrap_or_default();
+        // A new incarnation of the partition here: its state may have been
+        // replaced while it was away, so nothing derived from it before holds.
+        args.store.notify_reset(p);
         args.status.next_offset.store(checkpoint.next_offset, Ordering::Relaxed);
         args.status.set_watermark(checkpoint.watermark_nanos.map(Ts::from_nanos));
         args.status.set_state(PartitionState::Active);

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod customer;
 pub mod datadriven;
 pub mod journey;
+pub mod paths_cache;
 pub mod variants;
 mod paths;
 

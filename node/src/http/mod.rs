@@ -45,6 +45,8 @@ pub struct AppState {
     pub events: Option<touchline_cluster::producer::EventProducer>,
     /// Membership view and the client that forwards to owners.
     pub forward: forward::Forwarder,
+    /// Incrementally maintained markov/shapley paths (the store's commit observer).
+    pub paths: Arc<touchline_actors::query::paths_cache::PathsCache>,
 }
 
 impl AppState {

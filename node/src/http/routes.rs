@@ -129,6 +129,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
     }
     let (partition, watermark) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
+    let paths = state.paths.clone();
     let t = tenant.clone();
     let mut q2 = q.clone();
     let body = blocking(move || {
@@ -147,7 +148,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
                     continue;
                 }
                 let r = if m.is_data_driven() {
-                    query::datadriven::data_driven_report(&store, partition, &t, m, &q2, &convs)?
+                    paths.report(&store, partition, &t, m, &q2)?
                 } else {
                     query::attribution::rule_report(m, &q2.params, &convs)
                 };
@@ -159,7 +160,11 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
             head["currency"] = json!(currency);
             head["models"] = Value::Object(models);
         } else {
-            let r = query::attribution::attribution(&store, partition, &t, model, &q2)?;
+            let r = if model.is_data_driven() {
+                paths.report(&store, partition, &t, model, &q2)?
+            } else {
+                query::attribution::attribution(&store, partition, &t, model, &q2)?
+            };
             head["model"] = json!(model.as_str());
             head["conversions"] = json!(r.conversions);
             head["conversion_value"] = json!(r.conversion_value);
