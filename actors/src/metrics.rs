@@ -28,6 +28,11 @@ pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
 pub const FORWARDED: &str = "touchline_forwarded_requests_total";
 pub const STORAGE_ERRORS: &str = "touchline_storage_errors_total";
 pub const STORAGE_STALLED: &str = "touchline_partition_storage_stalled";
+pub const TLS_HANDSHAKE_FAILURES: &str = "touchline_http_tls_handshake_failures_total";
+pub const RETENTION_SWEPT: &str = "touchline_retention_swept_records_total";
+pub const RETENTION_DROPPED: &str = "touchline_retention_dropped_events_total";
+pub const RETENTION_PASSES: &str = "touchline_retention_sweep_passes_total";
+pub const RETENTION_ERRORS: &str = "touchline_retention_sweep_errors_total";
 
 /// Partition states (label `state` of `touchline_partition_state`).
 pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
@@ -74,6 +79,19 @@ pub fn register() {
     describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
     describe_counter!(STORAGE_ERRORS, Unit::Count, "Failed RocksDB batch commits (disk full, I/O); the batch is retried, never dead-lettered.");
     describe_gauge!(STORAGE_STALLED, Unit::Count, "1 while a partition retries a failed storage write (its offset does not move), else 0.");
+    describe_counter!(TLS_HANDSHAKE_FAILURES, Unit::Count, "HTTPS connections closed because the TLS handshake failed or timed out (e.g. plain HTTP to the TLS port).");
+    describe_counter!(
+        RETENTION_SWEPT,
+        Unit::Count,
+        "Timeline records (touchpoints, conversions, conversion index entries) deleted by the retention sweep because older than their tenant's retention horizon."
+    );
+    describe_counter!(RETENTION_PASSES, Unit::Count, "Completed retention sweep passes over every tenant of the owned partitions.");
+    describe_counter!(RETENTION_ERRORS, Unit::Count, "Retention sweep steps that failed on a storage error (the next step retries).");
+    describe_counter!(
+        RETENTION_DROPPED,
+        Unit::Count,
+        "Touchpoints and conversions that arrived already older than their tenant's retention horizon and were kept out of per-person state."
+    );
 
     counter!(EVENTS_CONSUMED).absolute(0);
     counter!(EVENTS_APPLIED).absolute(0);
@@ -99,6 +117,11 @@ pub fn register() {
     counter!(REBALANCES).absolute(0);
     counter!(FORWARDED).absolute(0);
     counter!(STORAGE_ERRORS).absolute(0);
+    counter!(TLS_HANDSHAKE_FAILURES).absolute(0);
+    counter!(RETENTION_SWEPT).absolute(0);
+    counter!(RETENTION_DROPPED).absolute(0);
+    counter!(RETENTION_PASSES).absolute(0);
+    counter!(RETENTION_ERRORS).absolute(0);
     // Per-partition families get their series once partitions are known; until
     // then a placeholder partition "-1" keeps the family present.
     for s in PARTITION_STATES {
@@ -110,6 +133,21 @@ pub fn register() {
 
 pub fn rebalanced() {
     counter!(REBALANCES).increment(1);
+}
+
+pub fn tls_handshake_failed() {
+    counter!(TLS_HANDSHAKE_FAILURES).increment(1);
+}
+
+/// One sweep step: records deleted, whether it completed a pass, whether it failed.
+pub fn retention_step(deleted: u64, pass_completed: bool, failed: bool) {
+    counter!(RETENTION_SWEPT).increment(deleted);
+    counter!(RETENTION_PASSES).increment(pass_completed as u64);
+    counter!(RETENTION_ERRORS).increment(failed as u64);
+}
+
+pub fn retention_dropped(n: u64) {
+    counter!(RETENTION_DROPPED).increment(n);
 }
 
 pub fn forwarded() {

@@ -83,6 +83,7 @@ fn main() {
         lookback_days: 30,
         params: Default::default(),
         currency: None,
+        horizon: None,
     };
     for model in [Model::Markov, Model::Shapley] {
         let t = Instant::now();

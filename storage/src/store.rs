@@ -34,6 +34,15 @@ pub struct Checkpoint {
     pub applied_events: u64,
 }
 
+/// Where [`Store::walk_keys`] goes after a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Walk {
+    Next,
+    /// Seek forward to this key (must be greater than the current one).
+    SeekTo(Vec<u8>),
+    Stop,
+}
+
 /// Told of every committed transaction's keys, after the write succeeded (so a
 /// reader that has seen the notification also sees the state), and of wholesale
 /// changes of a partition's range (dropped, restored), after which nothing that
@@ -116,6 +125,34 @@ impl Store {
         }
         it.status()?;
         Ok(())
+    }
+
+    /// Visits committed keys of `[start, end)` in order; `f` says where to go
+    /// next (used by sweeps that skip the retained rest of a person's timeline).
+    pub fn walk_keys(&self, start: &[u8], end: &[u8], mut f: impl FnMut(&[u8]) -> Walk) -> Result<()> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end.to_vec());
+        let mut it = self.db.raw_iterator_opt(ro);
+        it.seek(start);
+        while it.valid() {
+            let Some(k) = it.key() else { break };
+            match f(k) {
+                Walk::Next => it.next(),
+                Walk::SeekTo(to) => it.seek(&to),
+                Walk::Stop => return Ok(()),
+            }
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// Deletes `keys` in one atomic write.
+    pub fn delete_keys(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let mut b = rocksdb::WriteBatch::default();
+        for k in keys {
+            b.delete(k);
+        }
+        self.write(b)
     }
 
     pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {

@@ -161,6 +161,12 @@ impl NodeSpec {
             extra: Vec::new(),
         }
     }
+
+    /// Serve HTTPS with this PEM certificate chain and key (`--tls-cert`, `--tls-key`).
+    pub fn with_tls(mut self, cert: &Path, key: &Path) -> NodeSpec {
+        self.extra.extend(["--tls-cert".into(), cert.display().to_string(), "--tls-key".into(), key.display().to_string()]);
+        self
+    }
 }
 
 /// A running node process, killed on drop.

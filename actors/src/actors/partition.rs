@@ -227,6 +227,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                 stats.duplicates += st.duplicates;
                 stats.merges += st.merges;
                 stats.blocked += st.blocked;
+                stats.expired += st.expired;
             }
             Ok(ractor::rpc::CallResult::Success(Err(e))) => return Err(Failure::Actor(e)),
             other => return Err(Failure::Actor(format!("tenant {tenant}: {other:?}"))),
@@ -265,6 +266,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     }
     metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
     metrics::merges_blocked(stats.blocked);
+    metrics::retention_dropped(stats.expired);
     s.args.status.next_offset.store(cp.next_offset, Ordering::Relaxed);
     s.args.status.set_watermark(watermark);
     metrics::partition_progress(p, cp.next_offset, s.args.status.lag(), watermark);

@@ -16,6 +16,7 @@ use super::QueryError;
 use crate::domain::datadriven::{markov_counted, shapley_counted, CountedPath, DataDrivenResult};
 use crate::domain::models::Model;
 use crate::domain::report::{Accumulator, ExactSum};
+use crate::domain::retention::clamp_from;
 use crate::domain::{Ts, DIRECT_KEY};
 use crate::state::{key, ConvRec, TouchRec};
 use std::collections::{BTreeMap, HashMap};
@@ -32,11 +33,19 @@ pub struct PersonPaths {
     pub values: Vec<f64>,
     /// Touchpoint keys in range after the last conversion in range, if any.
     pub null: Option<Vec<String>>,
+    /// The earliest time of any touchpoint or conversion in this part: a
+    /// retention horizon at or before it leaves the part as it is.
+    pub min_ts: Option<Ts>,
 }
+
 
 impl PersonPaths {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty() && self.null.is_none()
+    }
+
+    fn saw(&mut self, ts: Ts) {
+        self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
     }
 }
 
@@ -92,6 +101,10 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
         }
         let pp = out.entry(c.person).or_default();
         pp.values.push(c.value);
+        pp.saw(c.ts);
+        if let Some(first) = c.touches.first() {
+            pp.saw(first.0);
+        }
         if c.touches.is_empty() {
             pp.direct += 1;
         } else {
@@ -107,7 +120,7 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
     store.scan_prefix(&prefix, |k, v| {
         let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
         let Some(ts) = crate::state::tenant::ts_in_key(k, prefix.len() + 8) else { return true };
-        if ts < q.from || ts >= q.to || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
+        if ts < q.from || ts >= q.to || !crate::domain::retention::retained(ts, q.horizon) || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
             return true;
         }
         match consent.allows_in_scan(person, ts, &mut err) {
@@ -116,7 +129,11 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
             None => return false,
         }
         match codec::decode::<TouchRec>(k, v) {
-            Ok(t) => out.entry(person).or_default().null.get_or_insert_with(Vec::new).push(t.touch.key(q.group_by).to_string()),
+            Ok(t) => {
+                let pp = out.entry(person).or_default();
+                pp.saw(t.ts);
+                pp.null.get_or_insert_with(Vec::new).push(t.touch.key(q.group_by).to_string());
+            }
             Err(e) => {
                 err = Some(e.into());
                 return false;
@@ -137,7 +154,8 @@ pub fn one_person(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, cur
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut last: Option<Ts> = None;
     let mut convs: Vec<ConvRec> = Vec::new();
-    store.scan_as::<ConvRec>(&conv_at(p, tenant, person, q.from), &conv_at(p, tenant, person, q.to), |_, c| {
+    let from = clamp_from(q.from, q.horizon);
+    store.scan_as::<ConvRec>(&conv_at(p, tenant, person, from), &conv_at(p, tenant, person, q.to.max(from)), |_, c| {
         if c.conversion.currency == currency {
             convs.push(c);
         }
@@ -149,8 +167,12 @@ pub fn one_person(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, cur
         }
         last = Some(c.ts);
         pp.values.push(c.conversion.value);
-        let mut touches = lookback_touches(store, p, tenant, person, c.ts, lookback)?;
+        pp.saw(c.ts);
+        let mut touches = lookback_touches(store, p, tenant, person, c.ts, lookback, q.horizon)?;
         consent.retain(person, &mut touches, |t| t.ts)?;
+        if let Some(first) = touches.first() {
+            pp.saw(first.ts);
+        }
         if touches.is_empty() {
             pp.direct += 1;
         } else {
@@ -158,13 +180,16 @@ pub fn one_person(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, cur
         }
     }
     let mut tail: Vec<TouchRec> = Vec::new();
-    store.scan_as::<TouchRec>(&key::touch_at(p, tenant, person, q.from), &key::touch_at(p, tenant, person, q.to), |_, t| {
+    store.scan_as::<TouchRec>(&key::touch_at(p, tenant, person, from), &key::touch_at(p, tenant, person, q.to.max(from)), |_, t| {
         if last.is_none_or(|l| t.ts > l) {
             tail.push(t);
         }
         true
     })?;
     consent.retain(person, &mut tail, |t| t.ts)?;
+    if let Some(first) = tail.first() {
+        pp.saw(first.ts);
+    }
     if !tail.is_empty() {
         pp.null = Some(tail.iter().map(|t| t.touch.key(q.group_by).to_string()).collect());
     }

@@ -11,7 +11,9 @@
 //! full build) and swaps their part in the aggregate. A consent update or an
 //! erasure tombstone invalidates the tenant's entries (their effect is read
 //! through customer ids, not person keys); a partition reset, a truncated change
-//! log or too many changed persons fall back to a full build.
+//! log or too many changed persons fall back to a full build. When the tenant's
+//! retention horizon has moved forward, the persons whose part holds a record
+//! behind it are recomputed too (the horizon is not part of the entry's key).
 //!
 //! Exactness under concurrent commits: a commit is journaled after its write, and
 //! an entry records the journal position read *before* it reads state, so a
@@ -134,12 +136,16 @@ struct Part {
     null: Option<Box<[u32]>>,
     direct: u64,
     values: Vec<f64>,
+    /// Earliest record time in the part (see [`PersonPaths::min_ts`]).
+    min_ts: Option<Ts>,
 }
 
 struct Entry {
     key: EntryKey,
     /// Whether a full build has filled it (a fresh entry has not).
     built: bool,
+    /// The retention horizon the parts were computed under.
+    horizon: Option<Ts>,
     epoch: u64,
     seq: u64,
     key_ids: HashMap<String, u32>,
@@ -157,6 +163,7 @@ impl Entry {
         Entry {
             key,
             built: false,
+            horizon: None,
             epoch,
             seq,
             key_ids: HashMap::new(),
@@ -219,6 +226,7 @@ impl Entry {
             null: pp.null.as_deref().map(|p| self.intern(p)),
             direct: pp.direct,
             values: pp.values,
+            min_ts: pp.min_ts,
         };
         self.apply(&part, 1);
         self.bytes += PERSON_BYTES;
@@ -316,8 +324,18 @@ impl PathsCache {
             let j = lock(&self.journal);
             (j.epoch(p), j.seq, j.changes_since(p, tenant, e.seq))
         };
-        let changed = match changes {
-            Some(c) if e.built && e.epoch == epoch && (c.len() as f64) <= REBUILD_FRACTION * (e.persons.len().max(64) as f64) => Some(c),
+        // The horizon only moves forward: the persons with a record behind
+        // the new one change; the others keep their part.
+        let expired = match (e.horizon, q.horizon) {
+            (old, new) if old == new => Some(BTreeSet::new()),
+            (old, Some(new)) if old.is_none_or(|o| o < new) => Some(e.persons.iter().filter(|(_, part)| part.min_ts.is_some_and(|m| m < new)).map(|(p, _)| *p).collect()),
+            _ => None,
+        };
+        let changed = match (changes, expired) {
+            (Some(mut c), Some(x)) if e.built && e.epoch == epoch => {
+                c.extend(x);
+                ((c.len() as f64) <= REBUILD_FRACTION * (e.persons.len().max(64) as f64)).then_some(c)
+            }
             _ => None,
         };
         match changed {
@@ -344,6 +362,7 @@ impl PathsCache {
         }
         e.epoch = epoch;
         e.seq = seq;
+        e.horizon = q.horizon;
         slot.bytes.store(e.bytes, Ordering::Relaxed);
         slot.seq.store(seq, Ordering::Relaxed);
         let report = e.report(model);

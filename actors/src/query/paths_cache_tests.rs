@@ -120,6 +120,7 @@ fn query(from_day: i64, to_day: i64, lookback_days: i64) -> AttributionQuery {
         lookback_days,
         params: Default::default(),
         currency: None,
+        horizon: None,
     }
 }
 
@@ -141,13 +142,20 @@ proptest! {
     fn cached_reports_equal_uncached_after_every_batch(
         batches in prop::collection::vec(prop::collection::vec(op(), 1..8), 1..10),
         (from_day, span, lookback) in (0..20i64, 1..30i64, 0..10i64),
+        horizon_steps in prop::collection::vec(prop::option::of(0..6i64), 10),
     ) {
         let mut w = World::new();
         let cache = PathsCache::new(64 << 20);
         cache.observe(&w.store);
-        let q = query(from_day, from_day + span, lookback);
-        for batch in &batches {
+        let mut q = query(from_day, from_day + span, lookback);
+        let mut horizon_day: Option<i64> = None;
+        for (i, batch) in batches.iter().enumerate() {
             w.apply(batch);
+            // A retention horizon that only moves forward (or stays unset).
+            if let Some(step) = horizon_steps[i] {
+                horizon_day = Some(horizon_day.map_or(step, |d| d + step));
+            }
+            q.horizon = horizon_day.map(|d| ts(d, 0));
             for model in [Model::Markov, Model::Shapley] {
                 let cached = cache.report(&w.store, P, T, model, &q).unwrap();
                 let fresh = uncached(&w.store, model, &q);
@@ -216,4 +224,25 @@ fn quiet_tenant_is_answered_without_rebuilding() {
     cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
     assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1);
     assert_eq!(cache.stats().persons_recomputed.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_moving_horizon_recomputes_only_persons_with_older_records() {
+    let mut w = World::new();
+    let cache = PathsCache::new(64 << 20);
+    cache.observe(&w.store);
+    w.apply(&[
+        Op::Touch { person: 1, day: 1, channel: 0 },
+        Op::Convert { person: 1, day: 2, value: 4 },
+        Op::Touch { person: 2, day: 10, channel: 1 },
+        Op::Convert { person: 2, day: 11, value: 8 },
+    ]);
+    let mut q = query(0, 40, 30);
+    assert_eq!(cache.report(&w.store, P, T, Model::Markov, &q).unwrap().conversions, 2);
+    q.horizon = Some(ts(5, 0));
+    let r = cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
+    assert_eq!(r.conversions, 1, "person 1's conversion is behind the horizon");
+    assert!(same(&r, &uncached(&w.store, Model::Markov, &q)));
+    assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1, "no rebuild");
+    assert_eq!(cache.stats().persons_recomputed.load(Ordering::Relaxed), 1, "only person 1");
 }

@@ -133,8 +133,9 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
     let store = state.store.clone();
     let paths = state.paths.clone();
     let t = tenant.clone();
-    let q2 = q.clone();
+    let mut q2 = q.clone();
     let body = blocking(move || {
+        q2.horizon = state.horizon(partition, &t)?;
         let mut head = json!({
             "tenant": t, "group_by": q2.group_by.as_str(),
             "from": q2.from.to_string(), "to": q2.to.to_string(), "lookback_days": q2.lookback_days,
@@ -183,17 +184,22 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
 
 async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
     let p = Params::parse(query.as_deref(), &["lookback_days", "half_life_hours", "weights", "group_by"])?;
-    let q = CustomerQuery {
+    let mut q = CustomerQuery {
         lookback_days: p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days),
         params: p.model_params()?,
         group_by: p.group_by("group_by")?,
+        horizon: None,
     };
     if id.is_empty() || id.len() > 256 {
         return Err(ApiError::param("id", "must be 1..256 bytes"));
     }
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || Ok(query::customer::customer(&store, partition, &tenant, &id, &q)?)).await?;
+    let body = blocking(move || {
+        q.horizon = state.horizon(partition, &tenant)?;
+        Ok(query::customer::customer(&store, partition, &tenant, &id, &q)?)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 
@@ -207,7 +213,11 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
     let lookback = state.default_lookback_days;
-    let body = blocking(move || Ok(query::journey::performance(&store, partition, &tenant, &journey, g, from, to, lookback)?)).await?;
+    let body = blocking(move || {
+        let horizon = state.horizon(partition, &tenant)?;
+        Ok(query::journey::performance(&store, partition, &tenant, &journey, g, from, to, lookback, horizon)?)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 
