@@ -4,6 +4,7 @@
 
 pub mod privacy;
 pub mod records;
+pub mod retention;
 pub mod tenant;
 
 pub use records::*;
