@@ -195,8 +195,12 @@ impl PathsCache {
                     let pp = one_person(store, p, tenant, q, &key.currency, &mut consent, *person)?;
                     e.set(*person, pp);
                 }
-                self.stats.updates.fetch_add(1, Ordering::Relaxed);
-                self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
+                if !persons.is_empty() {
+                    self.stats.updates.fetch_add(1, Ordering::Relaxed);
+                    self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
+                    metrics::counter!(crate::metrics::REPORT_CACHE_UPDATES).increment(1);
+                    metrics::counter!(crate::metrics::REPORT_CACHE_PERSONS).increment(persons.len() as u64);
+                }
             }
             None => {
                 let mut q2 = q.clone();
@@ -208,6 +212,7 @@ impl PathsCache {
                 }
                 e.built = true;
                 self.stats.builds.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::metrics::REPORT_CACHE_BUILDS).increment(1);
             }
         }
         e.epoch = epoch;
@@ -256,6 +261,7 @@ impl PathsCache {
             }
         }
         self.live.store(slots.len(), Ordering::Release);
+        metrics::gauge!(crate::metrics::REPORT_CACHE_BYTES).set(total as f64);
         let keep_after = slots.iter().map(|s| s.seq.load(Ordering::Relaxed)).min().unwrap_or(j.seq);
         while j.log.front().is_some_and(|r| r.seq <= keep_after) {
             let r = j.log.pop_front().expect("front exists");
