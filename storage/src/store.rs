@@ -219,7 +219,11 @@ impl Store {
         if let Some((p, cp)) = checkpoint {
             b.put(Self::checkpoint_key(p), codec::encode(&cp)?);
         }
-        self.write(b)
+        self.write(b)?;
+        // Restored or standby-applied state is a commit like any other for
+        // read-side caches.
+        self.notify_commit(&mut entries.iter().map(|(k, _)| k.as_slice()));
+        Ok(())
     }
 
     /// Deletes everything of `partition` (after it moved away for good).
