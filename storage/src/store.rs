@@ -6,6 +6,7 @@ use crate::{codec, Result, Txn};
 use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBufferManager, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Memory budget of the node's RocksDB (all bounded).
@@ -39,6 +40,8 @@ pub struct Checkpoint {
 pub struct Store {
     db: Arc<DB>,
     sync: bool,
+    /// Transactions with writes that ended without a commit (see [`Txn`]).
+    aborted: Arc<AtomicU64>,
     // Kept alive for the DB's lifetime.
     _cache: Arc<Cache>,
     _wbm: Arc<WriteBufferManager>,
@@ -68,6 +71,10 @@ impl Store {
         o.create_if_missing(true);
         o.set_block_based_table_factory(&bbo);
         o.set_write_buffer_manager(&wbm);
+        // A bloom filter per memtable: most point reads of the apply path miss
+        // (new event ids, new identifiers) and skip the skiplist search.
+        o.set_memtable_prefix_bloom_ratio(0.05);
+        o.set_memtable_whole_key_filtering(true);
         o.set_compression_type(DBCompressionType::Lz4);
         o.set_bottommost_compression_type(DBCompressionType::Zstd);
         o.set_max_background_jobs(2);
@@ -75,7 +82,18 @@ impl Store {
         o.set_max_open_files(512);
         o.set_keep_log_file_num(3);
         let db = DB::open(&o, path)?;
-        Ok(Store { db: Arc::new(db), sync: opts.sync, _cache: Arc::new(cache), _wbm: Arc::new(wbm) })
+        Ok(Store { db: Arc::new(db), sync: opts.sync, aborted: Arc::new(AtomicU64::new(0)), _cache: Arc::new(cache), _wbm: Arc::new(wbm) })
+    }
+
+    /// How many transactions with writes ended without a successful commit since
+    /// the store was opened. A cache of state written through transactions is
+    /// valid only while this has not changed since it was filled.
+    pub fn aborted_txns(&self) -> u64 {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn note_aborted_txn(&self) {
+        self.aborted.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn db(&self) -> &DB {

@@ -5,6 +5,11 @@
 //! Actors of one partition share one `Txn` per Kafka batch. Nothing is visible to
 //! readers (HTTP queries) before `commit`; a failed batch is simply dropped and
 //! retried, so a crash or a handler panic can never leave half an event applied.
+//!
+//! A transaction with writes that ends without a successful commit counts as an
+//! abort on its store ([`Store::aborted_txns`]): in-memory caches of state written
+//! through transactions compare that count to know their contents may include
+//! writes that never became durable.
 
 use crate::keys::prefix_end;
 use crate::store::{Checkpoint, Store};
@@ -43,9 +48,18 @@ impl Txn {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, |v| v.map(<[u8]>::to_vec))
+    }
+
+    /// Calls `f` with the value of `key` as the transaction sees it, borrowed
+    /// (no copy of the overlay value or of RocksDB's pinned value).
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
         match self.overlay.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.store.get(key),
+            Some(v) => Ok(f(v.as_deref())),
+            None => {
+                let pinned = self.store.db().get_pinned(key)?;
+                Ok(f(pinned.as_deref()))
+            }
         }
     }
 
@@ -57,10 +71,7 @@ impl Txn {
     }
 
     pub fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self.get(key)? {
-            Some(b) => Ok(Some(codec::decode(key, &b)?)),
-            None => Ok(None),
-        }
+        self.get_with(key, |v| v.map(|b| codec::decode(key, b)).transpose())?
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
@@ -168,18 +179,35 @@ impl Txn {
 
     /// Writes everything pending, plus `checkpoint` of `partition` when given, as
     /// one atomic `WriteBatch`.
-    pub fn commit(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        let mut batch = rocksdb::WriteBatch::default();
-        for (k, v) in self.overlay {
-            match v {
-                Some(v) => batch.put(k, v),
-                None => batch.delete(k),
+    pub fn commit(mut self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+        let had_writes = !self.overlay.is_empty();
+        let overlay = std::mem::take(&mut self.overlay);
+        let r = (|| {
+            let mut batch = rocksdb::WriteBatch::default();
+            for (k, v) in overlay {
+                match v {
+                    Some(v) => batch.put(k, v),
+                    None => batch.delete(k),
+                }
             }
+            if let Some((p, cp)) = checkpoint {
+                batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
+            }
+            self.store.write(batch)
+        })();
+        if r.is_err() && had_writes {
+            self.store.note_aborted_txn();
         }
-        if let Some((p, cp)) = checkpoint {
-            batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
+        r
+    }
+}
+
+impl Drop for Txn {
+    /// Dropped with pending writes = never committed (`commit` empties the overlay).
+    fn drop(&mut self) {
+        if !self.overlay.is_empty() {
+            self.store.note_aborted_txn();
         }
-        self.store.write(batch)
     }
 }
 
@@ -213,6 +241,22 @@ mod tests {
         s.drop_partition(1).unwrap();
         assert_eq!(s.checkpoint(1).unwrap(), None);
         assert_eq!(s.get(b"\x00\x01Ta").unwrap(), None);
+    }
+
+    #[test]
+    fn aborts_count_dropped_or_failed_transactions_with_writes() {
+        let (_d, s) = store();
+        assert_eq!(s.aborted_txns(), 0);
+        drop(s.txn()); // nothing written: not an abort
+        let mut t = s.txn();
+        t.put(b"\x00\x01a".to_vec(), b"1".to_vec());
+        t.commit(None).unwrap();
+        assert_eq!(s.aborted_txns(), 0);
+        let mut t = s.txn();
+        t.delete(b"\x00\x01a".to_vec());
+        drop(t);
+        assert_eq!(s.aborted_txns(), 1);
+        assert_eq!(s.txn().get_with(b"\x00\x01a", |v| v.map(<[u8]>::to_vec)).unwrap(), Some(b"1".to_vec()));
     }
 
     proptest! {

@@ -2,14 +2,15 @@
 //! and clicks per composite key `{journey}/SEQ-{n}/{content}/{variant}` into
 //! event-time buckets: 5-second windows (closed at the watermark: late touches
 //! skip them) and the hour, day and ISO-week roll-ups (late touches still count).
-//! Counts are summed per batch and written once per bucket, so a hot bucket
-//! costs one read-modify-write per batch.
+//! Counts are summed per batch and written once per bucket; the actor keeps the
+//! buckets it wrote in a bounded cache across batches (it is their only writer),
+//! so a hot bucket costs one write per batch and no read.
 
-use super::{boxed, Done, SharedTxn};
+use super::{boxed, Done, EngineConfig, SharedTxn};
 use crate::domain::window::{bucket_start, Granularity};
 use crate::domain::Ts;
 use crate::metrics;
-use crate::state::{TenantState, WindowCounts};
+use crate::state::{GenCache, TenantState, WindowCounts};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,12 +32,18 @@ pub struct JourneyArgs {
     pub partition: u16,
     pub tenant: Arc<str>,
     pub journey: String,
+    pub config: Arc<EngineConfig>,
 }
+
+/// (granularity tag, bucket start, composite key).
+type Bucket = (u8, i64, String);
 
 pub struct JourneyState {
     args: JourneyArgs,
-    /// (granularity tag, bucket start, composite key) → counts of this batch.
-    pending: HashMap<(u8, i64, String), WindowCounts>,
+    /// Counts of this batch.
+    pending: HashMap<Bucket, WindowCounts>,
+    /// Stored counts of recently written buckets (see `state::cache`).
+    stored: GenCache<Bucket, WindowCounts>,
 }
 
 pub struct JourneyActor;
@@ -48,7 +55,8 @@ impl Actor for JourneyActor {
 
     async fn pre_start(&self, _me: ActorRef<JourneyMsg>, args: JourneyArgs) -> Result<JourneyState, ActorProcessingErr> {
         metrics::actor_started("journey");
-        Ok(JourneyState { args, pending: HashMap::new() })
+        let stored = GenCache::new(args.config.state_cache_entries);
+        Ok(JourneyState { args, pending: HashMap::new(), stored })
     }
 
     async fn post_stop(&self, _me: ActorRef<JourneyMsg>, _s: &mut JourneyState) -> Result<(), ActorProcessingErr> {
@@ -72,9 +80,11 @@ impl Actor for JourneyActor {
                 }
                 let pending = std::mem::take(&mut s.pending);
                 let mut guard = txn.lock();
+                s.stored.validate(guard.store().aborted_txns());
                 let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
-                for ((gran, bucket, composite), c) in pending {
-                    st.count_window(gran, &s.args.journey, bucket, &composite, &c).map_err(boxed)?;
+                for (b, add) in pending {
+                    let sum = st.count_window(b.0, &s.args.journey, b.1, &b.2, &add, s.stored.get(&b)).map_err(boxed)?;
+                    s.stored.insert(b, sum);
                 }
                 // Hand the transaction back before reporting done (see CustomerActor).
                 drop(guard);
