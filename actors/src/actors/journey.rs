@@ -12,7 +12,7 @@ use crate::domain::Ts;
 use crate::metrics;
 use crate::state::{GenCache, TenantState, WindowCounts};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 /// One touch of the journey: its time, composite key, interaction type, lateness.

@@ -12,7 +12,7 @@ use crate::domain::{Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
 use crate::state::{CampaignRec, ConvRec, IdCache, TenantMeta, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 use std::time::Duration;
 

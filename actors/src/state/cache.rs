@@ -15,7 +15,7 @@
 //! O(1) amortized, and recently used entries survive.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::hash::Hash;
 
 pub struct GenCache<K, V> {
