@@ -76,8 +76,8 @@ pub struct EngineSection {
     pub default_lookback_days: i64,
     pub customer_actor_cap: usize,
     pub customer_idle_batches: u64,
-    /// Entries of each per-actor state cache (identity per tenant actor, window
-    /// counters per journey actor); 0 disables the caches.
+    /// Entries of each per-actor state cache (identity per tenant actor; an
+    /// eighth of it for window counters per journey actor); 0 disables them.
     pub state_cache_entries: usize,
     pub batch_max_records: usize,
     pub in_flight_batches: usize,

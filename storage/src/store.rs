@@ -126,6 +126,21 @@ impl Store {
         Ok(())
     }
 
+    /// The greatest committed key in `[start, end)`.
+    pub fn last_key(&self, start: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(start.to_vec());
+        ro.set_iterate_upper_bound(end.to_vec());
+        let mut it = self.db.raw_iterator_opt(ro);
+        it.seek_to_last();
+        let last = match it.key() {
+            Some(k) if it.valid() && k >= start && k < end => Some(k.to_vec()),
+            _ => None,
+        };
+        it.status()?;
+        Ok(last)
+    }
+
     pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
         self.scan(prefix, &keys::prefix_end(prefix), f)
     }

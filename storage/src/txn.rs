@@ -146,6 +146,19 @@ impl Txn {
         Ok(())
     }
 
+    /// An upper bound of the keys in `[start, end)` as the transaction sees them:
+    /// the greatest such key in the DB or written (or deleted) in this
+    /// transaction. No key above it exists; `None`: the range is empty.
+    pub fn last_key_bound(&self, start: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+        let pending = self.overlay.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end))).next_back().map(|(k, _)| k);
+        let stored = self.store.last_key(start, end)?;
+        Ok(match (pending, stored) {
+            (Some(p), Some(s)) => Some(if p.as_slice() > s.as_slice() { p.clone() } else { s }),
+            (Some(p), None) => Some(p.clone()),
+            (None, s) => s,
+        })
+    }
+
     pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
         self.scan(prefix, &prefix_end(prefix), f)
     }
@@ -257,6 +270,26 @@ mod tests {
         drop(t);
         assert_eq!(s.aborted_txns(), 1);
         assert_eq!(s.txn().get_with(b"\x00\x01a", |v| v.map(<[u8]>::to_vec)).unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn last_key_bound_covers_db_and_overlay() {
+        let (_d, s) = store();
+        let mut t = s.txn();
+        for k in [b"a1", b"b1", b"b3", b"c1"] {
+            t.put(k.to_vec(), Vec::new());
+        }
+        t.commit(None).unwrap();
+        let mut t = s.txn();
+        assert_eq!(t.last_key_bound(b"b", b"c").unwrap(), Some(b"b3".to_vec()));
+        assert_eq!(t.last_key_bound(b"d", b"e").unwrap(), None);
+        assert_eq!(t.last_key_bound(b"b", b"b3").unwrap(), Some(b"b1".to_vec()));
+        t.put(b"b4".to_vec(), Vec::new());
+        assert_eq!(t.last_key_bound(b"b", b"c").unwrap(), Some(b"b4".to_vec()));
+        t.delete(b"b5".to_vec()); // deleted keys still bound the range
+        assert_eq!(t.last_key_bound(b"b", b"c").unwrap(), Some(b"b5".to_vec()));
+        t.put(b"d0".to_vec(), Vec::new());
+        assert_eq!(t.last_key_bound(b"d", b"e").unwrap(), Some(b"d0".to_vec()));
     }
 
     proptest! {

@@ -40,7 +40,8 @@ pub struct EngineConfig {
     /// Customer actors idle for this many batches passivate.
     pub customer_idle_batches: u64,
     /// Entries of each per-actor state cache kept across batches: identity
-    /// nodes and persons per tenant actor, window counters per journey actor.
+    /// nodes and persons per tenant actor; an eighth of it for the window
+    /// counters of each journey actor.
     pub state_cache_entries: usize,
     /// Testing hook: a customer actor panics on events of this customer_id.
     pub fault_panic_customer: Option<String>,

@@ -190,6 +190,14 @@ impl<'a> TenantState<'a> {
         Ok(c)
     }
 
+    /// No window bucket of `(gran, journey)` starts after the returned time
+    /// (`None`: there is none).
+    pub fn window_ceiling(&self, gran: u8, journey: &str) -> Result<Option<Ts>, StorageError> {
+        let prefix = key::window_prefix(self.partition, self.tenant, gran, journey);
+        let end = touchline_storage::keys::prefix_end(&prefix);
+        Ok(self.txn.last_key_bound(&prefix, &end)?.map(|k| ts_in_key(&k, prefix.len()).unwrap_or(Ts::new(i64::MAX, 0))))
+    }
+
     pub fn campaign(&self, campaign_id: &str) -> Result<Option<CampaignRec>, StorageError> {
         self.txn.get_as(&key::campaign(self.partition, self.tenant, campaign_id))
     }
@@ -277,4 +285,39 @@ pub fn person_in_key(key: &[u8], offset: usize) -> Option<u64> {
 /// Parses a `Ts` out of the 12 sortable key bytes at `offset` of `key`.
 pub fn ts_in_key(key: &[u8], offset: usize) -> Option<Ts> {
     key.get(offset..offset + 12).and_then(Ts::from_key_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use touchline_storage::{Store, StoreOptions};
+
+    #[test]
+    fn id_cache_forgets_writes_of_a_dropped_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let mut cache = IdCache::new(16);
+        let n = IdNode::customer("c1");
+        // Committed: the cache answers like the store.
+        let mut t = store.txn();
+        let mut st = TenantState::records(&mut t, 1, "acme").with_id_cache(&mut cache);
+        assert_eq!(st.person_of(&n).unwrap(), None);
+        st.set_person_of(&n, 7).unwrap();
+        st.put_person(7, &PersonIds { members: vec![n.clone()], guarded: false }).unwrap();
+        drop(st);
+        t.commit(None).unwrap();
+        // Written, then dropped uncommitted: the next transaction must not see it.
+        let mut t = store.txn();
+        let mut st = TenantState::records(&mut t, 1, "acme").with_id_cache(&mut cache);
+        assert_eq!(st.person_of(&n).unwrap(), Some(7));
+        st.set_person_of(&n, 9).unwrap();
+        st.delete_person(7).unwrap();
+        assert_eq!(st.person_of(&n).unwrap(), Some(9));
+        drop(st);
+        drop(t);
+        let mut t = store.txn();
+        let mut st = TenantState::records(&mut t, 1, "acme").with_id_cache(&mut cache);
+        assert_eq!(st.person_of(&n).unwrap(), Some(7));
+        assert_eq!(st.person(7).unwrap().map(|p| p.members), Some(vec![n]));
+    }
 }
