@@ -10,6 +10,7 @@
 use crate::domain::Reason;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -85,18 +86,20 @@ pub struct Outbox {
     sink: Arc<dyn DlqSink>,
     store: Store,
     permits: Arc<Semaphore>,
+    /// Deleting delivered entries fails (storage down): logged once per episode.
+    delete_failing: Arc<AtomicBool>,
 }
 
 impl Outbox {
     pub fn new(sink: Arc<dyn DlqSink>, store: Store, max_in_flight: usize) -> Outbox {
-        Outbox { sink, store, permits: Arc::new(Semaphore::new(max_in_flight)) }
+        Outbox { sink, store, permits: Arc::new(Semaphore::new(max_in_flight)), delete_failing: Arc::default() }
     }
 
     /// Delivers one committed entry; retries with backoff until acknowledged,
     /// then deletes it. Waits for a permit first (backpressure when the DLQ is slow).
     pub async fn deliver(&self, partition: u16, record: DlqRecord) {
         let Ok(permit) = self.permits.clone().acquire_owned().await else { return };
-        let (sink, store) = (self.sink.clone(), self.store.clone());
+        let (sink, store, delete_failing) = (self.sink.clone(), self.store.clone(), self.delete_failing.clone());
         tokio::spawn(async move {
             let key = outbox_key(partition, record.source_offset);
             let mut backoff = Duration::from_millis(100);
@@ -112,9 +115,14 @@ impl Outbox {
             }
             let mut t = store.txn();
             t.delete(key);
-            if let Err(e) = t.commit(None) {
+            match t.commit(None) {
                 // The entry stays and is re-sent after a restart: at-least-once.
-                tracing::warn!(partition, error = %e, "cannot delete delivered outbox entry");
+                Err(e) if !delete_failing.swap(true, Ordering::Relaxed) => {
+                    tracing::warn!(partition, error = %e, "cannot delete delivered outbox entries (logged once until deletes succeed again)");
+                }
+                Err(_) => {}
+                Ok(()) if delete_failing.swap(false, Ordering::Relaxed) => tracing::info!("deleting delivered outbox entries works again"),
+                Ok(()) => {}
             }
             drop(permit);
         });

@@ -26,6 +26,13 @@ pub const REBALANCES: &str = "touchline_rebalances_total";
 pub const PARTITION_STATE: &str = "touchline_partition_state";
 pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
 pub const FORWARDED: &str = "touchline_forwarded_requests_total";
+pub const STORAGE_ERRORS: &str = "touchline_storage_errors_total";
+pub const STORAGE_STALLED: &str = "touchline_partition_storage_stalled";
+pub const TLS_HANDSHAKE_FAILURES: &str = "touchline_http_tls_handshake_failures_total";
+pub const RETENTION_SWEPT: &str = "touchline_retention_swept_records_total";
+pub const RETENTION_DROPPED: &str = "touchline_retention_dropped_events_total";
+pub const RETENTION_PASSES: &str = "touchline_retention_sweep_passes_total";
+pub const RETENTION_ERRORS: &str = "touchline_retention_sweep_errors_total";
 
 /// Partition states (label `state` of `touchline_partition_state`).
 pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
@@ -70,6 +77,21 @@ pub fn register() {
     describe_gauge!(PARTITION_STATE, Unit::Count, "1 for the state each partition known to this node is in, else 0.");
     describe_gauge!(RESTORE_REMAINING, Unit::Count, "Records left to restore before a partition becomes active.");
     describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
+    describe_counter!(STORAGE_ERRORS, Unit::Count, "Failed RocksDB batch commits (disk full, I/O); the batch is retried, never dead-lettered.");
+    describe_gauge!(STORAGE_STALLED, Unit::Count, "1 while a partition retries a failed storage write (its offset does not move), else 0.");
+    describe_counter!(TLS_HANDSHAKE_FAILURES, Unit::Count, "HTTPS connections closed because the TLS handshake failed or timed out (e.g. plain HTTP to the TLS port).");
+    describe_counter!(
+        RETENTION_SWEPT,
+        Unit::Count,
+        "Timeline records (touchpoints, conversions, conversion index entries) deleted by the retention sweep because older than their tenant's retention horizon."
+    );
+    describe_counter!(RETENTION_PASSES, Unit::Count, "Completed retention sweep passes over every tenant of the owned partitions.");
+    describe_counter!(RETENTION_ERRORS, Unit::Count, "Retention sweep steps that failed on a storage error (the next step retries).");
+    describe_counter!(
+        RETENTION_DROPPED,
+        Unit::Count,
+        "Touchpoints and conversions that arrived already older than their tenant's retention horizon and were kept out of per-person state."
+    );
 
     counter!(EVENTS_CONSUMED).absolute(0);
     counter!(EVENTS_APPLIED).absolute(0);
@@ -94,16 +116,38 @@ pub fn register() {
     gauge!(PARTITIONS_ASSIGNED).set(0.0);
     counter!(REBALANCES).absolute(0);
     counter!(FORWARDED).absolute(0);
+    counter!(STORAGE_ERRORS).absolute(0);
+    counter!(TLS_HANDSHAKE_FAILURES).absolute(0);
+    counter!(RETENTION_SWEPT).absolute(0);
+    counter!(RETENTION_DROPPED).absolute(0);
+    counter!(RETENTION_PASSES).absolute(0);
+    counter!(RETENTION_ERRORS).absolute(0);
     // Per-partition families get their series once partitions are known; until
     // then a placeholder partition "-1" keeps the family present.
     for s in PARTITION_STATES {
         gauge!(PARTITION_STATE, "partition" => "-1", "state" => s).set(0.0);
     }
     gauge!(RESTORE_REMAINING, "partition" => "-1").set(0.0);
+    gauge!(STORAGE_STALLED, "partition" => "-1").set(0.0);
 }
 
 pub fn rebalanced() {
     counter!(REBALANCES).increment(1);
+}
+
+pub fn tls_handshake_failed() {
+    counter!(TLS_HANDSHAKE_FAILURES).increment(1);
+}
+
+/// One sweep step: records deleted, whether it completed a pass, whether it failed.
+pub fn retention_step(deleted: u64, pass_completed: bool, failed: bool) {
+    counter!(RETENTION_SWEPT).increment(deleted);
+    counter!(RETENTION_PASSES).increment(pass_completed as u64);
+    counter!(RETENTION_ERRORS).increment(failed as u64);
+}
+
+pub fn retention_dropped(n: u64) {
+    counter!(RETENTION_DROPPED).increment(n);
 }
 
 pub fn forwarded() {
@@ -116,6 +160,14 @@ pub fn partition_state(partition: i32, state: Option<&str>) {
     for s in PARTITION_STATES {
         gauge!(PARTITION_STATE, "partition" => p.clone(), "state" => s).set(if Some(s) == state { 1.0 } else { 0.0 });
     }
+}
+
+/// One failed storage commit of `partition`; `stalled` whether it is still retrying.
+pub fn storage_stalled(partition: i32, stalled: bool, failed_commit: bool) {
+    if failed_commit {
+        counter!(STORAGE_ERRORS).increment(1);
+    }
+    gauge!(STORAGE_STALLED, "partition" => partition.to_string()).set(if stalled { 1.0 } else { 0.0 });
 }
 
 pub fn restore_remaining(partition: i32, n: u64) {

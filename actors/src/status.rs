@@ -33,6 +33,8 @@ pub struct PartitionStatus {
     pub high_watermark: AtomicI64,
     state: AtomicU8,
     watermark: Mutex<Option<Ts>>,
+    /// The last storage error while the partition retries a failed write (stalled).
+    storage_error: Mutex<Option<String>>,
 }
 
 impl PartitionStatus {
@@ -43,6 +45,7 @@ impl PartitionStatus {
             high_watermark: AtomicI64::new(-1),
             state: AtomicU8::new(PartitionState::Restoring as u8),
             watermark: Mutex::new(None),
+            storage_error: Mutex::new(None),
         }
     }
     pub fn state(&self) -> PartitionState {
@@ -61,6 +64,13 @@ impl PartitionStatus {
     }
     pub fn set_watermark(&self, w: Option<Ts>) {
         *self.watermark.lock().unwrap_or_else(|e| e.into_inner()) = w;
+    }
+    /// `Some(error)` while the partition is stalled on a failing storage write.
+    pub fn storage_error(&self) -> Option<String> {
+        self.storage_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    pub fn set_storage_error(&self, e: Option<String>) {
+        *self.storage_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
     }
     pub fn lag(&self) -> i64 {
         let hw = self.high_watermark.load(Ordering::Relaxed);
@@ -101,8 +111,12 @@ impl NodeStatus {
     pub fn all(&self) -> Vec<Arc<PartitionStatus>> {
         self.partitions.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
-    /// Ready: joined the group and every owned partition is active.
+    /// Ready: joined the group and every owned partition is active and not stalled on storage.
     pub fn ready(&self) -> bool {
-        self.joined.load(Ordering::Relaxed) && self.all().iter().all(|p| p.state() == PartitionState::Active)
+        self.joined.load(Ordering::Relaxed) && self.all().iter().all(|p| p.state() == PartitionState::Active && p.storage_error().is_none())
+    }
+    /// `(partition, error)` of every partition stalled on a failing storage write.
+    pub fn storage_stalled(&self) -> Vec<(i32, String)> {
+        self.all().iter().filter_map(|p| Some((p.partition, p.storage_error()?))).collect()
     }
 }

@@ -3,6 +3,9 @@
 //! records per partition, and hands each batch to its partition actor under a
 //! credit (at most `in_flight_batches` per partition), so memory is bounded and a
 //! slow partition backpressures the consumer instead of queueing without limit.
+//! A partition stalled on a failing storage write is paused in the consumer once
+//! its buffer is full, so the other partitions keep flowing, and resumed (from
+//! the first record it has not buffered) when its writes succeed again.
 
 use crate::dlq::KafkaDlq;
 use crate::rebalance::{IntakeContext, Lifecycle};
@@ -13,7 +16,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -146,15 +149,22 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
     let mut pending: BTreeMap<i32, Vec<Record>> = BTreeMap::new();
     // Next offset expected per partition; reset on (re)assignment and rewind.
     let mut next_offset: HashMap<i32, i64> = HashMap::new();
+    // Partitions paused in the consumer while stalled on storage (see `pause_stalled`).
+    let mut paused: HashSet<i32> = HashSet::new();
+    let mut stall_tick = tokio::time::interval(Duration::from_millis(200));
+    stall_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
 
     loop {
         while let Ok(ev) = life_rx.try_recv() {
-            forget(&ev, &mut next_offset, &mut pending);
+            forget(&ev, &mut next_offset, &mut pending, &mut paused);
             intake.lifecycle(ev).await;
         }
         while let Ok((p, off)) = rewind_rx.try_recv() {
             next_offset.remove(&p);
             pending.remove(&p);
+            if paused.remove(&p) {
+                intake.resume(p);
+            }
             let offset = if off > 0 { Offset::Offset(off) } else { Offset::Beginning };
             if let Err(e) = intake.consumer.seek(&intake.cfg.topic, p, offset, Duration::from_secs(5)) {
                 tracing::error!(partition = p, error = %e, "rewind failed");
@@ -165,12 +175,12 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
                 if *shutdown.borrow() { break; }
             }
             Some(ev) = life_rx.recv() => {
-                forget(&ev, &mut next_offset, &mut pending);
+                forget(&ev, &mut next_offset, &mut pending, &mut paused);
                 intake.lifecycle(ev).await;
             }
-            m = intake.consumer.recv(), if !full(&pending, intake.cfg.batch_max) => {
+            m = intake.consumer.recv(), if !full(&pending, &paused, intake.cfg.batch_max) => {
                 match m {
-                    Ok(m) => push(&mut pending, &mut next_offset, &m),
+                    Ok(m) => push(&mut pending, &mut next_offset, &paused, &m),
                     Err(e) => {
                         tracing::warn!(error = %e, "consume error");
                         continue;
@@ -179,19 +189,24 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
                 let mut n = 1;
                 while n < intake.cfg.batch_max {
                     match intake.consumer.recv().now_or_never() {
-                        Some(Ok(m)) => push(&mut pending, &mut next_offset, &m),
+                        Some(Ok(m)) => push(&mut pending, &mut next_offset, &paused, &m),
                         _ => break,
                     }
                     n += 1;
                 }
                 // Lifecycle events raised inside that poll come first.
                 while let Ok(ev) = life_rx.try_recv() {
-                    forget(&ev, &mut next_offset, &mut pending);
+                    forget(&ev, &mut next_offset, &mut pending, &mut paused);
                     intake.lifecycle(ev).await;
                 }
                 intake.dispatch(&mut pending).await;
+                intake.pause_stalled(&pending, &mut paused);
             }
-            _ = flush_tick.tick(), if !pending.is_empty() => intake.dispatch(&mut pending).await,
+            _ = stall_tick.tick(), if !paused.is_empty() => intake.resume_recovered(&next_offset, &mut paused),
+            _ = flush_tick.tick(), if !pending.is_empty() => {
+                intake.dispatch(&mut pending).await;
+                intake.pause_stalled(&pending, &mut paused);
+            }
             _ = commit_tick.tick() => intake.commit(CommitMode::Async),
         }
     }
@@ -213,8 +228,12 @@ pub async fn run_intake(cfg: IntakeConfig, store: Store, engine: Arc<EngineConfi
 }
 
 /// Buffers `m` unless its offset was already buffered (a resumed partition is
-/// re-fetched from its consume position, which may repeat records we hold).
-fn push(pending: &mut BTreeMap<i32, Vec<Record>>, next: &mut HashMap<i32, i64>, m: &rdkafka::message::BorrowedMessage<'_>) {
+/// re-fetched from its consume position, which may repeat records we hold) or
+/// its partition is paused (it is re-read from the expected offset on resume).
+fn push(pending: &mut BTreeMap<i32, Vec<Record>>, next: &mut HashMap<i32, i64>, paused: &HashSet<i32>, m: &rdkafka::message::BorrowedMessage<'_>) {
+    if paused.contains(&m.partition()) {
+        return;
+    }
     let expected = next.entry(m.partition()).or_insert(i64::MIN);
     if m.offset() < *expected {
         return;
@@ -232,18 +251,27 @@ fn push(pending: &mut BTreeMap<i32, Vec<Record>>, next: &mut HashMap<i32, i64>, 
 const BUFFER_BATCHES: usize = 4;
 
 /// Stop reading from Kafka while some partition's buffer is full: memory stays
-/// bounded, librdkafka's own bounded prefetch queue holds the rest.
-fn full(pending: &BTreeMap<i32, Vec<Record>>, batch_max: usize) -> bool {
-    pending.values().any(|v| v.len() >= batch_max * BUFFER_BATCHES)
+/// bounded, librdkafka's own bounded prefetch queue holds the rest. A paused
+/// partition's full buffer does not count: nothing more arrives for it.
+fn full(pending: &BTreeMap<i32, Vec<Record>>, paused: &HashSet<i32>, batch_max: usize) -> bool {
+    pending.iter().any(|(p, v)| v.len() >= batch_max * BUFFER_BATCHES && !paused.contains(p))
 }
 
-/// A partition (re)assigned or revoked starts over: its buffer and expected offset go.
-fn forget(ev: &Lifecycle, next: &mut HashMap<i32, i64>, pending: &mut BTreeMap<i32, Vec<Record>>) {
+/// A partition (re)assigned or revoked starts over: its buffer, expected offset
+/// and pause go (librdkafka forgets the pause of a partition it unassigns).
+fn forget(ev: &Lifecycle, next: &mut HashMap<i32, i64>, pending: &mut BTreeMap<i32, Vec<Record>>, paused: &mut HashSet<i32>) {
     let (Lifecycle::Assigned(parts) | Lifecycle::Revoked(parts)) = ev;
     for p in parts {
         next.remove(p);
         pending.remove(p);
+        paused.remove(p);
     }
+}
+
+/// Whether a partition should be paused in the consumer: its actor is stalled on
+/// storage and its buffer is full (pausing any earlier costs a re-fetch for nothing).
+fn should_pause(buffered: usize, batch_max: usize, stalled: bool) -> bool {
+    stalled && buffered >= batch_max * BUFFER_BATCHES
 }
 
 impl Intake {
@@ -301,6 +329,51 @@ impl Intake {
         }
     }
 
+    /// Pauses, in the consumer, every partition stalled on storage with a full
+    /// buffer, so the receive loop keeps reading the others.
+    fn pause_stalled(&self, pending: &BTreeMap<i32, Vec<Record>>, paused: &mut HashSet<i32>) {
+        for (&p, buf) in pending {
+            let stalled = self.status.get(p).is_some_and(|st| st.storage_error().is_some());
+            if paused.contains(&p) || !should_pause(buf.len(), self.cfg.batch_max, stalled) {
+                continue;
+            }
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.cfg.topic, p);
+            match self.consumer.pause(&tpl) {
+                Ok(()) => {
+                    tracing::warn!(partition = p, buffered = buf.len(), "partition stalled on storage: paused its consumption");
+                    paused.insert(p);
+                }
+                Err(e) => tracing::error!(partition = p, error = %e, "cannot pause a stalled partition"),
+            }
+        }
+    }
+
+    /// Resumes each paused partition whose storage recovered, from the first
+    /// offset it has not buffered (its buffer drains as its batches commit).
+    fn resume_recovered(&self, next: &HashMap<i32, i64>, paused: &mut HashSet<i32>) {
+        let ready: Vec<i32> = paused.iter().copied().filter(|p| self.status.get(*p).is_none_or(|st| st.storage_error().is_none())).collect();
+        for p in ready {
+            if let Some(&off) = next.get(&p).filter(|o| **o >= 0) {
+                if let Err(e) = self.consumer.seek(&self.cfg.topic, p, Offset::Offset(off), Duration::from_secs(5)) {
+                    tracing::error!(partition = p, offset = off, error = %e, "cannot seek a paused partition; retrying");
+                    continue;
+                }
+            }
+            self.resume(p);
+            paused.remove(&p);
+            tracing::warn!(partition = p, "storage recovered: resumed the partition's consumption");
+        }
+    }
+
+    fn resume(&self, p: i32) {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.cfg.topic, p);
+        if let Err(e) = self.consumer.resume(&tpl) {
+            tracing::error!(partition = p, error = %e, "cannot resume a partition");
+        }
+    }
+
     /// Commits the durable checkpoints to the group (informational: RocksDB is the truth).
     fn commit(&self, mode: CommitMode) {
         let mut tpl = TopicPartitionList::new();
@@ -315,5 +388,31 @@ impl Intake {
                 tracing::debug!(error = %e, "offset commit failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recs(n: usize) -> Vec<Record> {
+        (0..n as i64).map(|offset| Record { offset, key: None, payload: None }).collect()
+    }
+
+    #[test]
+    fn a_stalled_partition_is_paused_only_when_full_and_then_stops_blocking_the_others() {
+        let batch = 10;
+        assert!(!should_pause(batch * BUFFER_BATCHES - 1, batch, true));
+        assert!(should_pause(batch * BUFFER_BATCHES, batch, true));
+        assert!(!should_pause(batch * BUFFER_BATCHES, batch, false), "a merely busy partition is never paused");
+        let mut pending = BTreeMap::new();
+        pending.insert(0, recs(batch * BUFFER_BATCHES));
+        pending.insert(1, recs(3));
+        let mut paused = HashSet::new();
+        assert!(full(&pending, &paused, batch), "a full buffer stops reading");
+        paused.insert(0);
+        assert!(!full(&pending, &paused, batch), "a paused partition's full buffer does not");
+        forget(&Lifecycle::Revoked(vec![0]), &mut HashMap::new(), &mut pending, &mut paused);
+        assert!(paused.is_empty() && !pending.contains_key(&0));
     }
 }

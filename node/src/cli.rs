@@ -48,6 +48,18 @@ pub struct NodeArgs {
     /// Tenant bearer token, TENANT=TOKEN (repeatable; env: comma-separated).
     #[arg(long = "tenant-token", value_name = "TENANT=TOKEN", env = "TOUCHLINE_TENANT_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub tenant_token: Vec<crate::config::Secret>,
+    /// Event-time retention of timelines in days (config key `engine.retention_days`; 0 keeps forever).
+    #[arg(long, env = "TOUCHLINE_RETENTION_DAYS")]
+    pub retention_days: Option<u32>,
+    /// PEM certificate chain: serve HTTPS (config key `tls.cert`; needs --tls-key).
+    #[arg(long, env = "TOUCHLINE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert (config key `tls.key`).
+    #[arg(long, env = "TOUCHLINE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM bundle trusted when forwarding to other nodes (config key `tls.ca`; default: the node's own certificate).
+    #[arg(long, env = "TOUCHLINE_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
     /// Testing hook: customer actors panic on events of this customer_id.
     #[arg(long, env = "TOUCHLINE_FAULT_PANIC_CUSTOMER", hide = true)]
     pub fault_panic_customer: Option<String>,
@@ -95,6 +107,18 @@ impl NodeArgs {
         }
         if let Some(v) = &self.fault_panic_customer {
             c.engine.fault_panic_customer = Some(v.clone());
+        }
+        if let Some(v) = self.retention_days {
+            c.engine.retention_days = v;
+        }
+        if let Some(v) = &self.tls_cert {
+            c.tls.cert = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_key {
+            c.tls.key = Some(v.clone());
+        }
+        if let Some(v) = &self.tls_ca {
+            c.tls.ca = Some(v.clone());
         }
         if let Some(v) = &self.admin_token {
             c.auth.admin_token = Some(v.clone());

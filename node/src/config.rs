@@ -29,6 +29,32 @@ pub struct NodeConfig {
     pub limits: LimitsSection,
     pub cluster: ClusterSection,
     pub auth: AuthSection,
+    pub tls: TlsSection,
+    /// Per-tenant settings, `[tenants.<tenant>]`.
+    pub tenants: BTreeMap<String, TenantSection>,
+}
+
+/// Settings of one tenant; absent keys fall back to the node-wide ones.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantSection {
+    /// Overrides `engine.retention_days` for this tenant (0 keeps forever).
+    pub retention_days: Option<u32>,
+}
+
+/// TLS for the HTTP listener (and for forwarding between nodes). Both `cert`
+/// and `key` or neither; `http` itself stays the listen address, hence a
+/// section of its own.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain served by the listener (leaf first).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM bundle trusted when forwarding to other nodes over https; default:
+    /// `cert` itself (enough when the cluster shares one certificate).
+    pub ca: Option<PathBuf>,
 }
 
 /// HTTP bearer tokens (http-api.md, Auth). No token configured = open surface.
@@ -84,6 +110,13 @@ pub struct EngineSection {
     pub session_timeout_ms: u32,
     /// Testing hook: customer actors panic on this customer_id (poison tests).
     pub fault_panic_customer: Option<String>,
+    /// Event-time retention of timelines, days behind the tenant's newest
+    /// event (0 keeps forever); see README, "Retention".
+    pub retention_days: u32,
+    /// How often the retention sweep runs one bounded step.
+    pub retention_sweep_interval_ms: u64,
+    /// Keys the sweep visits per step at most.
+    pub retention_sweep_batch: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -92,6 +125,9 @@ pub struct StorageSection {
     pub block_cache_mb: usize,
     pub write_buffer_mb: usize,
     pub sync_writes: bool,
+    /// Memory budget of the incrementally maintained markov/shapley paths
+    /// (0: no entry is kept; every such query rebuilds its paths).
+    pub paths_cache_mb: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -134,6 +170,8 @@ impl Default for NodeConfig {
             storage: StorageSection::default(),
             limits: LimitsSection::default(),
             auth: AuthSection::default(),
+            tls: TlsSection::default(),
+            tenants: BTreeMap::new(),
             cluster: ClusterSection::default(),
         }
     }
@@ -152,13 +190,16 @@ impl Default for EngineSection {
             in_flight_batches: 2,
             session_timeout_ms: 10_000,
             fault_panic_customer: None,
+            retention_days: 90,
+            retention_sweep_interval_ms: 10_000,
+            retention_sweep_batch: 10_000,
         }
     }
 }
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false }
+        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, paths_cache_mb: 128 }
     }
 }
 
@@ -247,11 +288,15 @@ impl NodeConfig {
         if e.session_timeout_ms < 1000 {
             return Err(invalid("engine.session_timeout_ms", "must be at least 1000"));
         }
+        self.validate_retention()?;
         if self.storage.block_cache_mb == 0 {
             return Err(invalid("storage.block_cache_mb", "must be at least 1"));
         }
         if self.storage.write_buffer_mb < 4 {
             return Err(invalid("storage.write_buffer_mb", "must be at least 4"));
+        }
+        if self.storage.paths_cache_mb > 1 << 20 {
+            return Err(invalid("storage.paths_cache_mb", "must be at most 1048576 (1 TiB)"));
         }
         let l = &self.limits;
         if l.max_body_bytes == 0 {
@@ -278,6 +323,7 @@ impl NodeConfig {
             }
         }
         self.validate_cluster()?;
+        self.validate_tls()?;
         for k in self.kafka.keys() {
             if k.trim().is_empty() {
                 return Err(invalid("kafka", "property names must not be empty"));
@@ -303,6 +349,54 @@ impl NodeConfig {
         Ok(())
     }
 
+    fn validate_retention(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        if e.retention_days > 36_500 {
+            return Err(invalid("engine.retention_days", "must be in 0..=36500 (0 keeps forever)"));
+        }
+        if !(100..=86_400_000).contains(&e.retention_sweep_interval_ms) {
+            return Err(invalid("engine.retention_sweep_interval_ms", "must be in 100..=86400000"));
+        }
+        if !(1..=1_000_000).contains(&e.retention_sweep_batch) {
+            return Err(invalid("engine.retention_sweep_batch", "must be in 1..=1000000"));
+        }
+        for (tenant, t) in &self.tenants {
+            if !touchline_actors::domain::decode::valid_tenant(tenant) {
+                return Err(invalid("tenants", format!("{tenant:?} is not a valid tenant id")));
+            }
+            if t.retention_days.is_some_and(|d| d > 36_500) {
+                return Err(invalid("tenants.<tenant>.retention_days", format!("tenant {tenant:?}: must be in 0..=36500 (0 keeps forever)")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The retention policy: `engine.retention_days` with `[tenants.*]` overrides.
+    pub fn retention(&self) -> touchline_actors::domain::retention::RetentionPolicy {
+        let mut p = touchline_actors::domain::retention::RetentionPolicy::new(self.engine.retention_days);
+        p.per_tenant = self.tenants.iter().filter_map(|(t, s)| s.retention_days.map(|d| (t.clone(), d))).collect();
+        p
+    }
+
+    /// Presence only; the files are read (and their errors named) by `tls::load`.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let t = &self.tls;
+        match (&t.cert, &t.key) {
+            (Some(_), None) => return Err(invalid("tls.key", "must be set when `tls.cert` is (both or neither)")),
+            (None, Some(_)) => return Err(invalid("tls.cert", "must be set when `tls.key` is (both or neither)")),
+            _ => {}
+        }
+        if t.ca.is_some() && t.cert.is_none() {
+            return Err(invalid("tls.ca", "only applies when `tls.cert` and `tls.key` are set"));
+        }
+        for (key, p) in [("tls.cert", &t.cert), ("tls.key", &t.key), ("tls.ca", &t.ca)] {
+            if p.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(invalid(key, "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn engine_config(&self) -> touchline_actors::actors::EngineConfig {
         touchline_actors::actors::EngineConfig {
             max_ids_per_person: self.engine.max_ids_per_person,
@@ -311,6 +405,7 @@ impl NodeConfig {
             customer_idle_batches: self.engine.customer_idle_batches,
             state_cache_entries: self.engine.state_cache_entries,
             fault_panic_customer: self.engine.fault_panic_customer.clone(),
+            retention: self.retention(),
         }
     }
 }
@@ -364,6 +459,37 @@ mod tests {
         c.validate().unwrap();
         let bad: NodeConfig = toml::from_str("[auth.tenant_tokens]\nACME = \"x\"\n").unwrap();
         assert!(bad.validate().unwrap_err().to_string().contains("auth.tenant_tokens"));
+    }
+
+    #[test]
+    fn retention_defaults_overrides_and_errors() {
+        let c: NodeConfig = toml::from_str("[engine]\nretention_days = 30\n[tenants.acme]\nretention_days = 2\n[tenants.keep]\nretention_days = 0\n").unwrap();
+        c.validate().unwrap();
+        let p = c.retention();
+        assert_eq!((p.days_for("acme"), p.days_for("keep"), p.days_for("other")), (2, 0, 30));
+        assert_eq!(NodeConfig::default().retention().days_for("x"), 90);
+        let bad: NodeConfig = toml::from_str("[tenants.ACME]\nretention_days = 2\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("`tenants`"));
+        let bad: NodeConfig = toml::from_str("[tenants.acme]\nretention_days = 99999\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("tenants.<tenant>.retention_days"));
+        let bad: NodeConfig = toml::from_str("[engine]\nretention_sweep_interval_ms = 1\n").unwrap();
+        assert!(bad.validate().unwrap_err().to_string().contains("engine.retention_sweep_interval_ms"));
+        let e = toml::from_str::<NodeConfig>("[tenants.acme]\nretention = 2\n").unwrap_err().to_string();
+        assert!(e.contains("retention"), "{e}");
+    }
+
+    #[test]
+    fn tls_is_both_or_neither_and_named() {
+        let c: NodeConfig = toml::from_str("[tls]\ncert = \"c.pem\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("`tls.key`"));
+        let c: NodeConfig = toml::from_str("[tls]\nkey = \"k.pem\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("`tls.cert`"));
+        let c: NodeConfig = toml::from_str("[tls]\nca = \"ca.pem\"\n").unwrap();
+        assert!(c.validate().unwrap_err().to_string().contains("`tls.ca`"));
+        let c: NodeConfig = toml::from_str("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        c.validate().unwrap();
+        let e = toml::from_str::<NodeConfig>("[tls]\ncertificate = \"c.pem\"\n").unwrap_err().to_string();
+        assert!(e.contains("certificate"), "{e}");
     }
 
     #[test]

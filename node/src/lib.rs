@@ -9,4 +9,6 @@ pub mod demo;
 pub mod gen;
 pub mod http;
 pub mod run;
+pub mod sweep;
 pub mod telemetry;
+pub mod tls;

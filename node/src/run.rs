@@ -94,6 +94,7 @@ pub fn membership_config(c: &NodeConfig, brokers: String, http_addr: String) -> 
 /// starts the embedded broker (not `Send`: run it on the main task).
 pub async fn run(config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
     config.validate()?;
+    crate::tls::load(&config.tls)?; // bad PEM files fail before any broker starts
     match config.brokers.clone() {
         Some(b) => run_with_brokers(config, b, shutdown).await,
         None => {
@@ -124,11 +125,17 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let store = Store::open(&config.data_dir, &store_opts).map_err(|source| NodeError::Storage { path: config.data_dir.display().to_string(), source })?;
     let status = Arc::new(NodeStatus::default());
 
+    let tls = crate::tls::load(&config.tls)?;
     let listener = tokio::net::TcpListener::bind(config.http).await.map_err(|source| NodeError::Listen { addr: config.http.to_string(), source })?;
     let http_addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     println!("touchline: node {} http listening on {http_addr}", config.node_id);
+    if tls.is_some() {
+        println!("touchline: TLS on: the HTTP surface (including /metrics and /health) is https only");
+    }
     let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(NodeError::Membership)?;
-    let forward = http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms));
+    let forward = http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone()));
+    let paths = touchline_actors::query::paths_cache::PathsCache::new(config.storage.paths_cache_mb << 20);
+    paths.observe(&store);
     let state = Arc::new(AppState {
         node_id: config.node_id.clone(),
         http_addr: http_addr.clone(),
@@ -137,18 +144,27 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         metrics: prometheus,
         limits: config.limits.clone(),
         default_lookback_days: config.engine.default_lookback_days,
+        retention: config.retention(),
         inflight: Semaphore::new(config.limits.max_concurrent_requests),
         auth: crate::http::auth::Authorizer::new(&config.auth),
         events: Some(touchline_cluster::producer::EventProducer::new(&brokers, &kafka_props(&config), &config.topic)?),
         forward,
+        paths,
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
-    let http_task = tokio::spawn(http::serve(listener, state, http_stop_rx));
+    let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));
     let gauges = tokio::spawn(storage_gauges(store.clone()));
+    let sweep_cfg = crate::sweep::SweepConfig {
+        policy: config.retention(),
+        interval: Duration::from_millis(config.engine.retention_sweep_interval_ms),
+        batch: config.engine.retention_sweep_batch,
+    };
+    let sweep = tokio::spawn(crate::sweep::run(store.clone(), status.clone(), sweep_cfg, shutdown.clone()));
 
     let engine = Arc::new(config.engine_config());
     let result = run_intake(intake_config(&config, brokers), store.clone(), engine, status, shutdown).await;
     gauges.abort();
+    sweep.abort();
     membership.leave().await;
     let _ = http_stop_tx.send(true);
     let _ = http_task.await;

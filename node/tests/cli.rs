@@ -81,3 +81,41 @@ fn every_subcommand_has_help() {
         assert!(String::from_utf8_lossy(&o.stdout).contains("Usage"), "{sub} --help");
     }
 }
+
+#[test]
+fn tls_cert_without_key_names_the_missing_key() {
+    let o = touchline(&["node", "--tls-cert", "/nonexistent/cert.pem"], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("tls.key"), "stderr: {e}");
+    let o = touchline(&["node"], &[("TOUCHLINE_TLS_KEY", "/nonexistent/key.pem")]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("tls.cert"), "stderr: {}", stderr(&o));
+}
+
+#[test]
+fn unreadable_or_invalid_tls_files_name_their_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&junk, "-----BEGIN NOTHING-----\n").unwrap();
+    let (cert, key, junk) = (cert.to_str().unwrap(), key.to_str().unwrap(), junk.to_str().unwrap());
+    let missing = dir.path().join("missing.pem");
+    // Flags: an unreadable certificate.
+    let o = touchline(&["node", "--tls-cert", missing.to_str().unwrap(), "--tls-key", key], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("tls.cert") && e.contains("cannot read"), "stderr: {e}");
+    // Environment: a key file without a key.
+    let o = touchline(&["node"], &[("TOUCHLINE_TLS_CERT", cert), ("TOUCHLINE_TLS_KEY", junk)]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("tls.key"), "stderr: {e}");
+    // File: a CA bundle without a certificate.
+    let e = node_with_file_fails(&format!("[tls]\ncert = {cert:?}\nkey = {key:?}\nca = {junk:?}\n"));
+    assert!(e.contains("tls.ca"), "stderr: {e}");
+}

@@ -7,7 +7,7 @@ use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Memory budget of the node's RocksDB (all bounded).
 #[derive(Clone, Debug)]
@@ -35,6 +35,24 @@ pub struct Checkpoint {
     pub applied_events: u64,
 }
 
+/// Where [`Store::walk_keys`] goes after a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Walk {
+    Next,
+    /// Seek forward to this key (must be greater than the current one).
+    SeekTo(Vec<u8>),
+    Stop,
+}
+
+/// Told of every committed transaction's keys, after the write succeeded (so a
+/// reader that has seen the notification also sees the state), and of wholesale
+/// changes of a partition's range (dropped, restored), after which nothing that
+/// was derived from the old range holds. Read-side caches use it to stay exact.
+pub trait CommitObserver: Send + Sync {
+    fn committed(&self, keys: &mut dyn Iterator<Item = &[u8]>);
+    fn reset(&self, partition: u16);
+}
+
 /// A cheaply clonable handle on the node's database.
 #[derive(Clone)]
 pub struct Store {
@@ -42,6 +60,7 @@ pub struct Store {
     sync: bool,
     /// Transactions with writes that ended without a commit (see [`Txn`]).
     aborted: Arc<AtomicU64>,
+    observer: Arc<OnceLock<Arc<dyn CommitObserver>>>,
     // Kept alive for the DB's lifetime.
     _cache: Arc<Cache>,
     _wbm: Arc<WriteBufferManager>,
@@ -82,7 +101,14 @@ impl Store {
         o.set_max_open_files(512);
         o.set_keep_log_file_num(3);
         let db = DB::open(&o, path)?;
-        Ok(Store { db: Arc::new(db), sync: opts.sync, aborted: Arc::new(AtomicU64::new(0)), _cache: Arc::new(cache), _wbm: Arc::new(wbm) })
+        Ok(Store {
+            db: Arc::new(db),
+            sync: opts.sync,
+            aborted: Arc::new(AtomicU64::new(0)),
+            observer: Arc::default(),
+            _cache: Arc::new(cache),
+            _wbm: Arc::new(wbm),
+        })
     }
 
     /// How many transactions with writes ended without a successful commit since
@@ -141,6 +167,34 @@ impl Store {
         Ok(last)
     }
 
+    /// Visits committed keys of `[start, end)` in order; `f` says where to go
+    /// next (used by sweeps that skip the retained rest of a person's timeline).
+    pub fn walk_keys(&self, start: &[u8], end: &[u8], mut f: impl FnMut(&[u8]) -> Walk) -> Result<()> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end.to_vec());
+        let mut it = self.db.raw_iterator_opt(ro);
+        it.seek(start);
+        while it.valid() {
+            let Some(k) = it.key() else { break };
+            match f(k) {
+                Walk::Next => it.next(),
+                Walk::SeekTo(to) => it.seek(&to),
+                Walk::Stop => return Ok(()),
+            }
+        }
+        it.status()?;
+        Ok(())
+    }
+
+    /// Deletes `keys` in one atomic write.
+    pub fn delete_keys(&self, keys: &[Vec<u8>]) -> Result<()> {
+        let mut b = rocksdb::WriteBatch::default();
+        for k in keys {
+            b.delete(k);
+        }
+        self.write(b)
+    }
+
     pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
         self.scan(prefix, &keys::prefix_end(prefix), f)
     }
@@ -193,7 +247,29 @@ impl Store {
         let (s, e) = keys::partition_range(partition);
         let mut b = rocksdb::WriteBatch::default();
         b.delete_range(s, e);
-        self.write(b)
+        self.write(b)?;
+        self.notify_reset(partition);
+        Ok(())
+    }
+
+    /// Installs the commit observer (once per store; later calls are ignored and
+    /// return `false`).
+    pub fn set_observer(&self, observer: Arc<dyn CommitObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    pub(crate) fn notify_commit(&self, keys: &mut dyn Iterator<Item = &[u8]>) {
+        if let Some(o) = self.observer.get() {
+            o.committed(keys);
+        }
+    }
+
+    /// Tells the observer that `partition`'s range was replaced outside
+    /// [`Txn::commit`] (a restore writes it wholesale).
+    pub fn notify_reset(&self, partition: u16) {
+        if let Some(o) = self.observer.get() {
+            o.reset(partition);
+        }
     }
 
     /// Estimated live bytes of the whole DB (for metrics).

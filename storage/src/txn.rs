@@ -193,30 +193,28 @@ impl Txn {
     /// Writes everything pending, plus `checkpoint` of `partition` when given, as
     /// one atomic `WriteBatch`.
     pub fn commit(mut self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        let had_writes = !self.overlay.is_empty();
-        let overlay = std::mem::take(&mut self.overlay);
-        let r = (|| {
-            let mut batch = rocksdb::WriteBatch::default();
-            for (k, v) in overlay {
-                match v {
-                    Some(v) => batch.put(k, v),
-                    None => batch.delete(k),
-                }
+        let mut batch = rocksdb::WriteBatch::default();
+        for (k, v) in &self.overlay {
+            match v {
+                Some(v) => batch.put(k, v),
+                None => batch.delete(k),
             }
-            if let Some((p, cp)) = checkpoint {
-                batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
-            }
-            self.store.write(batch)
-        })();
-        if r.is_err() && had_writes {
-            self.store.note_aborted_txn();
         }
-        r
+        if let Some((p, cp)) = checkpoint {
+            batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
+        }
+        self.store.write(batch)?;
+        self.store.notify_commit(&mut self.overlay.keys().map(Vec::as_slice));
+        // Committed: nothing left for `Drop` to count as an abort (on an error
+        // above, the pending writes stay and it does).
+        self.overlay.clear();
+        Ok(())
     }
 }
 
 impl Drop for Txn {
-    /// Dropped with pending writes = never committed (`commit` empties the overlay).
+    /// Dropped with pending writes = never committed (`commit` empties the
+    /// overlay once written).
     fn drop(&mut self) {
         if !self.overlay.is_empty() {
             self.store.note_aborted_txn();
@@ -234,6 +232,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), &StoreOptions::default()).unwrap();
         (dir, s)
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        keys: std::sync::Mutex<Vec<Vec<u8>>>,
+        resets: std::sync::Mutex<Vec<u16>>,
+    }
+
+    impl crate::CommitObserver for Seen {
+        fn committed(&self, keys: &mut dyn Iterator<Item = &[u8]>) {
+            self.keys.lock().unwrap().extend(keys.map(<[u8]>::to_vec));
+        }
+        fn reset(&self, partition: u16) {
+            self.resets.lock().unwrap().push(partition);
+        }
+    }
+
+    #[test]
+    fn observer_sees_committed_keys_only_and_partition_resets() {
+        let (_d, s) = store();
+        let seen = std::sync::Arc::new(Seen::default());
+        assert!(s.set_observer(seen.clone()));
+        assert!(!s.set_observer(seen.clone()), "one observer per store");
+        let mut t = s.txn();
+        t.put(b"\x00\x01Tb".to_vec(), b"1".to_vec());
+        drop(t);
+        assert!(seen.keys.lock().unwrap().is_empty(), "a dropped transaction is not reported");
+        let mut t = s.txn();
+        t.put(b"\x00\x01Tb".to_vec(), b"1".to_vec());
+        t.delete(b"\x00\x01Ta".to_vec());
+        t.commit(None).unwrap();
+        assert_eq!(*seen.keys.lock().unwrap(), vec![b"\x00\x01Ta".to_vec(), b"\x00\x01Tb".to_vec()], "sorted, deletes included");
+        s.drop_partition(1).unwrap();
+        assert_eq!(*seen.resets.lock().unwrap(), vec![1]);
     }
 
     #[test]

@@ -7,9 +7,14 @@
 //! disagreement. Markov and Shapley are not implemented yet: their reports carry
 //! `"unsupported": true` and no rows.
 //!
-//! Out of scope (not produced by the generator): `consent_update` and
-//! `erasure_request` are accepted and counted but have no effect here, and
-//! probabilistic stitching is never applied (deterministic links only).
+//! Retention (README, "Retention"): per tenant, touchpoints and conversions
+//! older than the tenant's newest accepted event time (erasure requests aside)
+//! minus its retention in days are left out, after identity and currency
+//! counts, which keep every event.
+//!
+//! Out of scope (not produced by the generator): `erasure_request` is accepted
+//! and counted but has no effect here, and probabilistic stitching is never
+//! applied (deterministic links only).
 
 mod rules;
 
@@ -22,6 +27,22 @@ use touchline_actors::domain::{Body, Channel, Event, GroupBy, JourneyKind, Touch
 
 /// The identity graph's merge guard (attribution.md, default `max_ids_per_person`).
 pub const MAX_IDS_PER_PERSON: usize = 64;
+
+/// The node's default retention (`engine.retention_days`).
+pub const DEFAULT_RETENTION_DAYS: u32 = 90;
+
+/// Retention in days (0 keeps forever): a default and per-tenant overrides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retention {
+    pub default_days: u32,
+    pub per_tenant: BTreeMap<String, u32>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention { default_days: DEFAULT_RETENTION_DAYS, per_tenant: BTreeMap::new() }
+    }
+}
 
 /// A report query (http-api.md attribution parameters, resolved).
 #[derive(Clone, Debug, PartialEq)]
@@ -119,6 +140,10 @@ struct TenantData {
     blocked_links: usize,
     /// Touchpoints and conversions a consent withdrawal kept out.
     consent_excluded: usize,
+    /// Newest accepted event time minus the retention; `None` keeps everything.
+    horizon: Option<Ts>,
+    /// Touchpoints and conversions behind the horizon (after consent).
+    retention_excluded: usize,
 }
 
 /// The batch result over one set of records.
@@ -144,8 +169,14 @@ impl UnionFind {
     }
 }
 
-/// Builds the reference from `(partition, value)` records given in per-partition offset order.
+/// Builds the reference from `(partition, value)` records given in per-partition
+/// offset order, under the node's default retention.
 pub fn build(records: &[(i32, Vec<u8>)], partitions: i32) -> Reference {
+    build_with_retention(records, partitions, &Retention::default())
+}
+
+/// [`build`] under `retention`.
+pub fn build_with_retention(records: &[(i32, Vec<u8>)], partitions: i32, retention: &Retention) -> Reference {
     let now = Ts::now();
     let mut rejected = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -169,7 +200,13 @@ pub fn build(records: &[(i32, Vec<u8>)], partitions: i32) -> Reference {
             }
         }
     }
-    let tenants = events.into_iter().map(|(t, evs)| (t, tenant_data(evs))).collect();
+    let tenants = events
+        .into_iter()
+        .map(|(t, evs)| {
+            let days = retention.per_tenant.get(&t).copied().unwrap_or(retention.default_days);
+            (t, tenant_data(evs, days))
+        })
+        .collect();
     Reference {
         tenants,
         rejected,
@@ -178,7 +215,7 @@ pub fn build(records: &[(i32, Vec<u8>)], partitions: i32) -> Reference {
     }
 }
 
-fn tenant_data(events: Vec<Event>) -> TenantData {
+fn tenant_data(events: Vec<Event>, retention_days: u32) -> TenantData {
     fn node(td: &mut TenantData, kind: IdKind, id: &str) -> usize {
         if let Some(n) = td.node_of.get(&(kind, id.to_string())) {
             return *n;
@@ -189,6 +226,8 @@ fn tenant_data(events: Vec<Event>) -> TenantData {
         n
     }
     let mut td = TenantData::default();
+    let newest = events.iter().filter(|e| !matches!(e.body, Body::Erasure { .. })).map(|e| e.ts).max();
+    td.horizon = newest.filter(|_| retention_days > 0).map(|m| m.minus_secs(i64::from(retention_days) * 86_400));
     // Nodes and link edges from consented journey events.
     let mut edges: Vec<(Ts, &str, usize, usize)> = Vec::new();
     for ev in &events {
@@ -276,6 +315,14 @@ fn tenant_data(events: Vec<Event>) -> TenantData {
             td.consent_excluded += before - pd.touches.len() - pd.conversions.len();
         }
     }
+    if let Some(h) = td.horizon {
+        for pd in td.persons.values_mut() {
+            let before = pd.touches.len() + pd.conversions.len();
+            pd.touches.retain(|t| t.ts >= h);
+            pd.conversions.retain(|c| c.ts >= h);
+            td.retention_excluded += before - pd.touches.len() - pd.conversions.len();
+        }
+    }
     for pd in td.persons.values_mut() {
         pd.touches
             .sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
@@ -314,6 +361,16 @@ impl Reference {
     /// Touchpoints and conversions excluded by `consent_update` withdrawals, all tenants.
     pub fn consent_excluded(&self) -> usize {
         self.tenants.values().map(|t| t.consent_excluded).sum()
+    }
+
+    /// The retention horizon of `tenant` (`None`: nothing expires).
+    pub fn horizon(&self, tenant: &str) -> Option<Ts> {
+        self.tenants.get(tenant).and_then(|t| t.horizon)
+    }
+
+    /// Touchpoints and conversions of `tenant` behind its retention horizon.
+    pub fn retention_excluded(&self, tenant: &str) -> usize {
+        self.tenants.get(tenant).map_or(0, |t| t.retention_excluded)
     }
 
     pub fn blocked_links(&self, tenant: &str) -> usize {

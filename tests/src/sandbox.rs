@@ -43,38 +43,87 @@ pub fn tansu_bin() -> PathBuf {
     p
 }
 
-/// A Tansu broker process (in-memory storage), killed on drop.
+/// A Tansu broker process, killed on drop: in-memory storage, or
+/// ([`Broker::start_persistent`]) S3 storage on a local S3 server that outlives
+/// broker restarts.
 pub struct Broker {
     child: Child,
     pub addr: String,
+    /// Environment of the Tansu process (S3 endpoint and credentials when persistent).
+    env: Vec<(String, String)>,
+    storage: String,
+    s3: Option<Child>,
+}
+
+async fn wait_listening(addr: &str, what: &str) {
+    let up = wait_for(Duration::from_secs(20), || async move { tokio::net::TcpStream::connect(addr).await.is_ok() }).await;
+    assert!(up, "{what} did not listen on {addr}");
 }
 
 impl Broker {
     pub async fn start() -> Broker {
-        let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", "memory://tansu/"])
+        Broker::launch(free_port(), "memory://tansu/", Vec::new(), None).await
+    }
+
+    /// A broker whose log lives in a local S3 server (moto, `pip install 'moto[server]'`),
+    /// so [`Broker::restart`] keeps every record.
+    pub async fn start_persistent() -> Broker {
+        let s3_port = free_port();
+        let s3 = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &s3_port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start tansu");
+            .expect("start moto_server (pip install 'moto[server]')");
+        let s3_addr = format!("127.0.0.1:{s3_port}");
+        wait_listening(&s3_addr, "moto S3 server (pip install 'moto[server]')").await;
+        let r = touchline_node::client::request(&s3_addr, "PUT", "/tansu", Duration::from_secs(10)).await.expect("create S3 bucket");
+        assert_eq!(r.status, 200, "create S3 bucket: {}", r.body);
+        let env = [
+            ("AWS_ACCESS_KEY_ID", "test".to_string()),
+            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+            ("AWS_DEFAULT_REGION", "us-east-1".to_string()),
+            ("AWS_ENDPOINT", format!("http://{s3_addr}")),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+        ];
+        let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        Broker::launch(free_port(), "s3://tansu/", env, Some(s3)).await
+    }
+
+    async fn launch(port: u16, storage: &str, env: Vec<(String, String)>, s3: Option<Child>) -> Broker {
+        let child = Broker::spawn(port, storage, &env);
         let addr = format!("127.0.0.1:{port}");
-        let a = addr.clone();
-        let up = wait_for(Duration::from_secs(20), || {
-            let a = a.clone();
-            async move { tokio::net::TcpStream::connect(&a).await.is_ok() }
-        })
-        .await;
-        assert!(up, "tansu did not listen on {addr}");
-        Broker { child, addr }
+        wait_listening(&addr, "tansu").await;
+        Broker { child, addr, env, storage: storage.to_string(), s3 }
+    }
+
+    fn spawn(port: u16, storage: &str, env: &[(String, String)]) -> Child {
+        let url = format!("tcp://127.0.0.1:{port}");
+        Command::new(tansu_bin())
+            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", storage])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu")
+    }
+
+    /// SIGKILLs the broker and starts it again on the same port and storage.
+    pub async fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port: u16 = self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("broker port");
+        self.child = Broker::spawn(port, &self.storage, &self.env);
+        wait_listening(&self.addr, "restarted tansu").await;
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for c in std::iter::once(&mut self.child).chain(self.s3.as_mut()) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -111,6 +160,12 @@ impl NodeSpec {
             data_dir: data_dir.to_path_buf(),
             extra: Vec::new(),
         }
+    }
+
+    /// Serve HTTPS with this PEM certificate chain and key (`--tls-cert`, `--tls-key`).
+    pub fn with_tls(mut self, cert: &Path, key: &Path) -> NodeSpec {
+        self.extra.extend(["--tls-cert".into(), cert.display().to_string(), "--tls-key".into(), key.display().to_string()]);
+        self
     }
 }
 
@@ -153,6 +208,10 @@ impl Node {
             .expect("join")
             .expect("node printed its HTTP address");
         Node { child, spec, http }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown protocol at all.
@@ -202,5 +261,43 @@ pub fn json_close(a: &serde_json::Value, b: &serde_json::Value, rel: f64) -> boo
         (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_close(x, y, rel)),
         (Object(x), Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_close(v, w, rel))),
         _ => a == b,
+    }
+}
+
+/// A CPU quota on one process (a cgroup of its own, v2 or v1 `cpu`), so a test
+/// can give a node a known fraction of a core; removed on drop. Needs root.
+pub struct CpuLimit {
+    dir: PathBuf,
+    root_procs: PathBuf,
+    pid: u32,
+}
+
+impl CpuLimit {
+    pub fn new(pid: u32, cores: f64) -> CpuLimit {
+        let (period, quota) = (100_000u64, (cores * 100_000.0) as u64);
+        let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers");
+        let name = format!("touchline-test-{pid}");
+        let (dir, root_procs) = if std::fs::read_to_string(v2).is_ok_and(|c| c.split_whitespace().any(|x| x == "cpu")) {
+            let dir = Path::new("/sys/fs/cgroup").join(&name);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("this test needs root to create cgroup {dir:?}: {e}"));
+            std::fs::write(dir.join("cpu.max"), format!("{quota} {period}")).expect("write cpu.max");
+            (dir, PathBuf::from("/sys/fs/cgroup/cgroup.procs"))
+        } else {
+            let base = Path::new("/sys/fs/cgroup/cpu");
+            let dir = base.join(&name);
+            std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("this test needs root and a cgroup cpu controller to create {dir:?}: {e}"));
+            std::fs::write(dir.join("cpu.cfs_period_us"), period.to_string()).expect("write cpu.cfs_period_us");
+            std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string()).expect("write cpu.cfs_quota_us");
+            (dir, base.join("cgroup.procs"))
+        };
+        std::fs::write(dir.join("cgroup.procs"), pid.to_string()).expect("move the process into its cgroup");
+        CpuLimit { dir, root_procs, pid }
+    }
+}
+
+impl Drop for CpuLimit {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.root_procs, self.pid.to_string());
+        let _ = std::fs::remove_dir(&self.dir);
     }
 }

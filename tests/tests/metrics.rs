@@ -18,6 +18,8 @@ const REQUIRED: &[&str] = &[
     "touchline_http_request_duration_seconds",
     "touchline_partition_lag",
     "touchline_partition_applied_offset",
+    "touchline_storage_errors_total",
+    "touchline_partition_storage_stalled",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

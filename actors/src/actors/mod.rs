@@ -19,6 +19,7 @@
 pub mod customer;
 pub mod journey;
 pub mod partition;
+pub mod stall;
 pub mod supervisor;
 pub mod tenant;
 
@@ -45,6 +46,8 @@ pub struct EngineConfig {
     pub state_cache_entries: usize,
     /// Testing hook: a customer actor panics on events of this customer_id.
     pub fault_panic_customer: Option<String>,
+    /// Event-time retention per tenant: older touchpoints and conversions stay out of per-person state.
+    pub retention: crate::domain::retention::RetentionPolicy,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +59,7 @@ impl Default for EngineConfig {
             customer_idle_batches: 8,
             state_cache_entries: 8192,
             fault_panic_customer: None,
+            retention: crate::domain::retention::RetentionPolicy::new(90),
         }
     }
 }

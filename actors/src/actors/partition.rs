@@ -7,8 +7,15 @@
 //! the partition's tenant subtree is restarted, and the batch is replayed one
 //! record per transaction; a record that fails [`POISON_ATTEMPTS`] times is
 //! dead-lettered as `poison` and the partition moves on.
+//!
+//! A storage failure (the RocksDB commit fails: disk full, I/O error) is not a
+//! record's fault: the partition stalls instead — no commit, its offset and
+//! checkpoint stay put, it reports the error (status, `health/ready`, metrics,
+//! one log line per episode) and retries the same batch with capped backoff
+//! ([`super::stall`]) until a write succeeds, then resumes by itself.
 
 use super::tenant::{TenantActor, TenantArgs, TenantEvent, TenantMsg, TenantStats};
+use super::stall::Stall;
 use super::{EngineConfig, SharedTxn, POISON_ATTEMPTS};
 use crate::dlq::{outbox_key, DlqRecord, Outbox};
 use crate::domain::decode::{decode, ValidateCtx};
@@ -55,6 +62,8 @@ pub struct PartitionActorState {
     tenants: HashMap<Arc<str>, ActorRef<TenantMsg>>,
     failures: HashMap<i64, u32>,
     poison: HashSet<i64>,
+    /// The storage-failure episode in progress, if any.
+    stall: Option<Stall>,
 }
 
 pub struct PartitionActor;
@@ -75,6 +84,9 @@ impl Actor for PartitionActor {
     async fn pre_start(&self, _me: ActorRef<PartitionMsg>, args: PartitionArgs) -> Result<PartitionActorState, ActorProcessingErr> {
         let p = args.partition as u16;
         let checkpoint = args.store.checkpoint(p).map_err(super::boxed)?.unwrap_or_default();
+        // A new incarnation of the partition here: its state may have been
+        // replaced while it was away, so nothing derived from it before holds.
+        args.store.notify_reset(p);
         args.status.next_offset.store(checkpoint.next_offset, Ordering::Relaxed);
         args.status.set_watermark(checkpoint.watermark_nanos.map(Ts::from_nanos));
         args.status.set_state(PartitionState::Active);
@@ -84,7 +96,7 @@ impl Actor for PartitionActor {
         if resent > 0 {
             tracing::info!(partition = args.partition, resent, "re-sending dead letters not acknowledged before the restart");
         }
-        Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new() })
+        Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new(), stall: None })
     }
 
     async fn post_stop(&self, _me: ActorRef<PartitionMsg>, s: &mut PartitionActorState) -> Result<(), ActorProcessingErr> {
@@ -111,8 +123,8 @@ impl Actor for PartitionActor {
                     })
                     .collect();
                 if !records.is_empty() {
-                    if let Err(f) = process(&me, s, &records).await {
-                        tracing::warn!(partition = s.args.partition, error = ?f, "batch failed; replaying record by record");
+                    if let Err(e) = process_until_stored(&me, s, &records).await {
+                        tracing::warn!(partition = s.args.partition, error = %e, "batch failed; replaying record by record");
                         replay_one_by_one(&me, s, records).await;
                     }
                 }
@@ -215,6 +227,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                 stats.duplicates += st.duplicates;
                 stats.merges += st.merges;
                 stats.blocked += st.blocked;
+                stats.expired += st.expired;
             }
             Ok(ractor::rpc::CallResult::Success(Err(e))) => return Err(Failure::Actor(e)),
             other => return Err(Failure::Actor(format!("tenant {tenant}: {other:?}"))),
@@ -253,35 +266,61 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     }
     metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
     metrics::merges_blocked(stats.blocked);
+    metrics::retention_dropped(stats.expired);
     s.args.status.next_offset.store(cp.next_offset, Ordering::Relaxed);
     s.args.status.set_watermark(watermark);
     metrics::partition_progress(p, cp.next_offset, s.args.status.lag(), watermark);
     Ok(())
 }
 
+/// [`process`], retrying storage failures until the batch is stored: only a
+/// handler failure (which counts toward poison) is returned.
+async fn process_until_stored(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record]) -> Result<(), String> {
+    loop {
+        match process(me, s, records).await {
+            Ok(()) => {
+                storage_recovered(s);
+                return Ok(());
+            }
+            Err(Failure::Actor(e)) => return Err(e),
+            Err(Failure::Io(e)) => {
+                let p = s.args.partition;
+                let delay = match &mut s.stall {
+                    Some(st) => st.failed_again(e.clone()),
+                    None => {
+                        tracing::error!(partition = p, offset = records[0].offset, error = %e, "storage write failed; partition stalled, retrying the same batch until storage recovers");
+                        s.stall.insert(Stall::new(e.clone())).delay()
+                    }
+                };
+                s.args.status.set_storage_error(Some(e));
+                metrics::storage_stalled(p, true, true);
+                // The transaction was dropped: children must not keep what it held.
+                stop_tenants(s).await;
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+fn storage_recovered(s: &mut PartitionActorState) {
+    if let Some(st) = s.stall.take() {
+        tracing::warn!(partition = s.args.partition, attempts = st.attempts, stalled_secs = st.since.elapsed().as_secs_f64(), last_error = %st.last_error, "storage writes recovered; partition resumed");
+        s.args.status.set_storage_error(None);
+        metrics::storage_stalled(s.args.partition, false, false);
+    }
+}
+
 async fn replay_one_by_one(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: Vec<Record>) {
     stop_tenants(s).await;
     for r in records {
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match process(me, s, std::slice::from_ref(&r)).await {
-                Ok(()) => break,
-                Err(Failure::Actor(e)) => {
-                    let n = s.failures.entry(r.offset).or_default();
-                    *n += 1;
-                    tracing::warn!(partition = s.args.partition, offset = r.offset, attempt = *n, error = %e, "record failed");
-                    if *n >= POISON_ATTEMPTS {
-                        s.poison.insert(r.offset);
-                    }
-                    stop_tenants(s).await;
-                }
-                Err(Failure::Io(e)) => {
-                    tracing::error!(partition = s.args.partition, offset = r.offset, error = %e, "storage or DLQ failure; retrying");
-                    stop_tenants(s).await;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+        while let Err(e) = process_until_stored(me, s, std::slice::from_ref(&r)).await {
+            let n = s.failures.entry(r.offset).or_default();
+            *n += 1;
+            tracing::warn!(partition = s.args.partition, offset = r.offset, attempt = *n, error = %e, "record failed");
+            if *n >= POISON_ATTEMPTS {
+                s.poison.insert(r.offset);
             }
+            stop_tenants(s).await;
         }
     }
 }

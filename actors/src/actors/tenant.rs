@@ -8,7 +8,7 @@ use super::customer::{CustomerActor, CustomerArgs, CustomerMsg, Work};
 use super::journey::{JourneyActor, JourneyArgs, JourneyMsg, JourneyTouch};
 use super::{ApplyError, Done, EngineConfig, SharedTxn};
 use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
-use crate::domain::{Body, CampaignKind, Event, JourneyEvent};
+use crate::domain::{retention, Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
 use crate::state::{CampaignRec, ConvRec, IdCache, TenantMeta, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -29,6 +29,8 @@ pub struct TenantStats {
     pub duplicates: u64,
     pub merges: u64,
     pub blocked: u64,
+    /// Touchpoints and conversions that arrived behind the retention horizon.
+    pub expired: u64,
 }
 
 pub enum TenantMsg {
@@ -143,6 +145,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                     return Ok(None);
                 }
                 st.mark_applied(&ev.event_id);
+                st.meta.max_ts = retention::next_max(st.meta.max_ts, &ev);
                 Ok(Some(apply_identity_and_plan(&mut st, &ev, max_ids)?))
             })();
             meta = st.into_meta();
@@ -156,6 +159,15 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         };
         stats.applied += 1;
         stats.blocked += outcome.blocked as u64;
+        // Already behind the tenant's retention horizon: out of per-person state
+        // (queries would ignore it anyway); aggregates below still count it.
+        let horizon = s.args.config.retention.horizon(&tenant, meta.max_ts);
+        let expired = match &dispatch {
+            Dispatch::Touch(_, rec, ..) => !retention::retained(rec.ts, horizon),
+            Dispatch::Conversion(_, rec) => !retention::retained(rec.ts, horizon),
+            _ => false,
+        };
+        stats.expired += expired as u64;
         // 2. merges: flush and retire the customer actors whose records move.
         if !outcome.moves.is_empty() {
             for m in &outcome.moves {
@@ -188,11 +200,15 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
             Dispatch::Touch(person, rec, journey, composite) => {
                 let jt = JourneyTouch { ts: rec.ts, composite, interaction_type: rec.touch.interaction_type.clone(), late: te.late };
                 journey_work.entry(journey).or_default().push(jt);
-                push_work(&mut work, &mut person_order, person, Work::Touch(rec));
+                if !expired {
+                    push_work(&mut work, &mut person_order, person, Work::Touch(rec));
+                }
             }
             Dispatch::Conversion(person, rec) => {
                 meta.currency_counts.entry(rec.conversion.currency.clone()).and_modify(|n| *n += 1).or_insert(1);
-                push_work(&mut work, &mut person_order, person, Work::Conversion(rec));
+                if !expired {
+                    push_work(&mut work, &mut person_order, person, Work::Conversion(rec));
+                }
             }
         }
     }

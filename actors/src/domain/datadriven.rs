@@ -24,6 +24,41 @@ pub struct JourneyPath {
     pub converted: bool,
 }
 
+/// One distinct path with how often it ended in `(conversion)` and in `(null)`.
+/// [`markov_counted`] / [`shapley_counted`] over such counts equal [`markov`] /
+/// [`shapley`] over the expanded list (both models only count paths), for
+/// callers that keep paths aggregated (the query cache).
+pub type CountedPath<'p> = (&'p [String], u64, u64);
+
+fn counted(paths: &[JourneyPath]) -> Vec<CountedPath<'_>> {
+    paths.iter().map(|p| (p.keys.as_slice(), p.converted as u64, (!p.converted) as u64)).collect()
+}
+
+/// Drops zero-count entries (a cache may keep a path whose count fell to zero):
+/// they are no path, and their keys must not become chain states.
+fn nonzero<'p>(paths: &[CountedPath<'p>]) -> Vec<CountedPath<'p>> {
+    paths.iter().filter(|p| p.1 + p.2 > 0).copied().collect()
+}
+
+/// A counted path over interned keys: indices into a `names` list that is
+/// ascending, distinct, and holds only keys of paths with a non-zero count.
+/// Callers that keep keys interned (the query cache) skip string hashing.
+pub type IdPath<'p> = (&'p [u32], u64, u64);
+
+/// `paths` interned: the sorted key names and each path's key indices.
+fn interned<'p>(paths: &[CountedPath<'p>]) -> (Vec<&'p str>, Vec<Vec<u32>>) {
+    let (names, index) = intern(paths);
+    let ids = paths.iter().map(|p| p.0.iter().map(|k| index[k.as_str()] as u32).collect()).collect();
+    (names, ids)
+}
+
+fn run_interned(paths: &[CountedPath<'_>], f: impl Fn(&[&str], &[IdPath<'_>]) -> DataDrivenResult) -> DataDrivenResult {
+    let paths = nonzero(paths);
+    let (names, ids) = interned(&paths);
+    let id_paths: Vec<IdPath> = ids.iter().zip(&paths).map(|(i, p)| (i.as_slice(), p.1, p.2)).collect();
+    f(&names, &id_paths)
+}
+
 /// Credit per key (conversions) and, for Markov, the removal effect per key.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DataDrivenResult {
@@ -37,8 +72,8 @@ pub struct DataDrivenResult {
 pub const SHAPLEY_EXACT_MAX_KEYS: usize = 15;
 
 /// The distinct keys of `paths`, sorted, and each key's index in that order.
-fn intern(paths: &[JourneyPath]) -> (Vec<&str>, HashMap<&str, usize>) {
-    let set: BTreeSet<&str> = paths.iter().flat_map(|p| p.keys.iter().map(String::as_str)).collect();
+fn intern<'p>(paths: &[CountedPath<'p>]) -> (Vec<&'p str>, HashMap<&'p str, usize>) {
+    let set: BTreeSet<&str> = paths.iter().flat_map(|p| p.0.iter().map(String::as_str)).collect();
     let names: Vec<&str> = set.into_iter().collect();
     let index = names.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     (names, index)
@@ -112,27 +147,27 @@ pub(crate) struct Chain<'p> {
 }
 
 impl<'p> Chain<'p> {
-    pub(crate) fn build(paths: &'p [JourneyPath]) -> Chain<'p> {
-        let (names, index) = intern(paths);
+    fn build(names: &[&'p str], paths: &[IdPath<'_>]) -> Chain<'p> {
         let t = names.len() + 1;
         let width = t + 2;
         let mut counts = vec![0.0; t * width];
         let mut conversions = 0u64;
-        for p in paths {
+        for &(ids, conv, null) in paths {
+            let n = (conv + null) as f64;
             let mut prev = 0usize;
-            for key in &p.keys {
-                let s = index[key.as_str()] + 1;
+            for &id in ids {
+                let s = id as usize + 1;
                 if s == prev {
                     continue; // consecutive repeats collapse: no self-transitions
                 }
-                counts[prev * width + s] += 1.0;
+                counts[prev * width + s] += n;
                 prev = s;
             }
-            let end = if p.converted { t } else { t + 1 };
-            counts[prev * width + end] += 1.0;
-            conversions += p.converted as u64;
+            counts[prev * width + t] += conv as f64;
+            counts[prev * width + t + 1] += null as f64;
+            conversions += conv;
         }
-        Chain { names, counts, conversions }
+        Chain { names: names.to_vec(), counts, conversions }
     }
 
     /// Number of transient states (`(start)` and the keys).
@@ -180,7 +215,17 @@ impl<'p> Chain<'p> {
 /// every removal effect is reported as `0` (as MAM does) and there are no credits;
 /// likewise no credits when `Σ RE = 0`.
 pub fn markov(paths: &[JourneyPath]) -> DataDrivenResult {
-    let chain = Chain::build(paths);
+    markov_counted(&counted(paths))
+}
+
+/// [`markov`] over aggregated paths.
+pub fn markov_counted(paths: &[CountedPath<'_>]) -> DataDrivenResult {
+    run_interned(paths, markov_ids)
+}
+
+/// [`markov`] over aggregated paths of interned keys (see [`IdPath`]).
+pub fn markov_ids(names: &[&str], paths: &[IdPath<'_>]) -> DataDrivenResult {
+    let chain = Chain::build(names, paths);
     let k = chain.names.len();
     let zero_effects = || chain.names.iter().map(|n| (n.to_string(), 0.0)).collect();
     if chain.conversions == 0 || k == 0 {
@@ -317,15 +362,42 @@ fn shapley_values(n: usize, coalitions: &[(u32, f64)]) -> Vec<f64> {
 /// (`Σφᵀ = v(T) > 0` in exact arithmetic; should rounding ever make it zero, `T`
 /// also splits equally.) Credits sum to the number of converted paths.
 pub fn shapley(paths: &[JourneyPath]) -> DataDrivenResult {
-    let (names, index) = intern(paths);
+    shapley_counted(&counted(paths))
+}
+
+/// [`shapley`] over aggregated paths.
+pub fn shapley_counted(paths: &[CountedPath<'_>]) -> DataDrivenResult {
+    run_interned(paths, shapley_ids)
+}
+
+/// [`shapley`] over aggregated paths of interned keys (see [`IdPath`]).
+pub fn shapley_ids(names: &[&str], paths: &[IdPath<'_>]) -> DataDrivenResult {
     let mut groups: HashMap<Vec<u32>, SetStats> = HashMap::new();
-    for p in paths {
-        let mut ids: Vec<u32> = p.keys.iter().map(|k| index[k.as_str()] as u32).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let s = groups.entry(ids).or_default();
-        s.total += 1;
-        s.conv += p.converted as u64;
+    let mut add = |set: Vec<u32>, conv: u64, total: u64| {
+        let s = groups.entry(set).or_default();
+        s.total += total;
+        s.conv += conv;
+    };
+    if names.len() <= 128 {
+        // Key sets as bit masks first: no allocation per path (there are few
+        // distinct sets, many paths).
+        let mut masks: HashMap<u128, SetStats> = HashMap::new();
+        for &(keys, conv, null) in paths {
+            let mask = keys.iter().fold(0u128, |m, &id| m | 1 << id);
+            let s = masks.entry(mask).or_default();
+            s.total += conv + null;
+            s.conv += conv;
+        }
+        for (mask, s) in masks {
+            add((0..128u32).filter(|i| mask >> i & 1 == 1).collect(), s.conv, s.total);
+        }
+    } else {
+        for &(keys, conv, null) in paths {
+            let mut ids: Vec<u32> = keys.to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            add(ids, conv, conv + null);
+        }
     }
     let mut converting: Vec<(&Vec<u32>, SetStats)> =
         groups.iter().filter(|(set, s)| s.conv > 0 && !set.is_empty()).map(|(set, s)| (set, *s)).collect();

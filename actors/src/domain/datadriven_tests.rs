@@ -254,7 +254,7 @@ fn shapley_both_coalition_strategies_agree() {
         ("E", 0, 3),
         ("A>E", 1, 1),
     ]);
-    let (_, index) = intern(&paths);
+    let (_, index) = intern(&counted(&paths));
     let mut groups: HashMap<Vec<u32>, SetStats> = HashMap::new();
     for p in &paths {
         let mut ids: Vec<u32> = p.keys.iter().map(|k| index[k.as_str()] as u32).collect();
@@ -283,6 +283,20 @@ fn arb_journeys(max_keys: usize) -> impl Strategy<Value = Vec<JourneyPath>> {
             .map(|(ks, converted)| JourneyPath { keys: ks.into_iter().map(|i| names[i].to_string()).collect(), converted })
             .collect()
     })
+}
+
+#[test]
+fn shapley_with_more_keys_than_a_mask_holds_matches_reference() {
+    // 200 keys: the per-path set grouping takes its vector branch.
+    let paths: Vec<JourneyPath> = (0..600)
+        .map(|i| JourneyPath { keys: vec![format!("k{:03}", i % 200), format!("k{:03}", (i * 7 + 1) % 200)], converted: i % 3 == 0 })
+        .collect();
+    let r = shapley(&paths);
+    let reference = shapley_reference(&paths);
+    assert_eq!(r.credits.len(), reference.len());
+    for (k, c) in &r.credits {
+        assert!((c - reference[k]).abs() < 1e-9, "{k}: {c} vs {}", reference[k]);
+    }
 }
 
 proptest! {
@@ -317,5 +331,19 @@ proptest! {
             prop_assert!((c - reference[k]).abs() < 1e-9, "{}: {} vs {}", k, c, reference[k]);
         }
         prop_assert!((total(&r.credits) - conversions).abs() < 1e-9 * conversions.max(1.0));
+    }
+
+    #[test]
+    fn counted_paths_give_identical_results(paths in arb_journeys(7)) {
+        let mut counts: HashMap<Vec<String>, (u64, u64)> = HashMap::new();
+        for p in &paths {
+            let c = counts.entry(p.keys.clone()).or_default();
+            if p.converted { c.0 += 1 } else { c.1 += 1 }
+        }
+        // A zero-count entry (left behind by a cache that subtracted it) is no path.
+        counts.entry(vec!["unused".to_string()]).or_default();
+        let counted: Vec<CountedPath> = counts.iter().map(|(k, c)| (k.as_slice(), c.0, c.1)).collect();
+        prop_assert_eq!(markov_counted(&counted), markov(&paths));
+        prop_assert_eq!(shapley_counted(&counted), shapley(&paths));
     }
 }

@@ -10,6 +10,7 @@
 //! - `report`: turning per-conversion credits into sorted report rows.
 //! - `identity`: the identity graph (union-find with merge guard).
 //! - `window`: event-time bucket assignment.
+//! - `retention`: the event-time retention horizon of a tenant.
 
 pub mod decode;
 pub mod datadriven;
@@ -17,6 +18,7 @@ pub mod event;
 pub mod identity;
 pub mod models;
 pub mod report;
+pub mod retention;
 pub mod routing;
 pub mod timestamp;
 pub mod tracking;

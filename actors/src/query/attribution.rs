@@ -1,12 +1,14 @@
 //! `GET /v1/tenants/{t}/attribution` (and `/compare`): credits per grouping key
 //! over the conversions in `[from, to)` in one currency, exactly per
-//! attribution.md, computed from the stored timelines.
+//! attribution.md, computed from the stored timelines (touchpoints and
+//! conversions behind the tenant's retention horizon ignored).
 
 use super::consent::ConsentCache;
 use super::paths::lookback_touches;
 use super::{tenant_meta, QueryError};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, Row};
+use crate::domain::retention::clamp_from;
 use crate::domain::{GroupBy, Ts};
 use crate::state::{key, ConvIndexRec};
 use touchline_storage::Store;
@@ -19,6 +21,8 @@ pub struct AttributionQuery {
     pub lookback_days: i64,
     pub params: ModelParams,
     pub currency: Option<String>,
+    /// Retention horizon: touchpoints and conversions before it are ignored.
+    pub horizon: Option<Ts>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -42,8 +46,8 @@ pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &Attributi
     let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
     let Some(cur) = currency.clone() else { return Ok((None, Vec::new())) };
-    let start = key::conv_by_time_at(p, tenant, q.from);
-    let end = key::conv_by_time_at(p, tenant, q.to);
+    let start = key::conv_by_time_at(p, tenant, clamp_from(q.from, q.horizon));
+    let end = key::conv_by_time_at(p, tenant, q.to.max(clamp_from(q.from, q.horizon)));
     let prefix_len = key::conv_by_time_prefix(p, tenant).len();
     let mut index: Vec<(Ts, ConvIndexRec)> = Vec::new();
     store.scan_as::<ConvIndexRec>(&start, &end, |k, rec| {
@@ -61,7 +65,7 @@ pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &Attributi
         if !consent.allows(rec.person, ts)? {
             continue;
         }
-        let mut touches_in = lookback_touches(store, p, tenant, rec.person, ts, lookback)?;
+        let mut touches_in = lookback_touches(store, p, tenant, rec.person, ts, lookback, q.horizon)?;
         consent.retain(rec.person, &mut touches_in, |t| t.ts)?;
         let touches = touches_in
             .into_iter()

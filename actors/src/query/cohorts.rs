@@ -6,6 +6,7 @@
 use super::consent::ConsentCache;
 use super::QueryError;
 use crate::domain::report::ExactSum;
+use crate::domain::retention::retained;
 use crate::domain::window::{bucket_start, Granularity};
 use crate::domain::{GroupBy, Ts};
 use crate::state::tenant::person_in_key;
@@ -21,6 +22,8 @@ pub struct CohortQuery {
     pub from: Ts,
     pub to: Ts,
     pub currency: Option<String>,
+    /// Retention horizon: a person's first touchpoint is its first one retained.
+    pub horizon: Option<Ts>,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +50,9 @@ pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<V
             return true; // already has its first touchpoint
         }
         let Some(ts) = crate::state::tenant::ts_in_key(k, tprefix.len() + 8) else { return true };
+        if !retained(ts, q.horizon) {
+            return true;
+        }
         match consent.allows_in_scan(person, ts, &mut err) {
             Some(true) => {}
             Some(false) => return true,
@@ -88,7 +94,7 @@ pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<V
                     return false;
                 }
             };
-            if &c.conversion.currency != cur {
+            if &c.conversion.currency != cur || !retained(c.ts, q.horizon) {
                 return true;
             }
             match consent.allows_in_scan(person, c.ts, &mut err) {

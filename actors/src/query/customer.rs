@@ -7,6 +7,7 @@ use super::paths::lookback_touches;
 use super::QueryError;
 use crate::domain::identity::IdKind;
 use crate::domain::models::{weights, Model, ModelParams, PathTouch};
+use crate::domain::retention::retained;
 use crate::domain::GroupBy;
 use crate::state::{key, ConvRec, PersonRec, TouchRec};
 use serde_json::{json, Value};
@@ -17,6 +18,8 @@ pub struct CustomerQuery {
     pub lookback_days: i64,
     pub params: ModelParams,
     pub group_by: GroupBy,
+    /// Retention horizon: older touchpoints and conversions are not shown.
+    pub horizon: Option<crate::domain::Ts>,
 }
 
 /// Resolves `id` to a person key: customer_id first, then user_id.
@@ -62,12 +65,14 @@ pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery
     let mut consent = ConsentCache::new(store, p, tenant, &meta);
     let mut touches: Vec<TouchRec> = store.prefix_as(&key::touch_prefix(p, tenant, person))?;
     let mut convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(p, tenant, person))?;
+    touches.retain(|t| retained(t.ts, q.horizon));
+    convs.retain(|c| retained(c.ts, q.horizon));
     consent.retain(person, &mut touches, |t| t.ts)?;
     consent.retain(person, &mut convs, |c| c.ts)?;
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut conversions = Vec::with_capacity(convs.len());
     for c in &convs {
-        let mut path_recs = lookback_touches(store, p, tenant, person, c.ts, lookback)?;
+        let mut path_recs = lookback_touches(store, p, tenant, person, c.ts, lookback, q.horizon)?;
         consent.retain(person, &mut path_recs, |t| t.ts)?;
         let path: Vec<PathTouch> = path_recs
             .iter()

@@ -3,73 +3,81 @@
 //! ending in `(conversion)`), plus one `(null)` path per person from its
 //! touchpoints in range strictly after its last conversion in range (all of them
 //! if it did not convert). Empty-path conversions credit `(direct)` and stay out.
+//!
+//! The input is gathered per person ([`PersonPaths`]), either for the whole
+//! tenant in one pass ([`all_persons`]) or for one person ([`one_person`]); both
+//! give the same parts, which is what lets [`super::paths_cache`] keep the
+//! aggregate up to date by recomputing only the persons that changed.
 
-use super::attribution::{AttributionQuery, AttributionResult, ConversionPath};
+use super::attribution::{conversions_with_paths, AttributionQuery, AttributionResult, ConversionPath};
+use super::consent::ConsentCache;
+use super::paths::lookback_touches;
 use super::QueryError;
-use crate::domain::datadriven::{markov, shapley, JourneyPath};
+use crate::domain::datadriven::{markov_counted, shapley_counted, CountedPath, DataDrivenResult};
 use crate::domain::models::Model;
 use crate::domain::report::{Accumulator, ExactSum};
+use crate::domain::retention::clamp_from;
 use crate::domain::{Ts, DIRECT_KEY};
-use crate::state::TouchRec;
-use std::collections::HashMap;
+use crate::state::{key, ConvRec, TouchRec};
+use std::collections::{BTreeMap, HashMap};
 use touchline_storage::{codec, keys::KeyBuf, keys::Space, Store};
 
+/// One person's part of the data-driven input over a query.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PersonPaths {
+    /// Non-empty lookback paths of the person's conversions in range.
+    pub converted: Vec<Vec<String>>,
+    /// Conversions in range with an empty path (they credit `(direct)`).
+    pub direct: u64,
+    /// The value of every conversion in range.
+    pub values: Vec<f64>,
+    /// Touchpoint keys in range after the last conversion in range, if any.
+    pub null: Option<Vec<String>>,
+    /// The earliest time of any touchpoint or conversion in this part: a
+    /// retention horizon at or before it leaves the part as it is.
+    pub min_ts: Option<Ts>,
+}
+
+
+impl PersonPaths {
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.null.is_none()
+    }
+
+    fn saw(&mut self, ts: Ts) {
+        self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
+    }
+}
+
+/// The report of `model` (markov or shapley) over the tenant's paths.
 pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, convs: &[ConversionPath]) -> Result<AttributionResult, QueryError> {
-    let mut paths: Vec<JourneyPath> = Vec::new();
-    let mut direct = 0usize;
-    let mut last_conv: HashMap<u64, Ts> = HashMap::new();
-    let mut total_value = ExactSum::new();
-    for c in convs {
-        total_value.add(c.value);
-        let e = last_conv.entry(c.person).or_insert(c.ts);
-        if c.ts > *e {
-            *e = c.ts;
+    let persons = all_persons(store, p, tenant, q, convs)?;
+    let mut paths: HashMap<&[String], (u64, u64)> = HashMap::new();
+    let (mut conversions, mut direct, mut value) = (0u64, 0u64, ExactSum::new());
+    for pp in persons.values() {
+        for path in &pp.converted {
+            paths.entry(path.as_slice()).or_default().0 += 1;
         }
-        if c.touches.is_empty() {
-            direct += 1;
-        } else {
-            paths.push(JourneyPath { keys: c.touches.iter().map(|t| t.2.clone()).collect(), converted: true });
+        if let Some(path) = &pp.null {
+            paths.entry(path.as_slice()).or_default().1 += 1;
         }
+        direct += pp.direct;
+        conversions += pp.values.len() as u64;
+        pp.values.iter().for_each(|v| value.add(*v));
     }
-    // Non-converting tails: every person's touches in [from, to).
-    let prefix = KeyBuf::space(p, Space::Touch).tenant(tenant).into_vec();
-    let mut tails: HashMap<u64, Vec<(Ts, String, String)>> = HashMap::new();
-    let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
-    let mut consent = super::consent::ConsentCache::new(store, p, tenant, &meta);
-    let mut err: Option<QueryError> = None;
-    store.scan_prefix(&prefix, |k, v| {
-        let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
-        let Some(ts) = crate::state::tenant::ts_in_key(k, prefix.len() + 8) else { return true };
-        if ts < q.from || ts >= q.to || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
-            return true;
-        }
-        match consent.allows_in_scan(person, ts, &mut err) {
-            Some(true) => {}
-            Some(false) => return true,
-            None => return false,
-        }
-        match codec::decode::<TouchRec>(k, v) {
-            Ok(t) => tails.entry(person).or_default().push((t.ts, t.event_id, t.touch.key(q.group_by).to_string())),
-            Err(e) => {
-                err = Some(e.into());
-                return false;
-            }
-        }
-        true
-    })?;
-    if let Some(e) = err {
-        return Err(e);
-    }
-    let mut persons: Vec<u64> = tails.keys().copied().collect();
-    persons.sort_unstable();
-    for person in persons {
-        let mut t = tails.remove(&person).unwrap_or_default();
-        t.sort();
-        paths.push(JourneyPath { keys: t.into_iter().map(|x| x.2).collect(), converted: false });
-    }
-    let result = if model == Model::Markov { markov(&paths) } else { shapley(&paths) };
-    let conversions = convs.len();
-    let total = total_value.value();
+    let counted: Vec<CountedPath> = paths.into_iter().map(|(k, (c, n))| (k, c, n)).collect();
+    Ok(report_of(model, &counted, conversions, direct, value.value()))
+}
+
+/// Runs the model on aggregated paths and turns its credits into report rows.
+pub fn report_of(model: Model, paths: &[CountedPath], conversions: u64, direct: u64, total: f64) -> AttributionResult {
+    let result = if model == Model::Markov { markov_counted(paths) } else { shapley_counted(paths) };
+    rows_of(&result, conversions, direct, total)
+}
+
+/// The report of a model's result: credits in conversions, values at the
+/// average conversion value, and `(direct)` for conversions without a path.
+pub fn rows_of(result: &DataDrivenResult, conversions: u64, direct: u64, total: f64) -> AttributionResult {
     let per_conv = if conversions > 0 { total / conversions as f64 } else { 0.0 };
     let mut acc = Accumulator::new();
     for (k, credit) in &result.credits {
@@ -78,5 +86,124 @@ pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: 
     if direct > 0 {
         acc.add(DIRECT_KEY, direct as f64, per_conv * direct as f64);
     }
-    Ok(AttributionResult { conversions: conversions as u64, conversion_value: total, currency: None, rows: acc.into_rows() })
+    AttributionResult { conversions, conversion_value: total, currency: None, rows: acc.into_rows() }
+}
+
+/// Every person's part, from the query's conversions (as
+/// [`conversions_with_paths`] loads them) and one scan of the tenant's touchpoints.
+pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, convs: &[ConversionPath]) -> Result<BTreeMap<u64, PersonPaths>, QueryError> {
+    let mut out: BTreeMap<u64, PersonPaths> = BTreeMap::new();
+    let mut last_conv: HashMap<u64, Ts> = HashMap::new();
+    for c in convs {
+        let e = last_conv.entry(c.person).or_insert(c.ts);
+        if c.ts > *e {
+            *e = c.ts;
+        }
+        let pp = out.entry(c.person).or_default();
+        pp.values.push(c.value);
+        pp.saw(c.ts);
+        if let Some(first) = c.touches.first() {
+            pp.saw(first.0);
+        }
+        if c.touches.is_empty() {
+            pp.direct += 1;
+        } else {
+            pp.converted.push(c.touches.iter().map(|t| t.2.clone()).collect());
+        }
+    }
+    // Non-converting tails: every person's touches in [from, to), in key order
+    // (person, ts, event_id).
+    let prefix = KeyBuf::space(p, Space::Touch).tenant(tenant).into_vec();
+    let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
+    let mut consent = ConsentCache::new(store, p, tenant, &meta);
+    let mut err: Option<QueryError> = None;
+    store.scan_prefix(&prefix, |k, v| {
+        let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
+        let Some(ts) = crate::state::tenant::ts_in_key(k, prefix.len() + 8) else { return true };
+        if ts < q.from || ts >= q.to || !crate::domain::retention::retained(ts, q.horizon) || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
+            return true;
+        }
+        match consent.allows_in_scan(person, ts, &mut err) {
+            Some(true) => {}
+            Some(false) => return true,
+            None => return false,
+        }
+        match codec::decode::<TouchRec>(k, v) {
+            Ok(t) => {
+                let pp = out.entry(person).or_default();
+                pp.saw(t.ts);
+                pp.null.get_or_insert_with(Vec::new).push(t.touch.key(q.group_by).to_string());
+            }
+            Err(e) => {
+                err = Some(e.into());
+                return false;
+            }
+        }
+        true
+    })?;
+    match err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// One person's part, read from its own timeline: the same as its entry in
+/// [`all_persons`] (`currency` is the report currency the query resolved).
+pub fn one_person(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, person: u64) -> Result<PersonPaths, QueryError> {
+    let mut pp = PersonPaths::default();
+    let lookback = q.lookback_days.saturating_mul(86_400);
+    let mut last: Option<Ts> = None;
+    let mut convs: Vec<ConvRec> = Vec::new();
+    let from = clamp_from(q.from, q.horizon);
+    store.scan_as::<ConvRec>(&conv_at(p, tenant, person, from), &conv_at(p, tenant, person, q.to.max(from)), |_, c| {
+        if c.conversion.currency == currency {
+            convs.push(c);
+        }
+        true
+    })?;
+    for c in convs {
+        if !consent.allows(person, c.ts)? {
+            continue;
+        }
+        last = Some(c.ts);
+        pp.values.push(c.conversion.value);
+        pp.saw(c.ts);
+        let mut touches = lookback_touches(store, p, tenant, person, c.ts, lookback, q.horizon)?;
+        consent.retain(person, &mut touches, |t| t.ts)?;
+        if let Some(first) = touches.first() {
+            pp.saw(first.ts);
+        }
+        if touches.is_empty() {
+            pp.direct += 1;
+        } else {
+            pp.converted.push(touches.iter().map(|t| t.touch.key(q.group_by).to_string()).collect());
+        }
+    }
+    let mut tail: Vec<TouchRec> = Vec::new();
+    store.scan_as::<TouchRec>(&key::touch_at(p, tenant, person, from), &key::touch_at(p, tenant, person, q.to.max(from)), |_, t| {
+        if last.is_none_or(|l| t.ts > l) {
+            tail.push(t);
+        }
+        true
+    })?;
+    consent.retain(person, &mut tail, |t| t.ts)?;
+    if let Some(first) = tail.first() {
+        pp.saw(first.ts);
+    }
+    if !tail.is_empty() {
+        pp.null = Some(tail.iter().map(|t| t.touch.key(q.group_by).to_string()).collect());
+    }
+    Ok(pp)
+}
+
+fn conv_at(p: u16, tenant: &str, person: u64, ts: Ts) -> Vec<u8> {
+    KeyBuf(key::conv_prefix(p, tenant, person)).bytes(&ts.to_key_bytes()).into_vec()
+}
+
+/// Loads the query's conversions and every person's part (for callers without a
+/// [`super::paths_cache::PathsCache`]).
+pub fn all_persons_of_query(store: &Store, p: u16, tenant: &str, q: &AttributionQuery) -> Result<(Option<String>, BTreeMap<u64, PersonPaths>), QueryError> {
+    let (currency, convs) = conversions_with_paths(store, p, tenant, q)?;
+    let persons = all_persons(store, p, tenant, q, &convs)?;
+    Ok((currency, persons))
 }

@@ -22,7 +22,10 @@ struct Bucket {
     revenue: crate::domain::report::ExactSum,
 }
 
-pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granularity, from: Ts, to: Ts, lookback_days: i64) -> Result<Value, QueryError> {
+/// `horizon`: the retention horizon (conversions and touchpoints before it are
+/// ignored; the window counters are anonymous aggregates and stay).
+#[allow(clippy::too_many_arguments)]
+pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granularity, from: Ts, to: Ts, lookback_days: i64, horizon: Option<Ts>) -> Result<Value, QueryError> {
     let mut buckets: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
     let prefix = key::window_prefix(p, tenant, g.tag(), journey);
     let start = [prefix.as_slice(), &Ts::new(from.secs + (from.nanos > 0) as i64, 0).to_key_bytes()].concat();
@@ -45,6 +48,7 @@ pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granul
         lookback_days,
         params: ModelParams::default(),
         currency: None,
+        horizon,
     };
     let (_, convs) = conversions_with_paths(store, p, tenant, &q)?;
     for c in convs {

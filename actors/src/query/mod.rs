@@ -1,6 +1,8 @@
 //! The read side: answers the HTTP queries from committed RocksDB state of the
 //! partition that owns the tenant. Pure aggregation over scans; no actor is
-//! involved, so queries never queue behind ingest.
+//! involved, so queries never queue behind ingest. Every query ignores
+//! touchpoints and conversions behind the tenant's retention horizon, so an
+//! answer never depends on whether the retention sweep has run yet.
 
 pub mod attribution;
 pub mod campaigns;
@@ -9,6 +11,7 @@ pub mod consent;
 pub mod customer;
 pub mod datadriven;
 pub mod journey;
+pub mod paths_cache;
 pub mod variants;
 mod paths;
 
@@ -23,6 +26,12 @@ pub enum QueryError {
     NotFound(String),
     #[error("{param}: {message}")]
     BadRequest { param: &'static str, message: String },
+}
+
+/// The tenant's retention horizon under `policy` (from its stored maximum event time).
+pub fn horizon(store: &Store, partition: u16, tenant: &str, policy: &crate::domain::retention::RetentionPolicy) -> Result<Option<crate::domain::Ts>, QueryError> {
+    let max_ts = tenant_meta(store, partition, tenant)?.and_then(|m| m.max_ts);
+    Ok(policy.horizon(tenant, max_ts))
 }
 
 /// The tenant's metadata, if the tenant has any state in `partition`.

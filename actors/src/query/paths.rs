@@ -1,13 +1,15 @@
-//! Reading a person's touchpoints for a conversion's lookback window.
+//! Reading a person's touchpoints for a conversion's lookback window (cut at
+//! the tenant's retention horizon).
 
+use crate::domain::retention::clamp_from;
 use crate::domain::Ts;
 use crate::state::{key, TouchRec};
 use touchline_storage::{StorageError, Store};
 
-/// Touchpoints of `person` with `conv_ts - lookback_secs <= ts <= conv_ts`, in
-/// (ts, event_id) order.
-pub fn lookback_touches(store: &Store, p: u16, tenant: &str, person: u64, conv_ts: Ts, lookback_secs: i64) -> Result<Vec<TouchRec>, StorageError> {
-    let start = key::touch_at(p, tenant, person, conv_ts.minus_secs(lookback_secs));
+/// Touchpoints of `person` with `conv_ts - lookback_secs <= ts <= conv_ts` and
+/// not behind the retention `horizon`, in (ts, event_id) order.
+pub fn lookback_touches(store: &Store, p: u16, tenant: &str, person: u64, conv_ts: Ts, lookback_secs: i64, horizon: Option<Ts>) -> Result<Vec<TouchRec>, StorageError> {
+    let start = key::touch_at(p, tenant, person, clamp_from(conv_ts.minus_secs(lookback_secs), horizon));
     let end = key::touch_at(p, tenant, person, Ts::from_nanos(conv_ts.as_nanos() + 1));
     let mut out = Vec::new();
     store.scan_as::<TouchRec>(&start, &end, |_, t| {

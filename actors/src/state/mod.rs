@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod privacy;
 pub mod records;
+pub mod retention;
 pub mod tenant;
 
 pub use records::*;

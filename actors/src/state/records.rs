@@ -57,6 +57,10 @@ pub struct TenantMeta {
     /// Persons erased (0 = no tombstone to check on ingest).
     #[serde(default)]
     pub erasures: u64,
+    /// Maximum event time accepted (erasure requests aside): the retention
+    /// horizon is this minus the tenant's retention (`domain::retention`).
+    #[serde(default)]
+    pub max_ts: Option<Ts>,
 }
 
 impl TenantMeta {

@@ -1,6 +1,7 @@
 //! `GET /v1/cluster`: the members from the membership table (this node's own
 //! entry from its live status), and every partition of the events topic with
-//! its owner, state and progress — local partitions from live status, the
+//! its owner, state and progress — local partitions from live status (with the
+//! storage error of a partition stalled on a failing write), the
 //! others from their owner's last heartbeat (at most one interval old).
 
 use super::AppState;
@@ -24,7 +25,11 @@ pub fn view(state: &AppState) -> Value {
     let partitions: Vec<Value> = numbers
         .into_iter()
         .map(|p| match state.status.get(p) {
-            Some(st) => partition_json(p, Some(&state.node_id), Some(&PartitionReport::from_status(&st))),
+            Some(st) => {
+                let mut v = partition_json(p, Some(&state.node_id), Some(&PartitionReport::from_status(&st)));
+                v["storage_error"] = json!(st.storage_error());
+                v
+            }
             None => match state.forward.members.owner(p).filter(|h| h.node_id != state.node_id) {
                 Some(hb) => partition_json(p, Some(&hb.node_id), hb.report(p)),
                 None => partition_json(p, None, None),

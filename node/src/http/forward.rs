@@ -4,7 +4,9 @@
 //! to the alive owner named by the membership table, and the owner's status,
 //! headers and body come back unchanged, with `x-touchline-served-by`. A request
 //! that was already forwarded is never forwarded again. No owner, an unreachable
-//! owner or a timeout answer 503 `unavailable` with `Retry-After`.
+//! owner or a timeout answer 503 `unavailable` with `Retry-After`. With TLS on,
+//! forwarding is https, trusting `tls.ca` (default: the node's own certificate),
+//! so the certificate must name the address each node advertises.
 
 use super::error::{ApiError, ErrorCode};
 use super::AppState;
@@ -13,6 +15,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{HeaderName, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::http::request::Parts;
 use hyper::{Request, Response};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -63,21 +66,31 @@ pub fn decide(partition: i32, owned_here: bool, already_forwarded: bool, owner: 
 /// The membership view plus a pooled HTTP client towards the other nodes.
 pub struct Forwarder {
     pub members: Members,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
+    /// `https` when the cluster serves TLS, else `http`.
+    scheme: &'static str,
 }
 
 impl Forwarder {
-    pub fn new(members: Members, timeout: Duration) -> Forwarder {
+    /// `tls`: the client config trusted towards other nodes (`None`: plain http).
+    pub fn new(members: Members, timeout: Duration, tls: Option<rustls::ClientConfig>) -> Forwarder {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let connector = match tls {
+            Some(cfg) => builder.with_tls_config(cfg).https_only().enable_http1().build(),
+            // Never used for https (the URL scheme is http); any config will do.
+            None => builder.with_tls_config(crate::tls::client_config(rustls::RootCertStore::empty())).https_or_http().enable_http1().build(),
+        };
         // Idle connections close before the server's 10 s header-read timeout does.
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(5)).pool_max_idle_per_host(32).build_http();
-        Forwarder { members, client, timeout }
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(5)).pool_max_idle_per_host(32).build(connector);
+        Forwarder { members, client, timeout, scheme }
     }
 
     async fn forward(&self, node_id: &str, addr: &str, parts: &Parts, body: &Bytes) -> Result<Response<Full<Bytes>>, ApiError> {
         touchline_actors::metrics::forwarded();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let mut req = Request::builder().method(parts.method.clone()).uri(format!("http://{addr}{path}")).header(FORWARDED, "1");
+        let mut req = Request::builder().method(parts.method.clone()).uri(format!("{}://{addr}{path}", self.scheme)).header(FORWARDED, "1");
         for name in PASS_HEADERS {
             for v in parts.headers.get_all(&name) {
                 req = req.header(&name, v);

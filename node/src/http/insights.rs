@@ -26,11 +26,15 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
     let p = Params::parse(query.as_deref(), &allowed)?;
     let model = p.model(Model::Linear)?;
     let (from, to) = p.range_all()?;
-    let q = p.attribution_query(from, to, Some(GroupBy::Campaign), state.default_lookback_days)?;
+    let mut q = p.attribution_query(from, to, Some(GroupBy::Campaign), state.default_lookback_days)?;
     require_weights(model, &q.params)?;
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || Ok(query::campaigns::campaigns(&store, partition, &tenant, model, &q)?)).await?;
+    let body = blocking(move || {
+        q.horizon = state.horizon(partition, &tenant)?;
+        Ok(query::campaigns::campaigns(&store, partition, &tenant, model, &q)?)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 
@@ -43,10 +47,14 @@ pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>
         Some(v) => return Err(ApiError::param("cohort", format!("{v:?} is not one of week, day"))),
     };
     let (from, to) = p.range_all()?;
-    let q = CohortQuery { cohort, by: p.group_by("by")?, from, to, currency: p.currency()? };
+    let mut q = CohortQuery { cohort, by: p.group_by("by")?, from, to, currency: p.currency()?, horizon: None };
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || Ok(query::cohorts::cohorts(&store, partition, &tenant, &q)?)).await?;
+    let body = blocking(move || {
+        q.horizon = state.horizon(partition, &tenant)?;
+        Ok(query::cohorts::cohorts(&store, partition, &tenant, &q)?)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 

@@ -1,6 +1,6 @@
 //! The HTTP surface (hyper 1): routing, forwarding to the owning node, limits
 //! (concurrency → 429, request timeout, body size → 413), per-route latency
-//! metrics, and JSON everywhere — never a panic, never an HTML page, never a
+//! metrics, optional TLS (rustls) on the same listener, and JSON everywhere — never a panic, never an HTML page, never a
 //! hung connection.
 
 pub mod auth;
@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use touchline_actors::status::NodeStatus;
 use touchline_storage::Store;
 
@@ -36,12 +37,23 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub limits: crate::config::LimitsSection,
     pub default_lookback_days: i64,
+    /// Event-time retention per tenant (queries ignore what lies behind the horizon).
+    pub retention: touchline_actors::domain::retention::RetentionPolicy,
     pub inflight: Semaphore,
     pub auth: auth::Authorizer,
     /// Produces node-originated events (HTTP erasure); `None` in unit setups.
     pub events: Option<touchline_cluster::producer::EventProducer>,
     /// Membership view and the client that forwards to owners.
     pub forward: forward::Forwarder,
+    /// Incrementally maintained markov/shapley paths (the store's commit observer).
+    pub paths: Arc<touchline_actors::query::paths_cache::PathsCache>,
+}
+
+impl AppState {
+    /// The retention horizon of `tenant` in `partition` (a blocking RocksDB read).
+    pub fn horizon(&self, partition: u16, tenant: &str) -> Result<Option<touchline_actors::domain::Ts>, ApiError> {
+        Ok(touchline_actors::query::horizon(&self.store, partition, tenant, &self.retention)?)
+    }
 }
 
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
@@ -53,9 +65,14 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<F
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
+/// A silent client holds neither a TLS handshake nor a header read longer than this.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts connections until `shutdown` flips; each connection is served on its
-/// own task with a header-read timeout so a silent client cannot hold it.
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: watch::Receiver<bool>) {
+/// own task with a header-read timeout so a silent client cannot hold it. With
+/// `tls`, the connection is first a TLS handshake (bounded by the same timeout);
+/// a failed one closes that connection only and is counted.
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, tls: Option<TlsAcceptor>, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => if *shutdown.borrow() { break },
@@ -63,20 +80,35 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, mut shutdown: wa
                 let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| {
-                        let state = state.clone();
-                        async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
-                    });
-                    let conn = http1::Builder::new()
-                        .timer(TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(10))
-                        .serve_connection(TokioIo::new(stream), svc);
-                    let _ = conn.await;
+                    match tls {
+                        None => serve_connection(TokioIo::new(stream), state).await,
+                        Some(acceptor) => match tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(tls_stream)) => serve_connection(TokioIo::new(tls_stream), state).await,
+                            Ok(Err(e)) => {
+                                touchline_actors::metrics::tls_handshake_failed();
+                                tracing::debug!(error = %e, "TLS handshake failed");
+                            }
+                            Err(_) => touchline_actors::metrics::tls_handshake_failed(),
+                        },
+                    }
                 });
             }
         }
     }
+}
+
+async fn serve_connection<I>(io: I, state: Arc<AppState>)
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let state = state.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(state, req).await) }
+    });
+    let conn = http1::Builder::new().timer(TokioTimer::new()).header_read_timeout(CLIENT_TIMEOUT).serve_connection(io, svc);
+    let _ = conn.await;
 }
 
 async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<Bytes>> {

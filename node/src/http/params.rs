@@ -114,7 +114,7 @@ impl Params {
             Some(g) => g,
             None => self.group_by("group_by")?,
         };
-        Ok(AttributionQuery { from, to, group_by, lookback_days, params: self.model_params()?, currency: self.currency()? })
+        Ok(AttributionQuery { from, to, group_by, lookback_days, params: self.model_params()?, currency: self.currency()?, horizon: None })
     }
 
     /// `[from, to)`, default all time (every representable event time).

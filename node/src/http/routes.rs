@@ -45,6 +45,8 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
         (["health", "ready"], true) => {
             if state.status.ready() && state.status.topic_partitions.load(Ordering::Relaxed) > 0 {
                 Ok(json_response(StatusCode::OK, &json!({"status": "ready", "node_id": state.node_id})))
+            } else if let Some((p, e)) = state.status.storage_stalled().into_iter().next() {
+                Err(ApiError::new(ErrorCode::Unavailable, format!("partition {p} is stalled on a failing storage write: {e}")))
             } else {
                 Err(ApiError::new(ErrorCode::Unavailable, "not every owned partition is active yet"))
             }
@@ -129,9 +131,11 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
     }
     let (partition, watermark) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
+    let paths = state.paths.clone();
     let t = tenant.clone();
-    let q2 = q.clone();
+    let mut q2 = q.clone();
     let body = blocking(move || {
+        q2.horizon = state.horizon(partition, &t)?;
         let mut head = json!({
             "tenant": t, "group_by": q2.group_by.as_str(),
             "from": q2.from.to_string(), "to": q2.to.to_string(), "lookback_days": q2.lookback_days,
@@ -146,7 +150,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
                     continue;
                 }
                 let r = if m.is_data_driven() {
-                    query::datadriven::data_driven_report(&store, partition, &t, m, &q2, &convs)?
+                    paths.report(&store, partition, &t, m, &q2)?
                 } else {
                     query::attribution::rule_report(m, &q2.params, &convs)
                 };
@@ -158,7 +162,11 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
             head["currency"] = json!(currency);
             head["models"] = Value::Object(models);
         } else {
-            let r = query::attribution::attribution(&store, partition, &t, model, &q2)?;
+            let r = if model.is_data_driven() {
+                paths.report(&store, partition, &t, model, &q2)?
+            } else {
+                query::attribution::attribution(&store, partition, &t, model, &q2)?
+            };
             head["model"] = json!(model.as_str());
             head["conversions"] = json!(r.conversions);
             head["conversion_value"] = json!(r.conversion_value);
@@ -176,17 +184,22 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
 
 async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
     let p = Params::parse(query.as_deref(), &["lookback_days", "half_life_hours", "weights", "group_by"])?;
-    let q = CustomerQuery {
+    let mut q = CustomerQuery {
         lookback_days: p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days),
         params: p.model_params()?,
         group_by: p.group_by("group_by")?,
+        horizon: None,
     };
     if id.is_empty() || id.len() > 256 {
         return Err(ApiError::param("id", "must be 1..256 bytes"));
     }
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || Ok(query::customer::customer(&store, partition, &tenant, &id, &q)?)).await?;
+    let body = blocking(move || {
+        q.horizon = state.horizon(partition, &tenant)?;
+        Ok(query::customer::customer(&store, partition, &tenant, &id, &q)?)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 
@@ -200,7 +213,11 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
     let lookback = state.default_lookback_days;
-    let body = blocking(move || Ok(query::journey::performance(&store, partition, &tenant, &journey, g, from, to, lookback)?)).await?;
+    let body = blocking(move || {
+        let horizon = state.horizon(partition, &tenant)?;
+        Ok(query::journey::performance(&store, partition, &tenant, &journey, g, from, to, lookback, horizon)?)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 

@@ -334,3 +334,26 @@ fn generated_dataset_is_consistent_with_the_reference() {
         }
     }
 }
+
+#[test]
+fn retention_cuts_at_the_newest_event_time_minus_the_retention() {
+    let erasure = json!({"event_id": "x", "tenant_id": "acme", "event_type": "erasure_request", "timestamp": BASE + 100 * D, "customer_id": "other"});
+    let recs: Vec<(i32, Vec<u8>)> = vec![
+        rec(touch("t1", "c1", BASE, "email")),
+        rec(touch("t2", "c1", BASE + 3 * D, "search")),
+        rec(conv("v1", "c1", BASE + 4 * D, 100.0, "USD")),
+        rec(erasure),
+    ];
+    let short = Retention { per_tenant: BTreeMap::from([("acme".to_string(), 2)]), ..Default::default() };
+    let r = build_with_retention(&recs, P, &short);
+    // The erasure request's wall-clock time does not move the horizon.
+    assert_eq!(r.horizon("acme"), Some(Ts::from_millis(BASE + 2 * D)));
+    assert_eq!(r.retention_excluded("acme"), 1);
+    assert_rows(&r.attribution(&query("linear")), &[("search", 1.0, 100.0)]);
+    assert_eq!(r.person("acme", "c1").unwrap().touchpoints, vec!["t2".to_string()]);
+    let forever = Retention { default_days: 0, ..Default::default() };
+    let r = build_with_retention(&recs, P, &forever);
+    assert_eq!(r.horizon("acme"), None);
+    assert_rows(&r.attribution(&query("linear")), &[("email", 0.5, 50.0), ("search", 0.5, 50.0)]);
+    assert_eq!(build(&recs, P).retention_excluded("acme"), 0, "90 days keep 4 days of data");
+}

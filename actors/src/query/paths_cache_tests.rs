@@ -1,0 +1,248 @@
+//! The cache against the uncached computation: random batches of touchpoints,
+//! conversions, person moves (what a merge does to keys) and erasures, each
+//! committed through a real RocksDB transaction; after every batch both answers
+//! must be identical.
+
+use super::*;
+use crate::domain::{Channel, ConversionInfo, Dims, TouchInfo};
+use crate::query::attribution::conversions_with_paths;
+use crate::query::datadriven::data_driven_report;
+use crate::state::{key, ConvIndexRec, ConvRec, TenantMeta, TouchRec};
+use proptest::prelude::*;
+use touchline_storage::{Store, StoreOptions};
+
+const P: u16 = 3;
+const T: &str = "acme";
+const CHANNELS: [Channel; 4] = [Channel::Email, Channel::Search, Channel::Display, Channel::Social];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Touch { person: u64, day: i64, channel: usize },
+    Convert { person: u64, day: i64, value: u32 },
+    /// Moves every record of `from` to `to` (a merge).
+    Move { from: u64, to: u64 },
+    /// Deletes every record of the person (an erasure).
+    Erase { person: u64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..12u64, 0..40i64, 0..4usize).prop_map(|(person, day, channel)| Op::Touch { person, day, channel }),
+        2 => (0..12u64, 0..40i64, 1..500u32).prop_map(|(person, day, value)| Op::Convert { person, day, value }),
+        1 => (0..12u64, 0..12u64).prop_map(|(from, to)| Op::Move { from, to }),
+        1 => (0..12u64).prop_map(|person| Op::Erase { person }),
+    ]
+}
+
+fn ts(day: i64, n: u64) -> Ts {
+    Ts::new(1_700_000_000 + day * 86_400 + (n % 1000) as i64, 0)
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    store: Store,
+    n: u64,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let mut txn = store.txn();
+        let mut meta = TenantMeta::default();
+        meta.currency_counts.insert("USD".into(), 1);
+        txn.put_as(key::tenant_meta(P, T), &meta).unwrap();
+        txn.commit(None).unwrap();
+        World { _dir: dir, store, n: 0 }
+    }
+
+
+    fn apply(&mut self, batch: &[Op]) {
+        let mut txn = self.store.txn();
+        for op in batch {
+            self.n += 1;
+            let n = self.n;
+            match *op {
+                Op::Touch { person, day, channel } => {
+                    let touch = TouchInfo { channel: CHANNELS[channel], interaction_type: "click".into(), dims: Dims::default() };
+                    let rec = TouchRec { event_id: format!("t{n}"), ts: ts(day, n), customer_id: format!("c{person}"), touch };
+                    txn.put_as(key::touch(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
+                }
+                Op::Convert { person, day, value } => {
+                    let conversion = ConversionInfo { value: value as f64 / 4.0, currency: "USD".into(), conversion_type: None };
+                    let rec = ConvRec { event_id: format!("c{n}"), ts: ts(day, n), customer_id: format!("c{person}"), conversion };
+                    txn.put_as(key::conv(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
+                    let idx = ConvIndexRec { person, currency: "USD".into(), value: rec.conversion.value };
+                    txn.put_as(key::conv_by_time(P, T, rec.ts, &rec.event_id), &idx).unwrap();
+                }
+                Op::Move { from, to } if from != to => {
+                    let (touches, convs) = records(&txn, from);
+                    for t in touches {
+                        txn.delete(key::touch(P, T, from, t.ts, &t.event_id));
+                        txn.put_as(key::touch(P, T, to, t.ts, &t.event_id), &t).unwrap();
+                    }
+                    for c in convs {
+                        txn.delete(key::conv(P, T, from, c.ts, &c.event_id));
+                        txn.put_as(key::conv(P, T, to, c.ts, &c.event_id), &c).unwrap();
+                        let idx = ConvIndexRec { person: to, currency: "USD".into(), value: c.conversion.value };
+                        txn.put_as(key::conv_by_time(P, T, c.ts, &c.event_id), &idx).unwrap();
+                    }
+                }
+                Op::Move { .. } => {}
+                Op::Erase { person } => {
+                    let (touches, convs) = records(&txn, person);
+                    for t in touches {
+                        txn.delete(key::touch(P, T, person, t.ts, &t.event_id));
+                    }
+                    for c in convs {
+                        txn.delete(key::conv(P, T, person, c.ts, &c.event_id));
+                        txn.delete(key::conv_by_time(P, T, c.ts, &c.event_id));
+                    }
+                }
+            }
+        }
+        txn.commit(None).unwrap();
+    }
+}
+
+/// A person's records as the batch so far sees them.
+fn records(txn: &touchline_storage::Txn, person: u64) -> (Vec<TouchRec>, Vec<ConvRec>) {
+    let touches = txn.prefix_as::<TouchRec>(&key::touch_prefix(P, T, person)).unwrap();
+    let convs = txn.prefix_as::<ConvRec>(&key::conv_prefix(P, T, person)).unwrap();
+    (touches, convs)
+}
+
+fn query(from_day: i64, to_day: i64, lookback_days: i64) -> AttributionQuery {
+    AttributionQuery {
+        from: ts(from_day, 0),
+        to: ts(to_day, 0),
+        group_by: GroupBy::Channel,
+        lookback_days,
+        params: Default::default(),
+        currency: None,
+        horizon: None,
+    }
+}
+
+fn uncached(store: &Store, model: Model, q: &AttributionQuery) -> AttributionResult {
+    let (currency, convs) = conversions_with_paths(store, P, T, q).unwrap();
+    let mut r = data_driven_report(store, P, T, model, q, &convs).unwrap();
+    r.currency = currency;
+    r
+}
+
+fn same(a: &AttributionResult, b: &AttributionResult) -> bool {
+    a.conversions == b.conversions && a.conversion_value == b.conversion_value && a.currency == b.currency && a.rows == b.rows
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    #[test]
+    fn cached_reports_equal_uncached_after_every_batch(
+        batches in prop::collection::vec(prop::collection::vec(op(), 1..8), 1..10),
+        (from_day, span, lookback) in (0..20i64, 1..30i64, 0..10i64),
+        horizon_steps in prop::collection::vec(prop::option::of(0..6i64), 10),
+    ) {
+        let mut w = World::new();
+        let cache = PathsCache::new(64 << 20);
+        cache.observe(&w.store);
+        let mut q = query(from_day, from_day + span, lookback);
+        let mut horizon_day: Option<i64> = None;
+        for (i, batch) in batches.iter().enumerate() {
+            w.apply(batch);
+            // A retention horizon that only moves forward (or stays unset).
+            if let Some(step) = horizon_steps[i] {
+                horizon_day = Some(horizon_day.map_or(step, |d| d + step));
+            }
+            q.horizon = horizon_day.map(|d| ts(d, 0));
+            for model in [Model::Markov, Model::Shapley] {
+                let cached = cache.report(&w.store, P, T, model, &q).unwrap();
+                let fresh = uncached(&w.store, model, &q);
+                prop_assert!(same(&cached, &fresh), "{model:?} after {batch:?}:\ncached {cached:?}\nfresh  {fresh:?}");
+            }
+        }
+        // With more than one batch, later answers came from updates, not rebuilds.
+        if batches.len() > 2 {
+            prop_assert!(cache.stats().updates.load(Ordering::Relaxed) > 0);
+        }
+    }
+}
+
+#[test]
+fn consent_write_invalidates_the_tenant() {
+    let mut w = World::new();
+    let cache = PathsCache::new(64 << 20);
+    cache.observe(&w.store);
+    let q = query(0, 40, 30);
+    w.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
+    let mut txn = w.store.txn();
+    let rec = crate::state::ConsentRec { ts: ts(0, 0), event_id: "k1".into(), analytics: true };
+    txn.put_as(key::consent(P, T, "c1", rec.ts, &rec.event_id), &rec).unwrap();
+    txn.commit(None).unwrap();
+    let builds = cache.stats().builds.load(Ordering::Relaxed);
+    cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
+    assert_eq!(cache.stats().builds.load(Ordering::Relaxed), builds + 1, "a consent write rebuilds");
+}
+
+#[test]
+fn partition_reset_rebuilds_and_budget_bounds_entries() {
+    let mut w = World::new();
+    let cache = PathsCache::new(64 << 20);
+    cache.observe(&w.store);
+    w.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    let q = query(0, 40, 30);
+    let first = cache.report(&w.store, P, T, Model::Shapley, &q).unwrap();
+    assert_eq!(first.conversions, 1);
+    w.store.drop_partition(P).unwrap();
+    let after = cache.report(&w.store, P, T, Model::Shapley, &q).unwrap();
+    assert_eq!(after.conversions, 0, "a dropped partition is not answered from the cache");
+
+    let tiny = PathsCache::new(1);
+    tiny.observe(&w.store); // ignored: the store has its observer
+    let mut w2 = World::new();
+    tiny.observe(&w2.store);
+    w2.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    let r = tiny.report(&w2.store, P, T, Model::Markov, &q).unwrap();
+    assert_eq!(r.conversions, 1, "an entry over the budget still answers");
+    assert_eq!(tiny.charged_bytes(), 0, "and is not kept");
+}
+
+#[test]
+fn quiet_tenant_is_answered_without_rebuilding() {
+    let mut w = World::new();
+    let cache = PathsCache::new(64 << 20);
+    cache.observe(&w.store);
+    w.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    let q = query(0, 40, 30);
+    for _ in 0..3 {
+        cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
+    }
+    assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1);
+    w.apply(&[Op::Touch { person: 2, day: 3, channel: 1 }]);
+    cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
+    assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1);
+    assert_eq!(cache.stats().persons_recomputed.load(Ordering::Relaxed), 1);
+}
+
+#[test]
+fn a_moving_horizon_recomputes_only_persons_with_older_records() {
+    let mut w = World::new();
+    let cache = PathsCache::new(64 << 20);
+    cache.observe(&w.store);
+    w.apply(&[
+        Op::Touch { person: 1, day: 1, channel: 0 },
+        Op::Convert { person: 1, day: 2, value: 4 },
+        Op::Touch { person: 2, day: 10, channel: 1 },
+        Op::Convert { person: 2, day: 11, value: 8 },
+    ]);
+    let mut q = query(0, 40, 30);
+    assert_eq!(cache.report(&w.store, P, T, Model::Markov, &q).unwrap().conversions, 2);
+    q.horizon = Some(ts(5, 0));
+    let r = cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
+    assert_eq!(r.conversions, 1, "person 1's conversion is behind the horizon");
+    assert!(same(&r, &uncached(&w.store, Model::Markov, &q)));
+    assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1, "no rebuild");
+    assert_eq!(cache.stats().persons_recomputed.load(Ordering::Relaxed), 1, "only person 1");
+}
