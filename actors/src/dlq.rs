@@ -22,8 +22,8 @@ use std::pin::Pin;
 pub struct DlqRecord {
     pub key: Option<Vec<u8>>,
     /// The original bytes, untouched (stored as one MessagePack `bin`, not an
-    /// array of integers: encoding a 1 MiB oversize record byte by byte cost 7 %
-    /// of the apply path's instructions).
+    /// array of integers: encoding dead letters byte by byte, `too_large` ones
+    /// included, cost 7 % of the apply path's instructions).
     #[serde(with = "bytes_or_seq")]
     pub payload: Vec<u8>,
     pub reason: Reason,
