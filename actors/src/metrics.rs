@@ -27,6 +27,10 @@ pub const PARTITION_STATE: &str = "touchline_partition_state";
 pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
 pub const FORWARDED: &str = "touchline_forwarded_requests_total";
 pub const STORAGE_ERRORS: &str = "touchline_storage_errors_total";
+pub const REPORT_CACHE_BUILDS: &str = "touchline_report_cache_builds_total";
+pub const REPORT_CACHE_UPDATES: &str = "touchline_report_cache_updates_total";
+pub const REPORT_CACHE_PERSONS: &str = "touchline_report_cache_persons_recomputed_total";
+pub const REPORT_CACHE_BYTES: &str = "touchline_report_cache_bytes";
 pub const STORAGE_STALLED: &str = "touchline_partition_storage_stalled";
 pub const TLS_HANDSHAKE_FAILURES: &str = "touchline_http_tls_handshake_failures_total";
 pub const RETENTION_SWEPT: &str = "touchline_retention_swept_records_total";
@@ -56,6 +60,10 @@ pub const ROUTES: [&str; 9] = [
 /// Describes every metric and touches each series once so it exists at zero.
 pub fn register() {
     describe_counter!(EVENTS_CONSUMED, Unit::Count, "Records read from the events topic.");
+    describe_counter!(REPORT_CACHE_BUILDS, Unit::Count, "Attribution report cache entries built from scratch (first query of a shape, or a change too large to apply incrementally).");
+    describe_counter!(REPORT_CACHE_UPDATES, Unit::Count, "Attribution report cache entries brought up to date by recomputing only the persons that changed.");
+    describe_counter!(REPORT_CACHE_PERSONS, Unit::Count, "Persons recomputed by incremental report cache updates.");
+    describe_gauge!(REPORT_CACHE_BYTES, Unit::Bytes, "Estimated memory held by the attribution report cache (bounded by storage.paths_cache_mb).");
     describe_counter!(EVENTS_APPLIED, Unit::Count, "Valid, non-duplicate events applied to state.");
     describe_counter!(EVENTS_REJECTED, Unit::Count, "Records dead-lettered, by stable reason code.");
     describe_counter!(EVENTS_LATE, Unit::Count, "Events older than the watermark minus the allowed lateness.");
@@ -94,6 +102,10 @@ pub fn register() {
     );
 
     counter!(EVENTS_CONSUMED).absolute(0);
+    counter!(REPORT_CACHE_BUILDS).absolute(0);
+    counter!(REPORT_CACHE_UPDATES).absolute(0);
+    counter!(REPORT_CACHE_PERSONS).absolute(0);
+    gauge!(REPORT_CACHE_BYTES).set(0.0);
     counter!(EVENTS_APPLIED).absolute(0);
     counter!(EVENTS_LATE).absolute(0);
     counter!(EVENTS_DUPLICATE).absolute(0);

@@ -1,4 +1,4 @@
-//! End-to-end cost of a markov / shapley query over a large tenant, read from a
+//! End-to-end cost of an attribution query (linear, markov, shapley) over a large tenant, read from a
 //! real RocksDB: the uncached computation, the cache's first (full) build, a
 //! repeated query with no new data, and a query after a batch of changed persons
 //! (the incremental path). Records are written straight through the storage
@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use std::time::Instant;
 use touchline_actors::domain::models::Model;
 use touchline_actors::domain::{Channel, ConversionInfo, Dims, GroupBy, TouchInfo, Ts};
-use touchline_actors::query::attribution::{conversions_with_paths, AttributionQuery};
+use touchline_actors::query::attribution::{conversions_with_paths, rule_report, AttributionQuery, AttributionResult};
 use touchline_actors::query::datadriven::data_driven_report;
 use touchline_actors::query::paths_cache::PathsCache;
 use touchline_actors::state::{key, ConvIndexRec, ConvRec, TenantMeta, TouchRec};
@@ -85,10 +85,17 @@ fn main() {
         currency: None,
         horizon: None,
     };
-    for model in [Model::Markov, Model::Shapley] {
-        let t = Instant::now();
+    let uncached_report = |model: Model| -> AttributionResult {
         let (_, convs) = conversions_with_paths(&store, P, T, &q).unwrap();
-        let uncached = data_driven_report(&store, P, T, model, &q, &convs).unwrap();
+        if model.is_data_driven() {
+            data_driven_report(&store, P, T, model, &q, &convs).unwrap()
+        } else {
+            rule_report(model, &q.params, &convs)
+        }
+    };
+    for model in [Model::Linear, Model::Markov, Model::Shapley] {
+        let t = Instant::now();
+        let uncached = uncached_report(model);
         let t_uncached = secs(t);
         let t = Instant::now();
         let first = cache.report(&store, P, T, model, &q).unwrap();
@@ -106,8 +113,7 @@ fn main() {
         let t = Instant::now();
         let updated = cache.report(&store, P, T, model, &q).unwrap();
         let t_update = secs(t);
-        let (_, convs) = conversions_with_paths(&store, P, T, &q).unwrap();
-        let fresh = data_driven_report(&store, P, T, model, &q, &convs).unwrap();
+        let fresh = uncached_report(model);
         assert_eq!(first.rows, uncached.rows, "cached build equals the uncached answer");
         assert_eq!(again.rows, first.rows);
         assert_eq!(updated.rows, fresh.rows, "updated entry equals a fresh computation");

@@ -118,3 +118,31 @@ pub async fn assert_matches_reference_with(node: &Node, reference: &Reference, q
     }
     rows
 }
+
+/// A path segment with everything but unreserved characters percent-encoded.
+fn enc_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// Asserts every journey's hour/day/week performance of every tenant equals the
+/// reference (revenue to 1e-9 relative); returns how many buckets compared.
+pub async fn assert_journeys_match_reference(node: &Node, reference: &Reference, tenants: &[String], from: Ts, to: Ts) -> usize {
+    let mut buckets = 0;
+    for t in tenants {
+        for j in reference.journeys(t) {
+            for g in ["hour", "day", "week"] {
+                let path = format!("/v1/tenants/{t}/journeys/{}/performance?granularity={g}&from={}&to={}", enc_segment(&j), enc(from), enc(to));
+                let r = node.get(&path).await;
+                assert_eq!(r.status, 200, "{path} -> {}", r.body);
+                let body = r.json().expect("json");
+                let got = serde_json::json!({"journey": body["journey"], "granularity": body["granularity"], "buckets": body["buckets"]});
+                let want = reference.journey_performance(t, &j, g, from, to);
+                assert!(json_close(&got, &want, 1e-9), "{path}\n node: {got}\n  ref: {want}");
+                buckets += want["buckets"].as_array().map_or(0, Vec::len);
+            }
+        }
+    }
+    buckets
+}

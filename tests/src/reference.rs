@@ -16,6 +16,7 @@
 //! and counted but has no effect here, and probabilistic stitching is never
 //! applied (deterministic links only).
 
+mod journeys;
 mod rules;
 
 use rules::{weights, Model};
@@ -144,6 +145,10 @@ struct TenantData {
     horizon: Option<Ts>,
     /// Touchpoints and conversions behind the horizon (after consent).
     retention_excluded: usize,
+    /// Every accepted consented touchpoint for the journey windows (which
+    /// neither consent updates nor retention touch): time, journey,
+    /// composite key, interaction type.
+    window_touches: Vec<(Ts, String, String, String)>,
 }
 
 /// The batch result over one set of records.
@@ -276,9 +281,11 @@ fn tenant_data(events: Vec<Event>, retention_days: u32) -> TenantData {
             continue;
         }
         let person = td.root[td.node_of[&(IdKind::CustomerId, j.customer_id.clone())]];
-        let pd = td.persons.entry(person).or_default();
         match (j.kind, j.touch, j.conversion) {
             (JourneyKind::JourneyStart | JourneyKind::TouchpointInteraction, Some(info), _) => {
+                let journey = info.dims.journey.clone().unwrap_or_else(|| "-".to_string());
+                td.window_touches.push((ev.ts, journey, info.composite_key(), info.interaction_type.clone()));
+                let pd = td.persons.entry(person).or_default();
                 pd.touches.push(Touch {
                     event_id: ev.event_id,
                     ts: ev.ts,
@@ -286,6 +293,7 @@ fn tenant_data(events: Vec<Event>, retention_days: u32) -> TenantData {
                 });
             }
             (JourneyKind::ConversionEvent, _, Some(c)) => {
+                let pd = td.persons.entry(person).or_default();
                 *td.conv_count_by_currency.entry(c.currency.clone()).or_insert(0) += 1;
                 pd.conversions.push(Conv {
                     event_id: ev.event_id,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use touchline_actors::domain::Ts;
 use touchline_storage::keys::{KeyBuf, Space};
 use touchline_node::gen::{generate, shuffled, DatasetSpec};
-use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
+use touchline_tests::fixtures::{as_partitioned, assert_journeys_match_reference, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
@@ -95,6 +95,11 @@ async fn shuffled_and_ordered_ingest_equal_the_batch_reference() {
     let kept = ref_ordered.attribution(&reference::RefQuery::new(SHORT, "linear", from, to));
     assert!(kept["conversions"].as_u64().unwrap_or(0) > 0, "nothing of {SHORT} is retained to compare: {kept}");
     assert!(rows_a > 100, "too few rows compared ({rows_a}): the dataset does not exercise the models");
+    // Journey roll-ups (hour, day, week) whatever the arrival order.
+    for (node, r) in [(&a, &ref_ordered), (&b, &ref_mixed)] {
+        let buckets = assert_journeys_match_reference(node, r, &tenants, from, to).await;
+        assert!(buckets > 50, "too few journey buckets compared: {buckets}");
+    }
 
     // The same person answers under every linked identifier, with the reference's identifiers.
     let mut checked = 0;

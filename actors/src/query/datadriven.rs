@@ -17,20 +17,32 @@ use crate::domain::datadriven::{markov_counted, shapley_counted, CountedPath, Da
 use crate::domain::models::Model;
 use crate::domain::report::{Accumulator, ExactSum};
 use crate::domain::retention::clamp_from;
-use crate::domain::{Ts, DIRECT_KEY};
+use crate::domain::{Channel, Ts, DIRECT_KEY};
 use crate::state::{key, ConvRec, TouchRec};
 use std::collections::{BTreeMap, HashMap};
 use touchline_storage::{codec, keys::KeyBuf, keys::Space, Store};
 
-/// One person's part of the data-driven input over a query.
+/// One conversion of a person's part: its time, value and lookback path
+/// (touchpoint time, channel, grouping key), empty for a `(direct)` conversion.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PersonConv {
+    pub ts: Ts,
+    pub value: f64,
+    pub touches: Vec<(Ts, Channel, String)>,
+}
+
+impl PersonConv {
+    /// The path's grouping keys, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.touches.iter().map(|t| t.2.clone()).collect()
+    }
+}
+
+/// One person's part of a report over a query: every model's input.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PersonPaths {
-    /// Non-empty lookback paths of the person's conversions in range.
-    pub converted: Vec<Vec<String>>,
-    /// Conversions in range with an empty path (they credit `(direct)`).
-    pub direct: u64,
-    /// The value of every conversion in range.
-    pub values: Vec<f64>,
+    /// The person's conversions in range (report currency, consent applied).
+    pub convs: Vec<PersonConv>,
     /// Touchpoint keys in range after the last conversion in range, if any.
     pub null: Option<Vec<String>>,
     /// The earliest time of any touchpoint or conversion in this part: a
@@ -38,34 +50,44 @@ pub struct PersonPaths {
     pub min_ts: Option<Ts>,
 }
 
-
 impl PersonPaths {
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty() && self.null.is_none()
+        self.convs.is_empty() && self.null.is_none()
     }
 
     fn saw(&mut self, ts: Ts) {
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
+    }
+
+    fn push_conv(&mut self, ts: Ts, value: f64, touches: Vec<(Ts, Channel, String)>) {
+        self.saw(ts);
+        if let Some(first) = touches.first() {
+            self.saw(first.0);
+        }
+        self.convs.push(PersonConv { ts, value, touches });
     }
 }
 
 /// The report of `model` (markov or shapley) over the tenant's paths.
 pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, convs: &[ConversionPath]) -> Result<AttributionResult, QueryError> {
     let persons = all_persons(store, p, tenant, q, convs)?;
-    let mut paths: HashMap<&[String], (u64, u64)> = HashMap::new();
+    let mut paths: HashMap<Vec<String>, (u64, u64)> = HashMap::new();
     let (mut conversions, mut direct, mut value) = (0u64, 0u64, ExactSum::new());
     for pp in persons.values() {
-        for path in &pp.converted {
-            paths.entry(path.as_slice()).or_default().0 += 1;
+        for c in &pp.convs {
+            if c.touches.is_empty() {
+                direct += 1;
+            } else {
+                paths.entry(c.keys()).or_default().0 += 1;
+            }
+            conversions += 1;
+            value.add(c.value);
         }
         if let Some(path) = &pp.null {
-            paths.entry(path.as_slice()).or_default().1 += 1;
+            paths.entry(path.clone()).or_default().1 += 1;
         }
-        direct += pp.direct;
-        conversions += pp.values.len() as u64;
-        pp.values.iter().for_each(|v| value.add(*v));
     }
-    let counted: Vec<CountedPath> = paths.into_iter().map(|(k, (c, n))| (k, c, n)).collect();
+    let counted: Vec<CountedPath> = paths.iter().map(|(k, (c, n))| (k.as_slice(), *c, *n)).collect();
     Ok(report_of(model, &counted, conversions, direct, value.value()))
 }
 
@@ -99,17 +121,8 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
         if c.ts > *e {
             *e = c.ts;
         }
-        let pp = out.entry(c.person).or_default();
-        pp.values.push(c.value);
-        pp.saw(c.ts);
-        if let Some(first) = c.touches.first() {
-            pp.saw(first.0);
-        }
-        if c.touches.is_empty() {
-            pp.direct += 1;
-        } else {
-            pp.converted.push(c.touches.iter().map(|t| t.2.clone()).collect());
-        }
+        let touches = c.touches.iter().map(|t| (t.0, t.1, t.2.clone())).collect();
+        out.entry(c.person).or_default().push_conv(c.ts, c.value, touches);
     }
     // Non-converting tails: every person's touches in [from, to), in key order
     // (person, ts, event_id).
@@ -166,18 +179,10 @@ pub fn one_person(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, cur
             continue;
         }
         last = Some(c.ts);
-        pp.values.push(c.conversion.value);
-        pp.saw(c.ts);
         let mut touches = lookback_touches(store, p, tenant, person, c.ts, lookback, q.horizon)?;
         consent.retain(person, &mut touches, |t| t.ts)?;
-        if let Some(first) = touches.first() {
-            pp.saw(first.ts);
-        }
-        if touches.is_empty() {
-            pp.direct += 1;
-        } else {
-            pp.converted.push(touches.iter().map(|t| t.touch.key(q.group_by).to_string()).collect());
-        }
+        let touches = touches.iter().map(|t| (t.ts, t.touch.channel, t.touch.key(q.group_by).to_string())).collect();
+        pp.push_conv(c.ts, c.conversion.value, touches);
     }
     let mut tail: Vec<TouchRec> = Vec::new();
     store.scan_as::<TouchRec>(&key::touch_at(p, tenant, person, from), &key::touch_at(p, tenant, person, q.to.max(from)), |_, t| {

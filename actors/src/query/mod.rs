@@ -12,6 +12,7 @@ pub mod customer;
 pub mod datadriven;
 pub mod journey;
 pub mod paths_cache;
+mod paths_entry;
 pub mod variants;
 mod paths;
 

@@ -1,9 +1,11 @@
-//! Incrementally maintained paths of the data-driven models (issue: a markov or
-//! shapley query over a large tenant must not rebuild every person's paths).
+//! Incrementally maintained attribution reports: a query over a large tenant
+//! must not re-read every conversion's path, whatever the model.
 //!
 //! An entry holds, for one query shape (partition, tenant, range, grouping,
-//! lookback, report currency), every person's [`PersonPaths`] and their
-//! aggregate. The cache is the store's [`CommitObserver`]: each committed batch
+//! lookback, report currency), every person's part (conversions with their
+//! paths, the non-converting tail) and the aggregates answered from them
+//! (`super::paths_entry`): paths for markov/shapley, exact per-key credit sums
+//! per rule model and parameters — so a repeated report costs O(keys). The cache is the store's [`CommitObserver`]: each committed batch
 //! tells it which persons of watched tenants changed (any write under their
 //! timeline, conversions or person record; a merge moves both persons' records,
 //! an erasure deletes them). The next query recomputes only those persons from
@@ -26,12 +28,10 @@
 
 use super::attribution::{AttributionQuery, AttributionResult};
 use super::consent::ConsentCache;
-use super::datadriven::{all_persons_of_query, one_person, rows_of, PersonPaths};
+use super::datadriven::{all_persons_of_query, one_person};
+use super::paths_entry::{Entry, EntryKey};
 use super::{tenant_meta, QueryError};
-use crate::domain::datadriven::{markov_ids, shapley_ids, IdPath};
 use crate::domain::models::Model;
-use crate::domain::report::ExactSum;
-use crate::domain::{GroupBy, Ts};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,22 +44,6 @@ pub const LOG_MAX_PERSONS: usize = 1 << 20;
 /// More changed persons than this fraction of an entry's persons: rebuild.
 const REBUILD_FRACTION: f64 = 0.25;
 
-/// Rough bytes per person part, per distinct path and per distinct key (for
-/// the budget).
-const PERSON_BYTES: usize = 112;
-const PATH_BYTES: usize = 48;
-const KEY_BYTES: usize = 64;
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct EntryKey {
-    partition: u16,
-    tenant: String,
-    from: Ts,
-    to: Ts,
-    group_by: GroupBy,
-    lookback_days: i64,
-    currency: String,
-}
 
 /// What a commit changed for one watched tenant.
 #[derive(Debug)]
@@ -129,141 +113,6 @@ impl Journal {
     }
 }
 
-/// A person's part with its paths' keys interned in the entry.
-#[derive(Default)]
-struct Part {
-    converted: Vec<Box<[u32]>>,
-    null: Option<Box<[u32]>>,
-    direct: u64,
-    values: Vec<f64>,
-    /// Earliest record time in the part (see [`PersonPaths::min_ts`]).
-    min_ts: Option<Ts>,
-}
-
-struct Entry {
-    key: EntryKey,
-    /// Whether a full build has filled it (a fresh entry has not).
-    built: bool,
-    /// The retention horizon the parts were computed under.
-    horizon: Option<Ts>,
-    epoch: u64,
-    seq: u64,
-    key_ids: HashMap<String, u32>,
-    key_names: Vec<String>,
-    persons: HashMap<u64, Part>,
-    paths: HashMap<Box<[u32]>, (u64, u64)>,
-    conversions: u64,
-    direct: u64,
-    value: ExactSum,
-    bytes: usize,
-}
-
-impl Entry {
-    fn new(key: EntryKey, epoch: u64, seq: u64) -> Entry {
-        Entry {
-            key,
-            built: false,
-            horizon: None,
-            epoch,
-            seq,
-            key_ids: HashMap::new(),
-            key_names: Vec::new(),
-            persons: HashMap::new(),
-            paths: HashMap::new(),
-            conversions: 0,
-            direct: 0,
-            value: ExactSum::new(),
-            bytes: 0,
-        }
-    }
-
-    fn intern(&mut self, path: &[String]) -> Box<[u32]> {
-        path.iter()
-            .map(|k| match self.key_ids.get(k) {
-                Some(id) => *id,
-                None => {
-                    let id = self.key_names.len() as u32;
-                    self.key_names.push(k.clone());
-                    self.key_ids.insert(k.clone(), id);
-                    self.bytes += KEY_BYTES;
-                    id
-                }
-            })
-            .collect()
-    }
-
-    fn apply(&mut self, part: &Part, sign: i64) {
-        let paths = part.converted.iter().map(|p| (p, true)).chain(part.null.iter().map(|p| (p, false)));
-        for (path, converted) in paths {
-            let counts = match self.paths.get_mut(path) {
-                Some(c) => c,
-                None => {
-                    self.bytes += PATH_BYTES + path.len() * 4;
-                    self.paths.entry(path.clone()).or_default()
-                }
-            };
-            let n = if converted { &mut counts.0 } else { &mut counts.1 };
-            *n = n.checked_add_signed(sign).expect("a person's part is removed only after it was added");
-        }
-        self.direct = self.direct.checked_add_signed(sign * part.direct as i64).expect("direct count");
-        self.conversions = self.conversions.checked_add_signed(sign * part.values.len() as i64).expect("conversion count");
-        for v in &part.values {
-            self.value.add(if sign > 0 { *v } else { -*v });
-        }
-    }
-
-    /// Replaces `person`'s part.
-    fn set(&mut self, person: u64, pp: PersonPaths) {
-        if let Some(old) = self.persons.remove(&person) {
-            self.apply(&old, -1);
-            self.bytes -= PERSON_BYTES;
-        }
-        if pp.is_empty() {
-            return;
-        }
-        let part = Part {
-            converted: pp.converted.iter().map(|p| self.intern(p)).collect(),
-            null: pp.null.as_deref().map(|p| self.intern(p)),
-            direct: pp.direct,
-            values: pp.values,
-            min_ts: pp.min_ts,
-        };
-        self.apply(&part, 1);
-        self.bytes += PERSON_BYTES;
-        self.persons.insert(person, part);
-    }
-
-    /// Runs the model over the aggregate: the keys still in use, sorted by
-    /// name and renumbered, as the models require.
-    fn report(&self, model: Model) -> AttributionResult {
-        let live: Vec<(&[u32], u64, u64)> = self.paths.iter().filter(|(_, c)| c.0 + c.1 > 0).map(|(k, c)| (&k[..], c.0, c.1)).collect();
-        let mut used = vec![false; self.key_names.len()];
-        for (ids, _, _) in &live {
-            for &id in ids.iter() {
-                used[id as usize] = true;
-            }
-        }
-        let mut order: Vec<u32> = (0..self.key_names.len() as u32).filter(|id| used[*id as usize]).collect();
-        order.sort_by(|a, b| self.key_names[*a as usize].cmp(&self.key_names[*b as usize]));
-        let mut remap = vec![u32::MAX; self.key_names.len()];
-        for (new, old) in order.iter().enumerate() {
-            remap[*old as usize] = new as u32;
-        }
-        let names: Vec<&str> = order.iter().map(|id| self.key_names[*id as usize].as_str()).collect();
-        let flat: Vec<u32> = live.iter().flat_map(|(ids, _, _)| ids.iter().map(|id| remap[*id as usize])).collect();
-        let mut id_paths: Vec<IdPath> = Vec::with_capacity(live.len());
-        let mut at = 0;
-        for (ids, c, n) in &live {
-            id_paths.push((&flat[at..at + ids.len()], *c, *n));
-            at += ids.len();
-        }
-        let result = if model == Model::Markov { markov_ids(&names, &id_paths) } else { shapley_ids(&names, &id_paths) };
-        let mut r = rows_of(&result, self.conversions, self.direct, self.value.value());
-        r.currency = Some(self.key.currency.clone());
-        r
-    }
-}
-
 /// An entry with what eviction needs outside its lock (a build can hold it for
 /// a while; lookups and eviction must not wait for that).
 struct Slot {
@@ -310,7 +159,8 @@ impl PathsCache {
         &self.stats
     }
 
-    /// The `markov` / `shapley` report, from the cache when possible.
+    /// The report of any model, from the cache: a rule model's aggregate or the
+    /// data-driven paths, brought up to date with the changes since last time.
     pub fn report(&self, store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<AttributionResult, QueryError> {
         let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
         let Some(currency) = q.currency.clone().or_else(|| meta.default_currency()) else {
@@ -345,8 +195,12 @@ impl PathsCache {
                     let pp = one_person(store, p, tenant, q, &key.currency, &mut consent, *person)?;
                     e.set(*person, pp);
                 }
-                self.stats.updates.fetch_add(1, Ordering::Relaxed);
-                self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
+                if !persons.is_empty() {
+                    self.stats.updates.fetch_add(1, Ordering::Relaxed);
+                    self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
+                    metrics::counter!(crate::metrics::REPORT_CACHE_UPDATES).increment(1);
+                    metrics::counter!(crate::metrics::REPORT_CACHE_PERSONS).increment(persons.len() as u64);
+                }
             }
             None => {
                 let mut q2 = q.clone();
@@ -358,6 +212,7 @@ impl PathsCache {
                 }
                 e.built = true;
                 self.stats.builds.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::metrics::REPORT_CACHE_BUILDS).increment(1);
             }
         }
         e.epoch = epoch;
@@ -365,7 +220,7 @@ impl PathsCache {
         e.horizon = q.horizon;
         slot.bytes.store(e.bytes, Ordering::Relaxed);
         slot.seq.store(seq, Ordering::Relaxed);
-        let report = e.report(model);
+        let report = e.report(model, &q.params);
         drop(e);
         self.enforce_budget();
         Ok(report)
@@ -406,6 +261,7 @@ impl PathsCache {
             }
         }
         self.live.store(slots.len(), Ordering::Release);
+        metrics::gauge!(crate::metrics::REPORT_CACHE_BYTES).set(total as f64);
         let keep_after = slots.iter().map(|s| s.seq.load(Ordering::Relaxed)).min().unwrap_or(j.seq);
         while j.log.front().is_some_and(|r| r.seq <= keep_after) {
             let r = j.log.pop_front().expect("front exists");

@@ -141,32 +141,25 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
             "from": q2.from.to_string(), "to": q2.to.to_string(), "lookback_days": q2.lookback_days,
             "consumed_through": watermark.map(|w| w.to_string()),
         });
+        // Every model is answered from the paths cache (one entry per query
+        // shape, kept up to date incrementally).
         if compare {
-            let (currency, convs) = query::attribution::conversions_with_paths(&store, partition, &t, &q2)?;
             let mut models = serde_json::Map::new();
-            let mut totals = (0u64, 0.0f64);
+            let mut totals = (0u64, 0.0f64, None);
             for m in Model::ALL {
                 if m == Model::Custom && q2.params.custom_weights.is_none() {
                     continue;
                 }
-                let r = if m.is_data_driven() {
-                    paths.report(&store, partition, &t, m, &q2)?
-                } else {
-                    query::attribution::rule_report(m, &q2.params, &convs)
-                };
-                totals = (r.conversions, r.conversion_value);
+                let r = paths.report(&store, partition, &t, m, &q2)?;
+                totals = (r.conversions, r.conversion_value, r.currency);
                 models.insert(m.as_str().to_string(), rows_json(&r.rows));
             }
             head["conversions"] = json!(totals.0);
             head["conversion_value"] = json!(totals.1);
-            head["currency"] = json!(currency);
+            head["currency"] = json!(totals.2);
             head["models"] = Value::Object(models);
         } else {
-            let r = if model.is_data_driven() {
-                paths.report(&store, partition, &t, model, &q2)?
-            } else {
-                query::attribution::attribution(&store, partition, &t, model, &q2)?
-            };
+            let r = paths.report(&store, partition, &t, model, &q2)?;
             head["model"] = json!(model.as_str());
             head["conversions"] = json!(r.conversions);
             head["conversion_value"] = json!(r.conversion_value);
