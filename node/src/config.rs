@@ -102,6 +102,9 @@ pub struct EngineSection {
     pub default_lookback_days: i64,
     pub customer_actor_cap: usize,
     pub customer_idle_batches: u64,
+    /// Entries of each per-actor state cache (identity per tenant actor; an
+    /// eighth of it for window counters per journey actor); 0 disables them.
+    pub state_cache_entries: usize,
     pub batch_max_records: usize,
     pub in_flight_batches: usize,
     pub session_timeout_ms: u32,
@@ -188,6 +191,7 @@ impl Default for EngineSection {
             default_lookback_days: 30,
             customer_actor_cap: 4096,
             customer_idle_batches: 8,
+            state_cache_entries: 8192,
             batch_max_records: 1000,
             in_flight_batches: 2,
             session_timeout_ms: 10_000,
@@ -284,6 +288,9 @@ impl NodeConfig {
         }
         if e.customer_idle_batches == 0 {
             return Err(invalid("engine.customer_idle_batches", "must be at least 1"));
+        }
+        if e.state_cache_entries > 1 << 24 {
+            return Err(invalid("engine.state_cache_entries", "must be at most 16777216"));
         }
         if !(1..=100_000).contains(&e.batch_max_records) {
             return Err(invalid("engine.batch_max_records", "must be in 1..=100000"));
@@ -415,6 +422,7 @@ impl NodeConfig {
             allowed_lateness_secs: self.engine.allowed_lateness_secs,
             customer_actor_cap: self.engine.customer_actor_cap,
             customer_idle_batches: self.engine.customer_idle_batches,
+            state_cache_entries: self.engine.state_cache_entries,
             fault_panic_customer: self.engine.fault_panic_customer.clone(),
             retention: self.retention(),
         }

@@ -6,6 +6,7 @@ use crate::{codec, Result, Txn};
 use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, Options, ReadOptions, WriteBufferManager, WriteOptions, DB};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Memory budget of the node's RocksDB (all bounded).
@@ -61,6 +62,8 @@ pub trait CommitObserver: Send + Sync {
 pub struct Store {
     db: Arc<DB>,
     sync: bool,
+    /// Transactions with writes that ended without a commit (see [`Txn`]).
+    aborted: Arc<AtomicU64>,
     observer: Arc<OnceLock<Arc<dyn CommitObserver>>>,
     // Kept alive for the DB's lifetime.
     _cache: Arc<Cache>,
@@ -91,6 +94,10 @@ impl Store {
         o.create_if_missing(true);
         o.set_block_based_table_factory(&bbo);
         o.set_write_buffer_manager(&wbm);
+        // A bloom filter per memtable: most point reads of the apply path miss
+        // (new event ids, new identifiers) and skip the skiplist search.
+        o.set_memtable_prefix_bloom_ratio(0.05);
+        o.set_memtable_whole_key_filtering(true);
         o.set_compression_type(DBCompressionType::Lz4);
         o.set_bottommost_compression_type(DBCompressionType::Zstd);
         o.set_max_background_jobs(2);
@@ -98,7 +105,25 @@ impl Store {
         o.set_max_open_files(512);
         o.set_keep_log_file_num(3);
         let db = DB::open(&o, path)?;
-        Ok(Store { db: Arc::new(db), sync: opts.sync, observer: Arc::default(), _cache: Arc::new(cache), _wbm: Arc::new(wbm) })
+        Ok(Store {
+            db: Arc::new(db),
+            sync: opts.sync,
+            aborted: Arc::new(AtomicU64::new(0)),
+            observer: Arc::default(),
+            _cache: Arc::new(cache),
+            _wbm: Arc::new(wbm),
+        })
+    }
+
+    /// How many transactions with writes ended without a successful commit since
+    /// the store was opened. A cache of state written through transactions is
+    /// valid only while this has not changed since it was filled.
+    pub fn aborted_txns(&self) -> u64 {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn note_aborted_txn(&self) {
+        self.aborted.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn db(&self) -> &DB {
@@ -129,6 +154,21 @@ impl Store {
         }
         it.status()?;
         Ok(())
+    }
+
+    /// The greatest committed key in `[start, end)`.
+    pub fn last_key(&self, start: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_lower_bound(start.to_vec());
+        ro.set_iterate_upper_bound(end.to_vec());
+        let mut it = self.db.raw_iterator_opt(ro);
+        it.seek_to_last();
+        let last = match it.key() {
+            Some(k) if it.valid() && k >= start && k < end => Some(k.to_vec()),
+            _ => None,
+        };
+        it.status()?;
+        Ok(last)
     }
 
     /// Visits committed keys of `[start, end)` in order; `f` says where to go

@@ -5,6 +5,11 @@
 //! Actors of one partition share one `Txn` per Kafka batch. Nothing is visible to
 //! readers (HTTP queries) before `commit`; a failed batch is simply dropped and
 //! retried, so a crash or a handler panic can never leave half an event applied.
+//!
+//! A transaction with writes that ends without a successful commit counts as an
+//! abort on its store ([`Store::aborted_txns`]): in-memory caches of state written
+//! through transactions compare that count to know their contents may include
+//! writes that never became durable.
 
 use crate::keys::prefix_end;
 use crate::store::{Checkpoint, Store};
@@ -43,9 +48,18 @@ impl Txn {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.get_with(key, |v| v.map(<[u8]>::to_vec))
+    }
+
+    /// Calls `f` with the value of `key` as the transaction sees it, borrowed
+    /// (no copy of the overlay value or of RocksDB's pinned value).
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R> {
         match self.overlay.get(key) {
-            Some(v) => Ok(v.clone()),
-            None => self.store.get(key),
+            Some(v) => Ok(f(v.as_deref())),
+            None => {
+                let pinned = self.store.db().get_pinned(key)?;
+                Ok(f(pinned.as_deref()))
+            }
         }
     }
 
@@ -57,10 +71,7 @@ impl Txn {
     }
 
     pub fn get_as<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
-        match self.get(key)? {
-            Some(b) => Ok(Some(codec::decode(key, &b)?)),
-            None => Ok(None),
-        }
+        self.get_with(key, |v| v.map(|b| codec::decode(key, b)).transpose())?
     }
 
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
@@ -135,6 +146,19 @@ impl Txn {
         Ok(())
     }
 
+    /// An upper bound of the keys in `[start, end)` as the transaction sees them:
+    /// the greatest such key in the DB or written (or deleted) in this
+    /// transaction. No key above it exists; `None`: the range is empty.
+    pub fn last_key_bound(&self, start: &[u8], end: &[u8]) -> Result<Option<Vec<u8>>> {
+        let pending = self.overlay.range::<[u8], _>((Bound::Included(start), Bound::Excluded(end))).next_back().map(|(k, _)| k);
+        let stored = self.store.last_key(start, end)?;
+        Ok(match (pending, stored) {
+            (Some(p), Some(s)) => Some(if p.as_slice() > s.as_slice() { p.clone() } else { s }),
+            (Some(p), None) => Some(p.clone()),
+            (None, s) => s,
+        })
+    }
+
     pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
         self.scan(prefix, &prefix_end(prefix), f)
     }
@@ -173,7 +197,7 @@ impl Txn {
 
     /// Writes everything pending, plus `checkpoint` of `partition` when given, as
     /// one atomic `WriteBatch`.
-    pub fn commit(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+    pub fn commit(mut self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
         let mut batch = rocksdb::WriteBatch::default();
         for (k, v) in &self.overlay {
             match v {
@@ -186,7 +210,20 @@ impl Txn {
         }
         self.store.write(batch)?;
         self.store.notify_commit(&mut self.overlay.keys().map(Vec::as_slice));
+        // Committed: nothing left for `Drop` to count as an abort (on an error
+        // above, the pending writes stay and it does).
+        self.overlay.clear();
         Ok(())
+    }
+}
+
+impl Drop for Txn {
+    /// Dropped with pending writes = never committed (`commit` empties the
+    /// overlay once written).
+    fn drop(&mut self) {
+        if !self.overlay.is_empty() {
+            self.store.note_aborted_txn();
+        }
     }
 }
 
@@ -254,6 +291,42 @@ mod tests {
         s.drop_partition(1).unwrap();
         assert_eq!(s.checkpoint(1).unwrap(), None);
         assert_eq!(s.get(b"\x00\x01Ta").unwrap(), None);
+    }
+
+    #[test]
+    fn aborts_count_dropped_or_failed_transactions_with_writes() {
+        let (_d, s) = store();
+        assert_eq!(s.aborted_txns(), 0);
+        drop(s.txn()); // nothing written: not an abort
+        let mut t = s.txn();
+        t.put(b"\x00\x01a".to_vec(), b"1".to_vec());
+        t.commit(None).unwrap();
+        assert_eq!(s.aborted_txns(), 0);
+        let mut t = s.txn();
+        t.delete(b"\x00\x01a".to_vec());
+        drop(t);
+        assert_eq!(s.aborted_txns(), 1);
+        assert_eq!(s.txn().get_with(b"\x00\x01a", |v| v.map(<[u8]>::to_vec)).unwrap(), Some(b"1".to_vec()));
+    }
+
+    #[test]
+    fn last_key_bound_covers_db_and_overlay() {
+        let (_d, s) = store();
+        let mut t = s.txn();
+        for k in [b"a1", b"b1", b"b3", b"c1"] {
+            t.put(k.to_vec(), Vec::new());
+        }
+        t.commit(None).unwrap();
+        let mut t = s.txn();
+        assert_eq!(t.last_key_bound(b"b", b"c").unwrap(), Some(b"b3".to_vec()));
+        assert_eq!(t.last_key_bound(b"d", b"e").unwrap(), None);
+        assert_eq!(t.last_key_bound(b"b", b"b3").unwrap(), Some(b"b1".to_vec()));
+        t.put(b"b4".to_vec(), Vec::new());
+        assert_eq!(t.last_key_bound(b"b", b"c").unwrap(), Some(b"b4".to_vec()));
+        t.delete(b"b5".to_vec()); // deleted keys still bound the range
+        assert_eq!(t.last_key_bound(b"b", b"c").unwrap(), Some(b"b5".to_vec()));
+        t.put(b"d0".to_vec(), Vec::new());
+        assert_eq!(t.last_key_bound(b"d", b"e").unwrap(), Some(b"d0".to_vec()));
     }
 
     proptest! {

@@ -40,6 +40,10 @@ pub struct EngineConfig {
     pub customer_actor_cap: usize,
     /// Customer actors idle for this many batches passivate.
     pub customer_idle_batches: u64,
+    /// Entries of each per-actor state cache kept across batches: identity
+    /// nodes and persons per tenant actor; an eighth of it for the window
+    /// counters of each journey actor.
+    pub state_cache_entries: usize,
     /// Testing hook: a customer actor panics on events of this customer_id.
     pub fault_panic_customer: Option<String>,
     /// Event-time retention per tenant: older touchpoints and conversions stay out of per-person state.
@@ -53,6 +57,7 @@ impl Default for EngineConfig {
             allowed_lateness_secs: 3600,
             customer_actor_cap: 4096,
             customer_idle_batches: 8,
+            state_cache_entries: 8192,
             fault_panic_customer: None,
             retention: crate::domain::retention::RetentionPolicy::new(90),
         }

@@ -10,9 +10,9 @@ use super::{ApplyError, Done, EngineConfig, SharedTxn};
 use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
 use crate::domain::{retention, Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
-use crate::state::{CampaignRec, ConvRec, TenantMeta, TenantState, TouchRec};
+use crate::state::{CampaignRec, ConvRec, IdCache, TenantMeta, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ pub struct TenantActorState {
     customers: HashMap<u64, (ActorRef<CustomerMsg>, u64)>,
     journeys: HashMap<String, ActorRef<JourneyMsg>>,
     batch_no: u64,
+    /// Identity records of this tenant kept across batches (bounded).
+    ids: IdCache,
 }
 
 /// A barrier call never waits forever: a child that does not answer fails the batch.
@@ -62,7 +64,8 @@ impl Actor for TenantActor {
 
     async fn pre_start(&self, _me: ActorRef<TenantMsg>, args: TenantArgs) -> Result<TenantActorState, ActorProcessingErr> {
         metrics::actor_started("tenant");
-        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0 })
+        let ids = IdCache::new(args.config.state_cache_entries);
+        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids })
     }
 
     async fn post_stop(&self, me: ActorRef<TenantMsg>, s: &mut TenantActorState) -> Result<(), ActorProcessingErr> {
@@ -135,14 +138,15 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         // 1. dedup + identity, under the lock.
         let (dispatch, outcome) = {
             let mut g = txn.lock();
-            let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta));
+            let max_ids = s.args.config.max_ids_per_person;
+            let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta)).with_id_cache(&mut s.ids);
             let r = (|| -> Result<Option<(Dispatch, LinkOutcome)>, ApplyError> {
                 if st.is_applied(&ev.event_id)? {
                     return Ok(None);
                 }
                 st.mark_applied(&ev.event_id);
                 st.meta.max_ts = retention::next_max(st.meta.max_ts, &ev);
-                Ok(Some(apply_identity_and_plan(&mut st, &ev, s.args.config.max_ids_per_person)?))
+                Ok(Some(apply_identity_and_plan(&mut st, &ev, max_ids)?))
             })();
             meta = st.into_meta();
             match r? {
@@ -187,7 +191,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                     retire_customer(me, s, pk, &mut work, txn, &done_tx).await?;
                 }
                 let mut g = txn.lock();
-                let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta));
+                let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta)).with_id_cache(&mut s.ids);
                 let r = st.erase_person(person, &node, ts);
                 meta = st.into_meta();
                 let erased = r?;
@@ -373,7 +377,7 @@ async fn journey_actor(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, journ
     if let Some(a) = s.journeys.get(journey) {
         return Ok(a.clone());
     }
-    let args = JourneyArgs { partition: s.args.partition, tenant: s.args.tenant.clone(), journey: journey.to_string() };
+    let args = JourneyArgs { partition: s.args.partition, tenant: s.args.tenant.clone(), journey: journey.to_string(), config: s.args.config.clone() };
     let (a, _) = Actor::spawn_linked(None, JourneyActor, args, me.get_cell())
         .await
         .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;

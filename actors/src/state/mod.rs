@@ -2,10 +2,12 @@
 //! key builders for them, and tenant-scoped accessors used by the actors (write
 //! side, through a [`touchline_storage::Txn`]) and by queries (read side).
 
+pub mod cache;
 pub mod privacy;
 pub mod records;
 pub mod retention;
 pub mod tenant;
 
 pub use records::*;
-pub use tenant::TenantState;
+pub use cache::GenCache;
+pub use tenant::{IdCache, TenantState};

@@ -80,7 +80,7 @@ impl TenantState<'_> {
         };
         let members = if members.is_empty() { vec![node.clone()] } else { members };
         for n in &members {
-            self.txn.delete(key::node(p, &t, n));
+            self.delete_node(n);
             for (k, v) in self.txn.collect_prefix(&key::link_prefix(p, &t, n))? {
                 let l: Link = codec::decode(&k, &v)?;
                 let other = if &l.a == n { &l.b } else { &l.a };

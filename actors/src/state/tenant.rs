@@ -2,6 +2,7 @@
 //! (implements [`IdentityStore`]), timelines, conversions and their time index,
 //! record moves after a merge, window counters and campaigns.
 
+use super::cache::GenCache;
 use super::records::{key, CampaignRec, ConvIndexRec, ConvRec, PersonRec, TenantMeta, TouchRec, WindowCounts};
 use crate::domain::identity::{IdNode, IdentityStore, Link, Move, PersonIds};
 use crate::domain::Ts;
@@ -13,6 +14,29 @@ pub struct TenantState<'a> {
     pub tenant: &'a str,
     pub meta: TenantMeta,
     meta_dirty: bool,
+    /// The tenant actor's identity cache, when it passes one.
+    ids: Option<&'a mut IdCache>,
+}
+
+/// The tenant actor's cache of its identity records: node → person key and
+/// person key → record (`None` = known absent). See [`super::cache`].
+pub struct IdCache {
+    nodes: GenCache<IdNode, Option<u64>>,
+    persons: GenCache<u64, Option<PersonRec>>,
+}
+
+impl IdCache {
+    /// At most `cap` nodes and `cap` persons.
+    pub fn new(cap: usize) -> IdCache {
+        IdCache { nodes: GenCache::new(cap), persons: GenCache::new(cap) }
+    }
+
+    /// Empties the cache if a transaction of `store` was aborted since the last call.
+    pub fn validate(&mut self, store: &touchline_storage::Store) {
+        let n = store.aborted_txns();
+        self.nodes.validate(n);
+        self.persons.validate(n);
+    }
 }
 
 impl<'a> TenantState<'a> {
@@ -22,12 +46,19 @@ impl<'a> TenantState<'a> {
         if meta_dirty {
             txn.put(key::tenant_index(partition, tenant), Vec::new());
         }
-        Ok(TenantState { txn, partition, tenant, meta: meta.unwrap_or_default(), meta_dirty })
+        Ok(TenantState { txn, partition, tenant, meta: meta.unwrap_or_default(), meta_dirty, ids: None })
     }
 
     /// Wraps a meta the caller keeps in memory across a batch.
     pub fn with_meta(txn: &'a mut Txn, partition: u16, tenant: &'a str, meta: TenantMeta) -> TenantState<'a> {
-        TenantState { txn, partition, tenant, meta, meta_dirty: true }
+        TenantState { txn, partition, tenant, meta, meta_dirty: true, ids: None }
+    }
+
+    /// Reads and writes identity records through `cache` (validated here).
+    pub fn with_id_cache(mut self, cache: &'a mut IdCache) -> TenantState<'a> {
+        cache.validate(self.txn.store());
+        self.ids = Some(cache);
+        self
     }
 
     pub fn into_meta(self) -> TenantMeta {
@@ -37,7 +68,7 @@ impl<'a> TenantState<'a> {
     /// Record access without the tenant meta (customer and journey actors: only
     /// the tenant actor owns and saves the meta).
     pub fn records(txn: &'a mut Txn, partition: u16, tenant: &'a str) -> TenantState<'a> {
-        TenantState { txn, partition, tenant, meta: TenantMeta::default(), meta_dirty: false }
+        TenantState { txn, partition, tenant, meta: TenantMeta::default(), meta_dirty: false, ids: None }
     }
 
     /// Writes the tenant meta back if it changed.
@@ -77,8 +108,37 @@ impl<'a> TenantState<'a> {
         self.meta_dirty = true;
     }
 
-    pub fn person_rec(&self, person: u64) -> Result<Option<PersonRec>, StorageError> {
-        self.txn.get_as(&key::person(self.partition, self.tenant, person))
+    pub fn person_rec(&mut self, person: u64) -> Result<Option<PersonRec>, StorageError> {
+        if let Some(c) = self.ids.as_deref_mut() {
+            if let Some(r) = c.persons.get(&person) {
+                return Ok(r.clone());
+            }
+        }
+        let r: Option<PersonRec> = self.txn.get_as(&key::person(self.partition, self.tenant, person))?;
+        if let Some(c) = self.ids.as_deref_mut() {
+            c.persons.insert(person, r.clone());
+        }
+        Ok(r)
+    }
+
+    fn write_person_rec(&mut self, person: u64, rec: Option<PersonRec>) -> Result<(), StorageError> {
+        let k = key::person(self.partition, self.tenant, person);
+        match &rec {
+            Some(r) => self.txn.put_as(k, r)?,
+            None => self.txn.delete(k),
+        }
+        if let Some(c) = self.ids.as_deref_mut() {
+            c.persons.insert(person, rec);
+        }
+        Ok(())
+    }
+
+    /// Deletes the node record of `node` (erasure).
+    pub fn delete_node(&mut self, node: &IdNode) {
+        self.txn.delete(key::node(self.partition, self.tenant, node));
+        if let Some(c) = self.ids.as_deref_mut() {
+            c.nodes.insert(node.clone(), None);
+        }
     }
 
     /// Moves the timeline and conversions of `m.nodes` from `m.from` to `m.to`.
@@ -107,14 +167,35 @@ impl<'a> TenantState<'a> {
         Ok(moved)
     }
 
-    /// Adds `add` to one journey window bucket.
-    pub fn count_window(&mut self, gran: u8, journey: &str, bucket: i64, composite: &str, add: &WindowCounts) -> Result<(), StorageError> {
+    /// Adds `add` to one journey window bucket; `cached` is the bucket's current
+    /// counts when the caller knows them (else they are read). Returns the sum.
+    pub fn count_window(
+        &mut self,
+        gran: u8,
+        journey: &str,
+        bucket: i64,
+        composite: &str,
+        add: &WindowCounts,
+        cached: Option<&WindowCounts>,
+    ) -> Result<WindowCounts, StorageError> {
         let k = key::window(self.partition, self.tenant, gran, journey, bucket, composite);
-        let mut c: WindowCounts = self.txn.get_as(&k)?.unwrap_or_default();
+        let mut c: WindowCounts = match cached {
+            Some(c) => c.clone(),
+            None => self.txn.get_as(&k)?.unwrap_or_default(),
+        };
         c.touches += add.touches;
         c.impressions += add.impressions;
         c.clicks += add.clicks;
-        self.txn.put_as(k, &c)
+        self.txn.put_as(k, &c)?;
+        Ok(c)
+    }
+
+    /// No window bucket of `(gran, journey)` starts after the returned time
+    /// (`None`: there is none).
+    pub fn window_ceiling(&self, gran: u8, journey: &str) -> Result<Option<Ts>, StorageError> {
+        let prefix = key::window_prefix(self.partition, self.tenant, gran, journey);
+        let end = touchline_storage::keys::prefix_end(&prefix);
+        Ok(self.txn.last_key_bound(&prefix, &end)?.map(|k| ts_in_key(&k, prefix.len()).unwrap_or(Ts::new(i64::MAX, 0))))
     }
 
     pub fn campaign(&self, campaign_id: &str) -> Result<Option<CampaignRec>, StorageError> {
@@ -141,34 +222,43 @@ impl IdentityStore for TenantState<'_> {
     type Error = StorageError;
 
     fn person_of(&mut self, node: &IdNode) -> Result<Option<u64>, StorageError> {
+        if let Some(c) = self.ids.as_deref_mut() {
+            if let Some(p) = c.nodes.get(node) {
+                return Ok(*p);
+            }
+        }
         let k = key::node(self.partition, self.tenant, node);
-        Ok(self.txn.get(&k)?.and_then(|b| b.as_slice().try_into().ok().map(u64::from_be_bytes)))
+        let p = self.txn.get_with(&k, |v| v.and_then(|b| b.try_into().ok().map(u64::from_be_bytes)))?;
+        if let Some(c) = self.ids.as_deref_mut() {
+            c.nodes.insert(node.clone(), p);
+        }
+        Ok(p)
     }
     fn set_person_of(&mut self, node: &IdNode, person: u64) -> Result<(), StorageError> {
         self.txn.put(key::node(self.partition, self.tenant, node), person.to_be_bytes().to_vec());
+        if let Some(c) = self.ids.as_deref_mut() {
+            c.nodes.insert(node.clone(), Some(person));
+        }
         Ok(())
     }
     fn person(&mut self, key_: u64) -> Result<Option<PersonIds>, StorageError> {
         Ok(self.person_rec(key_)?.map(|p| p.ids))
     }
     fn put_person(&mut self, key_: u64, ids: &PersonIds) -> Result<(), StorageError> {
-        let k = key::person(self.partition, self.tenant, key_);
-        let mut rec: PersonRec = self.txn.get_as(&k)?.unwrap_or_else(|| {
+        let mut rec = self.person_rec(key_)?.unwrap_or_else(|| {
             self.meta.persons += 1;
             self.meta_dirty = true;
             PersonRec::default()
         });
         rec.ids = ids.clone();
-        self.txn.put_as(k, &rec)
+        self.write_person_rec(key_, Some(rec))
     }
     fn delete_person(&mut self, key_: u64) -> Result<(), StorageError> {
-        let k = key::person(self.partition, self.tenant, key_);
-        if self.txn.contains(&k)? {
+        if self.person_rec(key_)?.is_some() {
             self.meta.persons = self.meta.persons.saturating_sub(1);
             self.meta_dirty = true;
         }
-        self.txn.delete(k);
-        Ok(())
+        self.write_person_rec(key_, None)
     }
     fn add_link(&mut self, l: &Link) -> Result<(), StorageError> {
         let (p, t) = (self.partition, self.tenant);
@@ -195,4 +285,39 @@ pub fn person_in_key(key: &[u8], offset: usize) -> Option<u64> {
 /// Parses a `Ts` out of the 12 sortable key bytes at `offset` of `key`.
 pub fn ts_in_key(key: &[u8], offset: usize) -> Option<Ts> {
     key.get(offset..offset + 12).and_then(Ts::from_key_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use touchline_storage::{Store, StoreOptions};
+
+    #[test]
+    fn id_cache_forgets_writes_of_a_dropped_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let mut cache = IdCache::new(16);
+        let n = IdNode::customer("c1");
+        // Committed: the cache answers like the store.
+        let mut t = store.txn();
+        let mut st = TenantState::records(&mut t, 1, "acme").with_id_cache(&mut cache);
+        assert_eq!(st.person_of(&n).unwrap(), None);
+        st.set_person_of(&n, 7).unwrap();
+        st.put_person(7, &PersonIds { members: vec![n.clone()], guarded: false }).unwrap();
+        drop(st);
+        t.commit(None).unwrap();
+        // Written, then dropped uncommitted: the next transaction must not see it.
+        let mut t = store.txn();
+        let mut st = TenantState::records(&mut t, 1, "acme").with_id_cache(&mut cache);
+        assert_eq!(st.person_of(&n).unwrap(), Some(7));
+        st.set_person_of(&n, 9).unwrap();
+        st.delete_person(7).unwrap();
+        assert_eq!(st.person_of(&n).unwrap(), Some(9));
+        drop(st);
+        drop(t);
+        let mut t = store.txn();
+        let mut st = TenantState::records(&mut t, 1, "acme").with_id_cache(&mut cache);
+        assert_eq!(st.person_of(&n).unwrap(), Some(7));
+        assert_eq!(st.person(7).unwrap().map(|p| p.members), Some(vec![n]));
+    }
 }
