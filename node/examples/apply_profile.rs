@@ -74,6 +74,8 @@ async fn main() {
             dlq: dlq.clone(),
             config: config.clone(),
             status: Arc::new(PartitionStatus::new(p)),
+            // Local state only: the harness measures the apply path itself.
+            changelog: None,
         };
         let (a, h) = ractor::Actor::spawn(None, PartitionActor, args).await.expect("spawn partition");
         actors.push((a, h));
