@@ -161,6 +161,10 @@ pub async fn run_intake(
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+            // A member learns of a rebalance at its next heartbeat: at a tenth of
+            // the session (librdkafka's default is a fixed 3 s), a joining node
+            // waits less for the others to rejoin.
+            .set("heartbeat.interval.ms", (cfg.session_timeout_ms / 10).max(100).to_string())
             .set("statistics.interval.ms", "1000")
             .set("fetch.wait.max.ms", "50")
             // librdkafka prefetches up to this per partition (default 64 MiB each):

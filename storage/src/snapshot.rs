@@ -13,7 +13,7 @@ use crate::keys;
 use crate::store::{Checkpoint, Store};
 use crate::{codec, Result, StorageError};
 
-use rocksdb::{DBCompressionType, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter};
+use rocksdb::{BlockBasedIndexType, BlockBasedOptions, DBCompressionType, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter};
 use std::path::Path;
 
 /// What an exported snapshot holds.
@@ -48,8 +48,7 @@ impl Store {
         ro.set_readahead_size(4 << 20);
         let mut it = snap.raw_iterator_opt(ro);
         it.seek(&start);
-        let mut opts = Options::default();
-        opts.set_compression_type(DBCompressionType::Lz4);
+        let opts = sst_options();
         let mut w = SstFileWriter::create(&opts);
         w.open(path)?;
         let mut n = 0u64;
@@ -87,6 +86,20 @@ impl Store {
             }
         }
     }
+}
+
+/// The table format of the DB's own files (bloom filters, partitioned index),
+/// so reads of an ingested partition cost what they cost before it moved.
+fn sst_options() -> Options {
+    let mut bbo = BlockBasedOptions::default();
+    bbo.set_format_version(5);
+    bbo.set_bloom_filter(10.0, false);
+    bbo.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
+    bbo.set_partition_filters(true);
+    let mut o = Options::default();
+    o.set_block_based_table_factory(&bbo);
+    o.set_compression_type(DBCompressionType::Lz4);
+    o
 }
 
 #[cfg(test)]

@@ -127,9 +127,11 @@ pub async fn route(state: Arc<AppState>, method: &Method, segs: &[&str], query: 
             let (store, shelf2, id2) = (state.store.clone(), shelf.clone(), id.clone());
             tokio::task::spawn_blocking(move || {
                 let path = shelf2.dir.join(format!("{id2}.sst"));
+                let started = Instant::now();
                 let done = match store.export_partition(p, &path) {
                     Ok(Some(info)) => {
                         touchline_actors::metrics::snapshot_bytes("sent", info.bytes);
+                        tracing::info!(partition = p, keys = info.keys, bytes = info.bytes, secs = started.elapsed().as_secs_f64(), "exported a partition snapshot");
                         Export::Ready { path, bytes: info.bytes, changelog_next: info.checkpoint.changelog_next }
                     }
                     Ok(None) => Export::Failed(format!("no changelog-backed state of partition {p} here")),
@@ -210,9 +212,11 @@ impl PeerSnapshots {
 
     /// Exports `partition` at `addr` and downloads it into a local file.
     async fn download(&self, addr: &str, partition: i32) -> Result<(PathBuf, u64), String> {
+        let started = Instant::now();
         let v = self.json(addr, Method::POST, &format!("/internal/v1/partitions/{partition}/snapshots"), Duration::from_secs(10)).await?;
         let id = v["id"].as_str().ok_or("snapshot id missing")?.to_string();
         let result = self.download_id(addr, partition, &id).await;
+        tracing::info!(partition, secs = started.elapsed().as_secs_f64(), ok = result.is_ok(), "snapshot download finished");
         let _ = self.call(addr, Method::DELETE, &format!("/internal/v1/snapshots/{id}"), 4096, Duration::from_secs(5)).await;
         result
     }
