@@ -35,6 +35,13 @@ pub struct RebalanceBenchArgs {
     pub tenants: usize,
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
+    /// Touchpoints per person at most (lighter persons let a million fit the
+    /// broker's memory; default: the generator's 2..=8).
+    #[arg(long)]
+    pub max_touches: Option<usize>,
+    /// Devices per person at most (default: the generator's 1..=3).
+    #[arg(long)]
+    pub max_devices: Option<usize>,
     /// Keep each node's log here as `<node id>.log` (default: discarded).
     #[arg(long)]
     pub log_dir: Option<std::path::PathBuf>,
@@ -95,9 +102,16 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
     let topic = format!("bench-rb-{}", std::process::id());
     touchline_cluster::admin::ensure_topic(&args.brokers, &[], &topic, args.partitions).await.map_err(|e| e.to_string())?;
     touchline_cluster::admin::ensure_topic(&args.brokers, &[], &format!("{topic}.dlq"), args.partitions).await.map_err(|e| e.to_string())?;
-    let spec = DatasetSpec { seed: 5, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
+    let mut spec = DatasetSpec { seed: 5, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
+    if let Some(n) = args.max_touches {
+        spec.touches_per_person = (spec.touches_per_person.0.min(n.max(1)), n.max(1));
+    }
+    if let Some(n) = args.max_devices {
+        spec.devices_per_person = (1, n.max(1));
+    }
     let records = gen::generate(&spec);
     let sent = gen::produce(&args.brokers, &topic, &records, 0, &[]).await.map_err(|e| e.to_string())? as i64;
+    drop(records); // a million persons' records: gigabytes the nodes need more
     println!("bench-rebalance: produced {sent} records ({} persons, {} tenants) to {topic}", args.persons, args.tenants);
     let tmp = tempdir()?;
 
