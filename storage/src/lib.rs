@@ -12,7 +12,7 @@ pub mod keys;
 mod store;
 mod txn;
 
-pub use store::{Checkpoint, CommitObserver, Store, StoreOptions, Walk};
+pub use store::{Checkpoint, CommitObserver, Cursor, Store, StoreOptions, Walk};
 pub use txn::Txn;
 
 /// Errors at the storage edge.

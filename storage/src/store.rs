@@ -57,6 +57,50 @@ pub trait CommitObserver: Send + Sync {
     fn reset(&self, partition: u16);
 }
 
+/// Steps a [`Cursor`] takes forward before it seeks instead (a seek costs
+/// about as much as a few steps; a dense sweep mostly steps).
+const CURSOR_STEPS: usize = 8;
+
+/// See [`Store::cursor`].
+pub struct Cursor<'a> {
+    it: rocksdb::DBRawIteratorWithThreadMode<'a, DB>,
+}
+
+impl Cursor<'_> {
+    /// The current key and value, `None` at the end (or after an error:
+    /// [`Cursor::status`] tells).
+    pub fn current(&self) -> Option<(&[u8], &[u8])> {
+        if !self.it.valid() {
+            return None;
+        }
+        Some((self.it.key()?, self.it.value()?))
+    }
+
+    pub fn next(&mut self) {
+        self.it.next();
+    }
+
+    /// Moves to the first key `>= target`, which must not be before any
+    /// target this cursor was moved to (or started at) before: stays when
+    /// already there, steps when it is near, seeks otherwise.
+    pub fn advance_to(&mut self, target: &[u8]) {
+        for _ in 0..CURSOR_STEPS {
+            match self.it.key() {
+                Some(k) if self.it.valid() && k < target => self.it.next(),
+                _ => return,
+            }
+        }
+        if self.it.valid() && self.it.key().is_some_and(|k| k < target) {
+            self.it.seek(target);
+        }
+    }
+
+    /// The iterator's error, if it stopped on one.
+    pub fn status(&self) -> Result<()> {
+        Ok(self.it.status()?)
+    }
+}
+
 /// A cheaply clonable handle on the node's database.
 #[derive(Clone)]
 pub struct Store {
@@ -188,6 +232,16 @@ impl Store {
         }
         it.status()?;
         Ok(())
+    }
+
+    /// A forward cursor over committed `[start, end)`, positioned at `start`:
+    /// one RocksDB iterator for many nearby reads (a per-person sweep).
+    pub fn cursor(&self, start: &[u8], end: &[u8]) -> Cursor<'_> {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(end.to_vec());
+        let mut it = self.db.raw_iterator_opt(ro);
+        it.seek(start);
+        Cursor { it }
     }
 
     /// Deletes `keys` in one atomic write.
