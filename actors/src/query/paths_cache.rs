@@ -47,7 +47,7 @@ use super::datadriven::all_persons_of_query;
 use super::paths_entry::{Entry, EntryKey};
 pub use super::paths_journal::LOG_MAX_PERSONS;
 use super::paths_journal::{lock, Change, Journal};
-use super::sweep::persons_parts;
+use super::sweep::persons_parts_parallel as persons_parts;
 use super::{tenant_meta, QueryError};
 use crate::domain::models::Model;
 use crate::domain::Ts;

@@ -11,7 +11,7 @@ use crate::domain::datadriven::{markov_ids, shapley_ids, IdPath};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, ExactSum};
 use crate::domain::{Channel, GroupBy, Ts};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// Rough bytes per person part, per distinct path, per distinct key and per
 /// conversion touchpoint (for the cache budget).
