@@ -32,7 +32,10 @@
 //! Exactness under concurrent commits: a commit is journaled (and added to the
 //! index) after its write, and an entry records the journal position read
 //! *before* it reads state, so a person changed meanwhile is recomputed again
-//! by the next query, never missed.
+//! by the next query, never missed. An index is trusted only if it was still
+//! registered (so still fed every commit) after it was read; one dropped
+//! meanwhile (last entry evicted, partition reset) leaves the build to a full
+//! scan.
 //!
 //! Memory is bounded: entries and indexes are charged an estimate of their
 //! size; entries are evicted least recently used beyond the budget (an entry
@@ -191,23 +194,26 @@ impl PathsCache {
     #[allow(clippy::too_many_arguments)]
     fn rebuild(&self, store: &Store, q: &AttributionQuery, key: &EntryKey, e: &mut Entry, consent: &mut ConsentCache, epoch: u64, seq: u64) -> Result<(), QueryError> {
         let (p, tenant) = (key.partition, key.tenant.as_str());
-        let Some(ix) = self.index(store, p, tenant)? else {
-            let mut q2 = q.clone();
-            q2.currency = Some(key.currency.clone());
-            let (_, persons) = all_persons_of_query(store, p, tenant, &q2)?;
-            *e = Entry::new(key.clone(), epoch, seq);
-            for (person, pp) in persons {
-                e.set(person, pp);
-            }
-            self.count_build(true);
-            return Ok(());
-        };
         let range = [(q.from, q.to)];
-        let fresh_cost = lock(&ix.data).count_in(&range);
         let candidates: Vec<Arc<Slot>> = lock(&self.slots).iter().filter(|s| s.key.same_shape(key) && s.key != *key).cloned().collect();
-        let base = self.best_base(&candidates, key, q, epoch, &ix, fresh_cost);
-        let done = match base {
-            Some(mut base) => {
+        // What the index says, used only if the index was still kept up to
+        // date (registered) after it was read: then it holds every commit up
+        // to `seq`.
+        let plan = match self.index(store, p, tenant)? {
+            Some(ix) => {
+                let fresh_cost = lock(&ix.data).count_in(&range);
+                let plan = match self.best_base(&candidates, key, q, epoch, &ix, fresh_cost) {
+                    Some(base) => Ok(base),
+                    None => Err(lock(&ix.data).persons_in(&range)),
+                };
+                let registered = lock(&self.journal).indexes.get(&(p, tenant.as_bytes().to_vec())).is_some_and(|x| Arc::ptr_eq(x, &ix));
+                registered.then_some(plan)
+            }
+            None => None,
+        };
+        let full_scan = plan.is_none();
+        match plan {
+            Some(Ok(mut base)) => {
                 *e = if base.moves {
                     let k = base.entry.key.clone();
                     self.remove_slot(base.slot);
@@ -218,19 +224,27 @@ impl PathsCache {
                 drop(base.entry);
                 e.key = key.clone();
                 self.stats.derives.fetch_add(1, Ordering::Relaxed);
-                self.recompute(store, q, e, consent, &base.persons.into_iter().collect::<Vec<_>>())
+                metrics::counter!(crate::metrics::REPORT_CACHE_DERIVES).increment(1);
+                return self.recompute(store, q, e, consent, &base.persons.into_iter().collect::<Vec<_>>());
             }
-            None => {
-                let persons = lock(&ix.data).persons_in(&range);
+            Some(Err(persons)) => {
                 *e = Entry::new(key.clone(), epoch, seq);
                 for (person, pp) in persons_parts(store, p, tenant, q, &key.currency, consent, &persons)? {
                     e.set(person, pp);
                 }
-                self.count_build(false);
-                Ok(())
             }
-        };
-        done
+            None => {
+                let mut q2 = q.clone();
+                q2.currency = Some(key.currency.clone());
+                let (_, persons) = all_persons_of_query(store, p, tenant, &q2)?;
+                *e = Entry::new(key.clone(), epoch, seq);
+                for (person, pp) in persons {
+                    e.set(person, pp);
+                }
+            }
+        }
+        self.count_build(full_scan);
+        Ok(())
     }
 
     fn count_build(&self, full_scan: bool) {
@@ -296,6 +310,7 @@ impl PathsCache {
             };
             *ready = true;
             self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::metrics::REPORT_CACHE_INDEX_BUILDS).increment(1);
             if bytes > self.budget_bytes / 2 {
                 let mut j = lock(&self.journal);
                 if j.indexes.get(&w).is_some_and(|x| Arc::ptr_eq(x, &ix)) {
