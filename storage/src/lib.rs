@@ -9,9 +9,11 @@
 
 pub mod codec;
 pub mod keys;
+mod snapshot;
 mod store;
 mod txn;
 
+pub use snapshot::SnapshotInfo;
 pub use store::{Checkpoint, CommitObserver, Cursor, Store, StoreOptions, Walk};
 pub use txn::Txn;
 
