@@ -366,3 +366,34 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_advances_by_steps_or_seeks_to_the_first_key_at_or_after_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+        let mut b = rocksdb::WriteBatch::default();
+        for i in (0u32..200).map(|i| i * 2) {
+            b.put(i.to_be_bytes(), [1]);
+        }
+        s.write(b).unwrap();
+        let key = |i: u32| i.to_be_bytes().to_vec();
+        let at = |c: &Cursor| c.current().map(|(k, _)| u32::from_be_bytes(k.try_into().unwrap()));
+        let mut c = s.cursor(&key(0), &key(390));
+        assert_eq!(at(&c), Some(0));
+        c.advance_to(&key(0));
+        assert_eq!(at(&c), Some(0), "already there: stays");
+        c.advance_to(&key(5));
+        assert_eq!(at(&c), Some(6), "near: steps to the first key at or after");
+        c.advance_to(&key(301));
+        assert_eq!(at(&c), Some(302), "far: seeks");
+        c.advance_to(&key(302));
+        assert_eq!(at(&c), Some(302));
+        c.advance_to(&key(389));
+        assert_eq!(at(&c), None, "past the upper bound");
+        c.status().unwrap();
+    }
+}
