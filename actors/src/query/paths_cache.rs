@@ -223,6 +223,9 @@ impl PathsCache {
                 };
                 drop(base.entry);
                 e.key = key.clone();
+                // Not answerable for the new range until every listed person
+                // is recomputed (an error on the way leaves it to a rebuild).
+                e.built = false;
                 self.stats.derives.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!(crate::metrics::REPORT_CACHE_DERIVES).increment(1);
                 return self.recompute(store, q, e, consent, &base.persons.into_iter().collect::<Vec<_>>());
