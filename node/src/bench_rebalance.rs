@@ -14,6 +14,8 @@
 //!    partitions cover (their checkpoints) — over the settle time (a lower
 //!    bound: it includes the join) and over the summed per-partition restore
 //!    time; and the ratio of the two settle times.
+//! 5. Failover: a node D with warm standbys joins; once it tails A's partitions
+//!    with no lag, A is killed (SIGKILL); settle = kill → D owns all, active.
 
 use crate::bench::{committed, rss_kib};
 use crate::client;
@@ -50,7 +52,7 @@ impl Drop for NodeProc {
     }
 }
 
-fn start(args: &RebalanceBenchArgs, topic: &str, id: &str, dir: &std::path::Path, snapshots: bool) -> Result<NodeProc, String> {
+fn start(args: &RebalanceBenchArgs, topic: &str, id: &str, dir: &std::path::Path, snapshots: bool, standbys: u32) -> Result<NodeProc, String> {
     let brokers = args.brokers.as_str();
     let log = |what: &str| match &args.log_dir {
         Some(d) => std::fs::File::create(d.join(format!("{id}.{what}.log"))).map(Stdio::from).unwrap_or_else(|_| Stdio::null()),
@@ -59,7 +61,7 @@ fn start(args: &RebalanceBenchArgs, topic: &str, id: &str, dir: &std::path::Path
     let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
     let child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
         .args(["node", "--node-id", id, "--brokers", brokers, "--topic", topic, "--dlq-topic", &format!("{topic}.dlq")])
-        .args(["--group", &format!("{topic}-g"), "--http", &addr, "--session-timeout-ms", "6000", "--standby-replicas", "0"])
+        .args(["--group", &format!("{topic}-g"), "--http", &addr, "--session-timeout-ms", "6000", "--standby-replicas", &standbys.to_string()])
         .args(["--changelog-topic", &format!("{topic}.changelog"), "--members-topic", &format!("{topic}.members")])
         .args(["--snapshot-transfer", if snapshots { "true" } else { "false" }])
         // Eager assignment, no static membership: what Tansu completes reliably (README, Cluster).
@@ -101,7 +103,7 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
 
     // 1. Node A consumes everything (and writes the changelog).
     let t = Instant::now();
-    let a = start(&args, &topic, "rb-a", &tmp.join("a"), true)?;
+    let a = start(&args, &topic, "rb-a", &tmp.join("a"), true, 0)?;
     let until = Instant::now() + Duration::from_secs(3600);
     loop {
         let c = committed(&a.addr).await;
@@ -125,8 +127,68 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
     let by_changelog = join(&args, &a.addr, &topic, &tmp, "rb-b", false, sent).await?;
     let by_snapshot = join(&args, &a.addr, &topic, &tmp, "rb-c", true, sent).await?;
     println!("bench-rebalance: SETTLE RATIO snapshot / changelog-only: {:.3}", by_snapshot / by_changelog);
-    drop(a);
+    // 4. D joins as A's warm standby; A is killed.
+    let r = failover(&args, a, &topic, &tmp).await;
     let _ = std::fs::remove_dir_all(&tmp);
+    r
+}
+
+/// Partitions `id` is a standby for, as `addr` sees the member table.
+async fn standby_of(addr: &str, id: &str) -> Vec<i64> {
+    let Ok(Some(v)) = client::get(addr, "/v1/cluster").await.map(|r| r.json()) else { return Vec::new() };
+    let me = v["members"].as_array().into_iter().flatten().find(|m| m["node_id"] == id);
+    me.and_then(|m| m["standby"].as_array()).into_iter().flatten().filter_map(|p| p.as_i64()).collect()
+}
+
+/// Failover to a warm standby: D (standbys on) joins, and once it tails every
+/// partition A owns with no lag, A is killed with SIGKILL. Settle = from the
+/// kill until D owns every partition, active — the broker's session timeout
+/// (6 s here) included, since only it tells the group that A is gone.
+async fn failover(args: &RebalanceBenchArgs, mut a: NodeProc, topic: &str, tmp: &std::path::Path) -> Result<(), String> {
+    let d = start(args, topic, "rb-d", &tmp.join("rb-d"), true, 1)?;
+    let until = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let ps = partitions(&d.addr).await;
+        let of_a: Vec<i64> = (0..args.partitions as i64).filter(|p| ps.get(*p as usize).is_some_and(|x| x.0 == "rb-a")).collect();
+        let warm = standby_of(&d.addr, "rb-d").await;
+        let m = client::get(&d.addr, "/metrics").await.map(|r| r.body).unwrap_or_default();
+        if ps.len() == args.partitions as usize
+            && ps.iter().all(|p| p.1 == "active")
+            && ps.iter().any(|p| p.0 == "rb-d")
+            && !of_a.is_empty()
+            && of_a.iter().all(|p| warm.contains(p))
+            && metric(&m, "touchline_standby_lag_records") == 0.0
+        {
+            break;
+        }
+        if Instant::now() > until {
+            return Err("D did not become A's warm standby within 30 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let killed = Instant::now();
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let until = Instant::now() + Duration::from_secs(600);
+    let settled = loop {
+        let ps = partitions(&d.addr).await;
+        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.0 == "rb-d" && p.1 == "active") {
+            break killed.elapsed().as_secs_f64();
+        }
+        if Instant::now() > until {
+            return Err("D did not take every partition over within 10 minutes of the kill".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let m = client::get(&d.addr, "/metrics").await.map_err(|e| e.to_string())?.body;
+    println!(
+        "bench-rebalance: [warm standby] FAILOVER kill -9 of A -> all {} partitions active on D: {settled:.2} s (session timeout 6 s included); D's restores: local {:.0}, snapshot {:.0}, changelog {:.0}",
+        args.partitions,
+        metric(&m, "touchline_restores_total{source=\"local\"}"),
+        metric(&m, "touchline_restores_total{source=\"snapshot\"}"),
+        metric(&m, "touchline_restores_total{source=\"changelog\"}")
+    );
+    drop(d);
     Ok(())
 }
 
@@ -136,7 +198,7 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
 async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::path::Path, id: &str, snapshots: bool, sent: i64) -> Result<f64, String> {
     let how = if snapshots { "snapshot transfer" } else { "changelog only" };
     let joined = Instant::now();
-    let b = start(args, topic, id, &tmp.join(id), snapshots)?;
+    let b = start(args, topic, id, &tmp.join(id), snapshots, 0)?;
     let until = Instant::now() + Duration::from_secs(1800);
     let settled = loop {
         let ps = partitions(&b.addr).await;
