@@ -44,6 +44,8 @@ pub const STORAGE_ERRORS: &str = "touchline_storage_errors_total";
 pub const REPORT_CACHE_BUILDS: &str = "touchline_report_cache_builds_total";
 pub const REPORT_CACHE_UPDATES: &str = "touchline_report_cache_updates_total";
 pub const REPORT_CACHE_PERSONS: &str = "touchline_report_cache_persons_recomputed_total";
+pub const REPORT_CACHE_DERIVES: &str = "touchline_report_cache_derives_total";
+pub const REPORT_CACHE_INDEX_BUILDS: &str = "touchline_report_cache_index_builds_total";
 pub const REPORT_CACHE_BYTES: &str = "touchline_report_cache_bytes";
 pub const STORAGE_STALLED: &str = "touchline_partition_storage_stalled";
 pub const TLS_HANDSHAKE_FAILURES: &str = "touchline_http_tls_handshake_failures_total";
@@ -74,10 +76,12 @@ pub const ROUTES: [&str; 9] = [
 /// Describes every metric and touches each series once so it exists at zero.
 pub fn register() {
     describe_counter!(EVENTS_CONSUMED, Unit::Count, "Records read from the events topic.");
-    describe_counter!(REPORT_CACHE_BUILDS, Unit::Count, "Attribution report cache entries built from scratch (first query of a shape, or a change too large to apply incrementally).");
+    describe_counter!(REPORT_CACHE_BUILDS, Unit::Count, "Attribution report cache entries built from scratch (first query of a shape, or a change too large to apply incrementally), from the persons the activity index lists or by a full scan.");
+    describe_counter!(REPORT_CACHE_DERIVES, Unit::Count, "Attribution report cache entries derived from a cached entry of another range (recomputing the persons active in the difference).");
+    describe_counter!(REPORT_CACHE_INDEX_BUILDS, Unit::Count, "Tenant activity indexes (persons per hour) built by a key-only walk for the report cache.");
     describe_counter!(REPORT_CACHE_UPDATES, Unit::Count, "Attribution report cache entries brought up to date by recomputing only the persons that changed.");
     describe_counter!(REPORT_CACHE_PERSONS, Unit::Count, "Persons recomputed by incremental report cache updates.");
-    describe_gauge!(REPORT_CACHE_BYTES, Unit::Bytes, "Estimated memory held by the attribution report cache (bounded by storage.paths_cache_mb).");
+    describe_gauge!(REPORT_CACHE_BYTES, Unit::Bytes, "Estimated memory held by the attribution report cache, entries and activity indexes (bounded by storage.paths_cache_mb).");
     describe_counter!(EVENTS_APPLIED, Unit::Count, "Valid, non-duplicate events applied to state.");
     describe_counter!(EVENTS_REJECTED, Unit::Count, "Records dead-lettered, by stable reason code.");
     describe_counter!(EVENTS_LATE, Unit::Count, "Events older than the watermark minus the allowed lateness.");
@@ -130,6 +134,8 @@ pub fn register() {
     counter!(REPORT_CACHE_BUILDS).absolute(0);
     counter!(REPORT_CACHE_UPDATES).absolute(0);
     counter!(REPORT_CACHE_PERSONS).absolute(0);
+    counter!(REPORT_CACHE_DERIVES).absolute(0);
+    counter!(REPORT_CACHE_INDEX_BUILDS).absolute(0);
     gauge!(REPORT_CACHE_BYTES).set(0.0);
     counter!(EVENTS_APPLIED).absolute(0);
     counter!(EVENTS_LATE).absolute(0);

@@ -1,13 +1,17 @@
 //! End-to-end cost of an attribution query (linear, markov, shapley) over a large tenant, read from a
-//! real RocksDB: the uncached computation, the cache's first (full) build, a
-//! repeated query with no new data, and a query after a batch of changed persons
-//! (the incremental path). Records are written straight through the storage
-//! layer with the node's key layout, so the ingest pipeline is not measured here.
+//! real RocksDB: the uncached computation, then with a cold report cache per
+//! model: the first full-range build (with the tenant's activity index), a
+//! repeat, a new one-week range inside the data, that week slid by one hour
+//! (the now-relative default window asked again), a disjoint week, and the full
+//! range and the slid week after a batch of changed persons. Every answer is
+//! checked against a fresh uncached computation. Records are written straight
+//! through the storage layer with the node's key layout, so the ingest pipeline
+//! is not measured here.
 //!
 //! ```sh
 //! cargo run --release -p touchline-benches --example paths_query -- 1000000 1000
 //! ```
-//! (persons, persons changed between the last two queries).
+//! (persons, persons changed before the last two queries, optional cache budget in MiB, default 4096).
 
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -17,7 +21,8 @@ use touchline_actors::query::attribution::{conversions_with_paths, rule_report, 
 use touchline_actors::query::datadriven::data_driven_report;
 use touchline_actors::query::paths_cache::PathsCache;
 use touchline_actors::state::{key, ConvIndexRec, ConvRec, TenantMeta, TouchRec};
-use touchline_storage::{Store, StoreOptions};
+use std::sync::{Arc, Mutex};
+use touchline_storage::{CommitObserver, Store, StoreOptions};
 
 const P: u16 = 0;
 const T: &str = "acme";
@@ -46,6 +51,30 @@ fn write_person(txn: &mut touchline_storage::Txn, rng: &mut rand::rngs::SmallRng
     n
 }
 
+/// The store's observer, handing commits to the cache of the model being
+/// measured (a store takes one observer for its lifetime).
+#[derive(Default)]
+struct Forward(Mutex<Option<Arc<PathsCache>>>);
+
+impl Forward {
+    fn set(&self, cache: Arc<PathsCache>) {
+        *self.0.lock().unwrap() = Some(cache);
+    }
+}
+
+impl CommitObserver for Forward {
+    fn committed(&self, keys: &mut dyn Iterator<Item = &[u8]>) {
+        if let Some(c) = self.0.lock().unwrap().as_ref() {
+            c.committed(keys);
+        }
+    }
+    fn reset(&self, partition: u16) {
+        if let Some(c) = self.0.lock().unwrap().as_ref() {
+            c.reset(partition);
+        }
+    }
+}
+
 fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
@@ -56,8 +85,9 @@ fn main() {
     let changed: u64 = args.next().map(|a| a.parse().expect("changed persons")).unwrap_or(1000);
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-    let cache = PathsCache::new(1 << 30);
-    cache.observe(&store);
+    let budget: usize = args.next().map(|a| a.parse::<usize>().expect("budget MiB") << 20).unwrap_or(4 << 30);
+    let forward = Arc::new(Forward::default());
+    store.set_observer(forward.clone());
     let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
 
     let t = Instant::now();
@@ -76,33 +106,40 @@ fn main() {
     txn.commit(None).unwrap();
     println!("wrote {persons} persons, {records} records in {:.1} s", secs(t));
 
-    let q = AttributionQuery {
-        from: Ts::new(START, 0),
-        to: Ts::new(START + 120 * DAY, 0),
-        group_by: GroupBy::Channel,
-        lookback_days: 30,
-        params: Default::default(),
-        currency: None,
-        horizon: None,
-    };
-    let uncached_report = |model: Model| -> AttributionResult {
-        let (_, convs) = conversions_with_paths(&store, P, T, &q).unwrap();
+    let full = (Ts::new(START, 0), Ts::new(START + 120 * DAY, 0));
+    let week = (Ts::new(START + 30 * DAY, 0), Ts::new(START + 37 * DAY, 0));
+    let slid = (week.0.plus_secs(3600), week.1.plus_secs(3600));
+    let disjoint = (Ts::new(START + 40 * DAY, 0), Ts::new(START + 47 * DAY, 0));
+    let query = |(from, to): (Ts, Ts)| AttributionQuery { from, to, group_by: GroupBy::Channel, lookback_days: 30, params: Default::default(), currency: None, horizon: None };
+    let uncached_report = |model: Model, q: &AttributionQuery| -> AttributionResult {
+        let (_, convs) = conversions_with_paths(&store, P, T, q).unwrap();
         if model.is_data_driven() {
-            data_driven_report(&store, P, T, model, &q, &convs).unwrap()
+            data_driven_report(&store, P, T, model, q, &convs).unwrap()
         } else {
             rule_report(model, &q.params, &convs)
         }
     };
     for model in [Model::Linear, Model::Markov, Model::Shapley] {
+        // A new cache per model, so every model's first build is cold.
+        let cache = PathsCache::new(budget);
+        forward.set(cache.clone());
         let t = Instant::now();
-        let uncached = uncached_report(model);
+        let uncached = uncached_report(model, &query(full));
         let t_uncached = secs(t);
-        let t = Instant::now();
-        let first = cache.report(&store, P, T, model, &q).unwrap();
-        let t_build = secs(t);
-        let t = Instant::now();
-        let again = cache.report(&store, P, T, model, &q).unwrap();
-        let t_again = secs(t);
+        let timed = |label: &'static str, range: (Ts, Ts)| -> (&'static str, f64, AttributionResult) {
+            let t = Instant::now();
+            let r = cache.report(&store, P, T, model, &query(range)).unwrap();
+            (label, secs(t), r)
+        };
+        let mut runs = vec![timed("first full range", full), timed("repeat", full), timed("new week (cold)", week), timed("week slid 1 h", slid), timed("disjoint week", disjoint)];
+        assert_eq!(runs[0].2.rows, uncached.rows, "cached build equals the uncached answer");
+        let verify = |runs: &[(&str, f64, AttributionResult)], ranges: &[(Ts, Ts)]| {
+            for ((label, _, r), range) in runs.iter().zip(ranges) {
+                let fresh = uncached_report(model, &query(*range));
+                assert_eq!(r.rows, fresh.rows, "{label}: cached equals a fresh computation");
+            }
+        };
+        verify(&runs, &[full, full, week, slid, disjoint]);
         // A batch of changes: `changed` persons get new touchpoints/conversions.
         let mut txn = store.txn();
         for i in 0..changed {
@@ -110,18 +147,12 @@ fn main() {
             write_person(&mut txn, &mut rng, person, 1 + model as u32);
         }
         txn.commit(None).unwrap();
-        let t = Instant::now();
-        let updated = cache.report(&store, P, T, model, &q).unwrap();
-        let t_update = secs(t);
-        let fresh = uncached_report(model);
-        assert_eq!(first.rows, uncached.rows, "cached build equals the uncached answer");
-        assert_eq!(again.rows, first.rows);
-        assert_eq!(updated.rows, fresh.rows, "updated entry equals a fresh computation");
-        println!(
-            "{model:?}: {} conversions; uncached {t_uncached:.3} s, cache build {t_build:.3} s, repeat {t_again:.4} s, after {changed} changed persons {t_update:.3} s",
-            updated.conversions
-        );
+        runs.push(timed("full after changes", full));
+        runs.push(timed("slid week after changes", slid));
+        verify(&runs[5..], &[full, slid]);
+        let line: Vec<String> = runs.iter().map(|(label, t, _)| format!("{label} {t:.4} s")).collect();
+        println!("{model:?}: {} conversions; uncached full range {t_uncached:.3} s; {}", runs[0].2.conversions, line.join(", "));
+        let s = cache.stats();
+        println!("  cache: {} MiB charged, stats {s:?}", cache.charged_bytes() >> 20);
     }
-    let s = cache.stats();
-    println!("cache: {} MiB charged, stats {s:?}", cache.charged_bytes() >> 20);
 }

@@ -13,8 +13,8 @@ mod snapshot;
 mod store;
 mod txn;
 
-pub use store::{Checkpoint, CommitObserver, Store, StoreOptions, Walk};
 pub use snapshot::SnapshotInfo;
+pub use store::{Checkpoint, CommitObserver, Cursor, Store, StoreOptions, Walk};
 pub use txn::Txn;
 
 /// Errors at the storage edge.

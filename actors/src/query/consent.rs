@@ -33,6 +33,11 @@ impl<'a> ConsentCache<'a> {
         ConsentCache { store, partition, tenant, enabled: meta.consent_updates > 0, persons: HashMap::new() }
     }
 
+    /// An empty cache with the same settings (for another thread).
+    pub fn fork(&self) -> ConsentCache<'a> {
+        ConsentCache { store: self.store, partition: self.partition, tenant: self.tenant, enabled: self.enabled, persons: HashMap::new() }
+    }
+
     pub fn is_enabled(&self) -> bool {
         self.enabled
     }

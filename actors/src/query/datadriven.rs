@@ -5,20 +5,19 @@
 //! if it did not convert). Empty-path conversions credit `(direct)` and stay out.
 //!
 //! The input is gathered per person ([`PersonPaths`]), either for the whole
-//! tenant in one pass ([`all_persons`]) or for one person ([`one_person`]); both
+//! tenant in one pass ([`all_persons`]) or for listed persons
+//! ([`super::sweep::persons_parts`]); both
 //! give the same parts, which is what lets [`super::paths_cache`] keep the
 //! aggregate up to date by recomputing only the persons that changed.
 
 use super::attribution::{conversions_with_paths, AttributionQuery, AttributionResult, ConversionPath};
 use super::consent::ConsentCache;
-use super::paths::lookback_touches;
 use super::QueryError;
 use crate::domain::datadriven::{markov_counted, shapley_counted, CountedPath, DataDrivenResult};
 use crate::domain::models::Model;
 use crate::domain::report::{Accumulator, ExactSum};
-use crate::domain::retention::clamp_from;
 use crate::domain::{Channel, Ts, DIRECT_KEY};
-use crate::state::{key, ConvRec, TouchRec};
+use crate::state::TouchRec;
 use std::collections::{BTreeMap, HashMap};
 use touchline_storage::{codec, keys::KeyBuf, keys::Space, Store};
 
@@ -55,11 +54,11 @@ impl PersonPaths {
         self.convs.is_empty() && self.null.is_none()
     }
 
-    fn saw(&mut self, ts: Ts) {
+    pub(super) fn saw(&mut self, ts: Ts) {
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
     }
 
-    fn push_conv(&mut self, ts: Ts, value: f64, touches: Vec<(Ts, Channel, String)>) {
+    pub(super) fn push_conv(&mut self, ts: Ts, value: f64, touches: Vec<(Ts, Channel, String)>) {
         self.saw(ts);
         if let Some(first) = touches.first() {
             self.saw(first.0);
@@ -158,51 +157,6 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
         Some(e) => Err(e),
         None => Ok(out),
     }
-}
-
-/// One person's part, read from its own timeline: the same as its entry in
-/// [`all_persons`] (`currency` is the report currency the query resolved).
-pub fn one_person(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, person: u64) -> Result<PersonPaths, QueryError> {
-    let mut pp = PersonPaths::default();
-    let lookback = q.lookback_days.saturating_mul(86_400);
-    let mut last: Option<Ts> = None;
-    let mut convs: Vec<ConvRec> = Vec::new();
-    let from = clamp_from(q.from, q.horizon);
-    store.scan_as::<ConvRec>(&conv_at(p, tenant, person, from), &conv_at(p, tenant, person, q.to.max(from)), |_, c| {
-        if c.conversion.currency == currency {
-            convs.push(c);
-        }
-        true
-    })?;
-    for c in convs {
-        if !consent.allows(person, c.ts)? {
-            continue;
-        }
-        last = Some(c.ts);
-        let mut touches = lookback_touches(store, p, tenant, person, c.ts, lookback, q.horizon)?;
-        consent.retain(person, &mut touches, |t| t.ts)?;
-        let touches = touches.iter().map(|t| (t.ts, t.touch.channel, t.touch.key(q.group_by).to_string())).collect();
-        pp.push_conv(c.ts, c.conversion.value, touches);
-    }
-    let mut tail: Vec<TouchRec> = Vec::new();
-    store.scan_as::<TouchRec>(&key::touch_at(p, tenant, person, from), &key::touch_at(p, tenant, person, q.to.max(from)), |_, t| {
-        if last.is_none_or(|l| t.ts > l) {
-            tail.push(t);
-        }
-        true
-    })?;
-    consent.retain(person, &mut tail, |t| t.ts)?;
-    if let Some(first) = tail.first() {
-        pp.saw(first.ts);
-    }
-    if !tail.is_empty() {
-        pp.null = Some(tail.iter().map(|t| t.touch.key(q.group_by).to_string()).collect());
-    }
-    Ok(pp)
-}
-
-fn conv_at(p: u16, tenant: &str, person: u64, ts: Ts) -> Vec<u8> {
-    KeyBuf(key::conv_prefix(p, tenant, person)).bytes(&ts.to_key_bytes()).into_vec()
 }
 
 /// Loads the query's conversions and every person's part (for callers without a

@@ -4,6 +4,7 @@
 //! touchpoints and conversions behind the tenant's retention horizon, so an
 //! answer never depends on whether the retention sweep has run yet.
 
+pub mod activity_index;
 pub mod attribution;
 pub mod campaigns;
 pub mod cohorts;
@@ -12,7 +13,9 @@ pub mod customer;
 pub mod datadriven;
 pub mod journey;
 pub mod paths_cache;
+pub mod sweep;
 mod paths_entry;
+mod paths_journal;
 pub mod variants;
 mod paths;
 

@@ -5,113 +5,65 @@
 //! lookback, report currency), every person's part (conversions with their
 //! paths, the non-converting tail) and the aggregates answered from them
 //! (`super::paths_entry`): paths for markov/shapley, exact per-key credit sums
-//! per rule model and parameters — so a repeated report costs O(keys). The cache is the store's [`CommitObserver`]: each committed batch
-//! tells it which persons of watched tenants changed (any write under their
-//! timeline, conversions or person record; a merge moves both persons' records,
-//! an erasure deletes them). The next query recomputes only those persons from
-//! their own timelines ([`one_person`], equal by construction to their part of a
-//! full build) and swaps their part in the aggregate. A consent update or an
-//! erasure tombstone invalidates the tenant's entries (their effect is read
-//! through customer ids, not person keys); a partition reset, a truncated change
-//! log or too many changed persons fall back to a full build. When the tenant's
-//! retention horizon has moved forward, the persons whose part holds a record
-//! behind it are recomputed too (the horizon is not part of the entry's key).
+//! per rule model and parameters — so a repeated report costs O(keys). The
+//! cache is the store's [`CommitObserver`]: each committed batch tells it which
+//! persons of watched tenants changed (any write under their timeline,
+//! conversions or person record; a merge moves both persons' records, an
+//! erasure deletes them), kept in a journal (`super::paths_journal`). The next
+//! query recomputes only those persons from their own timelines
+//! ([`persons_parts`], equal by construction to their part of a full build) and
+//! swaps their part in the aggregate. A consent update or an erasure tombstone
+//! invalidates the tenant's entries (their effect is read through customer ids,
+//! not person keys); a partition reset, a truncated change log or too many
+//! changed persons rebuild. When the tenant's retention horizon has moved
+//! forward, the persons whose part holds a record behind it are recomputed too
+//! (the horizon is not part of the entry's key).
 //!
-//! Exactness under concurrent commits: a commit is journaled after its write, and
-//! an entry records the journal position read *before* it reads state, so a
-//! person changed meanwhile is recomputed again by the next query, never missed.
+//! A new range is not a full scan either. The tenant's activity index
+//! ([`super::activity_index`]: persons per hour with a touchpoint or conversion)
+//! lists the persons that can have a part in it; the entry is either built from
+//! those alone, or derived from a cached entry of the same shape over another
+//! range by recomputing only the persons active in the difference of the two
+//! ranges — whichever reads fewer persons. A derive clones the cached entry,
+//! except when the new range is the cached one slid forward (the now-relative
+//! default window asked again): then the entry moves to the new range. Without
+//! an index (over its share of the budget) a build scans the whole tenant.
 //!
-//! Memory is bounded: entries are charged an estimate of their size and evicted
-//! least recently used beyond the budget (an entry larger than the whole budget
-//! answers its query and is not kept); the change log holds at most
-//! [`LOG_MAX_PERSONS`] person ids.
+//! Exactness under concurrent commits: a commit is journaled (and added to the
+//! index) after its write, and an entry records the journal position read
+//! *before* it reads state, so a person changed meanwhile is recomputed again
+//! by the next query, never missed. An index is trusted only if it was still
+//! registered (so still fed every commit) after it was read; one dropped
+//! meanwhile (last entry evicted, partition reset) leaves the build to a full
+//! scan.
+//!
+//! Memory is bounded: entries and indexes are charged an estimate of their
+//! size; entries are evicted least recently used beyond the budget (an entry
+//! larger than the whole budget answers its query and is not kept) and a
+//! tenant's index goes with its last entry, or as soon as it outgrows half the
+//! budget; the change log holds at most [`LOG_MAX_PERSONS`] person ids.
 
+use super::activity_index::{sym_diff, ActivityIndex, TenantIndex};
 use super::attribution::{AttributionQuery, AttributionResult};
 use super::consent::ConsentCache;
-use super::datadriven::{all_persons_of_query, one_person};
+use super::datadriven::all_persons_of_query;
 use super::paths_entry::{Entry, EntryKey};
+pub use super::paths_journal::LOG_MAX_PERSONS;
+use super::paths_journal::{lock, Change, Journal};
+use super::sweep::persons_parts_parallel as persons_parts;
 use super::{tenant_meta, QueryError};
 use crate::domain::models::Model;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use crate::domain::Ts;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use touchline_storage::{keys::Space, CommitObserver, Store};
 
-/// Most person ids the change log keeps; older changes are forgotten and the
-/// entries that still needed them rebuild.
-pub const LOG_MAX_PERSONS: usize = 1 << 20;
-
 /// More changed persons than this fraction of an entry's persons: rebuild.
 const REBUILD_FRACTION: f64 = 0.25;
 
-
-/// What a commit changed for one watched tenant.
-#[derive(Debug)]
-enum Change {
-    Persons(Vec<u64>),
-    Tenant,
-}
-
-struct LogRecord {
-    seq: u64,
-    partition: u16,
-    tenant: Arc<str>,
-    change: Change,
-}
-
-#[derive(Default)]
-struct Journal {
-    seq: u64,
-    /// Highest sequence number forgotten from the log.
-    forgotten: u64,
-    log: VecDeque<LogRecord>,
-    log_persons: usize,
-    epochs: HashMap<u16, u64>,
-    /// Entries per watched (partition, tenant): only their changes are logged.
-    watched: HashMap<(u16, Vec<u8>), usize>,
-}
-
-impl Journal {
-    fn epoch(&self, p: u16) -> u64 {
-        self.epochs.get(&p).copied().unwrap_or(0)
-    }
-
-    fn push(&mut self, partition: u16, tenant: &[u8], change: Change) {
-        self.seq += 1;
-        if let Change::Persons(ps) = &change {
-            self.log_persons += ps.len();
-        }
-        let tenant: Arc<str> = String::from_utf8_lossy(tenant).into();
-        self.log.push_back(LogRecord { seq: self.seq, partition, tenant, change });
-        while self.log_persons > LOG_MAX_PERSONS {
-            let Some(r) = self.log.pop_front() else { break };
-            self.forget(r);
-        }
-    }
-
-    fn forget(&mut self, r: LogRecord) {
-        self.forgotten = self.forgotten.max(r.seq);
-        if let Change::Persons(ps) = r.change {
-            self.log_persons -= ps.len();
-        }
-    }
-
-    /// The changes to (partition, tenant) after `seq`: `None` when they are no
-    /// longer all known or include a tenant-wide one.
-    fn changes_since(&self, partition: u16, tenant: &str, seq: u64) -> Option<BTreeSet<u64>> {
-        if self.forgotten > seq {
-            return None;
-        }
-        let mut out = BTreeSet::new();
-        for r in self.log.iter().filter(|r| r.seq > seq && r.partition == partition && &*r.tenant == tenant) {
-            match &r.change {
-                Change::Tenant => return None,
-                Change::Persons(ps) => out.extend(ps.iter().copied()),
-            }
-        }
-        Some(out)
-    }
-}
+/// Persons an entry clone costs as much as recomputing one person for.
+const CLONE_PER_RECOMPUTE: usize = 32;
 
 /// An entry with what eviction needs outside its lock (a build can hold it for
 /// a while; lookups and eviction must not wait for that).
@@ -136,13 +88,35 @@ pub struct PathsCache {
 /// Counters for tests and metrics.
 #[derive(Default, Debug)]
 pub struct CacheStats {
+    /// Entries built from scratch (from the index or by a full scan).
     pub builds: AtomicUsize,
+    /// Of those, the builds that scanned the whole tenant (no index).
+    pub full_scans: AtomicUsize,
+    /// Entries derived from another range's entry.
+    pub derives: AtomicUsize,
     pub updates: AtomicUsize,
     pub persons_recomputed: AtomicUsize,
+    pub index_builds: AtomicUsize,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// A cached entry of another range to derive from, locked, with the persons
+/// that must be recomputed for the new range.
+struct Base<'a> {
+    slot: &'a Arc<Slot>,
+    entry: MutexGuard<'a, Entry>,
+    persons: BTreeSet<u64>,
+    moves: bool,
+    cost: usize,
+}
+
+/// The persons of `e` to recompute when the horizon goes from `e.horizon` to
+/// `new`: `None` when it moved back (everything may change).
+fn expired(e: &Entry, new: Option<Ts>) -> Option<BTreeSet<u64>> {
+    match (e.horizon, new) {
+        (old, new) if old == new => Some(BTreeSet::new()),
+        (old, Some(new)) if old.is_none_or(|o| o < new) => Some(e.persons.iter().filter(|(_, part)| part.min_ts.is_some_and(|m| m < new)).map(|(p, _)| *p).collect()),
+        _ => None,
+    }
 }
 
 impl PathsCache {
@@ -174,32 +148,92 @@ impl PathsCache {
             let j = lock(&self.journal);
             (j.epoch(p), j.seq, j.changes_since(p, tenant, e.seq))
         };
-        // The horizon only moves forward: the persons with a record behind
-        // the new one change; the others keep their part.
-        let expired = match (e.horizon, q.horizon) {
-            (old, new) if old == new => Some(BTreeSet::new()),
-            (old, Some(new)) if old.is_none_or(|o| o < new) => Some(e.persons.iter().filter(|(_, part)| part.min_ts.is_some_and(|m| m < new)).map(|(p, _)| *p).collect()),
-            _ => None,
-        };
-        let changed = match (changes, expired) {
+        let changed = match (changes, expired(&e, q.horizon)) {
             (Some(mut c), Some(x)) if e.built && e.epoch == epoch => {
                 c.extend(x);
                 ((c.len() as f64) <= REBUILD_FRACTION * (e.persons.len().max(64) as f64)).then_some(c)
             }
             _ => None,
         };
+        let mut consent = ConsentCache::new(store, p, tenant, &meta);
         match changed {
             Some(persons) => {
-                let mut consent = ConsentCache::new(store, p, tenant, &meta);
-                for person in &persons {
-                    let pp = one_person(store, p, tenant, q, &key.currency, &mut consent, *person)?;
-                    e.set(*person, pp);
-                }
-                if !persons.is_empty() {
-                    self.stats.updates.fetch_add(1, Ordering::Relaxed);
-                    self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
-                    metrics::counter!(crate::metrics::REPORT_CACHE_UPDATES).increment(1);
-                    metrics::counter!(crate::metrics::REPORT_CACHE_PERSONS).increment(persons.len() as u64);
+                self.recompute(store, q, &mut e, &mut consent, &persons.into_iter().collect::<Vec<_>>())?;
+            }
+            None => self.rebuild(store, q, &key, &mut e, &mut consent, epoch, seq)?,
+        }
+        e.epoch = epoch;
+        e.seq = seq;
+        e.horizon = q.horizon;
+        e.built = true;
+        slot.bytes.store(e.bytes, Ordering::Relaxed);
+        slot.seq.store(seq, Ordering::Relaxed);
+        let report = e.report(model, &q.params);
+        drop(e);
+        self.enforce_budget();
+        Ok(report)
+    }
+
+    /// Recomputes `persons` (sorted, distinct) of `e` from their timelines.
+    fn recompute(&self, store: &Store, q: &AttributionQuery, e: &mut Entry, consent: &mut ConsentCache, persons: &[u64]) -> Result<(), QueryError> {
+        let (p, tenant) = (e.key.partition, e.key.tenant.clone());
+        for (person, pp) in persons_parts(store, p, &tenant, q, &e.key.currency.clone(), consent, persons)? {
+            e.set(person, pp);
+        }
+        if !persons.is_empty() {
+            self.stats.updates.fetch_add(1, Ordering::Relaxed);
+            self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
+            metrics::counter!(crate::metrics::REPORT_CACHE_UPDATES).increment(1);
+            metrics::counter!(crate::metrics::REPORT_CACHE_PERSONS).increment(persons.len() as u64);
+        }
+        Ok(())
+    }
+
+    /// Fills `e` for `key` afresh: derived from another range's entry, built
+    /// from the persons the index lists, or (without an index) by a full scan.
+    #[allow(clippy::too_many_arguments)]
+    fn rebuild(&self, store: &Store, q: &AttributionQuery, key: &EntryKey, e: &mut Entry, consent: &mut ConsentCache, epoch: u64, seq: u64) -> Result<(), QueryError> {
+        let (p, tenant) = (key.partition, key.tenant.as_str());
+        let range = [(q.from, q.to)];
+        let candidates: Vec<Arc<Slot>> = lock(&self.slots).iter().filter(|s| s.key.same_shape(key) && s.key != *key).cloned().collect();
+        // What the index says, used only if the index was still kept up to
+        // date (registered) after it was read: then it holds every commit up
+        // to `seq`.
+        let plan = match self.index(store, p, tenant)? {
+            Some(ix) => {
+                let fresh_cost = lock(&ix.data).count_in(&range);
+                let plan = match self.best_base(&candidates, key, q, epoch, &ix, fresh_cost) {
+                    Some(base) => Ok(base),
+                    None => Err(lock(&ix.data).persons_in(&range)),
+                };
+                let registered = lock(&self.journal).indexes.get(&(p, tenant.as_bytes().to_vec())).is_some_and(|x| Arc::ptr_eq(x, &ix));
+                registered.then_some(plan)
+            }
+            None => None,
+        };
+        let full_scan = plan.is_none();
+        match plan {
+            Some(Ok(mut base)) => {
+                *e = if base.moves {
+                    let k = base.entry.key.clone();
+                    self.remove_slot(base.slot);
+                    std::mem::replace(&mut *base.entry, Entry::new(k, 0, 0))
+                } else {
+                    base.entry.clone()
+                };
+                drop(base.entry);
+                e.key = key.clone();
+                // Not answerable for the new range until every listed person
+                // is recomputed (an error on the way leaves it to a rebuild).
+                e.built = false;
+                self.stats.derives.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!(crate::metrics::REPORT_CACHE_DERIVES).increment(1);
+                return self.recompute(store, q, e, consent, &base.persons.into_iter().collect::<Vec<_>>());
+            }
+            Some(Err(persons)) => {
+                *e = Entry::new(key.clone(), epoch, seq);
+                for (person, pp) in persons_parts(store, p, tenant, q, &key.currency, consent, &persons)? {
+                    e.set(person, pp);
                 }
             }
             None => {
@@ -210,20 +244,88 @@ impl PathsCache {
                 for (person, pp) in persons {
                     e.set(person, pp);
                 }
-                e.built = true;
-                self.stats.builds.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!(crate::metrics::REPORT_CACHE_BUILDS).increment(1);
             }
         }
-        e.epoch = epoch;
-        e.seq = seq;
-        e.horizon = q.horizon;
-        slot.bytes.store(e.bytes, Ordering::Relaxed);
-        slot.seq.store(seq, Ordering::Relaxed);
-        let report = e.report(model, &q.params);
-        drop(e);
-        self.enforce_budget();
-        Ok(report)
+        self.count_build(full_scan);
+        Ok(())
+    }
+
+    fn count_build(&self, full_scan: bool) {
+        self.stats.builds.fetch_add(1, Ordering::Relaxed);
+        if full_scan {
+            self.stats.full_scans.fetch_add(1, Ordering::Relaxed);
+        }
+        metrics::counter!(crate::metrics::REPORT_CACHE_BUILDS).increment(1);
+    }
+
+    /// The cached entry of another range the new one is cheapest to derive
+    /// from, if any is cheaper than `fresh_cost` (entries busy elsewhere are
+    /// passed over rather than waited for).
+    fn best_base<'a>(&self, candidates: &'a [Arc<Slot>], key: &EntryKey, q: &AttributionQuery, epoch: u64, ix: &TenantIndex, fresh_cost: usize) -> Option<Base<'a>> {
+        let mut best: Option<Base<'a>> = None;
+        for slot in candidates {
+            let Ok(entry) = slot.entry.try_lock() else { continue };
+            if !entry.built || entry.epoch != epoch {
+                continue;
+            }
+            let Some(changes) = lock(&self.journal).changes_since(key.partition, &key.tenant, entry.seq) else { continue };
+            let Some(expired) = expired(&entry, q.horizon) else { continue };
+            let moves = entry.key.slid_to(key);
+            let delta = sym_diff((entry.key.from, entry.key.to), (key.from, key.to));
+            let data = lock(&ix.data);
+            let mut cost = data.count_in(&delta) + changes.len() + expired.len();
+            if !moves {
+                cost += entry.persons.len() / CLONE_PER_RECOMPUTE;
+            }
+            if cost >= fresh_cost || best.as_ref().is_some_and(|b| b.cost <= cost) {
+                continue;
+            }
+            let mut persons = changes;
+            persons.extend(expired);
+            persons.extend(data.persons_in(&delta));
+            drop(data);
+            best = Some(Base { slot, entry, persons, moves, cost });
+        }
+        best
+    }
+
+    /// The tenant's activity index, built on first use (the tenant is
+    /// watched: its slot exists); `None` when it does not fit its share of the
+    /// budget.
+    fn index(&self, store: &Store, p: u16, tenant: &str) -> Result<Option<Arc<TenantIndex>>, QueryError> {
+        let w = (p, tenant.as_bytes().to_vec());
+        let ix = {
+            let mut j = lock(&self.journal);
+            if j.too_big.contains(&w) || !j.watched.contains_key(&w) {
+                return Ok(None);
+            }
+            j.indexes.entry(w.clone()).or_default().clone()
+        };
+        let ready = lock(&ix.ready);
+        if !*ready {
+            let mut ready = ready;
+            // Registered before the walk: commits meanwhile are added too.
+            let scanned = ActivityIndex::scan(store, p, tenant)?;
+            let bytes = {
+                let mut data = lock(&ix.data);
+                data.merge(scanned);
+                data.bytes()
+            };
+            *ready = true;
+            self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(crate::metrics::REPORT_CACHE_INDEX_BUILDS).increment(1);
+            if bytes > self.budget_bytes / 2 {
+                let mut j = lock(&self.journal);
+                if j.indexes.get(&w).is_some_and(|x| Arc::ptr_eq(x, &ix)) {
+                    j.indexes.remove(&w);
+                }
+                j.too_big.insert(w);
+                return Ok(None);
+            }
+        } else {
+            drop(ready);
+        }
+        Ok(Some(ix))
     }
 
     /// The slot for `key`, created (and its tenant watched) when missing; it
@@ -242,26 +344,33 @@ impl PathsCache {
         s
     }
 
-    /// Evicts least recently used entries while over the budget (the one just
-    /// used last, so an entry larger than the whole budget is dropped after
-    /// answering), then trims the change log to what the remaining entries need.
+    /// Forgets `slot` (its entry moved to another range).
+    fn remove_slot(&self, slot: &Arc<Slot>) {
+        let mut slots = lock(&self.slots);
+        if let Some(i) = slots.iter().position(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(i);
+            self.live.store(slots.len(), Ordering::Release);
+            lock(&self.journal).unwatch(&(slot.key.partition, slot.key.tenant.as_bytes().to_vec()));
+        }
+    }
+
+    /// Evicts least recently used entries while entries and indexes are over
+    /// the budget (the one just used last, so an entry larger than the whole
+    /// budget is dropped after answering), then trims the change log to what
+    /// the remaining entries need.
     fn enforce_budget(&self) {
         let mut slots = lock(&self.slots);
         let mut total: usize = slots.iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
         let mut j = lock(&self.journal);
-        while total > self.budget_bytes && !slots.is_empty() {
+        let mut index_bytes = j.index_bytes();
+        while total + index_bytes > self.budget_bytes && !slots.is_empty() {
             let gone = slots.remove(0);
             total -= gone.bytes.load(Ordering::Relaxed);
-            let w = (gone.key.partition, gone.key.tenant.as_bytes().to_vec());
-            if let Some(n) = j.watched.get_mut(&w) {
-                *n -= 1;
-                if *n == 0 {
-                    j.watched.remove(&w);
-                }
-            }
+            j.unwatch(&(gone.key.partition, gone.key.tenant.as_bytes().to_vec()));
+            index_bytes = j.index_bytes();
         }
         self.live.store(slots.len(), Ordering::Release);
-        metrics::gauge!(crate::metrics::REPORT_CACHE_BYTES).set(total as f64);
+        metrics::gauge!(crate::metrics::REPORT_CACHE_BYTES).set((total + index_bytes) as f64);
         let keep_after = slots.iter().map(|s| s.seq.load(Ordering::Relaxed)).min().unwrap_or(j.seq);
         while j.log.front().is_some_and(|r| r.seq <= keep_after) {
             let r = j.log.pop_front().expect("front exists");
@@ -269,9 +378,10 @@ impl PathsCache {
         }
     }
 
-    /// Bytes the entries are charged (for tests and metrics).
+    /// Bytes the entries and indexes are charged (for tests and metrics).
     pub fn charged_bytes(&self) -> usize {
-        lock(&self.slots).iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum()
+        let entries: usize = lock(&self.slots).iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
+        entries + lock(&self.journal).index_bytes()
     }
 }
 
@@ -293,6 +403,7 @@ impl CommitObserver for PathsCache {
         let mut j = lock(&self.journal);
         // Keys come sorted, so one tenant's keys of one space are contiguous.
         let mut pending: HashMap<(u16, Vec<u8>), Change> = HashMap::new();
+        let mut active: HashMap<(u16, Vec<u8>), Vec<(Ts, u64)>> = HashMap::new();
         let mut last: Option<(u16, u8, Vec<u8>, bool)> = None;
         for k in keys {
             let Some((p, space, tenant, rest)) = split_key(k) else { continue };
@@ -311,12 +422,33 @@ impl CommitObserver for PathsCache {
             if space == Space::Consent as u8 || space == Space::Erased as u8 {
                 *slot = Change::Tenant;
             } else if space == Space::Touch as u8 || space == Space::Conversion as u8 || space == Space::Person as u8 {
-                if let (Change::Persons(ps), Some(b)) = (&mut *slot, rest.get(..8)) {
-                    let person = u64::from_be_bytes(b.try_into().expect("8 bytes"));
+                let Some(person) = crate::state::tenant::person_in_key(rest, 0) else { continue };
+                if let Change::Persons(ps) = &mut *slot {
                     if ps.last() != Some(&person) {
                         ps.push(person);
                     }
                 }
+                // A timeline or conversion key (written or deleted) lists its
+                // person in its hour: the index may over-list, never miss.
+                if space != Space::Person as u8 {
+                    if let Some(ts) = crate::state::tenant::ts_in_key(rest, 8) {
+                        active.entry((p, tenant.to_vec())).or_default().push((ts, person));
+                    }
+                }
+            }
+        }
+        for (w, adds) in active {
+            let Some(ix) = j.indexes.get(&w).cloned() else { continue };
+            let bytes = {
+                let mut data = lock(&ix.data);
+                for (ts, person) in adds {
+                    data.add(ts, person);
+                }
+                data.bytes()
+            };
+            if bytes > self.budget_bytes / 2 {
+                j.indexes.remove(&w);
+                j.too_big.insert(w);
             }
         }
         for ((p, tenant), mut change) in pending {
@@ -332,7 +464,7 @@ impl CommitObserver for PathsCache {
     }
 
     fn reset(&self, partition: u16) {
-        *lock(&self.journal).epochs.entry(partition).or_default() += 1;
+        lock(&self.journal).reset(partition);
     }
 }
 

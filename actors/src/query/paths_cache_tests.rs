@@ -17,8 +17,9 @@ const CHANNELS: [Channel; 4] = [Channel::Email, Channel::Search, Channel::Displa
 
 #[derive(Clone, Debug)]
 enum Op {
-    Touch { person: u64, day: i64, channel: usize },
-    Convert { person: u64, day: i64, value: u32 },
+    /// At `sec` seconds into `day`.
+    Touch { person: u64, day: i64, sec: i64, channel: usize },
+    Convert { person: u64, day: i64, sec: i64, value: u32 },
     /// Moves every record of `from` to `to` (a merge).
     Move { from: u64, to: u64 },
     /// Deletes every record of the person (an erasure).
@@ -27,15 +28,50 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0..12u64, 0..40i64, 0..4usize).prop_map(|(person, day, channel)| Op::Touch { person, day, channel }),
-        2 => (0..12u64, 0..40i64, 1..500u32).prop_map(|(person, day, value)| Op::Convert { person, day, value }),
+        4 => (0..12u64, 0..40i64, 0..1000i64, 0..4usize).prop_map(|(person, day, sec, channel)| Op::Touch { person, day, sec, channel }),
+        2 => (0..12u64, 0..40i64, 0..1000i64, 1..500u32).prop_map(|(person, day, sec, value)| Op::Convert { person, day, sec, value }),
         1 => (0..12u64, 0..12u64).prop_map(|(from, to)| Op::Move { from, to }),
         1 => (0..12u64).prop_map(|person| Op::Erase { person }),
     ]
 }
 
-fn ts(day: i64, n: u64) -> Ts {
-    Ts::new(1_700_000_000 + day * 86_400 + (n % 1000) as i64, 0)
+/// The test's epoch: a whole hour, so `ts(day, k·3600)` starts an hour.
+const BASE: i64 = 1_699_999_200;
+
+fn ts(day: i64, sec: i64) -> Ts {
+    Ts::new(BASE + day * 86_400 + sec, 0)
+}
+
+/// A time on hour edges: the first second, the second after it, half past
+/// and the last second of an hour of a day.
+fn edge_secs() -> impl Strategy<Value = i64> {
+    (0..24i64, prop::sample::select(vec![0i64, 1, 1799, 3599])).prop_map(|(h, e)| h * 3600 + e)
+}
+
+/// Touchpoints and conversions on hour edges over 12 days.
+fn edge_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..10u64, 0..12i64, edge_secs(), 0..4usize).prop_map(|(person, day, sec, channel)| Op::Touch { person, day, sec, channel }),
+        2 => (0..10u64, 0..12i64, edge_secs(), 1..500u32).prop_map(|(person, day, sec, value)| Op::Convert { person, day, sec, value }),
+        1 => (0..10u64, 0..10u64).prop_map(|(from, to)| Op::Move { from, to }),
+        1 => (0..10u64).prop_map(|person| Op::Erase { person }),
+    ]
+}
+
+/// How the next query's range follows the previous one.
+#[derive(Clone, Debug)]
+enum RangeOp {
+    /// A range of its own (nested in, overlapping or disjoint from others).
+    Abs { day: i64, sec: i64, span_hours: i64, extra_secs: i64 },
+    /// The previous range moved by this many seconds (same length).
+    Slide(i64),
+}
+
+fn range_op() -> impl Strategy<Value = RangeOp> {
+    prop_oneof![
+        2 => (0..12i64, edge_secs(), 0..200i64, prop::sample::select(vec![0i64, 1, 3599])).prop_map(|(day, sec, span_hours, extra_secs)| RangeOp::Abs { day, sec, span_hours, extra_secs }),
+        2 => prop::sample::select(vec![1i64, 3600, 3601, 7200, 86_400, -3600, -1]).prop_map(RangeOp::Slide),
+    ]
 }
 
 struct World {
@@ -63,14 +99,14 @@ impl World {
             self.n += 1;
             let n = self.n;
             match *op {
-                Op::Touch { person, day, channel } => {
+                Op::Touch { person, day, sec, channel } => {
                     let touch = TouchInfo { channel: CHANNELS[channel], interaction_type: "click".into(), dims: Dims::default() };
-                    let rec = TouchRec { event_id: format!("t{n}"), ts: ts(day, n), customer_id: format!("c{person}"), touch };
+                    let rec = TouchRec { event_id: format!("t{n}"), ts: ts(day, sec), customer_id: format!("c{person}"), touch };
                     txn.put_as(key::touch(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
                 }
-                Op::Convert { person, day, value } => {
+                Op::Convert { person, day, sec, value } => {
                     let conversion = ConversionInfo { value: value as f64 / 4.0, currency: "USD".into(), conversion_type: None };
-                    let rec = ConvRec { event_id: format!("c{n}"), ts: ts(day, n), customer_id: format!("c{person}"), conversion };
+                    let rec = ConvRec { event_id: format!("c{n}"), ts: ts(day, sec), customer_id: format!("c{person}"), conversion };
                     txn.put_as(key::conv(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
                     let idx = ConvIndexRec { person, currency: "USD".into(), value: rec.conversion.value };
                     txn.put_as(key::conv_by_time(P, T, rec.ts, &rec.event_id), &idx).unwrap();
@@ -179,13 +215,67 @@ proptest! {
     }
 }
 
+/// Ranges one after another for the same shape: each a range of its own or
+/// the previous one slid (what the index derives from), all on hour edges.
+fn next_range(prev: Option<(Ts, Ts)>, op: &RangeOp) -> (Ts, Ts) {
+    match (op, prev) {
+        (RangeOp::Slide(d), Some((f, t))) => (f.plus_secs(*d), t.plus_secs(*d)),
+        (RangeOp::Abs { day, sec, span_hours, extra_secs }, _) => {
+            let from = ts(*day, *sec);
+            (from, from.plus_secs(span_hours * 3600 + extra_secs))
+        }
+        (RangeOp::Slide(_), None) => (ts(0, 0), ts(12, 0)),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Random ranges (overlapping, slid, nested, disjoint) after random
+    /// batches: whether an entry is built from the index, derived from
+    /// another range's or updated, every model's answer is the uncached one.
+    #[test]
+    fn random_ranges_equal_uncached_after_every_batch(
+        batches in prop::collection::vec((prop::collection::vec(edge_op(), 1..8), prop::collection::vec(range_op(), 1..4)), 1..8),
+        lookback in 0..3i64,
+        horizon_steps in prop::collection::vec(prop::option::weighted(0.2, 0..2i64), 8),
+    ) {
+        let mut w = World::new();
+        let cache = PathsCache::new(64 << 20);
+        cache.observe(&w.store);
+        let mut prev: Option<(Ts, Ts)> = None;
+        let mut horizon_day: Option<i64> = None;
+        for (i, (batch, ranges)) in batches.iter().enumerate() {
+            w.apply(batch);
+            if let Some(step) = horizon_steps[i] {
+                horizon_day = Some(horizon_day.map_or(step, |d| d + step));
+            }
+            for r in ranges {
+                let (from, to) = next_range(prev, r);
+                prev = Some((from, to));
+                let mut q = query(0, 0, lookback);
+                (q.from, q.to) = (from, to);
+                q.horizon = horizon_day.map(|d| ts(d, 0));
+                q.params.custom_weights = Some([30.0, 40.0, 30.0]);
+                for model in Model::ALL {
+                    let cached = cache.report(&w.store, P, T, model, &q).unwrap();
+                    let fresh = uncached(&w.store, model, &q);
+                    prop_assert!(same(&cached, &fresh), "{model:?} over [{from}, {to}) after {batch:?}:\ncached {cached:?}\nfresh  {fresh:?}");
+                }
+            }
+        }
+        prop_assert_eq!(cache.stats().full_scans.load(Ordering::Relaxed), 0, "the index answers every new range");
+    }
+}
+
+
 #[test]
 fn consent_write_invalidates_the_tenant() {
     let mut w = World::new();
     let cache = PathsCache::new(64 << 20);
     cache.observe(&w.store);
     let q = query(0, 40, 30);
-    w.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    w.apply(&[Op::Touch { person: 1, day: 1, sec: 0, channel: 0 }, Op::Convert { person: 1, day: 2, sec: 0, value: 4 }]);
     cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
     let mut txn = w.store.txn();
     let rec = crate::state::ConsentRec { ts: ts(0, 0), event_id: "k1".into(), analytics: true };
@@ -201,7 +291,7 @@ fn partition_reset_rebuilds_and_budget_bounds_entries() {
     let mut w = World::new();
     let cache = PathsCache::new(64 << 20);
     cache.observe(&w.store);
-    w.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    w.apply(&[Op::Touch { person: 1, day: 1, sec: 0, channel: 0 }, Op::Convert { person: 1, day: 2, sec: 0, value: 4 }]);
     let q = query(0, 40, 30);
     let first = cache.report(&w.store, P, T, Model::Shapley, &q).unwrap();
     assert_eq!(first.conversions, 1);
@@ -213,7 +303,7 @@ fn partition_reset_rebuilds_and_budget_bounds_entries() {
     tiny.observe(&w.store); // ignored: the store has its observer
     let mut w2 = World::new();
     tiny.observe(&w2.store);
-    w2.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    w2.apply(&[Op::Touch { person: 1, day: 1, sec: 0, channel: 0 }, Op::Convert { person: 1, day: 2, sec: 0, value: 4 }]);
     let r = tiny.report(&w2.store, P, T, Model::Markov, &q).unwrap();
     assert_eq!(r.conversions, 1, "an entry over the budget still answers");
     assert_eq!(tiny.charged_bytes(), 0, "and is not kept");
@@ -224,13 +314,13 @@ fn quiet_tenant_is_answered_without_rebuilding() {
     let mut w = World::new();
     let cache = PathsCache::new(64 << 20);
     cache.observe(&w.store);
-    w.apply(&[Op::Touch { person: 1, day: 1, channel: 0 }, Op::Convert { person: 1, day: 2, value: 4 }]);
+    w.apply(&[Op::Touch { person: 1, day: 1, sec: 0, channel: 0 }, Op::Convert { person: 1, day: 2, sec: 0, value: 4 }]);
     let q = query(0, 40, 30);
     for _ in 0..3 {
         cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
     }
     assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1);
-    w.apply(&[Op::Touch { person: 2, day: 3, channel: 1 }]);
+    w.apply(&[Op::Touch { person: 2, day: 3, sec: 0, channel: 1 }]);
     cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
     assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1);
     assert_eq!(cache.stats().persons_recomputed.load(Ordering::Relaxed), 1);
@@ -242,10 +332,10 @@ fn a_moving_horizon_recomputes_only_persons_with_older_records() {
     let cache = PathsCache::new(64 << 20);
     cache.observe(&w.store);
     w.apply(&[
-        Op::Touch { person: 1, day: 1, channel: 0 },
-        Op::Convert { person: 1, day: 2, value: 4 },
-        Op::Touch { person: 2, day: 10, channel: 1 },
-        Op::Convert { person: 2, day: 11, value: 8 },
+        Op::Touch { person: 1, day: 1, sec: 0, channel: 0 },
+        Op::Convert { person: 1, day: 2, sec: 0, value: 4 },
+        Op::Touch { person: 2, day: 10, sec: 0, channel: 1 },
+        Op::Convert { person: 2, day: 11, sec: 0, value: 8 },
     ]);
     let mut q = query(0, 40, 30);
     assert_eq!(cache.report(&w.store, P, T, Model::Markov, &q).unwrap().conversions, 2);
@@ -255,4 +345,65 @@ fn a_moving_horizon_recomputes_only_persons_with_older_records() {
     assert!(same(&r, &uncached(&w.store, Model::Markov, &q)));
     assert_eq!(cache.stats().builds.load(Ordering::Relaxed), 1, "no rebuild");
     assert_eq!(cache.stats().persons_recomputed.load(Ordering::Relaxed), 1, "only person 1");
+}
+
+#[test]
+fn new_ranges_come_from_the_index_and_a_slid_window_moves_its_entry() {
+    let mut w = World::new();
+    let cache = PathsCache::new(64 << 20);
+    cache.observe(&w.store);
+    let mut batch = Vec::new();
+    for person in 0..40u64 {
+        batch.push(Op::Touch { person, day: person as i64 % 10, sec: 3600 * (person as i64 % 24), channel: person as usize % 4 });
+        batch.push(Op::Convert { person, day: person as i64 % 10, sec: 3600 * (person as i64 % 24) + 60, value: 8 });
+    }
+    w.apply(&batch);
+    let stat = |s: &AtomicUsize| s.load(Ordering::Relaxed);
+    let check = |w: &World, q: &AttributionQuery| {
+        let r = cache.report(&w.store, P, T, Model::Linear, q).unwrap();
+        assert!(same(&r, &uncached(&w.store, Model::Linear, q)));
+        r
+    };
+    let mut q = query(0, 10, 1);
+    check(&w, &q);
+    assert_eq!((stat(&cache.stats().builds), stat(&cache.stats().full_scans), stat(&cache.stats().index_builds)), (1, 0, 1));
+    // The window one hour later: derived by recomputing the persons of the
+    // two hours that changed, and moved (the old range is not kept).
+    let recomputed = stat(&cache.stats().persons_recomputed);
+    (q.from, q.to) = (q.from.plus_secs(3600), q.to.plus_secs(3600));
+    check(&w, &q);
+    assert_eq!(stat(&cache.stats().derives), 1);
+    assert!(stat(&cache.stats().persons_recomputed) - recomputed <= 4, "only the persons of the hours that left and came");
+    assert_eq!(lock(&cache.slots).len(), 1, "a slid window moves its entry");
+    // A nested range is derived from a copy: both stay cached.
+    let mut nested = q.clone();
+    (nested.from, nested.to) = (ts(2, 0), ts(8, 0));
+    check(&w, &nested);
+    assert_eq!(lock(&cache.slots).len(), 2);
+    // A small disjoint range is built from its own persons.
+    let builds = stat(&cache.stats().builds);
+    let mut small = q.clone();
+    (small.from, small.to) = (ts(30, 0), ts(31, 0));
+    assert_eq!(check(&w, &small).conversions, 0);
+    assert_eq!(stat(&cache.stats().builds), builds + 1);
+    assert_eq!(stat(&cache.stats().full_scans), 0);
+    // A commit reaches the index: a conversion in a range no entry covers yet.
+    w.apply(&[Op::Convert { person: 3, day: 30, sec: 7200, value: 4 }]);
+    (small.from, small.to) = (ts(30, 3600), ts(30, 10_800));
+    assert_eq!(check(&w, &small).conversions, 1);
+}
+
+#[test]
+fn an_index_over_half_the_budget_is_dropped_and_scans_answer() {
+    let mut w = World::new();
+    let cache = PathsCache::new(150);
+    cache.observe(&w.store);
+    let batch: Vec<Op> = (0..30u64).map(|person| Op::Touch { person, day: 1, sec: 0, channel: 0 }).collect();
+    w.apply(&batch);
+    let q = query(0, 5, 1);
+    let r = cache.report(&w.store, P, T, Model::Markov, &q).unwrap();
+    assert!(same(&r, &uncached(&w.store, Model::Markov, &q)));
+    assert_eq!(cache.stats().full_scans.load(Ordering::Relaxed), 1);
+    assert!(lock(&cache.journal).indexes.is_empty());
+    assert!(cache.charged_bytes() <= 150);
 }

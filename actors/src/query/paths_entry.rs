@@ -11,7 +11,7 @@ use crate::domain::datadriven::{markov_ids, shapley_ids, IdPath};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, ExactSum};
 use crate::domain::{Channel, GroupBy, Ts};
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// Rough bytes per person part, per distinct path, per distinct key and per
 /// conversion touchpoint (for the cache budget).
@@ -35,7 +35,22 @@ pub(super) struct EntryKey {
     pub currency: String,
 }
 
+impl EntryKey {
+    /// Whether `other` differs from this key at most by its range (an entry
+    /// of one can be derived from the other's).
+    pub fn same_shape(&self, other: &EntryKey) -> bool {
+        self.partition == other.partition && self.tenant == other.tenant && self.group_by == other.group_by && self.lookback_days == other.lookback_days && self.currency == other.currency
+    }
+
+    /// Whether `next` is this range slid forward (same length, later start):
+    /// the now-relative default window asked again later.
+    pub fn slid_to(&self, next: &EntryKey) -> bool {
+        next.from > self.from && next.to.as_nanos() - next.from.as_nanos() == self.to.as_nanos() - self.from.as_nanos()
+    }
+}
+
 /// A conversion of a part, its path's keys interned in the entry.
+#[derive(Clone)]
 struct PartConv {
     ts: Ts,
     value: f64,
@@ -43,7 +58,7 @@ struct PartConv {
 }
 
 /// A person's part with its keys interned in the entry.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(super) struct Part {
     convs: Vec<PartConv>,
     null: Option<Box<[u32]>>,
@@ -51,12 +66,16 @@ pub(super) struct Part {
     pub min_ts: Option<Ts>,
 }
 
+#[derive(Clone)]
 struct RuleAgg {
     model: Model,
     params: ModelParams,
     acc: Accumulator,
 }
 
+/// Cloned to derive another range's entry from it (see
+/// [`super::paths_cache`]).
+#[derive(Clone)]
 pub(super) struct Entry {
     pub key: EntryKey,
     /// Whether a full build has filled it (a fresh entry has not).
