@@ -128,6 +128,9 @@ pub struct StorageSection {
     /// Memory budget of the incrementally maintained markov/shapley paths
     /// (0: no entry is kept; every such query rebuilds its paths).
     pub paths_cache_mb: usize,
+    /// How often the default attribution report of every owned tenant is
+    /// refreshed in that cache, so a default query finds it warm (0: never).
+    pub paths_prewarm_interval_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -210,7 +213,7 @@ impl Default for EngineSection {
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, paths_cache_mb: 128 }
+        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, paths_cache_mb: 128, paths_prewarm_interval_ms: 5000 }
     }
 }
 
@@ -314,6 +317,9 @@ impl NodeConfig {
         }
         if self.storage.write_buffer_mb < 4 {
             return Err(invalid("storage.write_buffer_mb", "must be at least 4"));
+        }
+        if self.storage.paths_prewarm_interval_ms > 86_400_000 {
+            return Err(invalid("storage.paths_prewarm_interval_ms", "must be at most 86400000 (a day); 0 turns prewarming off"));
         }
         if self.storage.paths_cache_mb > 1 << 20 {
             return Err(invalid("storage.paths_cache_mb", "must be at most 1048576 (1 TiB)"));

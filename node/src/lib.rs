@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod gen;
 pub mod http;
+pub mod prewarm;
 pub mod run;
 pub mod sweep;
 pub mod telemetry;

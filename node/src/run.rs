@@ -168,7 +168,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         auth: crate::http::auth::Authorizer::new(&config.auth),
         events: Some(touchline_cluster::producer::EventProducer::new(&brokers, &kafka_props(&config), &config.topic)?),
         forward,
-        paths,
+        paths: paths.clone(),
         snapshots: Arc::new(shelf),
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
@@ -180,12 +180,20 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         batch: config.engine.retention_sweep_batch,
     };
     let sweep = tokio::spawn(crate::sweep::run(store.clone(), status.clone(), sweep_cfg, shutdown.clone()));
+    let prewarm_cfg = crate::prewarm::PrewarmConfig {
+        interval: Duration::from_millis(config.storage.paths_prewarm_interval_ms),
+        default_lookback_days: config.engine.default_lookback_days,
+        default_range_days: crate::http::params::DEFAULT_RANGE_DAYS,
+        policy: config.retention(),
+    };
+    let prewarm = tokio::spawn(crate::prewarm::run(store.clone(), status.clone(), paths.clone(), prewarm_cfg, shutdown.clone()));
 
     let engine = Arc::new(config.engine_config());
     let intake = IntakeConfig { snapshots, ..intake_config(&config, brokers) };
     let result = run_intake(intake, store.clone(), engine, status, Some(membership.members()), shutdown).await;
     gauges.abort();
     sweep.abort();
+    prewarm.abort();
     membership.leave().await;
     let _ = http_stop_tx.send(true);
     let _ = http_task.await;

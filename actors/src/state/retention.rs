@@ -134,16 +134,7 @@ fn horizon(store: &Store, u: &Unit, policy: &RetentionPolicy) -> Result<Option<T
 fn units(store: &Store, owned: &[u16]) -> Result<VecDeque<Unit>, StorageError> {
     let mut out = VecDeque::new();
     for &p in owned {
-        let prefix = key::tenant_index_prefix(p);
-        let mut tenants = Vec::new();
-        store.scan_prefix(&prefix, |k, _| {
-            // Tenant ids are [a-z0-9_-]: their NUL-terminated segment needs no unescaping.
-            if let Some(t) = k[prefix.len()..].strip_suffix(&[0]) {
-                tenants.push(String::from_utf8_lossy(t).into_owned());
-            }
-            true
-        })?;
-        for t in tenants {
+        for t in super::tenant::tenants(store, p)? {
             out.extend(SPACES.iter().map(|&space| Unit { partition: p, tenant: t.clone(), space }));
         }
     }

@@ -6,7 +6,7 @@ use super::cache::GenCache;
 use super::records::{key, CampaignRec, ConvIndexRec, ConvRec, PersonRec, TenantMeta, TouchRec, WindowCounts};
 use crate::domain::identity::{IdNode, IdentityStore, Link, Move, PersonIds};
 use crate::domain::Ts;
-use touchline_storage::{codec, StorageError, Txn};
+use touchline_storage::{codec, StorageError, Store, Txn};
 
 pub struct TenantState<'a> {
     pub txn: &'a mut Txn,
@@ -285,6 +285,20 @@ pub fn person_in_key(key: &[u8], offset: usize) -> Option<u64> {
 /// Parses a `Ts` out of the 12 sortable key bytes at `offset` of `key`.
 pub fn ts_in_key(key: &[u8], offset: usize) -> Option<Ts> {
     key.get(offset..offset + 12).and_then(Ts::from_key_bytes)
+}
+
+/// The tenants with state in partition `p` (from the partition's tenant registry).
+pub fn tenants(store: &Store, p: u16) -> Result<Vec<String>, StorageError> {
+    let prefix = key::tenant_index_prefix(p);
+    let mut tenants = Vec::new();
+    store.scan_prefix(&prefix, |k, _| {
+        // Tenant ids are [a-z0-9_-]: their NUL-terminated segment needs no unescaping.
+        if let Some(t) = k[prefix.len()..].strip_suffix(&[0]) {
+            tenants.push(String::from_utf8_lossy(t).into_owned());
+        }
+        true
+    })?;
+    Ok(tenants)
 }
 
 #[cfg(test)]

@@ -9,6 +9,9 @@ use touchline_actors::domain::tracking::form_decode;
 use touchline_actors::domain::{GroupBy, Ts};
 use touchline_actors::query::attribution::AttributionQuery;
 
+/// `from`/`to` default to this many days before now (http-api.md).
+pub const DEFAULT_RANGE_DAYS: i64 = 30;
+
 #[derive(Debug)]
 pub struct Params(BTreeMap<String, String>);
 

@@ -129,7 +129,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
     // `compare` ignores a `model` parameter (every model is answered).
     let p = Params::parse(query.as_deref(), ATTR_PARAMS)?;
     let model = if compare { Model::Linear } else { p.model(Model::Linear)? };
-    let (from, to) = p.range(30, state.limits.max_query_range_days)?;
+    let (from, to) = p.range(super::params::DEFAULT_RANGE_DAYS, state.limits.max_query_range_days)?;
     let q = p.attribution_query(from, to, None, state.default_lookback_days)?;
     if !compare {
         require_weights(model, &q.params)?;
@@ -207,7 +207,7 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
         None => Granularity::Hour,
         Some(v) => Granularity::parse(v).ok_or_else(|| ApiError::param("granularity", format!("{v:?} is not one of 5s, hour, day, week")))?,
     };
-    let (from, to) = p.range(30, state.limits.max_query_range_days)?;
+    let (from, to) = p.range(super::params::DEFAULT_RANGE_DAYS, state.limits.max_query_range_days)?;
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
     let lookback = state.default_lookback_days;
