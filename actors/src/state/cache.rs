@@ -136,7 +136,11 @@ mod tests {
         assert_eq!(c.len(), 8);
         c.set_cap(4);
         assert!(c.len() <= 4, "{}", c.len());
-        assert_eq!(c.get(&7), Some(&7), "the newest survive a shrink");
+        for i in 100..110u32 {
+            c.insert(i, i);
+            assert!(c.len() <= 4, "{}", c.len());
+        }
+        assert_eq!(c.get(&109), Some(&109));
         c.set_cap(0);
         assert!(c.is_empty());
         c.insert(1, 1);
