@@ -38,11 +38,13 @@ pub const RESTORED_RECORDS: &str = "touchline_restore_records_total";
 pub const RESTORED_BYTES: &str = "touchline_restore_bytes_total";
 pub const RESTORE_DURATION: &str = "touchline_restore_duration_seconds";
 pub const RESTORE_RATE: &str = "touchline_restore_rate_records_per_second";
+pub const SNAPSHOT_BYTES: &str = "touchline_snapshot_bytes_total";
+pub const SNAPSHOT_ERRORS: &str = "touchline_snapshot_errors_total";
 pub const STANDBY_LAG: &str = "touchline_standby_lag_records";
 pub const GROUP_REJOINS: &str = "touchline_group_rejoins_total";
 
 /// Where a restore took a partition's state from (label `source`).
-pub const RESTORE_SOURCES: [&str; 3] = ["local", "changelog", "replay"];
+pub const RESTORE_SOURCES: [&str; 4] = ["local", "snapshot", "changelog", "replay"];
 pub const STORAGE_ERRORS: &str = "touchline_storage_errors_total";
 pub const REPORT_CACHE_BUILDS: &str = "touchline_report_cache_builds_total";
 pub const REPORT_CACHE_UPDATES: &str = "touchline_report_cache_updates_total";
@@ -110,7 +112,9 @@ pub fn register() {
     describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
     describe_counter!(CHANGELOG_RECORDS, Unit::Count, "Records (state writes and batch markers) acknowledged by the changelog topic.");
     describe_counter!(CHANGELOG_ERRORS, Unit::Count, "Changelog produce or compensation attempts that failed (retried).");
-    describe_counter!(RESTORES, Unit::Count, "Partition restores on assignment, by source: local (current local state), changelog (records read), replay (no state anywhere: events from the beginning).");
+    describe_counter!(RESTORES, Unit::Count, "Partition restores on assignment, by source: local (current local state), snapshot (a peer's SST snapshot ingested, then the changelog after it), changelog (records read), replay (no state anywhere: events from the beginning).");
+    describe_counter!(SNAPSHOT_BYTES, Unit::Bytes, "Partition snapshot bytes, by direction: sent (exported to a restoring peer) and received (ingested here).");
+    describe_counter!(SNAPSHOT_ERRORS, Unit::Count, "Snapshot transfers that failed (the restore then reads the changelog instead).");
     describe_counter!(RESTORED_RECORDS, Unit::Count, "Changelog records applied by restores and standbys.");
     describe_counter!(RESTORED_BYTES, Unit::Bytes, "Key and value bytes of the changelog records applied by restores and standbys.");
     describe_histogram!(RESTORE_DURATION, Unit::Seconds, "Time from assignment to restored state, per partition.");
@@ -170,6 +174,10 @@ pub fn register() {
         counter!(RESTORES, "source" => src).absolute(0);
     }
     counter!(RESTORED_RECORDS).absolute(0);
+    for dir in ["sent", "received"] {
+        counter!(SNAPSHOT_BYTES, "direction" => dir).absolute(0);
+    }
+    counter!(SNAPSHOT_ERRORS).absolute(0);
     counter!(RESTORED_BYTES).absolute(0);
     counter!(GROUP_REJOINS).absolute(0);
     let _ = histogram!(RESTORE_DURATION);
@@ -239,6 +247,15 @@ pub fn changelog_written(records: u64) {
 
 pub fn changelog_error() {
     counter!(CHANGELOG_ERRORS).increment(1);
+}
+
+/// Snapshot bytes moved, `direction` "sent" or "received".
+pub fn snapshot_bytes(direction: &'static str, bytes: u64) {
+    counter!(SNAPSHOT_BYTES, "direction" => direction).increment(bytes);
+}
+
+pub fn snapshot_error() {
+    counter!(SNAPSHOT_ERRORS).increment(1);
 }
 
 /// Changelog records applied to local state (restore or standby).

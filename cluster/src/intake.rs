@@ -12,6 +12,7 @@ use crate::dlq::KafkaDlq;
 use crate::heartbeat::Members;
 use crate::rebalance::{IntakeContext, Lifecycle};
 use crate::restore::{self, Restored};
+use crate::snapshot::Snapshots;
 use crate::standby::{run_standby, StateGate};
 use crate::{admin, client_config, ClusterError};
 use futures::FutureExt;
@@ -57,6 +58,8 @@ pub struct IntakeConfig {
     pub changelog_topic: Option<String>,
     /// Warm standbys per partition (needs the changelog and the member table).
     pub standby_replicas: usize,
+    /// Peer snapshots tried before the changelog on restore (`None`: changelog only).
+    pub snapshots: Option<Snapshots>,
     /// librdkafka prefetch budget of the node, KiB, split evenly over the events
     /// topic's partitions (`queued.max.messages.kbytes` of the intake consumer and
     /// of the changelog readers; a `kafka_props` entry of that name overrides it).
@@ -86,6 +89,7 @@ impl Default for IntakeConfig {
             commit_interval: Duration::from_secs(5),
             changelog_topic: Some("touchline.changelog".into()),
             standby_replicas: 1,
+            snapshots: None,
             prefetch_kb: 16 * 1024,
         }
     }
@@ -175,6 +179,10 @@ pub async fn run_intake(
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
+            // A member learns of a rebalance at its next heartbeat: at a tenth of
+            // the session (librdkafka's default is a fixed 3 s), a joining node
+            // waits less for the others to rejoin.
+            .set("heartbeat.interval.ms", (cfg.session_timeout_ms / 10).max(100).to_string())
             .set("statistics.interval.ms", "1000")
             .set("fetch.wait.max.ms", "50")
             // librdkafka prefetches up to this per partition (default 64 MiB
@@ -446,6 +454,7 @@ impl Intake {
         self.generation += 1;
         let generation = self.generation;
         let (store, members, done, gate) = (self.store.clone(), self.members.clone(), self.restored.clone(), self.gate.clone());
+        let snapshots = self.cfg.snapshots.clone();
         let task = tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             if let Some(m) = &members {
@@ -453,7 +462,7 @@ impl Intake {
             }
             // A standby batch being applied to `p` finishes first; later ones see `p` owned.
             drop(gate.lock().await);
-            let r = restore::restore(&cc, &store, &sink, p).await.map_err(|e| e.to_string());
+            let r = restore::restore(&cc, &store, &sink, snapshots.as_ref(), p).await.map_err(|e| e.to_string());
             let _ = done.send((p, generation, r));
         });
         if let Some((_, old)) = self.restoring.insert(p, (generation, task)) {

@@ -16,6 +16,7 @@ pub mod producer;
 pub mod membership;
 mod rebalance;
 pub mod restore;
+pub mod snapshot;
 pub mod standby;
 
 pub use heartbeat::{Members, Membership, MembershipConfig};

@@ -8,7 +8,12 @@
 //! tail (see `touchline_actors::changelog`). The intake then seeks the events
 //! partition to the restored checkpoint and resumes it.
 //!
-//! Sources: `local` (local state current, nothing to read), `changelog`
+//! A peer's snapshot goes first when it saves enough changelog records (see
+//! [`crate::snapshot`]): a failed transfer only costs the time it took, the
+//! changelog is read from wherever the local state then stands.
+//!
+//! Sources: `local` (local state current, nothing to read), `snapshot` (a peer's
+//! snapshot ingested, then the changelog after it), `changelog`
 //! (records applied), `replay` (no state anywhere: the events topic is read
 //! from the beginning, which assumes its retention still holds everything —
 //! only true for a partition that never had a changelog). Local state written
@@ -18,6 +23,7 @@
 use crate::batches::{AssembleError, Assembler};
 use crate::changelog::{assign, fetched_end, reader, ChangelogConfig};
 use crate::heartbeat::Members;
+use crate::snapshot::Snapshots;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -74,10 +80,16 @@ pub async fn wait_unclaimed(members: &Members, partition: i32) {
 }
 
 /// Restores `partition` into `store` from its changelog (see the module doc).
-pub async fn restore(cfg: &ChangelogConfig, store: &Store, sink: &SharedSink, partition: i32) -> Result<Restored, RestoreError> {
+pub async fn restore(cfg: &ChangelogConfig, store: &Store, sink: &SharedSink, snapshots: Option<&Snapshots>, partition: i32) -> Result<Restored, RestoreError> {
     let started = Instant::now();
     let p16 = partition as u16;
-    let local = store.checkpoint(p16)?;
+    let mut local = store.checkpoint(p16)?;
+    let mut from_snapshot = 0u64;
+    if let Some(s) = snapshots {
+        if let Some((cp, bytes)) = ingest_peer_snapshot(s, store, partition, local).await {
+            (local, from_snapshot) = (Some(cp), bytes);
+        }
+    }
     let had_state = local.is_some_and(|c| c.next_offset > 0);
     let mut start = local.map_or(0, |c| c.changelog_next);
     let consumer = reader(cfg, "restore")?;
@@ -134,7 +146,9 @@ pub async fn restore(cfg: &ChangelogConfig, store: &Store, sink: &SharedSink, pa
         snapshot(store, sink, p16).await?;
     }
     let checkpoint = store.checkpoint(p16)?.unwrap_or_default();
-    let source = if records > 0 {
+    let source = if from_snapshot > 0 {
+        "snapshot"
+    } else if records > 0 {
         "changelog"
     } else if checkpoint.next_offset > 0 {
         "local"
@@ -147,6 +161,41 @@ pub async fn restore(cfg: &ChangelogConfig, store: &Store, sink: &SharedSink, pa
     tracing::info!(partition, source, records, bytes, secs, next_offset = checkpoint.next_offset, "partition restored");
     drop_consumer(consumer);
     Ok(Restored { checkpoint, source, records, bytes })
+}
+
+/// Fetches and ingests the best peer snapshot of `partition` when it is at
+/// least `min_records` changelog records ahead of `local`; its checkpoint and
+/// size on success. Failures are counted and logged: the changelog takes over.
+async fn ingest_peer_snapshot(s: &Snapshots, store: &Store, partition: i32, local: Option<Checkpoint>) -> Option<(Checkpoint, u64)> {
+    let have = local.map_or(0, |c| c.changelog_next);
+    let fetched = match s.source.fetch(partition, have + s.min_records.max(1)).await {
+        Ok(f) => f?,
+        Err(e) => {
+            metrics::snapshot_error();
+            tracing::warn!(partition, error = %e, "snapshot transfer failed; restoring from the changelog");
+            return None;
+        }
+    };
+    let (store2, path) = (store.clone(), fetched.path.clone());
+    let ingested = tokio::task::spawn_blocking(move || store2.ingest_partition(partition as u16, &path)).await;
+    let _ = std::fs::remove_file(&fetched.path);
+    match ingested {
+        Ok(Ok(cp)) => {
+            metrics::snapshot_bytes("received", fetched.bytes);
+            tracing::info!(partition, from = %fetched.from_node, bytes = fetched.bytes, changelog_next = cp.changelog_next, "ingested a peer snapshot");
+            Some((cp, fetched.bytes))
+        }
+        Ok(Err(e)) => {
+            metrics::snapshot_error();
+            tracing::warn!(partition, error = %e, "cannot ingest the peer snapshot; restoring from the changelog");
+            None
+        }
+        Err(e) => {
+            metrics::snapshot_error();
+            tracing::warn!(partition, error = %e, "snapshot ingestion task failed; restoring from the changelog");
+            None
+        }
+    }
 }
 
 /// Publishes the partition's whole local state as one batch (the changelog of a

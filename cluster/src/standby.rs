@@ -83,7 +83,7 @@ pub async fn run_standby(cfg: ChangelogConfig, replicas: usize, store: Store, st
                         metrics::changelog_error();
                         tracing::error!(partition = p, error = %e, "standby: stopped tailing the partition; restarted from its local position next second");
                         tailing.remove(&p);
-                        status.remove_standby(p);
+                        stop_tailing(&status, p);
                     }
                 }
                 Err(e) => {
@@ -98,9 +98,16 @@ pub async fn run_standby(cfg: ChangelogConfig, replicas: usize, store: Store, st
         }
     }
     for p in std::mem::take(&mut tailing).into_keys() {
-        status.remove_standby(p);
+        stop_tailing(&status, p);
     }
     tokio::task::spawn_blocking(move || drop(consumer));
+}
+
+/// `p` is no longer tailed here: its standby state and lag gauge go (a stale
+/// lag would keep a "standby lagging" alert firing for a partition now owned).
+fn stop_tailing(status: &NodeStatus, p: i32) {
+    status.remove_standby(p);
+    metrics::standby_lag(p, 0);
 }
 
 /// Feeds one record; a completed batch is applied unless the partition became owned here.
@@ -113,7 +120,7 @@ async fn apply(store: &Store, status: &NodeStatus, gate: &StateGate, tailing: &m
     let _g = gate.lock().await;
     if status.get(p).is_some() {
         tailing.remove(&p);
-        status.remove_standby(p);
+        stop_tailing(status, p);
         return Ok(());
     }
     store.apply_entries(&batch.entries, Some((p as u16, batch.checkpoint)))?;
@@ -125,7 +132,7 @@ async fn apply(store: &Store, status: &NodeStatus, gate: &StateGate, tailing: &m
 /// Re-assigns the consumer to `want`, each partition from its local changelog position.
 async fn retarget(cfg: &ChangelogConfig, consumer: &StreamConsumer, store: &Store, status: &NodeStatus, gate: &StateGate, tailing: &mut Tailing, want: BTreeSet<i32>) -> Result<(), ClusterError> {
     for p in tailing.keys().filter(|p| !want.contains(p)) {
-        status.remove_standby(*p);
+        stop_tailing(status, *p);
     }
     tailing.clear();
     let mut starts = Vec::new();

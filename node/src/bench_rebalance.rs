@@ -2,14 +2,20 @@
 //!
 //! 1. A generated dataset is produced and one node (A) consumes all of it,
 //!    writing the changelog as it commits.
-//! 2. A second node (B) with an empty data directory and no standbys joins.
-//!    Settle time = from B's start until both nodes own partitions and every
-//!    partition is active (B's share restored from the changelog, A's resumed
-//!    from local state) — process start and group join included.
-//! 3. Restore rate from B's metrics: changelog records and bytes applied, and
-//!    the events those restored partitions cover (their checkpoints), over the
-//!    settle time (a lower bound: it includes the join) and over the summed
-//!    per-partition restore time.
+//! 2. A second node (B) with an empty data directory, no standbys and snapshot
+//!    transfer off joins. Settle time = from B's start until both nodes own
+//!    partitions and every partition is active (B's share restored from the
+//!    changelog, A's resumed from local state) — process start and group join
+//!    included. B then stops (SIGTERM) and A takes everything back.
+//! 3. A third node (C), empty too, joins with snapshot transfer on: its share
+//!    arrives as A's RocksDB snapshots (SST files) plus the changelog after them.
+//! 4. For both joins: the restore rate from the joiner's metrics — changelog
+//!    records and snapshot bytes received, and the events the restored
+//!    partitions cover (their checkpoints) — over the settle time (a lower
+//!    bound: it includes the join) and over the summed per-partition restore
+//!    time; and the ratio of the two settle times.
+//! 5. Failover: a node D with warm standbys joins; once it tails A's partitions
+//!    with no lag, A is killed (SIGKILL); settle = kill → D owns all, active.
 
 use crate::bench::{committed, rss_kib};
 use crate::client;
@@ -29,6 +35,9 @@ pub struct RebalanceBenchArgs {
     pub tenants: usize,
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
+    /// Keep each node's log here as `<node id>.log` (default: discarded).
+    #[arg(long)]
+    pub log_dir: Option<std::path::PathBuf>,
 }
 
 struct NodeProc {
@@ -43,18 +52,24 @@ impl Drop for NodeProc {
     }
 }
 
-fn start(topic: &str, brokers: &str, id: &str, dir: &std::path::Path) -> Result<NodeProc, String> {
+fn start(args: &RebalanceBenchArgs, topic: &str, id: &str, dir: &std::path::Path, snapshots: bool, standbys: u32) -> Result<NodeProc, String> {
+    let brokers = args.brokers.as_str();
+    let log = |what: &str| match &args.log_dir {
+        Some(d) => std::fs::File::create(d.join(format!("{id}.{what}.log"))).map(Stdio::from).unwrap_or_else(|_| Stdio::null()),
+        None => Stdio::null(),
+    };
     let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
     let child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
         .args(["node", "--node-id", id, "--brokers", brokers, "--topic", topic, "--dlq-topic", &format!("{topic}.dlq")])
-        .args(["--group", &format!("{topic}-g"), "--http", &addr, "--session-timeout-ms", "6000", "--standby-replicas", "0"])
+        .args(["--group", &format!("{topic}-g"), "--http", &addr, "--session-timeout-ms", "6000", "--standby-replicas", &standbys.to_string()])
         .args(["--changelog-topic", &format!("{topic}.changelog"), "--members-topic", &format!("{topic}.members")])
+        .args(["--snapshot-transfer", if snapshots { "true" } else { "false" }])
         // Eager assignment, no static membership: what Tansu completes reliably (README, Cluster).
         .args(["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="])
         .arg("--data-dir")
         .arg(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(log("out"))
+        .stderr(log("err"))
         .spawn()
         .map_err(|e| e.to_string())?;
     Ok(NodeProc { child, addr })
@@ -88,7 +103,7 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
 
     // 1. Node A consumes everything (and writes the changelog).
     let t = Instant::now();
-    let a = start(&topic, &args.brokers, "rb-a", &tmp.join("a"))?;
+    let a = start(&args, &topic, "rb-a", &tmp.join("a"), true, 0)?;
     let until = Instant::now() + Duration::from_secs(3600);
     loop {
         let c = committed(&a.addr).await;
@@ -108,40 +123,124 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
         rss_kib(a.child.id()).0 as f64 / 1024.0
     );
 
-    // 2. Node B joins: settle time.
+    // 2. B joins, changelog only; it leaves again; 3. C joins with snapshots.
+    let by_changelog = join(&args, &a.addr, &topic, &tmp, "rb-b", false, sent).await?;
+    let by_snapshot = join(&args, &a.addr, &topic, &tmp, "rb-c", true, sent).await?;
+    println!("bench-rebalance: SETTLE RATIO snapshot / changelog-only: {:.3}", by_snapshot / by_changelog);
+    // 4. D joins as A's warm standby; A is killed.
+    let r = failover(&args, a, &topic, &tmp).await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    r
+}
+
+/// Partitions `id` is a standby for, as `addr` sees the member table.
+async fn standby_of(addr: &str, id: &str) -> Vec<i64> {
+    let Ok(Some(v)) = client::get(addr, "/v1/cluster").await.map(|r| r.json()) else { return Vec::new() };
+    let me = v["members"].as_array().into_iter().flatten().find(|m| m["node_id"] == id);
+    me.and_then(|m| m["standby"].as_array()).into_iter().flatten().filter_map(|p| p.as_i64()).collect()
+}
+
+/// Failover to a warm standby: D (standbys on) joins, and once it tails every
+/// partition A owns with no lag, A is killed with SIGKILL. Settle = from the
+/// kill until D owns every partition, active — the broker's session timeout
+/// (6 s here) included, since only it tells the group that A is gone.
+async fn failover(args: &RebalanceBenchArgs, mut a: NodeProc, topic: &str, tmp: &std::path::Path) -> Result<(), String> {
+    let d = start(args, topic, "rb-d", &tmp.join("rb-d"), true, 1)?;
+    let until = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let ps = partitions(&d.addr).await;
+        let of_a: Vec<i64> = (0..args.partitions as i64).filter(|p| ps.get(*p as usize).is_some_and(|x| x.0 == "rb-a")).collect();
+        let warm = standby_of(&d.addr, "rb-d").await;
+        let m = client::get(&d.addr, "/metrics").await.map(|r| r.body).unwrap_or_default();
+        if ps.len() == args.partitions as usize
+            && ps.iter().all(|p| p.1 == "active")
+            && ps.iter().any(|p| p.0 == "rb-d")
+            && !of_a.is_empty()
+            && of_a.iter().all(|p| warm.contains(p))
+            && metric(&m, "touchline_standby_lag_records") == 0.0
+        {
+            break;
+        }
+        if Instant::now() > until {
+            return Err("D did not become A's warm standby within 30 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let killed = Instant::now();
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let until = Instant::now() + Duration::from_secs(600);
+    let settled = loop {
+        let ps = partitions(&d.addr).await;
+        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.0 == "rb-d" && p.1 == "active") {
+            break killed.elapsed().as_secs_f64();
+        }
+        if Instant::now() > until {
+            return Err("D did not take every partition over within 10 minutes of the kill".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let m = client::get(&d.addr, "/metrics").await.map_err(|e| e.to_string())?.body;
+    println!(
+        "bench-rebalance: [warm standby] FAILOVER kill -9 of A -> all {} partitions active on D: {settled:.2} s (session timeout 6 s included); D's restores: local {:.0}, snapshot {:.0}, changelog {:.0}",
+        args.partitions,
+        metric(&m, "touchline_restores_total{source=\"local\"}"),
+        metric(&m, "touchline_restores_total{source=\"snapshot\"}"),
+        metric(&m, "touchline_restores_total{source=\"changelog\"}")
+    );
+    drop(d);
+    Ok(())
+}
+
+/// Node `id` joins node A (empty data directory); returns its settle time in
+/// seconds, after printing it and the restore rates. The node then leaves
+/// (SIGTERM) and A owns every partition again.
+async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::path::Path, id: &str, snapshots: bool, sent: i64) -> Result<f64, String> {
+    let how = if snapshots { "snapshot transfer" } else { "changelog only" };
     let joined = Instant::now();
-    let b = start(&topic, &args.brokers, "rb-b", &tmp.join("b"))?;
+    let b = start(args, topic, id, &tmp.join(id), snapshots, 0)?;
     let until = Instant::now() + Duration::from_secs(1800);
     let settled = loop {
         let ps = partitions(&b.addr).await;
         let owners: std::collections::BTreeSet<&str> = ps.iter().map(|p| p.0.as_str()).collect();
-        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.1 == "active") && owners.contains("rb-a") && owners.contains("rb-b") {
+        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.1 == "active") && owners.contains("rb-a") && owners.contains(id) {
             break joined.elapsed();
         }
         if Instant::now() > until {
-            return Err("the cluster did not settle within 30 minutes".into());
+            return Err(format!("the cluster did not settle within 30 minutes after {id} joined"));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let mb = client::get(&b.addr, "/metrics").await.map_err(|e| e.to_string())?.body;
     let (recs, bytes) = (metric(&mb, "touchline_restore_records_total"), metric(&mb, "touchline_restore_bytes_total"));
+    let snap = metric(&mb, "touchline_snapshot_bytes_total{direction=\"received\"}");
     let busy = metric(&mb, "touchline_restore_duration_seconds_sum");
-    let events: i64 = partitions(&b.addr).await.iter().filter(|p| p.0 == "rb-b").map(|p| p.2).sum();
+    let events: i64 = partitions(&b.addr).await.iter().filter(|p| p.0 == id).map(|p| p.2).sum();
     let s = settled.as_secs_f64();
-    println!("bench-rebalance: SETTLE node join -> all {} partitions active: {s:.2} s", args.partitions);
-    println!("bench-rebalance: node B restored {recs:.0} changelog records ({:.1} MB) covering {events} events", bytes / 1e6);
+    let moved = (bytes + snap) / 1e6;
+    println!("bench-rebalance: [{how}] SETTLE node join -> all {} partitions active: {s:.2} s", args.partitions);
+    println!("bench-rebalance: [{how}] {id} restored {events} events of {sent}: {recs:.0} changelog records ({:.1} MB) + {:.1} MB of snapshots", bytes / 1e6, snap / 1e6);
     println!(
-        "bench-rebalance: RESTORE over the settle time: {:.0} events/s, {:.0} records/s, {:.2} MB/s; over summed restore time ({busy:.2} s): {:.0} events/s, {:.2} MB/s",
+        "bench-rebalance: [{how}] RESTORE over the settle time: {:.0} events/s, {:.2} MB/s; over summed restore time ({busy:.2} s): {:.0} events/s, {:.2} MB/s",
         events as f64 / s,
-        recs / s,
-        bytes / 1e6 / s,
+        moved / s,
         events as f64 / busy.max(1e-9),
-        bytes / 1e6 / busy.max(1e-9)
+        moved / busy.max(1e-9)
     );
+    // The joiner leaves; wait until A owns every partition again.
     drop(b);
-    drop(a);
-    let _ = std::fs::remove_dir_all(&tmp);
-    Ok(())
+    let until = Instant::now() + Duration::from_secs(600);
+    loop {
+        let ps = partitions(a_addr).await;
+        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.0 == "rb-a" && p.1 == "active") {
+            break;
+        }
+        if Instant::now() > until {
+            return Err(format!("A did not take every partition back after {id} left"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(s)
 }
 
 fn tempdir() -> Result<std::path::PathBuf, String> {

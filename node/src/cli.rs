@@ -41,6 +41,12 @@ pub struct NodeArgs {
     /// Warm standbys per partition (config key `cluster.standby_replicas`, default 1).
     #[arg(long, env = "TOUCHLINE_STANDBY_REPLICAS")]
     pub standby_replicas: Option<usize>,
+    /// Restore from a peer's snapshot before the changelog (config key `cluster.snapshot_transfer`, default true).
+    #[arg(long, env = "TOUCHLINE_SNAPSHOT_TRANSFER")]
+    pub snapshot_transfer: Option<bool>,
+    /// Changelog records a snapshot must save (config key `cluster.snapshot_min_records`, default 20000).
+    #[arg(long, env = "TOUCHLINE_SNAPSHOT_MIN_RECORDS")]
+    pub snapshot_min_records: Option<u64>,
     /// librdkafka property passed through, KEY=VALUE (repeatable; e.g. security.protocol=SASL_SSL).
     #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
     pub kafka_property: Vec<String>,
@@ -110,6 +116,12 @@ impl NodeArgs {
         }
         if let Some(v) = self.standby_replicas {
             c.cluster.standby_replicas = v;
+        }
+        if let Some(v) = self.snapshot_transfer {
+            c.cluster.snapshot_transfer = v;
+        }
+        if let Some(v) = self.snapshot_min_records {
+            c.cluster.snapshot_min_records = v;
         }
         if let Some(v) = self.max_ids_per_person {
             c.engine.max_ids_per_person = v;

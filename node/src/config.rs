@@ -162,6 +162,11 @@ pub struct ClusterSection {
     pub changelog_topic: String,
     /// Nodes that tail each partition's changelog without owning it (warm standbys).
     pub standby_replicas: usize,
+    /// A restore first fetches a peer's RocksDB snapshot of the partition (SST
+    /// files over the internal HTTP routes), then reads only the changelog after it.
+    pub snapshot_transfer: bool,
+    /// ... when that saves at least this many changelog records.
+    pub snapshot_min_records: u64,
 }
 
 impl Default for NodeConfig {
@@ -230,6 +235,8 @@ impl Default for ClusterSection {
             forward_timeout_ms: 5000,
             changelog_topic: "touchline.changelog".into(),
             standby_replicas: 1,
+            snapshot_transfer: true,
+            snapshot_min_records: 20_000,
         }
     }
 }
@@ -368,6 +375,9 @@ impl NodeConfig {
         if c.standby_replicas > 8 {
             return Err(invalid("cluster.standby_replicas", "must be in 0..=8"));
         }
+        if c.snapshot_min_records > i64::MAX as u64 / 2 {
+            return Err(invalid("cluster.snapshot_min_records", "must be below 2^62"));
+        }
         if !(100..=60_000).contains(&c.heartbeat_interval_ms) {
             return Err(invalid("cluster.heartbeat_interval_ms", "must be in 100..=60000"));
         }
@@ -479,6 +489,9 @@ mod tests {
         let mut c = NodeConfig::default();
         c.cluster.standby_replicas = 9;
         assert!(c.validate().unwrap_err().to_string().contains("cluster.standby_replicas"));
+        let mut c = NodeConfig::default();
+        c.cluster.snapshot_min_records = u64::MAX;
+        assert!(c.validate().unwrap_err().to_string().contains("cluster.snapshot_min_records"));
         let mut c = NodeConfig::default();
         c.cluster.member_timeout_ms = c.cluster.heartbeat_interval_ms;
         assert!(c.validate().unwrap_err().to_string().contains("cluster.member_timeout_ms"));

@@ -78,6 +78,7 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         commit_interval: Duration::from_secs(5),
         changelog_topic: Some(c.cluster.changelog_topic.clone()),
         standby_replicas: c.cluster.standby_replicas,
+        snapshots: None,
         prefetch_kb: c.engine.prefetch_mb << 10,
     }
 }
@@ -139,6 +140,21 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(NodeError::Membership)?;
     let forward = http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone()));
     let paths = touchline_actors::query::paths_cache::PathsCache::new(config.storage.paths_cache_mb << 20);
+    let snapshot_dir = http::snapshots::snapshot_dir(&config.data_dir);
+    let shelf = http::snapshots::SnapshotShelf::new(snapshot_dir.clone()).map_err(|e| NodeError::Storage {
+        path: snapshot_dir.display().to_string(),
+        source: touchline_storage::StorageError::Encode(e.to_string()),
+    })?;
+    let snapshots = config.cluster.snapshot_transfer.then(|| touchline_cluster::snapshot::Snapshots {
+        source: Arc::new(http::snapshots::PeerSnapshots {
+            members: membership.members(),
+            client: http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone())),
+            admin_token: config.auth.admin_token.as_ref().map(|t| t.expose().to_string()),
+            dir: snapshot_dir.clone(),
+            received: Default::default(),
+        }),
+        min_records: config.cluster.snapshot_min_records as i64,
+    });
     paths.observe(&store);
     let state = Arc::new(AppState {
         node_id: config.node_id.clone(),
@@ -154,6 +170,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         events: Some(touchline_cluster::producer::EventProducer::new(&brokers, &kafka_props(&config), &config.topic)?),
         forward,
         paths,
+        snapshots: Arc::new(shelf),
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));
@@ -166,7 +183,8 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let sweep = tokio::spawn(crate::sweep::run(store.clone(), status.clone(), sweep_cfg, shutdown.clone()));
 
     let engine = Arc::new(config.engine_config());
-    let result = run_intake(intake_config(&config, brokers), store.clone(), engine, status, Some(membership.members()), shutdown).await;
+    let intake = IntakeConfig { snapshots, ..intake_config(&config, brokers) };
+    let result = run_intake(intake, store.clone(), engine, status, Some(membership.members()), shutdown).await;
     gauges.abort();
     sweep.abort();
     membership.leave().await;

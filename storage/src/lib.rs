@@ -9,10 +9,12 @@
 
 pub mod codec;
 pub mod keys;
+mod snapshot;
 mod store;
 mod txn;
 
 pub use store::{Checkpoint, CommitObserver, Store, StoreOptions, Walk};
+pub use snapshot::SnapshotInfo;
 pub use txn::Txn;
 
 /// Errors at the storage edge.

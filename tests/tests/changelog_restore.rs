@@ -52,7 +52,7 @@ async fn restore_applies_complete_batches_only_and_compensates_the_tail() {
 
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
-    let r = restore(&cfg, &store, &sink, i32::from(p)).await.expect("restore");
+    let r = restore(&cfg, &store, &sink, None, i32::from(p)).await.expect("restore");
     let want = vec![(k(p, "a"), b"3".to_vec()), (k(p, "c"), b"4".to_vec())];
     assert_eq!(state(&store, p), want, "state at the last marker, tail ignored");
     assert_eq!(r.source, "changelog");
@@ -63,18 +63,18 @@ async fn restore_applies_complete_batches_only_and_compensates_the_tail() {
     // The next owner restores the compensated changelog from scratch: same state.
     let dir2 = tempfile::tempdir().unwrap();
     let store2 = Store::open(dir2.path(), &StoreOptions::default()).unwrap();
-    let r2 = restore(&cfg, &store2, &sink, i32::from(p)).await.expect("second restore");
+    let r2 = restore(&cfg, &store2, &sink, None, i32::from(p)).await.expect("second restore");
     assert_eq!(state(&store2, p), want, "compensation overwrote the abandoned writes");
     assert_eq!(r2.checkpoint.next_offset, 20);
     assert!(r2.records > r.records, "the compensation batch was read too");
 
     // A node coming back with current local state reads nothing.
-    let r3 = restore(&cfg, &store2, &sink, i32::from(p)).await.expect("third restore");
+    let r3 = restore(&cfg, &store2, &sink, None, i32::from(p)).await.expect("third restore");
     assert_eq!((r3.source, r3.records), ("local", 0));
     assert_eq!(state(&store2, p), want);
 
     // An empty changelog partition and no local state: replay from the events topic.
-    let r0 = restore(&cfg, &store2, &sink, 0).await.expect("empty partition");
+    let r0 = restore(&cfg, &store2, &sink, None, 0).await.expect("empty partition");
     assert_eq!((r0.source, r0.checkpoint.next_offset), ("replay", 0));
 }
 

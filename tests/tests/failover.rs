@@ -16,42 +16,17 @@ use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec, GenRecord};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
+use touchline_tests::cluster::{consumed, metric, settled, view};
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
-const EAGER: [&str; 4] = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="];
+/// Eager assignment, and peer snapshots tried on every restore (the default
+/// threshold would skip them for a dataset this small).
+const EAGER: [&str; 6] = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id=", "--snapshot-min-records", "1"];
 
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
     let mut s = NodeSpec::new(id, &broker.addr, topic, &dir.join(id));
     s.extra = EAGER.iter().map(|a| a.to_string()).collect();
     s
-}
-
-async fn view(node: &Node) -> Option<Value> {
-    touchline_node::client::get(&node.http, "/v1/cluster").await.ok().and_then(|r| r.json())
-}
-
-/// The sum of a metric's series whose label set contains `label` (all with "").
-fn metric(text: &str, name: &str, label: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']) && l.contains(label))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
-/// Every node sees `ids` alive and nothing else, every partition active at its
-/// end offset, and `total` records consumed.
-fn settled(v: &Value, ids: &[&str], partitions: usize, total: i64) -> bool {
-    let alive: Vec<&str> = v["members"].as_array().into_iter().flatten().filter(|m| m["alive"] == true).filter_map(|m| m["node_id"].as_str()).collect();
-    let mut want: Vec<&str> = ids.to_vec();
-    want.sort();
-    let mut got = alive.clone();
-    got.sort();
-    let Some(parts) = v["partitions"].as_array() else { return false };
-    let consumed: i64 = parts.iter().filter_map(|p| p["consumed_offset"].as_i64()).sum();
-    got == want
-        && parts.len() == partitions
-        && parts.iter().all(|p| p["state"] == "active" && p["end_offset"].as_i64().is_some() && p["end_offset"] == p["consumed_offset"])
-        && consumed >= total
 }
 
 /// Every partition has a warm standby: an alive member other than its owner
@@ -62,17 +37,6 @@ fn standbys_cover(v: &Value, partitions: i64) -> bool {
         let owner = v["partitions"].as_array().and_then(|ps| ps.iter().find(|x| x["partition"] == p)).and_then(|x| x["owner"].as_str());
         members.iter().any(|m| m["node_id"].as_str() != owner && m["standby"].as_array().is_some_and(|s| s.iter().any(|x| x.as_i64() == Some(p))))
     })
-}
-
-async fn consumed(nodes: &[&Node]) -> i64 {
-    let mut best = 0;
-    for n in nodes {
-        if let Some(v) = view(n).await {
-            let c: i64 = v["partitions"].as_array().into_iter().flatten().filter_map(|p| p["consumed_offset"].as_i64()).sum();
-            best = best.max(c);
-        }
-    }
-    best
 }
 
 async fn produce_part(broker: &Broker, topic: &str, records: &[GenRecord]) {
@@ -149,12 +113,14 @@ async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
         assert!(rows > 50, "{}: too few rows compared ({rows})", n.spec.node_id);
     }
 
-    // The changelog path was used: n4 started with an empty data directory and
-    // never replayed the events topic, so the state it took over came from
-    // changelog records — applied either by its restore on assignment or
-    // earlier as a warm standby (its restore then finds local state current).
+    // State moved without a replay: n4 started with an empty data directory and
+    // never replayed the events topic, so the state it took over came from a
+    // peer's snapshot or changelog records — applied by its restore on
+    // assignment or earlier as a warm standby (its restore then finds local
+    // state current).
     let m4 = n4.get("/metrics").await.body;
-    assert!(metric(&m4, "touchline_restore_records_total", "") > 0.0, "n4 applied no changelog records:\n{m4}");
+    let moved = metric(&m4, "touchline_restore_records_total", "") + metric(&m4, "touchline_snapshot_bytes_total", "direction=\"received\"");
+    assert!(moved > 0.0, "n4 received no snapshot and applied no changelog records:\n{m4}");
     assert_eq!(metric(&m4, "touchline_restores_total", "source=\"replay\""), 0.0, "n4 replayed the events topic");
     assert!(metric(&m4, "touchline_restores_total", "") > 0.0, "n4 restored no partition");
     let v4 = view(&n4).await.expect("n4 view");

@@ -87,6 +87,23 @@ impl Forwarder {
         Forwarder { members, client, timeout, scheme }
     }
 
+    /// One request of this node to another node's surface, with an optional
+    /// bearer token: its status and body (at most `max` bytes), within `timeout`.
+    pub async fn call(&self, addr: &str, method: hyper::Method, path: &str, bearer: Option<&str>, max: usize, timeout: Duration) -> Result<(hyper::StatusCode, Bytes), String> {
+        let mut req = Request::builder().method(method).uri(format!("{}://{addr}{path}", self.scheme));
+        if let Some(t) = bearer {
+            req = req.header(AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req.body(Full::new(Bytes::new())).map_err(|e| e.to_string())?;
+        let exchange = async {
+            let reply = self.client.request(req).await.map_err(|e| format!("{addr}: {e}"))?;
+            let (head, body) = reply.into_parts();
+            let bytes = Limited::new(body, max).collect().await.map_err(|e| format!("{addr}{path}: {e}"))?.to_bytes();
+            Ok::<_, String>((head.status, bytes))
+        };
+        tokio::time::timeout(timeout, exchange).await.map_err(|_| format!("{addr}{path}: no answer within {} ms", timeout.as_millis()))?
+    }
+
     async fn forward(&self, node_id: &str, addr: &str, parts: &Parts, body: &Bytes) -> Result<Response<Full<Bytes>>, ApiError> {
         touchline_actors::metrics::forwarded();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());

@@ -10,6 +10,7 @@ mod cluster_view;
 pub mod forward;
 pub mod params;
 mod routes;
+pub mod snapshots;
 
 use bytes::Bytes;
 use error::{ApiError, ErrorCode};
@@ -47,6 +48,8 @@ pub struct AppState {
     pub forward: forward::Forwarder,
     /// Incrementally maintained markov/shapley paths (the store's commit observer).
     pub paths: Arc<touchline_actors::query::paths_cache::PathsCache>,
+    /// Partition snapshots exported for restoring peers.
+    pub snapshots: Arc<snapshots::SnapshotShelf>,
 }
 
 impl AppState {

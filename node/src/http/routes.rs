@@ -31,6 +31,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["v1", "tenants", _, "cohorts"] => "cohorts",
         ["v1", "tenants", _, "variants"] => "variants",
         ["v1", "cluster"] => "cluster",
+        ["internal", ..] => "internal",
         _ => "other",
     }
 }
@@ -60,6 +61,10 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
             state.auth.check(authorization(&parts), Target::Admin)?;
             Params::parse(query.as_deref(), &[])?;
             Ok(json_response(StatusCode::OK, &cluster(&state)))
+        }
+        (["internal", "v1", rest @ ..], _) => {
+            state.auth.check(authorization(&parts), Target::Admin)?;
+            super::snapshots::route(state.clone(), &parts.method, rest, query.as_deref()).await
         }
         (["v1", "tenants", t, rest @ ..], _) => {
             let tenant = path_segment(t);
