@@ -21,6 +21,11 @@ pub const MERGE_BLOCKED: &str = "touchline_identity_merge_blocked_total";
 pub const BATCH_DURATION: &str = "touchline_batch_apply_duration_seconds";
 pub const ROCKSDB_LIVE_BYTES: &str = "touchline_rocksdb_live_bytes";
 pub const ROCKSDB_KEYS: &str = "touchline_rocksdb_estimated_keys";
+pub const ROCKSDB_MEMORY: &str = "touchline_rocksdb_memory_bytes";
+pub const PROCESS_RESIDENT: &str = "touchline_process_resident_bytes";
+
+/// Kinds of RocksDB memory (label `kind` of [`ROCKSDB_MEMORY`]).
+pub const ROCKSDB_MEMORY_KINDS: [&str; 4] = ["block_cache", "block_cache_pinned", "memtables", "table_readers"];
 pub const PARTITIONS_ASSIGNED: &str = "touchline_partitions_assigned";
 pub const REBALANCES: &str = "touchline_rebalances_total";
 pub const PARTITION_STATE: &str = "touchline_partition_state";
@@ -98,6 +103,12 @@ pub fn register() {
     describe_histogram!(BATCH_DURATION, Unit::Seconds, "Time to apply and commit one record batch.");
     describe_gauge!(ROCKSDB_LIVE_BYTES, Unit::Bytes, "Estimated live data plus memtables of the node's RocksDB.");
     describe_gauge!(ROCKSDB_KEYS, Unit::Count, "Estimated number of keys in the node's RocksDB.");
+    describe_gauge!(
+        ROCKSDB_MEMORY,
+        Unit::Bytes,
+        "RocksDB memory by kind: block_cache (shared LRU cache, memtables charged to it included), block_cache_pinned (its pinned part), memtables, table_readers (index/filter memory outside the cache)."
+    );
+    describe_gauge!(PROCESS_RESIDENT, Unit::Bytes, "Resident set size of the node process (Linux; 0 elsewhere).");
     describe_gauge!(PARTITIONS_ASSIGNED, Unit::Count, "Partitions this node owns.");
     describe_counter!(REBALANCES, Unit::Count, "Consumer-group rebalance events (assign or revoke) seen by this node.");
     describe_gauge!(PARTITION_STATE, Unit::Count, "1 for the state each partition known to this node is in, else 0.");
@@ -156,6 +167,10 @@ pub fn register() {
     let _ = histogram!(BATCH_DURATION);
     gauge!(ROCKSDB_LIVE_BYTES).set(0.0);
     gauge!(ROCKSDB_KEYS).set(0.0);
+    for k in ROCKSDB_MEMORY_KINDS {
+        gauge!(ROCKSDB_MEMORY, "kind" => k).set(0.0);
+    }
+    gauge!(PROCESS_RESIDENT).set(0.0);
     gauge!(PARTITIONS_ASSIGNED).set(0.0);
     counter!(REBALANCES).absolute(0);
     counter!(FORWARDED).absolute(0);

@@ -60,6 +60,16 @@ pub struct IntakeConfig {
     pub standby_replicas: usize,
     /// Peer snapshots tried before the changelog on restore (`None`: changelog only).
     pub snapshots: Option<Snapshots>,
+    /// librdkafka prefetch budget of the node, KiB, split evenly over the events
+    /// topic's partitions (`queued.max.messages.kbytes` of the intake consumer and
+    /// of the changelog readers; a `kafka_props` entry of that name overrides it).
+    pub prefetch_kb: usize,
+}
+
+/// `queued.max.messages.kbytes` for one partition: the node's prefetch budget
+/// split evenly over the topic's partitions (at least 1 KiB).
+pub fn prefetch_per_partition(budget_kb: usize, partitions: i32) -> usize {
+    (budget_kb / partitions.max(1) as usize).max(1)
 }
 
 impl Default for IntakeConfig {
@@ -80,6 +90,7 @@ impl Default for IntakeConfig {
             changelog_topic: Some("touchline.changelog".into()),
             standby_replicas: 1,
             snapshots: None,
+            prefetch_kb: 16 * 1024,
         }
     }
 }
@@ -128,11 +139,18 @@ pub async fn run_intake(
     };
     status.topic_partitions.store(partitions as i64, Ordering::Relaxed);
     tracing::info!(topic = %cfg.topic, partitions, "events topic ready");
+    let prefetch = prefetch_per_partition(cfg.prefetch_kb, partitions).to_string();
     let changelog = match &cfg.changelog_topic {
         Some(topic) => {
             let cc = ChangelogConfig { brokers: cfg.brokers.clone(), kafka_props: props.clone(), topic: topic.clone(), node_id: cfg.node_id.clone() };
             crate::changelog::ensure_topic(&cc, partitions, cfg.create_topics).await?;
             let sink: SharedSink = Arc::new(KafkaChangelog::new(&cc)?);
+            // The changelog readers (restore, standby) prefetch like the intake;
+            // user properties still override.
+            let cc = ChangelogConfig {
+                kafka_props: std::iter::once(("queued.max.messages.kbytes".to_string(), prefetch.clone())).chain(props.iter().cloned()).collect(),
+                ..cc
+            };
             Some((cc, sink))
         }
         None => None,
@@ -167,9 +185,10 @@ pub async fn run_intake(
             .set("heartbeat.interval.ms", (cfg.session_timeout_ms / 10).max(100).to_string())
             .set("statistics.interval.ms", "1000")
             .set("fetch.wait.max.ms", "50")
-            // librdkafka prefetches up to this per partition (default 64 MiB each):
-            // bounded lower so RSS stays flat with many partitions.
-            .set("queued.max.messages.kbytes", "16384");
+            // librdkafka prefetches up to this per partition (default 64 MiB
+            // each): the node's budget split over the partitions, so the total
+            // stays `prefetch_kb` however many partitions the topic has.
+            .set("queued.max.messages.kbytes", &prefetch);
         for (k, v) in props {
             c.set(k, v);
         }

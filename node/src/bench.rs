@@ -7,10 +7,16 @@
 //! 3. latency — fresh events produced at a fraction of the measured apply rate;
 //!    event → queryable is the time until the node's committed offset passes the
 //!    record's offset (polled every 5 ms), reported as p50/p99;
-//! 4. memory — the node process's peak and final RSS for the persons ingested.
+//! 4. memory — the node process's RSS and RocksDB memory (`/metrics`) at
+//!    persons milestones while it applies, then its peak and final RSS.
+//!
+//! The dataset is generated and produced `--chunk-persons` at a time (each chunk
+//! dropped once delivered), so the bench's own memory does not grow with
+//! `--persons`; a 1 M-person run holds a few chunks at most.
 
 use crate::client;
 use crate::gen::{self, DatasetSpec, GenRecord};
+use crate::gen::dataset::Chunks;
 use clap::Args;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -40,6 +46,68 @@ pub struct BenchArgs {
     /// Where the node keeps RocksDB (default: a temporary directory).
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Persons generated and produced at a time (the bench holds at most a few chunks).
+    #[arg(long, default_value_t = 20_000)]
+    pub chunk_persons: usize,
+    /// librdkafka `compression.type` of the dataset's producer (none, lz4, zstd, ...).
+    #[arg(long, default_value = "none")]
+    pub compression: String,
+    /// Persons applied at which to report the node's memory (comma-separated;
+    /// default: every quarter of `--persons`).
+    #[arg(long, value_delimiter = ',')]
+    pub milestones: Vec<usize>,
+    /// Append the node's stderr (its log) to this file instead of discarding it.
+    #[arg(long)]
+    pub node_log: Option<std::path::PathBuf>,
+}
+
+/// Records produced up to each chunk boundary: `(persons, records)`, ascending.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Produced {
+    pub bounds: Vec<(usize, usize)>,
+    pub bytes: u64,
+}
+
+impl Produced {
+    pub fn records(&self) -> usize {
+        self.bounds.last().map_or(0, |b| b.1)
+    }
+
+    /// Persons whose records are (about) all among the first `records` produced,
+    /// interpolated within a chunk.
+    pub fn persons_at(&self, records: usize) -> usize {
+        let mut prev = (0usize, 0usize);
+        for &(p, r) in &self.bounds {
+            if records < r {
+                let span = (r - prev.1).max(1) as f64;
+                return prev.0 + (((records - prev.1) as f64 / span) * (p - prev.0) as f64) as usize;
+            }
+            prev = (p, r);
+        }
+        prev.0
+    }
+}
+
+/// Generates the dataset chunk by chunk on a blocking thread (one chunk ahead)
+/// and produces each chunk before the next; nothing is kept but counts.
+async fn produce_streamed(brokers: &str, topic: &str, spec: DatasetSpec, chunk_persons: usize, props: &[(String, String)]) -> Result<Produced, String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Vec<GenRecord>)>(1);
+    let generator = tokio::task::spawn_blocking(move || {
+        let mut chunks = Chunks::new(spec, chunk_persons);
+        while let Some(c) = chunks.next() {
+            if tx.blocking_send((chunks.persons_done(), c)).is_err() {
+                return;
+            }
+        }
+    });
+    let mut out = Produced::default();
+    while let Some((persons, chunk)) = rx.recv().await {
+        let sent = gen::produce(brokers, topic, &chunk, 0, props).await.map_err(|e| e.to_string())?;
+        out.bytes += chunk.iter().map(|r| r.value.len() as u64).sum::<u64>();
+        out.bounds.push((persons, out.records() + sent));
+    }
+    generator.await.map_err(|e| e.to_string())?;
+    Ok(out)
 }
 
 pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
@@ -57,7 +125,7 @@ fn raw_consume(brokers: &str, topic: &str, partitions: i32, expect: usize) -> Re
     c.assign(&tpl).map_err(|e| e.to_string())?;
     let (mut n, mut bytes) = (0usize, 0u64);
     let mut started: Option<Instant> = None;
-    let deadline = Instant::now() + Duration::from_secs(600);
+    let deadline = Instant::now() + Duration::from_secs(600.max(expect as u64 / 5000));
     while n < expect && Instant::now() < deadline {
         if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
             started.get_or_insert_with(Instant::now);
@@ -72,6 +140,26 @@ fn gen_client(brokers: &str) -> rdkafka::ClientConfig {
     let mut c = rdkafka::ClientConfig::new();
     c.set("bootstrap.servers", brokers);
     c
+}
+
+/// Prints the node's RSS and RocksDB memory (its `/metrics` gauges, refreshed
+/// every 5 s by the node) at a persons milestone.
+async fn report_memory(addr: &str, pid: u32, persons: usize, records: i64) {
+    let (rss, hwm) = rss_kib(pid);
+    let metrics = client::get(addr, "/metrics").await.map(|r| r.body).unwrap_or_default();
+    let rocks: Vec<String> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("touchline_rocksdb_memory_bytes{kind=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(kind, v)| format!("{kind} {:.1}", v.trim().parse::<f64>().unwrap_or(0.0) / 1048576.0))
+        .collect();
+    let customers = metrics.lines().find_map(|l| l.strip_prefix("touchline_actors_active{kind=\"customer\"} ")).unwrap_or("?").trim().to_string();
+    println!(
+        "bench: memory at ~{persons} persons ({records} records applied): RSS {:.1} MiB (peak {:.1}); rocksdb MiB: {}; customer actors {customers}",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        rocks.join(", ")
+    );
 }
 
 pub(crate) async fn committed(addr: &str) -> HashMap<i64, i64> {
@@ -89,13 +177,23 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     touchline_cluster::admin::ensure_topic(&args.brokers, &[], &topic, args.partitions).await.map_err(|e| e.to_string())?;
     touchline_cluster::admin::ensure_topic(&args.brokers, &[], &format!("{topic}.dlq"), args.partitions).await.map_err(|e| e.to_string())?;
     let spec = DatasetSpec { seed: 5, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
-    let records = gen::generate(&spec);
-    let sent = gen::produce(&args.brokers, &topic, &records, 0, &[]).await.map_err(|e| e.to_string())?;
-    let mean_bytes = records.iter().map(|r| r.value.len()).sum::<usize>() as f64 / records.len().max(1) as f64;
-    println!("bench: produced {sent} records ({} persons, {} tenants, mean {mean_bytes:.0} B) to {topic}", args.persons, args.tenants);
+    let props = vec![("compression.type".to_string(), args.compression.clone())];
+    let t_gen = Instant::now();
+    let produced = produce_streamed(&args.brokers, &topic, spec, args.chunk_persons, &props).await?;
+    let sent = produced.records();
+    let mean_bytes = produced.bytes as f64 / sent.max(1) as f64;
+    println!(
+        "bench: produced {sent} records ({} persons, {} tenants, mean {mean_bytes:.0} B, {} chunks, compression {}) to {topic} in {:.1} s",
+        args.persons,
+        args.tenants,
+        produced.bounds.len(),
+        args.compression,
+        t_gen.elapsed().as_secs_f64()
+    );
 
     // 1. Raw consume.
     let (b, t, p, n) = (args.brokers.clone(), topic.clone(), args.partitions, sent);
+    // The raw phase allows at least 5 000 rec/s before giving up.
     let (raw_n, raw_bytes, raw_t) = tokio::task::spawn_blocking(move || raw_consume(&b, &t, p, n)).await.map_err(|e| e.to_string())??;
     let raw_rate = raw_n as f64 / raw_t.as_secs_f64().max(1e-9);
     println!("bench: raw librdkafka consume: {raw_n} records in {:.2} s = {raw_rate:.0} rec/s ({:.1} MB/s)", raw_t.as_secs_f64(), raw_bytes as f64 / 1e6 / raw_t.as_secs_f64().max(1e-9));
@@ -105,31 +203,47 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let data_dir = args.data_dir.clone().unwrap_or(tmp.clone());
     let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let node_log = match &args.node_log {
+        Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("--node-log {}: {e}", p.display()))?),
+        None => Stdio::null(),
+    };
     let mut child = Command::new(exe)
         .args(["node", "--node-id", "bench-1", "--brokers", &args.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
         .args(["--group", &format!("{topic}-node"), "--http", &addr, "--session-timeout-ms", "6000"])
         .args(["--changelog-topic", &format!("{topic}.changelog")])
+        // The node's producers (changelog, DLQ) compress like the dataset's.
+        .args(["--kafka-property", &format!("compression.type={}", args.compression)])
         .arg("--data-dir")
         .arg(&data_dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(node_log)
         .spawn()
         .map_err(|e| e.to_string())?;
     let pid = child.id();
     let total_in_topic = sent as i64;
     let mut first: Option<(Instant, i64)> = None;
     let mut peak_rss = 0u64;
-    let until = Instant::now() + Duration::from_secs(1800);
+    let limit = Duration::from_secs(1800.max(sent as u64 / 2000));
+    let until = Instant::now() + limit;
+    let mut milestones = if args.milestones.is_empty() { (1..=4).map(|q| args.persons * q / 4).collect() } else { args.milestones.clone() };
+    milestones.sort_unstable();
+    milestones.retain(|m| *m > 0 && *m <= args.persons);
+    let mut next_milestone = 0;
     let applied_at = loop {
         if Instant::now() > until {
             let _ = child.kill();
-            return Err("node did not consume the topic within 30 minutes".into());
+            return Err(format!("node did not consume the topic within {} s", limit.as_secs()));
         }
         let c = committed(&addr).await;
         let done: i64 = c.values().sum();
         peak_rss = peak_rss.max(rss_kib(pid).0);
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done));
+        }
+        let persons_done = if done >= total_in_topic { args.persons } else { produced.persons_at(done.max(0) as usize) };
+        while next_milestone < milestones.len() && persons_done >= milestones[next_milestone] {
+            report_memory(&addr, pid, milestones[next_milestone], done).await;
+            next_milestone += 1;
         }
         if done >= total_in_topic && c.len() == args.partitions as usize {
             break Instant::now();
@@ -227,4 +341,23 @@ async fn latency(brokers: &str, topic: &str, addr: &str, records: &[GenRecord], 
     }
     lat.sort_by(f64::total_cmp);
     Ok(lat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Produced;
+
+    #[test]
+    fn persons_at_interpolates_within_chunks() {
+        let p = Produced { bounds: vec![(100, 1_000), (200, 3_000), (250, 3_500)], bytes: 0 };
+        assert_eq!(p.records(), 3_500);
+        assert_eq!(p.persons_at(0), 0);
+        assert_eq!(p.persons_at(500), 50);
+        assert_eq!(p.persons_at(1_000), 100);
+        assert_eq!(p.persons_at(2_000), 150);
+        assert_eq!(p.persons_at(3_499), 249);
+        assert_eq!(p.persons_at(3_500), 250);
+        assert_eq!(p.persons_at(9_999), 250);
+        assert_eq!(Produced::default().persons_at(10), 0);
+    }
 }

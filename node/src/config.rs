@@ -100,11 +100,16 @@ pub struct EngineSection {
     pub max_ids_per_person: usize,
     pub allowed_lateness_secs: i64,
     pub default_lookback_days: i64,
+    /// Live customer actors of the node, split evenly among its tenant actors.
     pub customer_actor_cap: usize,
     pub customer_idle_batches: u64,
-    /// Entries of each per-actor state cache (identity per tenant actor; an
-    /// eighth of it for window counters per journey actor); 0 disables them.
+    /// Entries of the node's state caches, split evenly among its tenant actors
+    /// (identity nodes and persons, each; a journey actor keeps an eighth of its
+    /// tenant's share of window counters); 0 disables them.
     pub state_cache_entries: usize,
+    /// librdkafka prefetch budget of the node, MiB, split evenly over the events
+    /// topic's partitions (intake consumer and changelog readers).
+    pub prefetch_mb: usize,
     pub batch_max_records: usize,
     pub in_flight_batches: usize,
     pub session_timeout_ms: u32,
@@ -199,7 +204,8 @@ impl Default for EngineSection {
             default_lookback_days: 30,
             customer_actor_cap: 4096,
             customer_idle_batches: 8,
-            state_cache_entries: 8192,
+            state_cache_entries: 65_536,
+            prefetch_mb: 16,
             batch_max_records: 1000,
             in_flight_batches: 2,
             session_timeout_ms: 10_000,
@@ -301,6 +307,12 @@ impl NodeConfig {
         }
         if e.state_cache_entries > 1 << 24 {
             return Err(invalid("engine.state_cache_entries", "must be at most 16777216"));
+        }
+        if !(1..=16_384).contains(&e.prefetch_mb) {
+            return Err(invalid("engine.prefetch_mb", format!("must be in 1..=16384, got {}", e.prefetch_mb)));
+        }
+        if e.customer_actor_cap > 1 << 22 {
+            return Err(invalid("engine.customer_actor_cap", "must be at most 4194304"));
         }
         if !(1..=100_000).contains(&e.batch_max_records) {
             return Err(invalid("engine.batch_max_records", "must be in 1..=100000"));
@@ -439,6 +451,7 @@ impl NodeConfig {
             customer_actor_cap: self.engine.customer_actor_cap,
             customer_idle_batches: self.engine.customer_idle_batches,
             state_cache_entries: self.engine.state_cache_entries,
+            tenant_actors: Default::default(),
             fault_panic_customer: self.engine.fault_panic_customer.clone(),
             retention: self.retention(),
         }
@@ -491,6 +504,28 @@ mod tests {
         let mut c = NodeConfig::default();
         c.cluster.forward_timeout_ms = c.limits.request_timeout_ms;
         assert!(c.validate().unwrap_err().to_string().contains("cluster.forward_timeout_ms"));
+    }
+
+    #[test]
+    fn memory_bounds_parse_and_are_validated_by_name() {
+        let c: NodeConfig = toml::from_str("[engine]\nprefetch_mb = 8\ncustomer_actor_cap = 1024\nstate_cache_entries = 0\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.engine.prefetch_mb, c.engine.customer_actor_cap, c.engine.state_cache_entries), (8, 1024, 0));
+        let d = NodeConfig::default();
+        assert_eq!((d.engine.prefetch_mb, d.engine.customer_actor_cap, d.engine.state_cache_entries), (16, 4096, 65_536));
+        for (toml, key) in [
+            ("[engine]\nprefetch_mb = 0\n", "engine.prefetch_mb"),
+            ("[engine]\nprefetch_mb = 16385\n", "engine.prefetch_mb"),
+            ("[engine]\ncustomer_actor_cap = 0\n", "engine.customer_actor_cap"),
+            ("[engine]\ncustomer_actor_cap = 4194305\n", "engine.customer_actor_cap"),
+            ("[engine]\nstate_cache_entries = 16777217\n", "engine.state_cache_entries"),
+        ] {
+            let c: NodeConfig = toml::from_str(toml).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+        let e = toml::from_str::<NodeConfig>("[engine]\nprefetch = 8\n").unwrap_err().to_string();
+        assert!(e.contains("prefetch"), "{e}");
     }
 
     #[test]

@@ -79,6 +79,7 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         changelog_topic: Some(c.cluster.changelog_topic.clone()),
         standby_replicas: c.cluster.standby_replicas,
         snapshots: None,
+        prefetch_kb: c.engine.prefetch_mb << 10,
     }
 }
 
@@ -206,7 +207,17 @@ async fn storage_gauges(store: Store) {
         tick.tick().await;
         metrics::gauge!(touchline_actors::metrics::ROCKSDB_LIVE_BYTES).set(store.estimated_live_bytes() as f64);
         metrics::gauge!(touchline_actors::metrics::ROCKSDB_KEYS).set(store.estimated_keys() as f64);
+        for (kind, bytes) in store.memory_usage() {
+            metrics::gauge!(touchline_actors::metrics::ROCKSDB_MEMORY, "kind" => kind).set(bytes as f64);
+        }
+        metrics::gauge!(touchline_actors::metrics::PROCESS_RESIDENT).set(resident_bytes() as f64);
     }
+}
+
+/// This process's resident set size (Linux `/proc/self/statm`; 0 elsewhere).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).map_or(0, |pages| pages * 4096)
 }
 
 /// A shutdown channel flipped by SIGINT or SIGTERM.

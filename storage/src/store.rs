@@ -110,7 +110,7 @@ pub struct Store {
     aborted: Arc<AtomicU64>,
     observer: Arc<OnceLock<Arc<dyn CommitObserver>>>,
     // Kept alive for the DB's lifetime.
-    _cache: Arc<Cache>,
+    cache: Arc<Cache>,
     _wbm: Arc<WriteBufferManager>,
 }
 
@@ -154,7 +154,7 @@ impl Store {
             sync: opts.sync,
             aborted: Arc::new(AtomicU64::new(0)),
             observer: Arc::default(),
-            _cache: Arc::new(cache),
+            cache: Arc::new(cache),
             _wbm: Arc::new(wbm),
         })
     }
@@ -354,6 +354,22 @@ impl Store {
     pub fn estimated_live_bytes(&self) -> u64 {
         self.db.property_int_value("rocksdb.estimate-live-data-size").ok().flatten().unwrap_or(0)
             + self.db.property_int_value("rocksdb.cur-size-all-mem-tables").ok().flatten().unwrap_or(0)
+    }
+
+    /// Memory RocksDB holds, by kind (for the `touchline_rocksdb_memory_bytes`
+    /// gauge): the shared block cache (memtables are charged to it through the
+    /// write-buffer manager, so `block_cache` includes them), the part of it
+    /// pinned, the memtables themselves, and table readers outside the cache
+    /// (index and filter blocks not charged to it; near zero with partitioned,
+    /// cached index and filters).
+    pub fn memory_usage(&self) -> [(&'static str, u64); 4] {
+        let int = |name: &str| self.db.property_int_value(name).ok().flatten().unwrap_or(0);
+        [
+            ("block_cache", self.cache.get_usage() as u64),
+            ("block_cache_pinned", self.cache.get_pinned_usage() as u64),
+            ("memtables", int("rocksdb.cur-size-all-mem-tables")),
+            ("table_readers", int("rocksdb.estimate-table-readers-mem")),
+        ]
     }
 
     pub fn estimated_keys(&self) -> u64 {

@@ -64,8 +64,8 @@ impl Actor for JourneyActor {
 
     async fn pre_start(&self, _me: ActorRef<JourneyMsg>, args: JourneyArgs) -> Result<JourneyState, ActorProcessingErr> {
         metrics::actor_started("journey");
-        // Journeys outnumber tenants: an eighth of the per-actor budget each.
-        let stored = GenCache::new(args.config.state_cache_entries / 8);
+        // Journeys outnumber tenants: an eighth of a tenant actor's share each.
+        let stored = GenCache::new(args.config.tenant_actors.share(args.config.state_cache_entries) / 8);
         Ok(JourneyState { args, pending: HashMap::new(), stored, ceilings: HashMap::new(), ceilings_epoch: 0 })
     }
 
@@ -92,6 +92,7 @@ impl Actor for JourneyActor {
                 let mut guard = txn.lock();
                 let aborts = guard.store().aborted_txns();
                 s.stored.validate(aborts);
+                s.stored.set_cap(s.args.config.tenant_actors.share(s.args.config.state_cache_entries) / 8);
                 if s.ceilings_epoch != aborts {
                     s.ceilings.clear();
                     s.ceilings_epoch = aborts;

@@ -23,6 +23,7 @@ pub mod stall;
 pub mod supervisor;
 pub mod tenant;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use touchline_storage::Txn;
 
@@ -36,18 +37,50 @@ pub struct EngineConfig {
     pub max_ids_per_person: usize,
     /// Allowed lateness for 5-second windows, seconds.
     pub allowed_lateness_secs: i64,
-    /// Customer actors kept alive per tenant actor before the least recently used passivate.
+    /// Customer actors kept alive by the node, split evenly among its tenant
+    /// actors; beyond its share a tenant actor passivates the least recently used.
     pub customer_actor_cap: usize,
     /// Customer actors idle for this many batches passivate.
     pub customer_idle_batches: u64,
-    /// Entries of each per-actor state cache kept across batches: identity
-    /// nodes and persons per tenant actor; an eighth of it for the window
-    /// counters of each journey actor.
+    /// Entries of the node's state caches kept across batches, split evenly
+    /// among its tenant actors (identity nodes and persons, each map); a
+    /// journey actor keeps an eighth of its tenant's share of window counters.
     pub state_cache_entries: usize,
     /// Testing hook: a customer actor panics on events of this customer_id.
     pub fault_panic_customer: Option<String>,
     /// Event-time retention per tenant: older touchpoints and conversions stay out of per-person state.
     pub retention: crate::domain::retention::RetentionPolicy,
+    /// Live tenant actors of the node (runtime state shared by every clone of
+    /// this config): the node-wide bounds above are split among them.
+    pub tenant_actors: Arc<TenantActors>,
+}
+
+/// The number of live tenant actors of a node, for splitting node-wide bounds.
+#[derive(Debug, Default)]
+pub struct TenantActors(AtomicUsize);
+
+impl TenantActors {
+    pub fn started(&self) {
+        self.0.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn stopped(&self) {
+        let _ = self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+    }
+
+    /// One tenant actor's share of a node-wide bound of `total`.
+    pub fn share(&self, total: usize) -> usize {
+        share(total, self.0.load(Ordering::Acquire))
+    }
+}
+
+/// `total` split evenly among `actors` (at least 1 each, unless `total` is 0).
+pub fn share(total: usize, actors: usize) -> usize {
+    if total == 0 {
+        0
+    } else {
+        (total / actors.max(1)).max(1)
+    }
 }
 
 impl Default for EngineConfig {
@@ -57,9 +90,10 @@ impl Default for EngineConfig {
             allowed_lateness_secs: 3600,
             customer_actor_cap: 4096,
             customer_idle_batches: 8,
-            state_cache_entries: 8192,
+            state_cache_entries: 65_536,
             fault_panic_customer: None,
             retention: crate::domain::retention::RetentionPolicy::new(90),
+            tenant_actors: Arc::default(),
         }
     }
 }
@@ -123,4 +157,25 @@ pub enum ApplyError {
 
 pub(crate) fn boxed(e: impl std::fmt::Display) -> ractor::ActorProcessingErr {
     e.to_string().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{share, TenantActors};
+
+    #[test]
+    fn node_wide_bounds_split_evenly_among_tenant_actors() {
+        assert_eq!(share(4096, 0), 4096);
+        assert_eq!(share(4096, 20), 204);
+        assert_eq!(share(10, 20), 1, "every tenant actor keeps at least one");
+        assert_eq!(share(0, 20), 0, "0 stays 0 (a disabled cache)");
+        let t = TenantActors::default();
+        t.started();
+        t.started();
+        assert_eq!(t.share(100), 50);
+        t.stopped();
+        t.stopped();
+        t.stopped();
+        assert_eq!(t.share(100), 100, "never below zero actors");
+    }
 }

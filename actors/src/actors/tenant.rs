@@ -64,7 +64,8 @@ impl Actor for TenantActor {
 
     async fn pre_start(&self, _me: ActorRef<TenantMsg>, args: TenantArgs) -> Result<TenantActorState, ActorProcessingErr> {
         metrics::actor_started("tenant");
-        let ids = IdCache::new(args.config.state_cache_entries);
+        args.config.tenant_actors.started();
+        let ids = IdCache::new(args.config.tenant_actors.share(args.config.state_cache_entries));
         Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids })
     }
 
@@ -76,6 +77,7 @@ impl Actor for TenantActor {
             j.stop(None);
         }
         me.stop_children(None);
+        s.args.config.tenant_actors.stopped();
         metrics::actor_stopped("tenant");
         Ok(())
     }
@@ -84,6 +86,7 @@ impl Actor for TenantActor {
         match msg {
             TenantMsg::Apply { events, txn, reply } => {
                 s.batch_no += 1;
+                s.ids.set_cap(s.args.config.tenant_actors.share(s.args.config.state_cache_entries));
                 let r = apply_batch(&me, s, events, &txn).await;
                 drop(txn);
                 passivate(s);
@@ -386,9 +389,10 @@ async fn journey_actor(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, journ
 }
 
 /// Stops customers idle for `customer_idle_batches`, then the least recently used
-/// beyond `customer_actor_cap`.
+/// beyond this tenant actor's share of the node's `customer_actor_cap`.
 fn passivate(s: &mut TenantActorState) {
-    let (idle, cap, now) = (s.args.config.customer_idle_batches, s.args.config.customer_actor_cap, s.batch_no);
+    let cap = s.args.config.tenant_actors.share(s.args.config.customer_actor_cap);
+    let (idle, now) = (s.args.config.customer_idle_batches, s.batch_no);
     let mut stopped = 0u64;
     s.customers.retain(|_, (a, last)| {
         let keep = now.saturating_sub(*last) < idle;

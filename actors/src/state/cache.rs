@@ -65,6 +65,21 @@ impl<K: Hash + Eq, V> GenCache<K, V> {
         self.cur.get(k)
     }
 
+    /// Changes the bound to `cap` entries (a node-wide budget split among a
+    /// changing number of actors); shrinking drops the old generation first.
+    pub fn set_cap(&mut self, cap: usize) {
+        self.half = cap / 2;
+        if self.old.len() > self.half {
+            self.old = HashMap::new();
+        }
+        if self.cur.len() > self.half {
+            self.old = std::mem::take(&mut self.cur);
+            if self.old.len() > self.half {
+                self.old = HashMap::new();
+            }
+        }
+    }
+
     pub fn insert(&mut self, k: K, v: V) {
         if self.half == 0 {
             return;
@@ -110,6 +125,31 @@ mod tests {
         let mut off = GenCache::new(0);
         off.insert("a", 1);
         assert_eq!(off.get("a"), None);
+    }
+
+    #[test]
+    fn set_cap_shrinks_and_grows_the_bound() {
+        let mut c = GenCache::new(8);
+        for i in 0..8u32 {
+            c.insert(i, i);
+        }
+        assert_eq!(c.len(), 8);
+        c.set_cap(4);
+        assert!(c.len() <= 4, "{}", c.len());
+        for i in 100..110u32 {
+            c.insert(i, i);
+            assert!(c.len() <= 4, "{}", c.len());
+        }
+        assert_eq!(c.get(&109), Some(&109));
+        c.set_cap(0);
+        assert!(c.is_empty());
+        c.insert(1, 1);
+        assert!(c.is_empty(), "cap 0 keeps nothing");
+        c.set_cap(16);
+        for i in 0..16u32 {
+            c.insert(i, i);
+        }
+        assert_eq!(c.len(), 16);
     }
 
     #[test]

@@ -31,6 +31,12 @@ impl IdCache {
         IdCache { nodes: GenCache::new(cap), persons: GenCache::new(cap) }
     }
 
+    /// At most `cap` nodes and `cap` persons from now on (see [`GenCache::set_cap`]).
+    pub fn set_cap(&mut self, cap: usize) {
+        self.nodes.set_cap(cap);
+        self.persons.set_cap(cap);
+    }
+
     /// Empties the cache if a transaction of `store` was aborted since the last call.
     pub fn validate(&mut self, store: &touchline_storage::Store) {
         let n = store.aborted_txns();

@@ -107,34 +107,82 @@ pub fn tenant_id(index: usize) -> String {
 
 /// Generates the dataset in arrival order (event-time order except late logins and duplicates).
 pub fn generate(spec: &DatasetSpec) -> Vec<GenRecord> {
-    let mut g = Gen {
-        spec,
-        rng: SmallRng::seed_from_u64(spec.seed),
-        out: Vec::with_capacity(spec.persons.saturating_mul(12)),
-        seq: 0,
-    };
-    let tenants: Vec<TenantCtx> = (0..spec.tenants.max(1))
-        .map(|i| payload::tenant_ctx(&mut g.rng, i, tenant_id(i), spec))
-        .collect();
-    let cumulative: Vec<f64> = tenants
-        .iter()
-        .scan(0.0, |acc, t| {
-            *acc += t.weight;
-            Some(*acc)
-        })
-        .collect();
-    for t in &tenants {
-        g.campaign_events(t);
+    let whole = spec.persons.max(1);
+    Chunks::new(spec.clone(), whole).flatten().collect()
+}
+
+/// The dataset generated `chunk_persons` persons at a time, so a caller can
+/// produce and drop each chunk instead of holding millions of records.
+///
+/// Each chunk is sorted by arrival on its own (duplicates and invalid records
+/// stay in the chunk of the record they copy or accompany); the campaign events
+/// come with the first chunk and the tenant-wide personalization events with the
+/// last. With `chunk_persons >= persons` the one chunk is exactly
+/// [`generate`]'s output. Every chunk but the last covers `chunk_persons`
+/// persons; at least one chunk is yielded, even for 0 persons.
+pub struct Chunks {
+    spec: DatasetSpec,
+    chunk_persons: usize,
+    rng: SmallRng,
+    seq: u64,
+    tenants: Vec<TenantCtx>,
+    cumulative: Vec<f64>,
+    next_person: usize,
+    started: bool,
+}
+
+impl Chunks {
+    pub fn new(spec: DatasetSpec, chunk_persons: usize) -> Chunks {
+        let mut rng = SmallRng::seed_from_u64(spec.seed);
+        let tenants: Vec<TenantCtx> = (0..spec.tenants.max(1)).map(|i| payload::tenant_ctx(&mut rng, i, tenant_id(i), &spec)).collect();
+        let cumulative: Vec<f64> = tenants
+            .iter()
+            .scan(0.0, |acc, t| {
+                *acc += t.weight;
+                Some(*acc)
+            })
+            .collect();
+        Chunks { spec, chunk_persons: chunk_persons.max(1), rng, seq: 0, tenants, cumulative, next_person: 0, started: false }
     }
-    for _ in 0..spec.persons {
-        let x = g.rng.random::<f64>() * cumulative.last().copied().unwrap_or(1.0);
-        let ti = cumulative.iter().position(|c| x < *c).unwrap_or(tenants.len() - 1);
-        g.person(&tenants[ti]);
+
+    /// Persons generated so far (those of the chunks already yielded).
+    pub fn persons_done(&self) -> usize {
+        self.next_person
     }
-    for t in &tenants {
-        g.tenant_personalization(t);
+}
+
+impl Iterator for Chunks {
+    type Item = Vec<GenRecord>;
+
+    fn next(&mut self) -> Option<Vec<GenRecord>> {
+        if self.started && self.next_person >= self.spec.persons {
+            return None;
+        }
+        let n = self.chunk_persons.min(self.spec.persons - self.next_person);
+        let rng = std::mem::replace(&mut self.rng, SmallRng::seed_from_u64(0));
+        let mut g = Gen { spec: &self.spec, rng, out: Vec::with_capacity(n.saturating_mul(12)), seq: self.seq };
+        if !self.started {
+            for t in &self.tenants {
+                g.campaign_events(t);
+            }
+            self.started = true;
+        }
+        for _ in 0..n {
+            let x = g.rng.random::<f64>() * self.cumulative.last().copied().unwrap_or(1.0);
+            let ti = self.cumulative.iter().position(|c| x < *c).unwrap_or(self.tenants.len() - 1);
+            g.person(&self.tenants[ti]);
+        }
+        self.next_person += n;
+        if self.next_person >= self.spec.persons {
+            for t in &self.tenants {
+                g.tenant_personalization(t);
+            }
+        }
+        let out = g.finish(&self.tenants);
+        self.rng = g.rng;
+        self.seq = g.seq;
+        Some(out)
     }
-    g.finish(&tenants)
 }
 
 /// A deterministic permutation of `records` (arrival order destroyed, bytes kept).
@@ -542,8 +590,8 @@ impl Gen<'_> {
         }
     }
 
-    /// Duplicates, invalid records, and the final arrival-order sort.
-    fn finish(mut self, tenants: &[TenantCtx]) -> Vec<GenRecord> {
+    /// Duplicates, invalid records, and the final arrival-order sort (of this chunk).
+    fn finish(&mut self, tenants: &[TenantCtx]) -> Vec<GenRecord> {
         let n = self.out.len();
         let dup = self.p(self.spec.duplicate_rate);
         for i in 0..n {
@@ -581,7 +629,8 @@ impl Gen<'_> {
                 });
             }
         }
-        self.out.sort_unstable_by_key(|p| (p.arrival, p.seq));
-        self.out.into_iter().map(|p| p.rec).collect()
+        let mut out = std::mem::take(&mut self.out);
+        out.sort_unstable_by_key(|p| (p.arrival, p.seq));
+        out.into_iter().map(|p| p.rec).collect()
     }
 }

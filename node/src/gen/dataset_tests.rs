@@ -162,3 +162,35 @@ fn gen_rfc3339_formatting() {
     assert_eq!(rfc3339(ms, -300, ' ', true, false), "2026-09-30 19:00:01.234000-05:00");
     assert_eq!(rfc3339(ms - 1_234, 330, 't', false, true), "2026-10-01t05:30:00+05:30");
 }
+
+#[test]
+fn chunks_cover_every_person_once_and_one_chunk_is_generate() {
+    let spec = small();
+    let whole = generate(&spec);
+    let one: Vec<Vec<GenRecord>> = Chunks::new(spec.clone(), spec.persons).collect();
+    assert_eq!(one, vec![whole.clone()]);
+    let mut chunks = Chunks::new(spec.clone(), 150);
+    let mut got = Vec::new();
+    while let Some(c) = chunks.next() {
+        got.push((chunks.persons_done(), c));
+    }
+    assert_eq!(got.iter().map(|(p, _)| *p).collect::<Vec<_>>(), vec![150, 300, 400]);
+    assert_eq!(got, {
+        let mut again = Chunks::new(spec.clone(), 150);
+        let mut v = Vec::new();
+        while let Some(c) = again.next() {
+            v.push((again.persons_done(), c));
+        }
+        v
+    });
+    let kinds = |recs: &[GenRecord], ty: &str| recs.iter().filter(|r| r.valid && String::from_utf8_lossy(&r.value).contains(ty)).count();
+    // Campaign launches only with the first chunk, tenant-wide personalization only with the last.
+    assert!(kinds(&got[0].1, "campaign_launch") > 0);
+    assert!(got[1..].iter().all(|(_, c)| kinds(c, "campaign_launch") == 0));
+    assert!(kinds(&got[2].1, "content_optimization") > 0);
+    assert!(got[..2].iter().all(|(_, c)| kinds(c, "content_optimization") == 0));
+    // About as many records as the whole dataset, every chunk valid by itself.
+    let n: usize = got.iter().map(|(_, c)| c.len()).sum();
+    assert!((n as f64 / whole.len() as f64 - 1.0).abs() < 0.1, "{n} vs {}", whole.len());
+    assert_eq!(Chunks::new(DatasetSpec { persons: 0, ..spec }, 10).count(), 1);
+}
