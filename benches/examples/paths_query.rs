@@ -3,7 +3,9 @@
 //! model: the first full-range build (with the tenant's activity index), a
 //! repeat, a new one-week range inside the data, that week slid by one hour
 //! (the now-relative default window asked again), a disjoint week, and the full
-//! range and the slid week after a batch of changed persons. Every answer is
+//! range and the slid week after a batch of changed persons; and the default
+//! 30-day window as the prewarm task keeps it, asked 5 s later by a default
+//! query, and 10 s later after the changes. Every answer is
 //! checked against a fresh uncached computation. Records are written straight
 //! through the storage layer with the node's key layout, so the ingest pipeline
 //! is not measured here.
@@ -110,6 +112,11 @@ fn main() {
     let week = (Ts::new(START + 30 * DAY, 0), Ts::new(START + 37 * DAY, 0));
     let slid = (week.0.plus_secs(3600), week.1.plus_secs(3600));
     let disjoint = (Ts::new(START + 40 * DAY, 0), Ts::new(START + 47 * DAY, 0));
+    // The default window (the last 30 days before now) as the prewarm task
+    // keeps it, then asked by a default query 5 s later, and 10 s later after changes.
+    let window = (Ts::new(START + 60 * DAY, 0), Ts::new(START + 90 * DAY, 0));
+    let window_5s = (window.0.plus_secs(5), window.1.plus_secs(5));
+    let window_10s = (window.0.plus_secs(10), window.1.plus_secs(10));
     let query = |(from, to): (Ts, Ts)| AttributionQuery { from, to, group_by: GroupBy::Channel, lookback_days: 30, params: Default::default(), currency: None, horizon: None };
     let uncached_report = |model: Model, q: &AttributionQuery| -> AttributionResult {
         let (_, convs) = conversions_with_paths(&store, P, T, q).unwrap();
@@ -131,7 +138,7 @@ fn main() {
             let r = cache.report(&store, P, T, model, &query(range)).unwrap();
             (label, secs(t), r)
         };
-        let mut runs = vec![timed("first full range", full), timed("repeat", full), timed("new week (cold)", week), timed("week slid 1 h", slid), timed("disjoint week", disjoint)];
+        let mut runs = vec![timed("first full range", full), timed("repeat", full), timed("new week (cold)", week), timed("week slid 1 h", slid), timed("disjoint week", disjoint), timed("30-day window (prewarm)", window), timed("30-day window slid 5 s (default query)", window_5s)];
         assert_eq!(runs[0].2.rows, uncached.rows, "cached build equals the uncached answer");
         let verify = |runs: &[(&str, f64, AttributionResult)], ranges: &[(Ts, Ts)]| {
             for ((label, _, r), range) in runs.iter().zip(ranges) {
@@ -139,7 +146,7 @@ fn main() {
                 assert_eq!(r.rows, fresh.rows, "{label}: cached equals a fresh computation");
             }
         };
-        verify(&runs, &[full, full, week, slid, disjoint]);
+        verify(&runs, &[full, full, week, slid, disjoint, window, window_5s]);
         // A batch of changes: `changed` persons get new touchpoints/conversions.
         let mut txn = store.txn();
         for i in 0..changed {
@@ -149,7 +156,8 @@ fn main() {
         txn.commit(None).unwrap();
         runs.push(timed("full after changes", full));
         runs.push(timed("slid week after changes", slid));
-        verify(&runs[5..], &[full, slid]);
+        runs.push(timed("30-day window slid 10 s after changes", window_10s));
+        verify(&runs[7..], &[full, slid, window_10s]);
         let line: Vec<String> = runs.iter().map(|(label, t, _)| format!("{label} {t:.4} s")).collect();
         println!("{model:?}: {} conversions; uncached full range {t_uncached:.3} s; {}", runs[0].2.conversions, line.join(", "));
         let s = cache.stats();
