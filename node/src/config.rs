@@ -134,7 +134,8 @@ pub struct StorageSection {
     /// (0: no entry is kept; every such query rebuilds its paths).
     pub paths_cache_mb: usize,
     /// How often the default attribution report of every owned tenant is
-    /// refreshed in that cache, so a default query finds it warm (0: never).
+    /// refreshed in that cache, so a default query finds it warm (0: never,
+    /// the default: a warm cache holds up to `paths_cache_mb` more RSS).
     pub paths_prewarm_interval_ms: u64,
 }
 
@@ -219,7 +220,7 @@ impl Default for EngineSection {
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, paths_cache_mb: 128, paths_prewarm_interval_ms: 5000 }
+        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, paths_cache_mb: 128, paths_prewarm_interval_ms: 0 }
     }
 }
 
@@ -498,6 +499,9 @@ mod tests {
         let mut c = NodeConfig::default();
         c.cluster.snapshot_min_records = u64::MAX;
         assert!(c.validate().unwrap_err().to_string().contains("cluster.snapshot_min_records"));
+        let mut c = NodeConfig::default();
+        c.storage.paths_prewarm_interval_ms = 86_400_001;
+        assert!(c.validate().unwrap_err().to_string().contains("storage.paths_prewarm_interval_ms"));
         let mut c = NodeConfig::default();
         c.cluster.member_timeout_ms = c.cluster.heartbeat_interval_ms;
         assert!(c.validate().unwrap_err().to_string().contains("cluster.member_timeout_ms"));

@@ -1,5 +1,6 @@
 //! Keeps the default attribution report of every tenant this node owns warm in
-//! the report cache (`storage.paths_prewarm_interval_ms`; 0 turns it off).
+//! the report cache (`storage.paths_prewarm_interval_ms`; 0, the default,
+//! turns it off: a warm cache costs up to `storage.paths_cache_mb` of RSS).
 //!
 //! The default query (`GET .../attribution` without `from`/`to`/`group_by`/
 //! `lookback_days`/`currency`) covers the last 30 days before *now*, so each
