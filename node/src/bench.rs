@@ -27,8 +27,9 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The generated dataset and the broker: shared by `bench` and `bench-rebalance`.
 #[derive(Args, Debug, Clone)]
-pub struct BenchArgs {
+pub struct DatasetArgs {
     /// Kafka-protocol broker (e.g. Tansu on 127.0.0.1:9092).
     #[arg(long)]
     pub brokers: String,
@@ -38,6 +39,12 @@ pub struct BenchArgs {
     pub tenants: usize,
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub data: DatasetArgs,
     /// Latency phase: produce at this fraction of the measured apply rate.
     #[arg(long, default_value_t = 0.5)]
     pub latency_load: f64,
@@ -174,25 +181,25 @@ pub(crate) async fn committed(addr: &str) -> HashMap<i64, i64> {
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     let topic = format!("bench-{}", std::process::id());
-    touchline_cluster::admin::ensure_topic(&args.brokers, &[], &topic, args.partitions).await.map_err(|e| e.to_string())?;
-    touchline_cluster::admin::ensure_topic(&args.brokers, &[], &format!("{topic}.dlq"), args.partitions).await.map_err(|e| e.to_string())?;
-    let spec = DatasetSpec { seed: 5, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
+    touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &topic, args.data.partitions).await.map_err(|e| e.to_string())?;
+    touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &format!("{topic}.dlq"), args.data.partitions).await.map_err(|e| e.to_string())?;
+    let spec = DatasetSpec { seed: 5, tenants: args.data.tenants, persons: args.data.persons, partitions: args.data.partitions, ..DatasetSpec::default() };
     let props = vec![("compression.type".to_string(), args.compression.clone())];
     let t_gen = Instant::now();
-    let produced = produce_streamed(&args.brokers, &topic, spec, args.chunk_persons, &props).await?;
+    let produced = produce_streamed(&args.data.brokers, &topic, spec, args.chunk_persons, &props).await?;
     let sent = produced.records();
     let mean_bytes = produced.bytes as f64 / sent.max(1) as f64;
     println!(
         "bench: produced {sent} records ({} persons, {} tenants, mean {mean_bytes:.0} B, {} chunks, compression {}) to {topic} in {:.1} s",
-        args.persons,
-        args.tenants,
+        args.data.persons,
+        args.data.tenants,
         produced.bounds.len(),
         args.compression,
         t_gen.elapsed().as_secs_f64()
     );
 
     // 1. Raw consume.
-    let (b, t, p, n) = (args.brokers.clone(), topic.clone(), args.partitions, sent);
+    let (b, t, p, n) = (args.data.brokers.clone(), topic.clone(), args.data.partitions, sent);
     // The raw phase allows at least 5 000 rec/s before giving up.
     let (raw_n, raw_bytes, raw_t) = tokio::task::spawn_blocking(move || raw_consume(&b, &t, p, n)).await.map_err(|e| e.to_string())??;
     let raw_rate = raw_n as f64 / raw_t.as_secs_f64().max(1e-9);
@@ -208,7 +215,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         None => Stdio::null(),
     };
     let mut child = Command::new(exe)
-        .args(["node", "--node-id", "bench-1", "--brokers", &args.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
+        .args(["node", "--node-id", "bench-1", "--brokers", &args.data.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
         .args(["--group", &format!("{topic}-node"), "--http", &addr, "--session-timeout-ms", "6000"])
         .args(["--changelog-topic", &format!("{topic}.changelog")])
         // The node's producers (changelog, DLQ) compress like the dataset's.
@@ -225,9 +232,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let mut peak_rss = 0u64;
     let limit = Duration::from_secs(1800.max(sent as u64 / 2000));
     let until = Instant::now() + limit;
-    let mut milestones = if args.milestones.is_empty() { (1..=4).map(|q| args.persons * q / 4).collect() } else { args.milestones.clone() };
+    let mut milestones = if args.milestones.is_empty() { (1..=4).map(|q| args.data.persons * q / 4).collect() } else { args.milestones.clone() };
     milestones.sort_unstable();
-    milestones.retain(|m| *m > 0 && *m <= args.persons);
+    milestones.retain(|m| *m > 0 && *m <= args.data.persons);
     let mut next_milestone = 0;
     let applied_at = loop {
         if Instant::now() > until {
@@ -240,12 +247,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done));
         }
-        let persons_done = if done >= total_in_topic { args.persons } else { produced.persons_at(done.max(0) as usize) };
+        let persons_done = if done >= total_in_topic { args.data.persons } else { produced.persons_at(done.max(0) as usize) };
         while next_milestone < milestones.len() && persons_done >= milestones[next_milestone] {
             report_memory(&addr, pid, milestones[next_milestone], done).await;
             next_milestone += 1;
         }
-        if done >= total_in_topic && c.len() == args.partitions as usize {
+        if done >= total_in_topic && c.len() == args.data.partitions as usize {
             break Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -255,20 +262,20 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     println!("bench: node apply: {} records in {:.2} s = {apply_rate:.0} rec/s (from its first commit)", total_in_topic - n0, applied_at.duration_since(t0).as_secs_f64());
     println!("bench: RATIO apply/raw = {:.3}", apply_rate / raw_rate);
     let (rss, hwm) = rss_kib(pid);
-    println!("bench: node RSS after {} persons: {:.1} MiB (peak {:.1} MiB)", args.persons, rss as f64 / 1024.0, hwm.max(peak_rss) as f64 / 1024.0);
+    println!("bench: node RSS after {} persons: {:.1} MiB (peak {:.1} MiB)", args.data.persons, rss as f64 / 1024.0, hwm.max(peak_rss) as f64 / 1024.0);
 
     // 3. Latency at a fraction of the apply rate.
     let rate = (apply_rate * args.latency_load).max(10.0);
     let fresh = gen::generate(&DatasetSpec {
         seed: 99,
-        tenants: args.tenants,
+        tenants: args.data.tenants,
         persons: ((rate * args.latency_secs as f64) / 8.0) as usize + 10,
-        partitions: args.partitions,
+        partitions: args.data.partitions,
         duplicate_rate: 0.0,
         invalid_rate: 0.0,
         ..DatasetSpec::default()
     });
-    let lat = latency(&args.brokers, &topic, &addr, &fresh, rate, Duration::from_secs(args.latency_secs)).await?;
+    let lat = latency(&args.data.brokers, &topic, &addr, &fresh, rate, Duration::from_secs(args.latency_secs)).await?;
     println!(
         "bench: event -> queryable at {rate:.0} rec/s ({:.0}% of apply rate), {} samples: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         args.latency_load * 100.0,

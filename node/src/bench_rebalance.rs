@@ -26,15 +26,8 @@ use std::time::{Duration, Instant};
 
 #[derive(Args, Debug, Clone)]
 pub struct RebalanceBenchArgs {
-    /// Kafka-protocol broker (e.g. Tansu on 127.0.0.1:9092).
-    #[arg(long)]
-    pub brokers: String,
-    #[arg(long, default_value_t = 20_000)]
-    pub persons: usize,
-    #[arg(long, default_value_t = 20)]
-    pub tenants: usize,
-    #[arg(long, default_value_t = 4)]
-    pub partitions: i32,
+    #[command(flatten)]
+    pub data: crate::bench::DatasetArgs,
     /// Touchpoints per person at most (lighter persons let a million fit the
     /// broker's memory; default: the generator's 2..=8).
     #[arg(long)]
@@ -42,7 +35,7 @@ pub struct RebalanceBenchArgs {
     /// Devices per person at most (default: the generator's 1..=3).
     #[arg(long)]
     pub max_devices: Option<usize>,
-    /// Keep each node's log here as `<node id>.log` (default: discarded).
+    /// Keep each node's stdout and stderr here as `<node id>.out.log` / `<node id>.err.log` (default: discarded).
     #[arg(long)]
     pub log_dir: Option<std::path::PathBuf>,
 }
@@ -60,7 +53,7 @@ impl Drop for NodeProc {
 }
 
 fn start(args: &RebalanceBenchArgs, topic: &str, id: &str, dir: &std::path::Path, snapshots: bool, standbys: u32) -> Result<NodeProc, String> {
-    let brokers = args.brokers.as_str();
+    let brokers = args.data.brokers.as_str();
     let log = |what: &str| match &args.log_dir {
         Some(d) => std::fs::File::create(d.join(format!("{id}.{what}.log"))).map(Stdio::from).unwrap_or_else(|_| Stdio::null()),
         None => Stdio::null(),
@@ -100,9 +93,9 @@ async fn partitions(addr: &str) -> Vec<(String, String, i64)> {
 
 pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
     let topic = format!("bench-rb-{}", std::process::id());
-    touchline_cluster::admin::ensure_topic(&args.brokers, &[], &topic, args.partitions).await.map_err(|e| e.to_string())?;
-    touchline_cluster::admin::ensure_topic(&args.brokers, &[], &format!("{topic}.dlq"), args.partitions).await.map_err(|e| e.to_string())?;
-    let mut spec = DatasetSpec { seed: 5, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
+    touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &topic, args.data.partitions).await.map_err(|e| e.to_string())?;
+    touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &format!("{topic}.dlq"), args.data.partitions).await.map_err(|e| e.to_string())?;
+    let mut spec = DatasetSpec { seed: 5, tenants: args.data.tenants, persons: args.data.persons, partitions: args.data.partitions, ..DatasetSpec::default() };
     if let Some(n) = args.max_touches {
         spec.touches_per_person = (spec.touches_per_person.0.min(n.max(1)), n.max(1));
     }
@@ -110,9 +103,9 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
         spec.devices_per_person = (1, n.max(1));
     }
     let records = gen::generate(&spec);
-    let sent = gen::produce(&args.brokers, &topic, &records, 0, &[]).await.map_err(|e| e.to_string())? as i64;
+    let sent = gen::produce(&args.data.brokers, &topic, &records, 0, &[]).await.map_err(|e| e.to_string())? as i64;
     drop(records); // a million persons' records: gigabytes the nodes need more
-    println!("bench-rebalance: produced {sent} records ({} persons, {} tenants) to {topic}", args.persons, args.tenants);
+    println!("bench-rebalance: produced {sent} records ({} persons, {} tenants) to {topic}", args.data.persons, args.data.tenants);
     let tmp = tempdir()?;
 
     // 1. Node A consumes everything (and writes the changelog).
@@ -121,7 +114,7 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
     let until = Instant::now() + Duration::from_secs(3600);
     loop {
         let c = committed(&a.addr).await;
-        if c.len() == args.partitions as usize && c.values().sum::<i64>() >= sent {
+        if c.len() == args.data.partitions as usize && c.values().sum::<i64>() >= sent {
             break;
         }
         if Instant::now() > until {
@@ -163,10 +156,10 @@ async fn failover(args: &RebalanceBenchArgs, mut a: NodeProc, topic: &str, tmp: 
     let until = Instant::now() + Duration::from_secs(1800);
     loop {
         let ps = partitions(&d.addr).await;
-        let of_a: Vec<i64> = (0..args.partitions as i64).filter(|p| ps.get(*p as usize).is_some_and(|x| x.0 == "rb-a")).collect();
+        let of_a: Vec<i64> = (0..args.data.partitions as i64).filter(|p| ps.get(*p as usize).is_some_and(|x| x.0 == "rb-a")).collect();
         let warm = standby_of(&d.addr, "rb-d").await;
         let m = client::get(&d.addr, "/metrics").await.map(|r| r.body).unwrap_or_default();
-        if ps.len() == args.partitions as usize
+        if ps.len() == args.data.partitions as usize
             && ps.iter().all(|p| p.1 == "active")
             && ps.iter().any(|p| p.0 == "rb-d")
             && !of_a.is_empty()
@@ -186,7 +179,7 @@ async fn failover(args: &RebalanceBenchArgs, mut a: NodeProc, topic: &str, tmp: 
     let until = Instant::now() + Duration::from_secs(600);
     let settled = loop {
         let ps = partitions(&d.addr).await;
-        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.0 == "rb-d" && p.1 == "active") {
+        if ps.len() == args.data.partitions as usize && ps.iter().all(|p| p.0 == "rb-d" && p.1 == "active") {
             break killed.elapsed().as_secs_f64();
         }
         if Instant::now() > until {
@@ -197,7 +190,7 @@ async fn failover(args: &RebalanceBenchArgs, mut a: NodeProc, topic: &str, tmp: 
     let m = client::get(&d.addr, "/metrics").await.map_err(|e| e.to_string())?.body;
     println!(
         "bench-rebalance: [warm standby] FAILOVER kill -9 of A -> all {} partitions active on D: {settled:.2} s (session timeout 6 s included); D's restores: local {:.0}, snapshot {:.0}, changelog {:.0}",
-        args.partitions,
+        args.data.partitions,
         metric(&m, "touchline_restores_total{source=\"local\"}"),
         metric(&m, "touchline_restores_total{source=\"snapshot\"}"),
         metric(&m, "touchline_restores_total{source=\"changelog\"}")
@@ -217,7 +210,7 @@ async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::p
     let settled = loop {
         let ps = partitions(&b.addr).await;
         let owners: std::collections::BTreeSet<&str> = ps.iter().map(|p| p.0.as_str()).collect();
-        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.1 == "active") && owners.contains("rb-a") && owners.contains(id) {
+        if ps.len() == args.data.partitions as usize && ps.iter().all(|p| p.1 == "active") && owners.contains("rb-a") && owners.contains(id) {
             break joined.elapsed();
         }
         if Instant::now() > until {
@@ -232,7 +225,7 @@ async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::p
     let events: i64 = partitions(&b.addr).await.iter().filter(|p| p.0 == id).map(|p| p.2).sum();
     let s = settled.as_secs_f64();
     let moved = (bytes + snap) / 1e6;
-    println!("bench-rebalance: [{how}] SETTLE node join -> all {} partitions active: {s:.2} s", args.partitions);
+    println!("bench-rebalance: [{how}] SETTLE node join -> all {} partitions active: {s:.2} s", args.data.partitions);
     println!("bench-rebalance: [{how}] {id} restored {events} events of {sent}: {recs:.0} changelog records ({:.1} MB) + {:.1} MB of snapshots", bytes / 1e6, snap / 1e6);
     println!(
         "bench-rebalance: [{how}] RESTORE over the settle time: {:.0} events/s, {:.2} MB/s; over summed restore time ({busy:.2} s): {:.0} events/s, {:.2} MB/s",
@@ -246,7 +239,7 @@ async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::p
     let until = Instant::now() + Duration::from_secs(600);
     loop {
         let ps = partitions(a_addr).await;
-        if ps.len() == args.partitions as usize && ps.iter().all(|p| p.0 == "rb-a" && p.1 == "active") {
+        if ps.len() == args.data.partitions as usize && ps.iter().all(|p| p.0 == "rb-a" && p.1 == "active") {
             break;
         }
         if Instant::now() > until {
