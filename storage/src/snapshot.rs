@@ -13,7 +13,7 @@ use crate::keys;
 use crate::store::{Checkpoint, Store};
 use crate::{codec, Result, StorageError};
 
-use rocksdb::{BlockBasedIndexType, BlockBasedOptions, DBCompressionType, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter};
+use rocksdb::{DBCompressionType, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter};
 use std::path::Path;
 
 /// What an exported snapshot holds.
@@ -88,16 +88,10 @@ impl Store {
     }
 }
 
-/// The table format of the DB's own files (bloom filters, partitioned index),
-/// so reads of an ingested partition cost what they cost before it moved.
+/// The DB's table format and first-level compression, without its cache.
 fn sst_options() -> Options {
-    let mut bbo = BlockBasedOptions::default();
-    bbo.set_format_version(5);
-    bbo.set_bloom_filter(10.0, false);
-    bbo.set_index_type(BlockBasedIndexType::TwoLevelIndexSearch);
-    bbo.set_partition_filters(true);
     let mut o = Options::default();
-    o.set_block_based_table_factory(&bbo);
+    o.set_block_based_table_factory(&crate::store::table_format());
     o.set_compression_type(DBCompressionType::Lz4);
     o
 }
