@@ -1,9 +1,23 @@
 //! Reading a cluster from outside, for the multi-node tests: the `/v1/cluster`
 //! view, metric sums, "settled" (every member alive, every partition active at
-//! its end offset) and the records consumed so far.
+//! its end offset) and the records consumed so far; and the spec of a node that
+//! joins such a cluster.
 
-use crate::sandbox::Node;
+use crate::sandbox::{Broker, Node, NodeSpec};
 use serde_json::Value;
+
+/// Node `id` of a multi-node test, its data under `dir/id`, with the eager
+/// `roundrobin` assignment and no static membership (what Tansu completes
+/// reliably: README, Group assignment), then `extra` flags.
+pub fn eager_spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str, extra: &[&str]) -> NodeSpec {
+    let mut s = NodeSpec::new(id, &broker.addr, topic, &dir.join(id));
+    s.extra = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="]
+        .iter()
+        .chain(extra)
+        .map(|a| a.to_string())
+        .collect();
+    s
+}
 
 /// A node's `/v1/cluster` view, if it answers.
 pub async fn view(node: &Node) -> Option<Value> {

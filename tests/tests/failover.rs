@@ -16,17 +16,13 @@ use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec, GenRecord};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
-use touchline_tests::cluster::{consumed, metric, settled, view};
+use touchline_tests::cluster::{consumed, eager_spec, metric, settled, view};
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
-/// Eager assignment, and peer snapshots tried on every restore (the default
-/// threshold would skip them for a dataset this small).
-const EAGER: [&str; 6] = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id=", "--snapshot-min-records", "1"];
-
+/// Peer snapshots tried on every restore (the default threshold would skip
+/// them for a dataset this small).
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
-    let mut s = NodeSpec::new(id, &broker.addr, topic, &dir.join(id));
-    s.extra = EAGER.iter().map(|a| a.to_string()).collect();
-    s
+    eager_spec(broker, topic, dir, id, &["--snapshot-min-records", "1"])
 }
 
 /// Every partition has a warm standby: an alive member other than its owner

@@ -9,19 +9,13 @@
 
 use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec};
-use touchline_tests::cluster::{metric, settled, view};
+use touchline_tests::cluster::{eager_spec, metric, settled, view};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
-    let mut s = NodeSpec::new(id, &broker.addr, topic, &dir.join(id));
-    s.extra = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="]
-        .into_iter()
-        .chain(["--standby-replicas", "0", "--snapshot-min-records", "1"])
-        .map(String::from)
-        .collect();
-    s
+    eager_spec(broker, topic, dir, id, &["--standby-replicas", "0", "--snapshot-min-records", "1"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
