@@ -111,17 +111,11 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
     // 1. Node A consumes everything (and writes the changelog).
     let t = Instant::now();
     let a = start(&args, &topic, "rb-a", &tmp.join("a"), true, 0)?;
-    let until = Instant::now() + Duration::from_secs(3600);
-    loop {
+    wait_until(Duration::from_secs(3600), Duration::from_millis(200), "node A did not consume the topic", || async {
         let c = committed(&a.addr).await;
-        if c.len() == args.data.partitions as usize && c.values().sum::<i64>() >= sent {
-            break;
-        }
-        if Instant::now() > until {
-            return Err("node A did not consume the topic within an hour".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        c.len() == args.data.partitions as usize && c.values().sum::<i64>() >= sent
+    })
+    .await?;
     let ma = client::get(&a.addr, "/metrics").await.map_err(|e| e.to_string())?.body;
     println!(
         "bench-rebalance: node A applied {sent} records in {:.1} s; changelog records written {:.0}; RSS {:.0} MiB",
@@ -153,40 +147,24 @@ async fn standby_of(addr: &str, id: &str) -> Vec<i64> {
 /// (6 s here) included, since only it tells the group that A is gone.
 async fn failover(args: &RebalanceBenchArgs, mut a: NodeProc, topic: &str, tmp: &std::path::Path) -> Result<(), String> {
     let d = start(args, topic, "rb-d", &tmp.join("rb-d"), true, 1)?;
-    let until = Instant::now() + Duration::from_secs(1800);
-    loop {
+    wait_until(Duration::from_secs(1800), Duration::from_millis(200), "D did not become A's warm standby", || async {
         let ps = partitions(&d.addr).await;
         let of_a: Vec<i64> = (0..args.data.partitions as i64).filter(|p| ps.get(*p as usize).is_some_and(|x| x.0 == "rb-a")).collect();
         let warm = standby_of(&d.addr, "rb-d").await;
         let m = client::get(&d.addr, "/metrics").await.map(|r| r.body).unwrap_or_default();
-        if ps.len() == args.data.partitions as usize
+        ps.len() == args.data.partitions as usize
             && ps.iter().all(|p| p.1 == "active")
             && ps.iter().any(|p| p.0 == "rb-d")
             && !of_a.is_empty()
             && of_a.iter().all(|p| warm.contains(p))
             && metric(&m, "touchline_standby_lag_records") == 0.0
-        {
-            break;
-        }
-        if Instant::now() > until {
-            return Err("D did not become A's warm standby within 30 minutes".into());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await?;
     let killed = Instant::now();
     let _ = a.child.kill();
     let _ = a.child.wait();
-    let until = Instant::now() + Duration::from_secs(600);
-    let settled = loop {
-        let ps = partitions(&d.addr).await;
-        if ps.len() == args.data.partitions as usize && ps.iter().all(|p| p.0 == "rb-d" && p.1 == "active") {
-            break killed.elapsed().as_secs_f64();
-        }
-        if Instant::now() > until {
-            return Err("D did not take every partition over within 10 minutes of the kill".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    wait_until(Duration::from_secs(600), Duration::from_millis(50), "D did not take every partition over after the kill", || all_active_on(&d.addr, args.data.partitions, "rb-d")).await?;
+    let settled = killed.elapsed().as_secs_f64();
     let m = client::get(&d.addr, "/metrics").await.map_err(|e| e.to_string())?.body;
     println!(
         "bench-rebalance: [warm standby] FAILOVER kill -9 of A -> all {} partitions active on D: {settled:.2} s (session timeout 6 s included); D's restores: local {:.0}, snapshot {:.0}, changelog {:.0}",
@@ -206,18 +184,13 @@ async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::p
     let how = if snapshots { "snapshot transfer" } else { "changelog only" };
     let joined = Instant::now();
     let b = start(args, topic, id, &tmp.join(id), snapshots, 0)?;
-    let until = Instant::now() + Duration::from_secs(1800);
-    let settled = loop {
+    wait_until(Duration::from_secs(1800), Duration::from_millis(50), &format!("the cluster did not settle after {id} joined"), || async {
         let ps = partitions(&b.addr).await;
         let owners: std::collections::BTreeSet<&str> = ps.iter().map(|p| p.0.as_str()).collect();
-        if ps.len() == args.data.partitions as usize && ps.iter().all(|p| p.1 == "active") && owners.contains("rb-a") && owners.contains(id) {
-            break joined.elapsed();
-        }
-        if Instant::now() > until {
-            return Err(format!("the cluster did not settle within 30 minutes after {id} joined"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+        ps.len() == args.data.partitions as usize && ps.iter().all(|p| p.1 == "active") && owners.contains("rb-a") && owners.contains(id)
+    })
+    .await?;
+    let settled = joined.elapsed();
     let mb = client::get(&b.addr, "/metrics").await.map_err(|e| e.to_string())?.body;
     let (recs, bytes) = (metric(&mb, "touchline_restore_records_total"), metric(&mb, "touchline_restore_bytes_total"));
     let snap = metric(&mb, "touchline_snapshot_bytes_total{direction=\"received\"}");
@@ -236,18 +209,30 @@ async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::p
     );
     // The joiner leaves; wait until A owns every partition again.
     drop(b);
-    let until = Instant::now() + Duration::from_secs(600);
-    loop {
-        let ps = partitions(a_addr).await;
-        if ps.len() == args.data.partitions as usize && ps.iter().all(|p| p.0 == "rb-a" && p.1 == "active") {
-            break;
-        }
-        if Instant::now() > until {
-            return Err(format!("A did not take every partition back after {id} left"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(Duration::from_secs(600), Duration::from_millis(100), &format!("A did not take every partition back after {id} left"), || all_active_on(a_addr, args.data.partitions, "rb-a")).await?;
     Ok(s)
+}
+
+/// Polls `done` every `every` until it holds; after `within`, `Err(what)`.
+async fn wait_until<F, Fut>(within: Duration, every: Duration, what: &str, mut done: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + within;
+    while !done().await {
+        if Instant::now() > until {
+            return Err(format!("{what} within {} s", within.as_secs()));
+        }
+        tokio::time::sleep(every).await;
+    }
+    Ok(())
+}
+
+/// Every one of the `n` partitions is owned by `owner` and active, as `addr` sees it.
+async fn all_active_on(addr: &str, n: i32, owner: &str) -> bool {
+    let ps = partitions(addr).await;
+    ps.len() == n as usize && ps.iter().all(|p| p.0 == owner && p.1 == "active")
 }
 
 fn tempdir() -> Result<std::path::PathBuf, String> {
