@@ -138,7 +138,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         println!("touchline: TLS on: the HTTP surface (including /metrics and /health) is https only");
     }
     let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(NodeError::Membership)?;
-    let forward = http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone()));
+    let forward = Arc::new(http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone())));
     let paths = touchline_actors::query::paths_cache::PathsCache::new(config.storage.paths_cache_mb << 20);
     let snapshot_dir = http::snapshots::snapshot_dir(&config.data_dir);
     let shelf = http::snapshots::SnapshotShelf::new(snapshot_dir.clone()).map_err(|e| NodeError::Storage {
@@ -147,8 +147,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     })?;
     let snapshots = config.cluster.snapshot_transfer.then(|| touchline_cluster::snapshot::Snapshots {
         source: Arc::new(http::snapshots::PeerSnapshots {
-            members: membership.members(),
-            client: http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone())),
+            client: forward.clone(),
             admin_token: config.auth.admin_token.as_ref().map(|t| t.expose().to_string()),
             dir: snapshot_dir.clone(),
             received: Default::default(),

@@ -45,7 +45,7 @@ pub struct AppState {
     /// Produces node-originated events (HTTP erasure); `None` in unit setups.
     pub events: Option<touchline_cluster::producer::EventProducer>,
     /// Membership view and the client that forwards to owners.
-    pub forward: forward::Forwarder,
+    pub forward: Arc<forward::Forwarder>,
     /// Incrementally maintained markov/shapley paths (the store's commit observer).
     pub paths: Arc<touchline_actors::query::paths_cache::PathsCache>,
     /// Partition snapshots exported for restoring peers.

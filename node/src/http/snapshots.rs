@@ -30,7 +30,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use touchline_cluster::snapshot::{Fetched, SnapshotSource};
-use touchline_cluster::Members;
 
 /// Bytes per data request.
 pub const CHUNK_BYTES: usize = 8 << 20;
@@ -183,8 +182,8 @@ fn read_chunk(path: &std::path::Path, offset: u64, max: usize) -> std::io::Resul
 
 /// Fetches snapshots from the other alive members (see the module doc).
 pub struct PeerSnapshots {
-    pub members: Members,
-    pub client: Forwarder,
+    /// The node's client towards its peers, with their membership table.
+    pub client: Arc<Forwarder>,
     pub admin_token: Option<String>,
     /// Where received files go (the store's file system).
     pub dir: PathBuf,
@@ -256,8 +255,9 @@ impl PeerSnapshots {
     }
 
     async fn best(&self, partition: i32, min_changelog_next: i64) -> Result<Option<Fetched>, String> {
-        let me = self.members.node_id().to_string();
-        let peers: Vec<(String, String)> = self.members.members().into_iter().filter(|m| m.alive && m.heartbeat.node_id != me).map(|m| (m.heartbeat.node_id, m.heartbeat.http_addr)).collect();
+        let members = &self.client.members;
+        let me = members.node_id().to_string();
+        let peers: Vec<(String, String)> = members.members().into_iter().filter(|m| m.alive && m.heartbeat.node_id != me).map(|m| (m.heartbeat.node_id, m.heartbeat.http_addr)).collect();
         let path = format!("/internal/v1/partitions/{partition}/checkpoint");
         let asks = peers.iter().map(|(id, addr)| async {
             let v = self.json(addr, Method::GET, &path, Duration::from_secs(3)).await.ok()?;
