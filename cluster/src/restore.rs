@@ -168,31 +168,24 @@ pub async fn restore(cfg: &ChangelogConfig, store: &Store, sink: &SharedSink, sn
 /// size on success. Failures are counted and logged: the changelog takes over.
 async fn ingest_peer_snapshot(s: &Snapshots, store: &Store, partition: i32, local: Option<Checkpoint>) -> Option<(Checkpoint, u64)> {
     let have = local.map_or(0, |c| c.changelog_next);
-    let fetched = match s.source.fetch(partition, have + s.min_records.max(1)).await {
-        Ok(f) => f?,
-        Err(e) => {
-            metrics::snapshot_error();
-            tracing::warn!(partition, error = %e, "snapshot transfer failed; restoring from the changelog");
-            return None;
-        }
+    let result = async {
+        let Some(fetched) = s.source.fetch(partition, have + s.min_records.max(1)).await? else { return Ok(None) };
+        let (store2, path) = (store.clone(), fetched.path.clone());
+        let ingested = tokio::task::spawn_blocking(move || store2.ingest_partition(partition as u16, &path)).await;
+        let _ = std::fs::remove_file(&fetched.path);
+        let cp = ingested.map_err(|e| format!("ingestion task: {e}"))?.map_err(|e| format!("ingestion: {e}"))?;
+        Ok::<_, String>(Some((cp, fetched)))
     };
-    let (store2, path) = (store.clone(), fetched.path.clone());
-    let ingested = tokio::task::spawn_blocking(move || store2.ingest_partition(partition as u16, &path)).await;
-    let _ = std::fs::remove_file(&fetched.path);
-    match ingested {
-        Ok(Ok(cp)) => {
+    match result.await {
+        Ok(Some((cp, fetched))) => {
             metrics::snapshot_bytes("received", fetched.bytes);
             tracing::info!(partition, from = %fetched.from_node, bytes = fetched.bytes, changelog_next = cp.changelog_next, "ingested a peer snapshot");
             Some((cp, fetched.bytes))
         }
-        Ok(Err(e)) => {
-            metrics::snapshot_error();
-            tracing::warn!(partition, error = %e, "cannot ingest the peer snapshot; restoring from the changelog");
-            None
-        }
+        Ok(None) => None,
         Err(e) => {
             metrics::snapshot_error();
-            tracing::warn!(partition, error = %e, "snapshot ingestion task failed; restoring from the changelog");
+            tracing::warn!(partition, error = %e, "peer snapshot failed; restoring from the changelog");
             None
         }
     }

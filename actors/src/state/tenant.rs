@@ -310,7 +310,7 @@ pub fn tenants(store: &Store, p: u16) -> Result<Vec<String>, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use touchline_storage::{Store, StoreOptions};
+    use touchline_storage::StoreOptions;
 
     #[test]
     fn id_cache_forgets_writes_of_a_dropped_transaction() {
