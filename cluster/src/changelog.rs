@@ -113,7 +113,8 @@ pub fn reader(cfg: &ChangelogConfig, purpose: &str) -> Result<StreamConsumer, Cl
         // A position past the log end must surface as an error, never as a silent jump.
         .set("auto.offset.reset", "error")
         .set("fetch.wait.max.ms", "100")
-        .set("queued.max.messages.kbytes", "65536");
+        .set("queued.max.messages.kbytes", "65536")
+        .set("fetch.queue.backoff.ms", crate::intake::FETCH_QUEUE_BACKOFF_MS);
     for (k, v) in &cfg.kafka_props {
         c.set(k, v);
     }

@@ -66,6 +66,10 @@ pub struct BenchArgs {
     /// Append the node's stderr (its log) to this file instead of discarding it.
     #[arg(long)]
     pub node_log: Option<std::path::PathBuf>,
+    /// A node config file (TOML) for the measured node; the bench's own flags
+    /// (brokers, topics, group, HTTP, data dir) override its keys.
+    #[arg(long)]
+    pub node_config: Option<std::path::PathBuf>,
 }
 
 /// Records produced up to each chunk boundary: `(persons, records)`, ascending.
@@ -214,8 +218,14 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("--node-log {}: {e}", p.display()))?),
         None => Stdio::null(),
     };
-    let mut child = Command::new(exe)
-        .args(["node", "--node-id", "bench-1", "--brokers", &args.data.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
+    let mut node = Command::new(exe);
+    if let Some(c) = &args.node_config {
+        node.arg("node").arg("--config").arg(c);
+    } else {
+        node.arg("node");
+    }
+    let mut child = node
+        .args(["--node-id", "bench-1", "--brokers", &args.data.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
         .args(["--group", &format!("{topic}-node"), "--http", &addr, "--session-timeout-ms", "6000"])
         .args(["--changelog-topic", &format!("{topic}.changelog")])
         // The node's producers (changelog, DLQ) compress like the dataset's.

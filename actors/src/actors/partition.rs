@@ -66,6 +66,7 @@ pub struct PartitionActorState {
     poison: HashSet<i64>,
     /// The storage-failure episode in progress, if any.
     stall: Option<Stall>,
+    last_end: Option<Instant>,
 }
 
 pub struct PartitionActor;
@@ -98,7 +99,7 @@ impl Actor for PartitionActor {
         if resent > 0 {
             tracing::info!(partition = args.partition, resent, "re-sending dead letters not acknowledged before the restart");
         }
-        Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new(), stall: None })
+        Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new(), stall: None, last_end: None })
     }
 
     async fn post_stop(&self, _me: ActorRef<PartitionMsg>, s: &mut PartitionActorState) -> Result<(), ActorProcessingErr> {
@@ -163,6 +164,8 @@ async fn stop_tenants(s: &mut PartitionActorState) {
 /// Applies `records` as one transaction; on success the checkpoint moves past them.
 async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record]) -> Result<(), Failure> {
     let p = s.args.partition;
+    let t_start = Instant::now();
+    let idle_ms = s.last_end.map(|e| t_start.duration_since(e).as_secs_f64() * 1e3).unwrap_or(0.0);
     let ctx = ValidateCtx { now: Ts::now(), partition: Some(p), partitions: s.args.topic_partitions };
     let mut watermark = s.checkpoint.watermark_nanos.map(Ts::from_nanos);
     let mut order: Vec<Arc<str>> = Vec::new();
@@ -249,10 +252,13 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     };
     let cp = crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p as u16, cp).await.map_err(Failure::Io)?;
     s.checkpoint = cp;
+    s.last_end = Some(Instant::now());
     tracing::debug!(
         partition = p,
         records = records.len(),
         apply_ms = t_applied.duration_since(t_decoded).as_secs_f64() * 1e3,
+        decode_ms = t_decoded.duration_since(t_start).as_secs_f64() * 1e3,
+        idle_ms,
         commit_ms = t_applied.elapsed().as_secs_f64() * 1e3,
         "batch committed"
     );
