@@ -10,7 +10,10 @@
 //! restore applies records in order up to the last marker, so abandoned writes
 //! are always overwritten before the next marker (a new owner compensates a
 //! crashed owner's tail the same way, see `cluster::restore`).
-//! The dead-letter outbox stays local (see [`replicated`]).
+//! Because every local commit follows its changelog acknowledgement, the
+//! commit skips RocksDB's write-ahead log by default (as Kafka Streams does):
+//! a crash only loses state the changelog holds (`StoreOptions::replicated_wal`).
+//! The dead-letter outbox stays local (see [`replicated`] and `crate::dlq`).
 
 use crate::metrics;
 use std::future::Future;
@@ -43,7 +46,7 @@ pub fn marker_value(cp: &Checkpoint) -> Result<Vec<u8>, String> {
 /// `cp.changelog_next` set past the marker. Without a sink it only commits.
 pub async fn commit_batch(sink: Option<&SharedSink>, txn: Txn, partition: u16, cp: Checkpoint) -> Result<Checkpoint, String> {
     let Some(sink) = sink else {
-        txn.commit(Some((partition, cp))).map_err(|e| e.to_string())?;
+        txn.commit_replicated(Some((partition, cp))).map_err(|e| e.to_string())?;
         return Ok(cp);
     };
     let mut changes = txn.changes();
@@ -63,7 +66,7 @@ pub async fn commit_batch(sink: Option<&SharedSink>, txn: Txn, partition: u16, c
     metrics::changelog_written(n);
     let cp = Checkpoint { changelog_next: marker_offset + 1, ..cp };
     let store = txn.store().clone();
-    if let Err(e) = txn.commit(Some((partition, cp))) {
+    if let Err(e) = txn.commit_replicated(Some((partition, cp))) {
         compensate(sink, &store, partition, keys).await;
         return Err(e.to_string());
     }

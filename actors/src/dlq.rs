@@ -1,11 +1,15 @@
 //! The dead-letter seam and its transactional outbox.
 //!
-//! A rejected record is written to the partition's outbox in the same RocksDB
-//! `WriteBatch` as the checkpoint that moves past it, then delivered to the
-//! [`DlqSink`] in the background and deleted from the outbox once acknowledged.
-//! So a rejected record is never lost (a crash re-sends the outbox on restart)
-//! and never slows the partition (no broker round trip on the apply path). The
-//! Kafka producer implementation of the sink lives in `cluster`.
+//! A rejected record is written to the partition's outbox, through RocksDB's
+//! write-ahead log, just before the `WriteBatch` that moves the checkpoint past
+//! it ([`Outbox::stage`]), then delivered to the [`DlqSink`] in the background
+//! once that batch committed, and deleted from the outbox once acknowledged.
+//! So a rejected record is never lost — a crash re-sends the outbox on restart,
+//! also when the batch's state itself comes back from the changelog, which
+//! never carries the outbox — and never slows the partition (no broker round
+//! trip on the apply path). Staged entries of a batch that then failed are
+//! staged again (same key) when it is retried. The Kafka producer
+//! implementation of the sink lives in `cluster`.
 
 use crate::domain::Reason;
 use serde::{Deserialize, Serialize};
@@ -93,6 +97,19 @@ pub struct Outbox {
 impl Outbox {
     pub fn new(sink: Arc<dyn DlqSink>, store: Store, max_in_flight: usize) -> Outbox {
         Outbox { sink, store, permits: Arc::new(Semaphore::new(max_in_flight)), delete_failing: Arc::default() }
+    }
+
+    /// Writes `records` to `partition`'s outbox durably (WAL), before the
+    /// batch that rejected them commits.
+    pub fn stage(&self, partition: u16, records: &[DlqRecord]) -> Result<(), touchline_storage::StorageError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut t = self.store.txn();
+        for d in records {
+            t.put_as(outbox_key(partition, d.source_offset), d)?;
+        }
+        t.commit(None)
     }
 
     /// Delivers one committed entry; retries with backoff until acknowledged,

@@ -62,7 +62,8 @@ async fn main() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(dir.path(), &StoreOptions::default()).expect("open store");
+    // The node's default: changelog-replicated state skips the WAL (storage.replicated_wal).
+    let store = Store::open(dir.path(), &StoreOptions { replicated_wal: false, ..StoreOptions::default() }).expect("open store");
     let dlq = Outbox::new(Arc::new(NullSink), store.clone(), 10_000);
     let config = Arc::new(EngineConfig::default());
     let mut actors = Vec::new();

@@ -130,6 +130,10 @@ pub struct StorageSection {
     pub block_cache_mb: usize,
     pub write_buffer_mb: usize,
     pub sync_writes: bool,
+    /// Also write changelog-replicated partition state through RocksDB's WAL
+    /// (off: a crash loses only memtable state the restore re-reads from the
+    /// changelog; `sync_writes` turns it on).
+    pub replicated_wal: bool,
     /// Memory budget of the incrementally maintained markov/shapley paths
     /// (0: no entry is kept; every such query rebuilds its paths).
     pub paths_cache_mb: usize,
@@ -220,7 +224,7 @@ impl Default for EngineSection {
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, paths_cache_mb: 128, paths_prewarm_interval_ms: 0 }
+        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, replicated_wal: false, paths_cache_mb: 128, paths_prewarm_interval_ms: 0 }
     }
 }
 

@@ -126,6 +126,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         block_cache_bytes: config.storage.block_cache_mb << 20,
         write_buffer_bytes: config.storage.write_buffer_mb << 20,
         sync: config.storage.sync_writes,
+        replicated_wal: config.storage.replicated_wal,
     };
     let store = Store::open(&config.data_dir, &store_opts).map_err(|source| NodeError::Storage { path: config.data_dir.display().to_string(), source })?;
     let status = Arc::new(NodeStatus::default());

@@ -18,11 +18,20 @@ pub struct StoreOptions {
     pub write_buffer_bytes: usize,
     /// fsync every commit (off by default: the WAL survives a process crash).
     pub sync: bool,
+    /// Write partition state that the changelog also holds
+    /// ([`Txn::commit_replicated`], [`Store::apply_entries`]) through RocksDB's
+    /// write-ahead log too. Off, a crash loses the memtables' share of that
+    /// state, which the restore on assign reads back from the changelog (every
+    /// batch is published before its local commit); the checkpoint is in the
+    /// same batches, so the DB always holds a consistent prefix. `sync` forces
+    /// it on. Other writes (dead-letter outbox, partition drops, retention
+    /// deletes) always use the WAL.
+    pub replicated_wal: bool,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { block_cache_bytes: 64 << 20, write_buffer_bytes: 64 << 20, sync: false }
+        StoreOptions { block_cache_bytes: 64 << 20, write_buffer_bytes: 64 << 20, sync: false, replicated_wal: true }
     }
 }
 
@@ -114,11 +123,26 @@ pub(crate) fn table_format() -> BlockBasedOptions {
     bbo
 }
 
+/// How a write survives a crash of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// Through the write-ahead log.
+    Wal,
+    /// State the changelog also holds: through the WAL only with
+    /// [`StoreOptions::replicated_wal`] (or `sync`).
+    Replicated,
+}
+
+/// Bytes a `WriteBatch` adds per entry beyond key and value (tag and varint
+/// lengths), rounded up: batches are sized once instead of grown by copying.
+pub(crate) const BATCH_ENTRY_OVERHEAD: usize = 12;
+
 /// A cheaply clonable handle on the node's database.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
     sync: bool,
+    replicated_wal: bool,
     /// Transactions with writes that ended without a commit (see [`Txn`]).
     aborted: Arc<AtomicU64>,
     observer: Arc<OnceLock<Arc<dyn CommitObserver>>>,
@@ -159,6 +183,7 @@ impl Store {
         Ok(Store {
             db: Arc::new(db),
             sync: opts.sync,
+            replicated_wal: opts.replicated_wal || opts.sync,
             aborted: Arc::new(AtomicU64::new(0)),
             observer: Arc::default(),
             cache: Arc::new(cache),
@@ -288,8 +313,13 @@ impl Store {
     }
 
     pub(crate) fn write(&self, batch: rocksdb::WriteBatch) -> Result<()> {
+        self.write_as(batch, Durability::Wal)
+    }
+
+    pub(crate) fn write_as(&self, batch: rocksdb::WriteBatch, durability: Durability) -> Result<()> {
         let mut wo = WriteOptions::default();
         wo.set_sync(self.sync);
+        wo.disable_wal(durability == Durability::Replicated && !self.replicated_wal);
         self.db.write_opt(batch, &wo)?;
         Ok(())
     }
@@ -310,7 +340,8 @@ impl Store {
     /// Writes a restored changelog batch: every entry (`None` deletes) and, when
     /// given, the partition checkpoint, as one atomic `WriteBatch`.
     pub fn apply_entries(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)], checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        let mut b = rocksdb::WriteBatch::default();
+        let bytes: usize = entries.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + BATCH_ENTRY_OVERHEAD).sum();
+        let mut b = rocksdb::WriteBatch::with_capacity_bytes(bytes + BATCH_ENTRY_OVERHEAD * 8);
         for (k, v) in entries {
             match v {
                 Some(v) => b.put(k, v),
@@ -320,7 +351,8 @@ impl Store {
         if let Some((p, cp)) = checkpoint {
             b.put(Self::checkpoint_key(p), codec::encode(&cp)?);
         }
-        self.write(b)?;
+        // The changelog holds it: the restore re-reads whatever a crash loses.
+        self.write_as(b, Durability::Replicated)?;
         // Restored or standby-applied state is a commit like any other for
         // read-side caches.
         self.notify_commit(&mut entries.iter().map(|(k, _)| k.as_slice()));
@@ -393,6 +425,31 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes in the DB's write-ahead log files.
+    fn wal_bytes(dir: &Path) -> u64 {
+        std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "log")).map(|e| e.metadata().unwrap().len()).sum()
+    }
+
+    #[test]
+    fn replicated_state_skips_the_wal_unless_asked_and_other_writes_never_do() {
+        for (replicated_wal, sync) in [(false, false), (true, false), (false, true)] {
+            let dir = tempfile::tempdir().unwrap();
+            let s = Store::open(dir.path(), &StoreOptions { replicated_wal, sync, ..StoreOptions::default() }).unwrap();
+            let before = wal_bytes(dir.path());
+            let mut t = s.txn();
+            t.put(b"state".to_vec(), vec![7; 4096]);
+            t.commit_replicated(Some((1, Checkpoint { next_offset: 5, ..Default::default() }))).unwrap();
+            s.apply_entries(&[(b"restored".to_vec(), Some(vec![8; 4096]))], None).unwrap();
+            let after_state = wal_bytes(dir.path());
+            assert_eq!(after_state > before + 8192, replicated_wal || sync, "replicated_wal={replicated_wal} sync={sync}");
+            assert_eq!(s.get(b"state").unwrap().map(|v| v.len()), Some(4096), "readable at once either way");
+            let mut t = s.txn();
+            t.put(b"outbox".to_vec(), vec![9; 4096]);
+            t.commit(None).unwrap();
+            assert!(wal_bytes(dir.path()) >= after_state + 4096, "a plain commit always goes through the WAL");
+        }
+    }
 
     #[test]
     fn cursor_advances_by_steps_or_seeks_to_the_first_key_at_or_after_the_target() {

@@ -12,7 +12,7 @@
 //! writes that never became durable.
 
 use crate::keys::prefix_end;
-use crate::store::{Checkpoint, Store};
+use crate::store::{Checkpoint, Durability, Store, BATCH_ENTRY_OVERHEAD};
 use crate::{codec, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
@@ -190,15 +190,41 @@ impl Txn {
         Ok(out)
     }
 
+    /// Moves the pending writes of `parts` into this transaction; a key written
+    /// by several keeps the last part's value. `parts` end empty (not aborts). For transactions over
+    /// disjoint keys built concurrently (one per tenant of a batch): a k-way
+    /// merge of sorted runs, O(n log k).
+    pub fn absorb(&mut self, parts: Vec<Txn>) {
+        let mut runs = Vec::with_capacity(parts.len() + 1);
+        runs.push(std::mem::take(&mut self.overlay));
+        for mut t in parts {
+            self.bytes += t.bytes;
+            runs.push(std::mem::take(&mut t.overlay));
+        }
+        self.overlay = runs.into_iter().flatten().collect();
+    }
+
     /// The pending writes in key order (`None` deletes): what the changelog carries.
     pub fn changes(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
         self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     /// Writes everything pending, plus `checkpoint` of `partition` when given, as
-    /// one atomic `WriteBatch`.
-    pub fn commit(mut self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        let mut batch = rocksdb::WriteBatch::default();
+    /// one atomic `WriteBatch` through the write-ahead log.
+    pub fn commit(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+        self.commit_as(checkpoint, Durability::Wal)
+    }
+
+    /// [`Txn::commit`] of partition state that was published to the changelog
+    /// first (or that the events topic re-delivers from the checkpoint): it skips
+    /// the write-ahead log unless [`crate::StoreOptions::replicated_wal`].
+    pub fn commit_replicated(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+        self.commit_as(checkpoint, Durability::Replicated)
+    }
+
+    fn commit_as(mut self, checkpoint: Option<(u16, Checkpoint)>, durability: Durability) -> Result<()> {
+        let capacity = self.bytes + self.overlay.len() * BATCH_ENTRY_OVERHEAD + 64;
+        let mut batch = rocksdb::WriteBatch::with_capacity_bytes(capacity);
         for (k, v) in &self.overlay {
             match v {
                 Some(v) => batch.put(k, v),
@@ -208,7 +234,7 @@ impl Txn {
         if let Some((p, cp)) = checkpoint {
             batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
         }
-        self.store.write(batch)?;
+        self.store.write_as(batch, durability)?;
         self.store.notify_commit(&mut self.overlay.keys().map(Vec::as_slice));
         // Committed: nothing left for `Drop` to count as an abort (on an error
         // above, the pending writes stay and it does).
@@ -252,6 +278,30 @@ mod tests {
         fn reset(&self, partition: u16) {
             self.resets.lock().unwrap().push(partition);
         }
+    }
+
+    #[test]
+    fn absorb_merges_parts_in_key_order_and_counts_no_abort() {
+        let (_d, s) = store();
+        let mut a = s.txn();
+        a.put(b"b1".to_vec(), b"x".to_vec());
+        a.put(b"d1".to_vec(), b"x".to_vec());
+        let mut b = s.txn();
+        b.put(b"a2".to_vec(), b"y".to_vec());
+        b.put(b"c2".to_vec(), b"y".to_vec());
+        b.delete(b"e2".to_vec());
+        let mut c = s.txn();
+        c.put(b"d1".to_vec(), b"later".to_vec());
+        let mut t = s.txn();
+        t.put(b"z".to_vec(), b"own".to_vec());
+        t.absorb(vec![a, b, c]);
+        assert_eq!(s.aborted_txns(), 0, "absorbed parts are not aborts");
+        let keys: Vec<Vec<u8>> = t.changes().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, [&b"a2"[..], b"b1", b"c2", b"d1", b"e2", b"z"].map(<[u8]>::to_vec));
+        assert_eq!(t.get(b"d1").unwrap().as_deref(), Some(&b"later"[..]));
+        t.commit(None).unwrap();
+        assert_eq!(s.get(b"c2").unwrap().as_deref(), Some(&b"y"[..]));
+        assert_eq!(s.get(b"e2").unwrap(), None);
     }
 
     #[test]

@@ -48,4 +48,12 @@ async fn kill_mid_ingest_then_restart_equals_reference() {
     // Duplicates were recognised as such, not double counted: applied == accepted unique.
     let metrics = node.get("/metrics").await.body;
     assert!(metrics.contains("touchline_events_applied_total"), "metrics exported");
+    // Partition state skips RocksDB's WAL (storage.replicated_wal = false): the
+    // kill lost the unflushed memtables (this dataset never fills one), and the
+    // restarted node read that state back from the changelog (restore or
+    // standby tail) — at least one changelog record per event applied before
+    // the kill — instead of replaying events or trusting stale state.
+    let reread = touchline_tests::cluster::metric(&metrics, "touchline_restore_records_total", "");
+    assert!(reread >= at_kill as f64, "only {reread} changelog records re-read after a kill at {at_kill} events:\n{metrics}");
+    assert_eq!(touchline_tests::cluster::metric(&metrics, "touchline_restores_total", "source=\"replay\""), 0.0);
 }

@@ -17,7 +17,7 @@
 use super::tenant::{TenantActor, TenantArgs, TenantEvent, TenantMsg, TenantStats};
 use super::stall::Stall;
 use super::{EngineConfig, SharedTxn, POISON_ATTEMPTS};
-use crate::dlq::{outbox_key, DlqRecord, Outbox};
+use crate::dlq::{DlqRecord, Outbox};
 use crate::domain::decode::{decode, ValidateCtx};
 use crate::domain::window::is_late;
 use crate::domain::{Reason, Ts};
@@ -211,15 +211,18 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         }
     }
     let t_decoded = Instant::now();
-    let txn = SharedTxn::new(s.args.store.txn());
     let mut stats = TenantStats::default();
-    // Tenants are independent: their actors apply concurrently (they share only
-    // the transaction, locked per write).
+    // Tenants are independent (every key they touch is tenant-scoped): their
+    // actors apply concurrently, each tenant's subtree into its own transaction,
+    // so no lock is shared across tenants; the barrier merges them into one
+    // batch.
     let mut calls = Vec::with_capacity(order.len());
+    let mut txns = Vec::with_capacity(order.len());
     for tenant in order {
         let events = groups.remove(&tenant).unwrap_or_default();
         let actor = tenant_actor(me, s, &tenant).await?;
-        let t = txn.clone();
+        let t = SharedTxn::new(s.args.store.txn());
+        txns.push(t.clone());
         calls.push(async move {
             let r = actor.call(|reply| TenantMsg::Apply { events, txn: t, reply }, Some(Duration::from_secs(120))).await;
             (tenant, r)
@@ -239,10 +242,10 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         }
     }
     let t_applied = Instant::now();
-    let mut txn = txn.into_inner().ok_or_else(|| Failure::Actor("transaction still shared after the barrier".into()))?;
-    for d in &dlq {
-        txn.put_as(outbox_key(p as u16, d.source_offset), d).map_err(|e| Failure::Io(e.to_string()))?;
-    }
+    let parts = txns.into_iter().map(|t| t.into_inner().ok_or_else(|| Failure::Actor("transaction still shared after the barrier".into()))).collect::<Result<Vec<_>, _>>()?;
+    let mut txn = s.args.store.txn();
+    txn.absorb(parts);
+    s.args.dlq.stage(p as u16, &dlq).map_err(|e| Failure::Io(e.to_string()))?;
     let last = records.last().map(|r| r.offset).unwrap_or(s.checkpoint.next_offset - 1);
     let cp = Checkpoint {
         next_offset: last + 1,
