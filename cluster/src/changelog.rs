@@ -114,7 +114,7 @@ pub fn reader(cfg: &ChangelogConfig, purpose: &str) -> Result<StreamConsumer, Cl
         .set("auto.offset.reset", "error")
         .set("fetch.wait.max.ms", "100")
         .set("queued.max.messages.kbytes", "65536")
-        .set("fetch.queue.backoff.ms", crate::intake::FETCH_QUEUE_BACKOFF_MS);
+        .set("fetch.queue.backoff.ms", crate::consumer::FETCH_QUEUE_BACKOFF_MS);
     for (k, v) in &cfg.kafka_props {
         c.set(k, v);
     }

@@ -8,6 +8,7 @@
 //! the first record it has not buffered) when its writes succeed again.
 
 use crate::changelog::{ChangelogConfig, KafkaChangelog};
+use crate::consumer::{group_consumer, prefetch_per_partition};
 use crate::dlq::KafkaDlq;
 use crate::heartbeat::Members;
 use crate::rebalance::{IntakeContext, Lifecycle};
@@ -64,15 +65,6 @@ pub struct IntakeConfig {
     /// topic's partitions (`queued.max.messages.kbytes` of the intake consumer and
     /// of the changelog readers; a `kafka_props` entry of that name overrides it).
     pub prefetch_kb: usize,
-}
-
-/// `fetch.queue.backoff.ms` of every consumer with a bounded prefetch queue.
-pub const FETCH_QUEUE_BACKOFF_MS: &str = "10";
-
-/// `queued.max.messages.kbytes` for one partition: the node's prefetch budget
-/// split evenly over the topic's partitions (at least 1 KiB).
-pub fn prefetch_per_partition(budget_kb: usize, partitions: i32) -> usize {
-    (budget_kb / partitions.max(1) as usize).max(1)
 }
 
 impl Default for IntakeConfig {
@@ -172,40 +164,7 @@ pub async fn run_intake(
     let (life_tx, mut life_rx) = mpsc::unbounded_channel();
     let (rewind_tx, mut rewind_rx) = mpsc::unbounded_channel();
     let ctx = IntakeContext { store: store.clone(), topic: cfg.topic.clone(), status: status.clone(), lifecycle: life_tx, pause_on_assign: changelog.is_some() };
-    let consumer: StreamConsumer<IntakeContext> = {
-        let mut c = client_config(&cfg.brokers, &[]);
-        c.set("group.id", &cfg.group)
-            .set("group.instance.id", &cfg.node_id)
-            .set("client.id", format!("touchline-{}", cfg.node_id))
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("session.timeout.ms", cfg.session_timeout_ms.to_string())
-            // A member learns of a rebalance at its next heartbeat: at a tenth of
-            // the session (librdkafka's default is a fixed 3 s), a joining node
-            // waits less for the others to rejoin.
-            .set("heartbeat.interval.ms", (cfg.session_timeout_ms / 10).max(100).to_string())
-            .set("statistics.interval.ms", "1000")
-            .set("fetch.wait.max.ms", "50")
-            // librdkafka prefetches up to this per partition (default 64 MiB
-            // each): the node's budget split over the partitions, so the total
-            // stays `prefetch_kb` however many partitions the topic has.
-            .set("queued.max.messages.kbytes", &prefetch)
-            // A partition whose prefetch queue reached that bound is not fetched
-            // again for `fetch.queue.backoff.ms` (default 1 s): with a bounded
-            // budget the intake starved for most of each second (measured 2.8×
-            // slower apply, BENCHMARKS.md). Fetch again soon after it drains.
-            .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
-        for (k, v) in props {
-            c.set(k, v);
-        }
-        // `group.instance.id=` (empty) turns static membership off.
-        if c.get("group.instance.id").is_some_and(str::is_empty) {
-            c.remove("group.instance.id");
-        }
-        c.create_with_context(ctx)?
-    };
+    let consumer = group_consumer(&cfg, &prefetch, ctx)?;
     consumer.subscribe(&[&cfg.topic])?;
 
     let routes: Routes = Arc::new(RwLock::new(HashMap::new()));

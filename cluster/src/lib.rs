@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod batches;
 pub mod changelog;
+pub mod consumer;
 pub mod dlq;
 pub mod heartbeat;
 pub mod intake;
