@@ -23,7 +23,7 @@ use std::time::Duration;
 use touchline_storage::{codec, Checkpoint, Store, Txn};
 
 /// A batch's writes in key order; `None` deletes.
-pub type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+pub use touchline_storage::Entries;
 
 pub type ChangelogFuture = Pin<Box<dyn Future<Output = Result<i64, String>> + Send>>;
 
@@ -31,7 +31,7 @@ pub trait ChangelogSink: Send + Sync + 'static {
     /// Produces `entries` and then `marker` (value of the partition's checkpoint
     /// key) to changelog partition `partition`, in order; resolves to the
     /// marker's offset once every record is acknowledged.
-    fn write(&self, partition: u16, entries: Entries, marker: Vec<u8>) -> ChangelogFuture;
+    fn write(&self, partition: u16, entries: Arc<Entries>, marker: Vec<u8>) -> ChangelogFuture;
 }
 
 pub type SharedSink = Arc<dyn ChangelogSink>;
@@ -49,28 +49,36 @@ pub async fn commit_batch(sink: Option<&SharedSink>, txn: Txn, partition: u16, c
         txn.commit_replicated(Some((partition, cp))).map_err(|e| e.to_string())?;
         return Ok(cp);
     };
-    let mut changes = txn.changes();
-    changes.retain(|(k, _)| replicated(k));
-    let keys: Vec<Vec<u8>> = changes.iter().map(|(k, _)| k.clone()).collect();
-    let n = changes.len() as u64 + 1;
-    let marker_offset = match sink.write(partition, changes, marker_value(&cp)?).await {
+    // The batch is built once; its entries move to the producer, not copied.
+    let prepared = txn.prepare();
+    let entries = if prepared.entries().iter().all(|(k, _)| replicated(k)) {
+        prepared.entries().clone()
+    } else {
+        Arc::new(prepared.entries().iter().filter(|(k, _)| replicated(k)).cloned().collect())
+    };
+    let n = entries.len() as u64 + 1;
+    let marker_offset = match sink.write(partition, entries.clone(), marker_value(&cp)?).await {
         Ok(o) => o,
         Err(e) => {
             metrics::changelog_error();
-            let store = txn.store().clone();
-            drop(txn);
-            compensate(sink, &store, partition, keys).await;
+            let store = prepared.store().clone();
+            drop(prepared);
+            compensate(sink, &store, partition, keys_of(&entries)).await;
             return Err(format!("changelog: {e}"));
         }
     };
     metrics::changelog_written(n);
     let cp = Checkpoint { changelog_next: marker_offset + 1, ..cp };
-    let store = txn.store().clone();
-    if let Err(e) = txn.commit_replicated(Some((partition, cp))) {
-        compensate(sink, &store, partition, keys).await;
+    let store = prepared.store().clone();
+    if let Err(e) = prepared.commit_replicated(Some((partition, cp))) {
+        compensate(sink, &store, partition, keys_of(&entries)).await;
         return Err(e.to_string());
     }
     Ok(cp)
+}
+
+fn keys_of(entries: &Entries) -> Vec<Vec<u8>> {
+    entries.iter().map(|(k, _)| k.clone()).collect()
 }
 
 /// Whether a key travels through the changelog: everything but the dead-letter
@@ -94,7 +102,7 @@ pub async fn compensate(sink: &SharedSink, store: &Store, partition: u16, keys: 
                 entries.push((k.clone(), store.get(k).map_err(|e| e.to_string())?));
             }
             let cp = store.checkpoint(partition).map_err(|e| e.to_string())?.unwrap_or_default();
-            sink.write(partition, entries, marker_value(&cp)?).await
+            sink.write(partition, Arc::new(entries), marker_value(&cp)?).await
         };
         match attempt.await {
             Ok(_) => {

@@ -333,6 +333,12 @@ pub fn partition_progress(partition: i32, next_offset: i64, lag: i64, watermark:
     }
 }
 
+/// The partition's lag alone: set whenever the broker's high watermark moves
+/// (not only at commits, where it is at its lowest).
+pub fn partition_lag(partition: i32, lag: i64) {
+    gauge!(PARTITION_LAG, "partition" => partition.to_string()).set(lag as f64);
+}
+
 pub fn partitions_assigned(n: usize) {
     gauge!(PARTITIONS_ASSIGNED).set(n as f64);
 }

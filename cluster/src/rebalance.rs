@@ -53,6 +53,9 @@ impl ClientContext for IntakeContext {
                 if let Some(st) = self.status.get(*p) {
                     if ps.hi_offset >= 0 {
                         st.high_watermark.store(ps.hi_offset, Ordering::Relaxed);
+                        // Between commits the lag grows with the high watermark;
+                        // a gauge set only at commits would under-report it.
+                        touchline_actors::metrics::partition_lag(*p, st.lag());
                     }
                 }
             }

@@ -27,6 +27,7 @@ use crate::snapshot::Snapshots;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use touchline_actors::changelog::{compensate, marker_value, Entries, SharedSink};
 use touchline_actors::metrics;
@@ -205,7 +206,7 @@ async fn snapshot(store: &Store, sink: &SharedSink, p: u16) -> Result<(), Restor
     })?;
     let cp = store.checkpoint(p)?.unwrap_or_default();
     let n = entries.len();
-    let off = sink.write(p, entries, marker_value(&cp).map_err(RestoreError::Publish)?).await.map_err(RestoreError::Publish)?;
+    let off = sink.write(p, Arc::new(entries), marker_value(&cp).map_err(RestoreError::Publish)?).await.map_err(RestoreError::Publish)?;
     store.apply_entries(&[], Some((p, Checkpoint { changelog_next: off + 1, ..cp })))?;
     tracing::info!(partition = p, keys = n, "published a snapshot of pre-changelog local state");
     Ok(())

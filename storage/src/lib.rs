@@ -15,7 +15,7 @@ mod txn;
 
 pub use snapshot::SnapshotInfo;
 pub use store::{Checkpoint, CommitObserver, Cursor, Store, StoreOptions, Walk};
-pub use txn::Txn;
+pub use txn::{Entries, Prepared, Txn};
 
 /// Errors at the storage edge.
 #[derive(Debug, thiserror::Error)]

@@ -204,8 +204,8 @@ impl Txn {
         self.overlay = runs.into_iter().flatten().collect();
     }
 
-    /// The pending writes in key order (`None` deletes): what the changelog carries.
-    pub fn changes(&self) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    /// The pending writes in key order (`None` deletes), copied.
+    pub fn changes(&self) -> Entries {
         self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
@@ -222,7 +222,15 @@ impl Txn {
         self.commit_as(checkpoint, Durability::Replicated)
     }
 
-    fn commit_as(mut self, checkpoint: Option<(u16, Checkpoint)>, durability: Durability) -> Result<()> {
+    /// Builds the `WriteBatch` and moves the pending writes out, to be written
+    /// with [`Prepared::commit_replicated`] (the checkpoint is added then).
+    pub fn prepare(mut self) -> Prepared {
+        let batch = self.write_batch();
+        let entries = std::mem::take(&mut self.overlay).into_iter().collect();
+        Prepared { store: self.store.clone(), batch: Some(batch), entries: std::sync::Arc::new(entries) }
+    }
+
+    fn write_batch(&self) -> rocksdb::WriteBatch {
         let capacity = self.bytes + self.overlay.len() * BATCH_ENTRY_OVERHEAD + 64;
         let mut batch = rocksdb::WriteBatch::with_capacity_bytes(capacity);
         for (k, v) in &self.overlay {
@@ -231,6 +239,11 @@ impl Txn {
                 None => batch.delete(k),
             }
         }
+        batch
+    }
+
+    fn commit_as(mut self, checkpoint: Option<(u16, Checkpoint)>, durability: Durability) -> Result<()> {
+        let mut batch = self.write_batch();
         if let Some((p, cp)) = checkpoint {
             batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
         }
@@ -240,6 +253,52 @@ impl Txn {
         // above, the pending writes stay and it does).
         self.overlay.clear();
         Ok(())
+    }
+}
+
+/// The pending writes of a transaction as `(key, value)` pairs in key order
+/// (`None` deletes).
+pub type Entries = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// A transaction turned into its `WriteBatch`, not written yet: its entries
+/// moved out (shared, e.g. with a changelog producer) instead of copied.
+/// Dropped without [`Prepared::commit_replicated`], it counts as an abort.
+pub struct Prepared {
+    store: Store,
+    batch: Option<rocksdb::WriteBatch>,
+    entries: std::sync::Arc<Entries>,
+}
+
+impl Prepared {
+    pub fn entries(&self) -> &std::sync::Arc<Entries> {
+        &self.entries
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Writes the batch, plus `checkpoint` of `partition`, as
+    /// [`Txn::commit_replicated`] does.
+    pub fn commit_replicated(mut self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+        let mut batch = self.batch.take().expect("a prepared batch is written once");
+        if let Some((p, cp)) = checkpoint {
+            batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
+        }
+        if let Err(e) = self.store.write_as(batch, Durability::Replicated) {
+            self.store.note_aborted_txn();
+            return Err(e);
+        }
+        self.store.notify_commit(&mut self.entries.iter().map(|(k, _)| k.as_slice()));
+        Ok(())
+    }
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        if self.batch.is_some() && !self.entries.is_empty() {
+            self.store.note_aborted_txn();
+        }
     }
 }
 
@@ -302,6 +361,28 @@ mod tests {
         t.commit(None).unwrap();
         assert_eq!(s.get(b"c2").unwrap().as_deref(), Some(&b"y"[..]));
         assert_eq!(s.get(b"e2").unwrap(), None);
+    }
+
+    #[test]
+    fn prepared_batch_commits_with_its_checkpoint_or_counts_as_an_abort() {
+        let (_d, s) = store();
+        let mut t = s.txn();
+        t.put(b"b".to_vec(), b"2".to_vec());
+        t.put(b"a".to_vec(), b"1".to_vec());
+        t.delete(b"c".to_vec());
+        let p = t.prepare();
+        assert_eq!(**p.entries(), vec![(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), Some(b"2".to_vec())), (b"c".to_vec(), None)]);
+        assert_eq!(s.get(b"a").unwrap(), None, "nothing written before the commit");
+        let cp = Checkpoint { next_offset: 9, changelog_next: 4, ..Default::default() };
+        p.commit_replicated(Some((2, cp))).unwrap();
+        assert_eq!(s.get(b"b").unwrap().as_deref(), Some(&b"2"[..]));
+        assert_eq!(s.checkpoint(2).unwrap(), Some(cp));
+        assert_eq!(s.aborted_txns(), 0);
+        let mut t = s.txn();
+        t.put(b"d".to_vec(), b"4".to_vec());
+        drop(t.prepare());
+        assert_eq!(s.aborted_txns(), 1, "a prepared batch dropped unwritten is an abort");
+        assert_eq!(s.get(b"d").unwrap(), None);
     }
 
     #[test]

@@ -45,8 +45,8 @@ async fn restore_applies_complete_batches_only_and_compensates_the_tail() {
     let sink: SharedSink = Arc::new(KafkaChangelog::new(&cfg).unwrap());
     let p = 1u16;
     // Batch 1: a, b. Batch 2: a changed, b deleted, c.
-    sink.write(p, vec![(k(p, "a"), Some(b"1".to_vec())), (k(p, "b"), Some(b"2".to_vec()))], marker_value(&cp(10)).unwrap()).await.unwrap();
-    let m2 = sink.write(p, vec![(k(p, "a"), Some(b"3".to_vec())), (k(p, "b"), None), (k(p, "c"), Some(b"4".to_vec()))], marker_value(&cp(20)).unwrap()).await.unwrap();
+    sink.write(p, vec![(k(p, "a"), Some(b"1".to_vec())), (k(p, "b"), Some(b"2".to_vec()))].into(), marker_value(&cp(10)).unwrap()).await.unwrap();
+    let m2 = sink.write(p, vec![(k(p, "a"), Some(b"3".to_vec())), (k(p, "b"), None), (k(p, "c"), Some(b"4".to_vec()))].into(), marker_value(&cp(20)).unwrap()).await.unwrap();
     // The crashed batch: records without their marker.
     produce_tail(&cfg, p, &[(k(p, "a"), Some(b"9")), (k(p, "d"), Some(b"9")), (k(p, "c"), None)]).await;
 
