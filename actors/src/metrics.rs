@@ -327,7 +327,7 @@ pub fn applied(consumed: u64, applied: u64, duplicates: u64, late: u64, merges: 
 pub fn partition_progress(partition: i32, next_offset: i64, lag: i64, watermark: Option<crate::domain::Ts>) {
     let p = partition.to_string();
     gauge!(PARTITION_APPLIED_OFFSET, "partition" => p.clone()).set(next_offset as f64);
-    gauge!(PARTITION_LAG, "partition" => p.clone()).set(lag as f64);
+    partition_lag(partition, lag);
     if let Some(w) = watermark {
         gauge!(PARTITION_WATERMARK, "partition" => p).set(w.secs as f64);
     }

@@ -128,8 +128,7 @@ impl ChangelogSink for KafkaChangelog {
         Box::pin(async move {
             let marker_key = Store::checkpoint_key(partition);
             let ack = Arc::new(BatchAck::default());
-            let mut to_send = entries.len() + 1;
-            ack.state.lock().unwrap_or_else(|e| e.into_inner()).remaining = to_send;
+            ack.state.lock().unwrap_or_else(|e| e.into_inner()).remaining = entries.len() + 1;
             let records = entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).chain(std::iter::once((marker_key.as_slice(), Some(marker.as_slice()))));
             for (k, v) in records {
                 loop {
@@ -146,9 +145,7 @@ impl ChangelogSink for KafkaChangelog {
                         Err((e, _)) => return Err(e.to_string()),
                     }
                 }
-                to_send -= 1;
             }
-            debug_assert_eq!(to_send, 0);
             ack.done.notified().await;
             let s = ack.state.lock().unwrap_or_else(|e| e.into_inner());
             match &s.error {

@@ -219,10 +219,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         None => Stdio::null(),
     };
     let mut node = Command::new(exe);
+    node.arg("node");
     if let Some(c) = &args.node_config {
-        node.arg("node").arg("--config").arg(c);
-    } else {
-        node.arg("node");
+        node.arg("--config").arg(c);
     }
     let mut child = node
         .args(["--node-id", "bench-1", "--brokers", &args.data.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])

@@ -135,7 +135,21 @@ pub(crate) enum Durability {
 
 /// Bytes a `WriteBatch` adds per entry beyond key and value (tag and varint
 /// lengths), rounded up: batches are sized once instead of grown by copying.
-pub(crate) const BATCH_ENTRY_OVERHEAD: usize = 12;
+const BATCH_ENTRY_OVERHEAD: usize = 12;
+
+/// The `WriteBatch` of `entries` (`None` deletes), allocated once at its size
+/// (plus room for a checkpoint).
+pub(crate) fn batch_of(entries: &[(Vec<u8>, Option<Vec<u8>>)]) -> rocksdb::WriteBatch {
+    let bytes: usize = entries.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + BATCH_ENTRY_OVERHEAD).sum();
+    let mut b = rocksdb::WriteBatch::with_capacity_bytes(bytes + BATCH_ENTRY_OVERHEAD * 8);
+    for (k, v) in entries {
+        match v {
+            Some(v) => b.put(k, v),
+            None => b.delete(k),
+        }
+    }
+    b
+}
 
 /// A cheaply clonable handle on the node's database.
 #[derive(Clone)]
@@ -340,21 +354,20 @@ impl Store {
     /// Writes a restored changelog batch: every entry (`None` deletes) and, when
     /// given, the partition checkpoint, as one atomic `WriteBatch`.
     pub fn apply_entries(&self, entries: &[(Vec<u8>, Option<Vec<u8>>)], checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        let bytes: usize = entries.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len) + BATCH_ENTRY_OVERHEAD).sum();
-        let mut b = rocksdb::WriteBatch::with_capacity_bytes(bytes + BATCH_ENTRY_OVERHEAD * 8);
-        for (k, v) in entries {
-            match v {
-                Some(v) => b.put(k, v),
-                None => b.delete(k),
-            }
-        }
-        if let Some((p, cp)) = checkpoint {
-            b.put(Self::checkpoint_key(p), codec::encode(&cp)?);
-        }
         // The changelog holds it: the restore re-reads whatever a crash loses.
-        self.write_as(b, Durability::Replicated)?;
         // Restored or standby-applied state is a commit like any other for
         // read-side caches.
+        self.write_entries(batch_of(entries), entries, checkpoint, Durability::Replicated)
+    }
+
+    /// Writes `batch` (built from `entries`) plus `checkpoint` of its partition
+    /// atomically, then tells the commit observer which keys changed: the one
+    /// commit path of transactions and restored batches.
+    pub(crate) fn write_entries(&self, mut batch: rocksdb::WriteBatch, entries: &[(Vec<u8>, Option<Vec<u8>>)], checkpoint: Option<(u16, Checkpoint)>, durability: Durability) -> Result<()> {
+        if let Some((p, cp)) = checkpoint {
+            batch.put(Self::checkpoint_key(p), codec::encode(&cp)?);
+        }
+        self.write_as(batch, durability)?;
         self.notify_commit(&mut entries.iter().map(|(k, _)| k.as_slice()));
         Ok(())
     }

@@ -12,7 +12,7 @@
 //! writes that never became durable.
 
 use crate::keys::prefix_end;
-use crate::store::{Checkpoint, Durability, Store, BATCH_ENTRY_OVERHEAD};
+use crate::store::{batch_of, Checkpoint, Durability, Store};
 use crate::{codec, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::BTreeMap;
@@ -204,55 +204,25 @@ impl Txn {
         self.overlay = runs.into_iter().flatten().collect();
     }
 
-    /// The pending writes in key order (`None` deletes), copied.
-    pub fn changes(&self) -> Entries {
-        self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-    }
-
     /// Writes everything pending, plus `checkpoint` of `partition` when given, as
     /// one atomic `WriteBatch` through the write-ahead log.
     pub fn commit(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        self.commit_as(checkpoint, Durability::Wal)
+        self.prepare().commit_as(checkpoint, Durability::Wal)
     }
 
     /// [`Txn::commit`] of partition state that was published to the changelog
     /// first (or that the events topic re-delivers from the checkpoint): it skips
     /// the write-ahead log unless [`crate::StoreOptions::replicated_wal`].
     pub fn commit_replicated(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        self.commit_as(checkpoint, Durability::Replicated)
+        self.prepare().commit_as(checkpoint, Durability::Replicated)
     }
 
-    /// Builds the `WriteBatch` and moves the pending writes out, to be written
-    /// with [`Prepared::commit_replicated`] (the checkpoint is added then).
+    /// Moves the pending writes out (no copy) and builds their `WriteBatch`, to
+    /// be written with [`Prepared::commit_replicated`] (the checkpoint is added
+    /// then).
     pub fn prepare(mut self) -> Prepared {
-        let batch = self.write_batch();
-        let entries = std::mem::take(&mut self.overlay).into_iter().collect();
-        Prepared { store: self.store.clone(), batch: Some(batch), entries: std::sync::Arc::new(entries) }
-    }
-
-    fn write_batch(&self) -> rocksdb::WriteBatch {
-        let capacity = self.bytes + self.overlay.len() * BATCH_ENTRY_OVERHEAD + 64;
-        let mut batch = rocksdb::WriteBatch::with_capacity_bytes(capacity);
-        for (k, v) in &self.overlay {
-            match v {
-                Some(v) => batch.put(k, v),
-                None => batch.delete(k),
-            }
-        }
-        batch
-    }
-
-    fn commit_as(mut self, checkpoint: Option<(u16, Checkpoint)>, durability: Durability) -> Result<()> {
-        let mut batch = self.write_batch();
-        if let Some((p, cp)) = checkpoint {
-            batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
-        }
-        self.store.write_as(batch, durability)?;
-        self.store.notify_commit(&mut self.overlay.keys().map(Vec::as_slice));
-        // Committed: nothing left for `Drop` to count as an abort (on an error
-        // above, the pending writes stay and it does).
-        self.overlay.clear();
-        Ok(())
+        let entries: Entries = std::mem::take(&mut self.overlay).into_iter().collect();
+        Prepared { store: self.store.clone(), batch: Some(batch_of(&entries)), entries: std::sync::Arc::new(entries) }
     }
 }
 
@@ -280,17 +250,17 @@ impl Prepared {
 
     /// Writes the batch, plus `checkpoint` of `partition`, as
     /// [`Txn::commit_replicated`] does.
-    pub fn commit_replicated(mut self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
-        let mut batch = self.batch.take().expect("a prepared batch is written once");
-        if let Some((p, cp)) = checkpoint {
-            batch.put(Store::checkpoint_key(p), codec::encode(&cp)?);
-        }
-        if let Err(e) = self.store.write_as(batch, Durability::Replicated) {
+    pub fn commit_replicated(self, checkpoint: Option<(u16, Checkpoint)>) -> Result<()> {
+        self.commit_as(checkpoint, Durability::Replicated)
+    }
+
+    fn commit_as(mut self, checkpoint: Option<(u16, Checkpoint)>, durability: Durability) -> Result<()> {
+        let batch = self.batch.take().expect("a prepared batch is written once");
+        let written = self.store.write_entries(batch, &self.entries, checkpoint, durability);
+        if written.is_err() && !self.entries.is_empty() {
             self.store.note_aborted_txn();
-            return Err(e);
         }
-        self.store.notify_commit(&mut self.entries.iter().map(|(k, _)| k.as_slice()));
-        Ok(())
+        written
     }
 }
 
@@ -303,8 +273,8 @@ impl Drop for Prepared {
 }
 
 impl Drop for Txn {
-    /// Dropped with pending writes = never committed (`commit` empties the
-    /// overlay once written).
+    /// Dropped with pending writes = never committed (`commit` and `prepare`
+    /// move them out; a [`Prepared`] counts its own).
     fn drop(&mut self) {
         if !self.overlay.is_empty() {
             self.store.note_aborted_txn();
@@ -355,10 +325,11 @@ mod tests {
         t.put(b"z".to_vec(), b"own".to_vec());
         t.absorb(vec![a, b, c]);
         assert_eq!(s.aborted_txns(), 0, "absorbed parts are not aborts");
-        let keys: Vec<Vec<u8>> = t.changes().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys, [&b"a2"[..], b"b1", b"c2", b"d1", b"e2", b"z"].map(<[u8]>::to_vec));
         assert_eq!(t.get(b"d1").unwrap().as_deref(), Some(&b"later"[..]));
-        t.commit(None).unwrap();
+        let p = t.prepare();
+        let keys: Vec<Vec<u8>> = p.entries().iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys, [&b"a2"[..], b"b1", b"c2", b"d1", b"e2", b"z"].map(<[u8]>::to_vec));
+        p.commit_replicated(None).unwrap();
         assert_eq!(s.get(b"c2").unwrap().as_deref(), Some(&b"y"[..]));
         assert_eq!(s.get(b"e2").unwrap(), None);
     }
