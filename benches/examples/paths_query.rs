@@ -22,7 +22,7 @@ use touchline_actors::domain::{Channel, ConversionInfo, Dims, GroupBy, TouchInfo
 use touchline_actors::query::attribution::{conversions_with_paths, rule_report, AttributionQuery, AttributionResult};
 use touchline_actors::query::datadriven::data_driven_report;
 use touchline_actors::query::paths_cache::PathsCache;
-use touchline_actors::state::{key, ConvIndexRec, ConvRec, TenantMeta, TouchRec};
+use touchline_actors::state::{key, ConvRec, TenantMeta, TenantState, TouchRec};
 use std::sync::{Arc, Mutex};
 use touchline_storage::{CommitObserver, Store, StoreOptions};
 
@@ -40,14 +40,12 @@ fn write_person(txn: &mut touchline_storage::Txn, rng: &mut rand::rngs::SmallRng
         ts += rng.random_range(60..3 * DAY);
         let touch = TouchInfo { channel: Channel::ALL[rng.random_range(0..Channel::ALL.len())], interaction_type: "click".into(), dims: Dims::default() };
         let rec = TouchRec { event_id: format!("t{person}-{round}-{i}"), ts: Ts::new(ts, 0), customer_id: format!("c{person}"), touch };
-        txn.put_as(key::touch(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
+        TenantState::records(txn, P, T).put_touch(person, &rec).unwrap();
     }
     if rng.random_bool(0.2) {
         let conversion = ConversionInfo { value: rng.random_range(10.0..500.0), currency: "USD".into(), conversion_type: None };
         let rec = ConvRec { event_id: format!("c{person}-{round}"), ts: Ts::new(ts + 3600, 0), customer_id: format!("c{person}"), conversion };
-        txn.put_as(key::conv(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
-        let idx = ConvIndexRec { person, currency: "USD".into(), value: rec.conversion.value };
-        txn.put_as(key::conv_by_time(P, T, rec.ts, &rec.event_id), &idx).unwrap();
+        TenantState::records(txn, P, T).put_conversion(person, &rec).unwrap();
         return n + 1;
     }
     n

@@ -21,6 +21,8 @@ pub enum Space {
     Touch = b'T',
     /// Person conversions by (person, ts, event_id).
     Conversion = b'C',
+    /// Person path summary (every touchpoint and conversion, compact) by person.
+    Summary = b'Y',
     /// Tenant conversion index by (ts, event_id) → person, for range reports.
     ConversionByTime = b'X',
     /// Identity link edges, for guarded re-stitching.

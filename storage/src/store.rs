@@ -7,7 +7,7 @@ use rocksdb::{BlockBasedIndexType, BlockBasedOptions, Cache, DBCompressionType, 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Memory budget of the node's RocksDB (all bounded).
 #[derive(Clone, Debug)]
@@ -160,6 +160,10 @@ pub struct Store {
     /// Transactions with writes that ended without a commit (see [`Txn`]).
     aborted: Arc<AtomicU64>,
     observer: Arc<OnceLock<Arc<dyn CommitObserver>>>,
+    /// Held by every transaction commit and by [`Store::rewrite`], so a
+    /// read-modify-write outside transactions never overwrites a commit it did
+    /// not read.
+    commits: Arc<Mutex<()>>,
     // Kept alive for the DB's lifetime.
     cache: Arc<Cache>,
     _wbm: Arc<WriteBufferManager>,
@@ -200,6 +204,7 @@ impl Store {
             replicated_wal: opts.replicated_wal || opts.sync,
             aborted: Arc::new(AtomicU64::new(0)),
             observer: Arc::default(),
+            commits: Arc::default(),
             cache: Arc::new(cache),
             _wbm: Arc::new(wbm),
         })
@@ -299,6 +304,24 @@ impl Store {
         self.write(b)
     }
 
+    /// Replaces the committed value of `key` by `f(value)` (`None`: leave it,
+    /// `Some(None)`: delete it) atomically with respect to transaction
+    /// commits: no commit lands between the read and the write. Nothing
+    /// happens when the key is absent. Whether it wrote.
+    pub fn rewrite(&self, key: &[u8], f: impl FnOnce(&[u8]) -> Option<Option<Vec<u8>>>) -> Result<bool> {
+        let _commits = self.commits.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(v) = self.db.get_pinned(key)? else { return Ok(false) };
+        let Some(new) = f(&v) else { return Ok(false) };
+        drop(v);
+        let mut b = rocksdb::WriteBatch::default();
+        match new {
+            Some(n) => b.put(key, n),
+            None => b.delete(key),
+        }
+        self.write(b)?;
+        Ok(true)
+    }
+
     pub fn scan_prefix(&self, prefix: &[u8], f: impl FnMut(&[u8], &[u8]) -> bool) -> Result<()> {
         self.scan(prefix, &keys::prefix_end(prefix), f)
     }
@@ -367,7 +390,10 @@ impl Store {
         if let Some((p, cp)) = checkpoint {
             batch.put(Self::checkpoint_key(p), codec::encode(&cp)?);
         }
-        self.write_as(batch, durability)?;
+        {
+            let _commits = self.commits.lock().unwrap_or_else(|e| e.into_inner());
+            self.write_as(batch, durability)?;
+        }
         self.notify_commit(&mut entries.iter().map(|(k, _)| k.as_slice()));
         Ok(())
     }

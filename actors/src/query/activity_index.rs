@@ -10,17 +10,16 @@
 //! difference with a cached range.
 //!
 //! The index may list more than the truth, never less: it is built from one
-//! key-only walk of the tenant's timeline and conversion keys (person and time
-//! are in the key), and every committed timeline or conversion key adds its
-//! (hour, person) — a deleted or moved record leaves its entry behind, which
+//! walk of the tenant's path summaries (`crate::state::summary`), and every
+//! committed timeline or conversion key adds its (hour, person) — a deleted or moved record leaves its entry behind, which
 //! only costs a recomputation that finds nothing. It is dropped when the
 //! partition's state is replaced (the observer's reset).
 
 use crate::domain::Ts;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use touchline_storage::keys::{prefix_end, KeyBuf, Space};
-use touchline_storage::{StorageError, Store, Walk};
+use touchline_storage::keys::prefix_end;
+use touchline_storage::{StorageError, Store};
 
 /// Width of one bucket.
 pub const BUCKET_SECS: i64 = 3600;
@@ -146,36 +145,36 @@ impl ActivityIndex {
         self.buckets_in(ranges).map(|b| b.persons.len()).sum()
     }
 
-    /// Builds the index of `tenant` from its timeline and conversion keys.
+    /// Builds the index of `tenant` from its persons' path summaries.
     pub fn scan(store: &Store, p: u16, tenant: &str) -> Result<ActivityIndex, StorageError> {
-        let mut ix = ActivityIndex::default();
-        // Keys are `prefix | person (8) | ts (12) | event id`.
-        for space in [Space::Touch, Space::Conversion] {
-            let prefix = KeyBuf::space(p, space).tenant(tenant).into_vec();
-            let at = prefix.len();
-            let mut last: Option<(u64, i64)> = None;
-            let mut bucket: HashMap<i64, Vec<u64>> = HashMap::new();
-            store.walk_keys(&prefix, &prefix_end(&prefix), |k| {
-                let person = crate::state::tenant::person_in_key(k, at);
-                let ts = crate::state::tenant::ts_in_key(k, at + 8);
-                if let (Some(person), Some(ts)) = (person, ts) {
-                    let b = bucket_of(ts);
-                    if last != Some((person, b)) {
-                        last = Some((person, b));
-                        let v = bucket.entry(b).or_default();
-                        if v.last() != Some(&person) {
-                            v.push(person);
-                        }
-                    }
+        let prefix = crate::state::key::summary_prefix(p, tenant);
+        let mut bucket: HashMap<i64, Vec<u64>> = HashMap::new();
+        let mut err = None;
+        store.scan(&prefix, &prefix_end(&prefix), |k, v| {
+            let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
+            let s = match super::sweep::decode_summary(k, v) {
+                Ok(s) => s,
+                Err(e) => {
+                    err = Some(e);
+                    return false;
                 }
-                Walk::Next
-            })?;
-            let mut part = ActivityIndex::default();
-            for (id, persons) in bucket {
-                part.pairs += persons.len();
-                part.buckets.insert(id, Bucket { persons, sorted: 0 });
+            };
+            // Persons come in ascending order: a bucket's list stays sorted.
+            for ts in s.touches.iter().map(|t| t.ts).chain(s.convs.iter().map(|c| c.ts)) {
+                let v = bucket.entry(bucket_of(ts)).or_default();
+                if v.last() != Some(&person) {
+                    v.push(person);
+                }
             }
-            ix.merge(part);
+            true
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let mut ix = ActivityIndex::default();
+        for (id, persons) in bucket {
+            ix.pairs += persons.len();
+            ix.buckets.insert(id, Bucket { sorted: persons.len(), persons });
         }
         Ok(ix)
     }

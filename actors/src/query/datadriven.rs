@@ -21,19 +21,23 @@ use crate::state::TouchRec;
 use std::collections::{BTreeMap, HashMap};
 use touchline_storage::{codec, keys::KeyBuf, keys::Space, Store};
 
+/// A grouping key on a path: borrowed when it is a channel or `(none)` (no
+/// allocation per touchpoint under the default grouping).
+pub type PathKey = std::borrow::Cow<'static, str>;
+
 /// One conversion of a person's part: its time, value and lookback path
 /// (touchpoint time, channel, grouping key), empty for a `(direct)` conversion.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PersonConv {
     pub ts: Ts,
     pub value: f64,
-    pub touches: Vec<(Ts, Channel, String)>,
+    pub touches: Vec<(Ts, Channel, PathKey)>,
 }
 
 impl PersonConv {
     /// The path's grouping keys, in order.
     pub fn keys(&self) -> Vec<String> {
-        self.touches.iter().map(|t| t.2.clone()).collect()
+        self.touches.iter().map(|t| t.2.to_string()).collect()
     }
 }
 
@@ -43,7 +47,7 @@ pub struct PersonPaths {
     /// The person's conversions in range (report currency, consent applied).
     pub convs: Vec<PersonConv>,
     /// Touchpoint keys in range after the last conversion in range, if any.
-    pub null: Option<Vec<String>>,
+    pub null: Option<Vec<PathKey>>,
     /// The earliest time of any touchpoint or conversion in this part: a
     /// retention horizon at or before it leaves the part as it is.
     pub min_ts: Option<Ts>,
@@ -58,7 +62,7 @@ impl PersonPaths {
         self.min_ts = Some(self.min_ts.map_or(ts, |m| m.min(ts)));
     }
 
-    pub(super) fn push_conv(&mut self, ts: Ts, value: f64, touches: Vec<(Ts, Channel, String)>) {
+    pub(super) fn push_conv(&mut self, ts: Ts, value: f64, touches: Vec<(Ts, Channel, PathKey)>) {
         self.saw(ts);
         if let Some(first) = touches.first() {
             self.saw(first.0);
@@ -83,7 +87,7 @@ pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: 
             value.add(c.value);
         }
         if let Some(path) = &pp.null {
-            paths.entry(path.clone()).or_default().1 += 1;
+            paths.entry(path.iter().map(|k| k.to_string()).collect()).or_default().1 += 1;
         }
     }
     let counted: Vec<CountedPath> = paths.iter().map(|(k, (c, n))| (k.as_slice(), *c, *n)).collect();
@@ -120,7 +124,7 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
         if c.ts > *e {
             *e = c.ts;
         }
-        let touches = c.touches.iter().map(|t| (t.0, t.1, t.2.clone())).collect();
+        let touches = c.touches.iter().map(|t| (t.0, t.1, PathKey::Owned(t.2.clone()))).collect();
         out.entry(c.person).or_default().push_conv(c.ts, c.value, touches);
     }
     // Non-converting tails: every person's touches in [from, to), in key order
@@ -144,7 +148,7 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
             Ok(t) => {
                 let pp = out.entry(person).or_default();
                 pp.saw(t.ts);
-                pp.null.get_or_insert_with(Vec::new).push(t.touch.key(q.group_by).to_string());
+                pp.null.get_or_insert_with(Vec::new).push(PathKey::Owned(t.touch.key(q.group_by).to_string()));
             }
             Err(e) => {
                 err = Some(e.into());

@@ -46,11 +46,10 @@
 use super::activity_index::{sym_diff, ActivityIndex, TenantIndex};
 use super::attribution::{AttributionQuery, AttributionResult};
 use super::consent::ConsentCache;
-use super::datadriven::all_persons_of_query;
 use super::paths_entry::{Entry, EntryKey};
 pub use super::paths_journal::LOG_MAX_PERSONS;
 use super::paths_journal::{lock, Change, Journal};
-use super::sweep::persons_parts_parallel as persons_parts;
+use super::sweep::{persons_parts_parallel as persons_parts, summary_persons};
 use super::{tenant_meta, QueryError};
 use crate::domain::models::Model;
 use crate::domain::Ts;
@@ -237,11 +236,9 @@ impl PathsCache {
                 }
             }
             None => {
-                let mut q2 = q.clone();
-                q2.currency = Some(key.currency.clone());
-                let (_, persons) = all_persons_of_query(store, p, tenant, &q2)?;
+                let persons = summary_persons(store, p, tenant)?;
                 *e = Entry::new(key.clone(), epoch, seq);
-                for (person, pp) in persons {
+                for (person, pp) in persons_parts(store, p, tenant, q, &key.currency, consent, &persons)? {
                     e.set(person, pp);
                 }
             }

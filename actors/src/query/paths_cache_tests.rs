@@ -7,7 +7,7 @@ use super::*;
 use crate::domain::{Channel, ConversionInfo, Dims, GroupBy, TouchInfo, Ts};
 use crate::query::attribution::conversions_with_paths;
 use crate::query::datadriven::data_driven_report;
-use crate::state::{key, ConvIndexRec, ConvRec, TenantMeta, TouchRec};
+use crate::state::{key, ConvIndexRec, ConvRec, TenantMeta, TenantState, TouchRec};
 use proptest::prelude::*;
 use touchline_storage::{Store, StoreOptions};
 
@@ -102,14 +102,12 @@ impl World {
                 Op::Touch { person, day, sec, channel } => {
                     let touch = TouchInfo { channel: CHANNELS[channel], interaction_type: "click".into(), dims: Dims::default() };
                     let rec = TouchRec { event_id: format!("t{n}"), ts: ts(day, sec), customer_id: format!("c{person}"), touch };
-                    txn.put_as(key::touch(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
+                    TenantState::records(&mut txn, P, T).put_touch(person, &rec).unwrap();
                 }
                 Op::Convert { person, day, sec, value } => {
                     let conversion = ConversionInfo { value: value as f64 / 4.0, currency: "USD".into(), conversion_type: None };
                     let rec = ConvRec { event_id: format!("c{n}"), ts: ts(day, sec), customer_id: format!("c{person}"), conversion };
-                    txn.put_as(key::conv(P, T, person, rec.ts, &rec.event_id), &rec).unwrap();
-                    let idx = ConvIndexRec { person, currency: "USD".into(), value: rec.conversion.value };
-                    txn.put_as(key::conv_by_time(P, T, rec.ts, &rec.event_id), &idx).unwrap();
+                    TenantState::records(&mut txn, P, T).put_conversion(person, &rec).unwrap();
                 }
                 Op::Move { from, to } if from != to => {
                     let (touches, convs) = records(&txn, from);
@@ -123,6 +121,9 @@ impl World {
                         let idx = ConvIndexRec { person: to, currency: "USD".into(), value: c.conversion.value };
                         txn.put_as(key::conv_by_time(P, T, c.ts, &c.event_id), &idx).unwrap();
                     }
+                    let mut st = TenantState::records(&mut txn, P, T);
+                    st.rebuild_summary(from).unwrap();
+                    st.rebuild_summary(to).unwrap();
                 }
                 Op::Move { .. } => {}
                 Op::Erase { person } => {
@@ -134,6 +135,7 @@ impl World {
                         txn.delete(key::conv(P, T, person, c.ts, &c.event_id));
                         txn.delete(key::conv_by_time(P, T, c.ts, &c.event_id));
                     }
+                    txn.delete(key::summary(P, T, person));
                 }
             }
         }

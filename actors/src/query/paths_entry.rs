@@ -137,12 +137,12 @@ impl Entry {
         id
     }
 
-    fn count_path(&mut self, path: Box<[u32]>, converted: bool, sign: i64) {
-        let counts = match self.paths.get_mut(&path) {
+    fn count_path(&mut self, path: &[u32], converted: bool, sign: i64) {
+        let counts = match self.paths.get_mut(path) {
             Some(c) => c,
             None => {
                 self.bytes += PATH_BYTES + path.len() * 4;
-                self.paths.entry(path).or_default()
+                self.paths.entry(Box::from(path)).or_default()
             }
         };
         let n = if converted { &mut counts.0 } else { &mut counts.1 };
@@ -150,17 +150,20 @@ impl Entry {
     }
 
     fn apply(&mut self, part: &Part, sign: i64) {
+        let mut ids = Vec::new();
         for c in &part.convs {
             if c.touches.is_empty() {
                 self.direct = self.direct.checked_add_signed(sign).expect("direct count");
             } else {
-                self.count_path(c.touches.iter().map(|t| t.2).collect(), true, sign);
+                ids.clear();
+                ids.extend(c.touches.iter().map(|t| t.2));
+                self.count_path(&ids, true, sign);
             }
             self.conversions = self.conversions.checked_add_signed(sign).expect("conversion count");
             self.value.add(if sign > 0 { c.value } else { -c.value });
         }
         if let Some(path) = &part.null {
-            self.count_path(path.clone(), false, sign);
+            self.count_path(path, false, sign);
         }
         for r in &mut self.rules {
             add_credits(&mut r.acc, r.model, &r.params, part, &self.key_names, sign as f64);

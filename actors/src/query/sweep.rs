@@ -1,7 +1,7 @@
 //! Many persons' parts of a report in one pass: for a sorted list of persons,
-//! one cursor over the tenant's conversions and one over its timelines, each
+//! one cursor over the tenant's path summaries ([`crate::state::summary`]),
 //! moved forward person by person (a step when the next person is near, a seek
-//! otherwise). Each person's records are read once: its conversions in range,
+//! otherwise). Each person's summary is read once: its conversions in range,
 //! then its touchpoints from the earliest lookback start to the end of the
 //! range, out of which [`assemble`] cuts every conversion's lookback path and
 //! the non-converting tail exactly as [`super::datadriven::all_persons`] and
@@ -9,81 +9,44 @@
 
 use super::attribution::AttributionQuery;
 use super::consent::ConsentCache;
-use super::datadriven::PersonPaths;
+use super::datadriven::{PathKey, PersonPaths};
 use super::QueryError;
 use crate::domain::retention::clamp_from;
 use crate::domain::{Channel, GroupBy, Ts, NONE_KEY};
-use serde::Deserialize;
-use touchline_storage::keys::{prefix_end, KeyBuf, Space};
-use touchline_storage::{Cursor, StorageError, Store};
+use crate::state::key;
+use crate::state::summary::{STouch, Summary};
+use touchline_storage::keys::{prefix_end, KeyBuf};
+use touchline_storage::StorageError;
+use touchline_storage::Store;
 
-/// The fields of a stored `TouchRec` a part needs, borrowed from the value
-/// (the rest — event id, customer id, interaction, URL parameters — is skipped
-/// without allocating).
-#[derive(Deserialize)]
-struct TouchView<'a> {
-    ts: Ts,
-    #[serde(borrow)]
-    touch: TouchInfoView<'a>,
-}
+/// A touchpoint as a part uses it: time, channel, grouping key.
+pub type Touch = (Ts, Channel, PathKey);
 
-#[derive(Deserialize)]
-struct TouchInfoView<'a> {
-    channel: Channel,
-    #[serde(borrow)]
-    dims: DimsView<Option<&'a str>>,
-}
-
-/// The grouping dimensions (`S` is `Option<&str>`: generic, so the borrow
-/// needs no attribute per field).
-#[derive(Deserialize, Default)]
-#[serde(default, bound = "S: Deserialize<'de> + Default")]
-struct DimsView<S> {
-    campaign: S,
-    journey: S,
-    sequence: S,
-    content: S,
-    variant: S,
-    source_medium: S,
-}
-
-impl TouchInfoView<'_> {
-    /// As `TouchInfo::key` (a test holds them equal).
-    fn key(&self, group_by: GroupBy) -> &str {
-        let d = &self.dims;
-        let v = match group_by {
-            GroupBy::Channel => return self.channel.as_str(),
-            GroupBy::Campaign => d.campaign,
-            GroupBy::Journey => d.journey,
-            GroupBy::Sequence => d.sequence,
-            GroupBy::Content => d.content,
-            GroupBy::Variant => d.variant,
-            GroupBy::SourceMedium => d.source_medium,
-        };
-        v.unwrap_or(NONE_KEY)
+/// The grouping key of `t`, borrowed when it is static.
+fn path_key(s: &Summary, t: &STouch, group_by: GroupBy) -> PathKey {
+    match s.key(t, group_by) {
+        _ if group_by == GroupBy::Channel => PathKey::Borrowed(t.channel.as_str()),
+        NONE_KEY => PathKey::Borrowed(NONE_KEY),
+        k => PathKey::Owned(k.to_string()),
     }
 }
 
-/// The fields of a stored `ConvRec` a part needs.
-#[derive(Deserialize)]
-struct ConvView<'a> {
-    ts: Ts,
-    #[serde(borrow)]
-    conversion: ConversionView<'a>,
+/// The summary stored at `k`, decoded.
+pub fn decode_summary(k: &[u8], v: &[u8]) -> Result<Summary, StorageError> {
+    Summary::decode(v).map_err(|_| StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() })
 }
 
-#[derive(Deserialize)]
-struct ConversionView<'a> {
-    value: f64,
-    #[serde(borrow)]
-    currency: &'a str,
-}
-
-/// A touchpoint as a part uses it: time, channel, grouping key.
-pub type Touch = (Ts, Channel, String);
-
-fn decode<'a, T: Deserialize<'a>>(k: &[u8], v: &'a [u8]) -> Result<T, StorageError> {
-    rmp_serde::from_slice(v).map_err(|e| StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: e.to_string() })
+/// Every person of `tenant` with a summary (with any record), ascending.
+pub fn summary_persons(store: &Store, p: u16, tenant: &str) -> Result<Vec<u64>, StorageError> {
+    let prefix = key::summary_prefix(p, tenant);
+    let mut out = Vec::new();
+    store.walk_keys(&prefix, &prefix_end(&prefix), |k| {
+        if let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) {
+            out.push(person);
+        }
+        touchline_storage::Walk::Next
+    })?;
+    Ok(out)
 }
 
 /// Fewer persons than this are swept on the caller's thread.
@@ -123,55 +86,37 @@ pub fn persons_parts(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, 
     let from = clamp_from(q.from, q.horizon);
     let to = q.to.max(from);
     let lookback = q.lookback_days.saturating_mul(86_400);
-    let cprefix = KeyBuf::space(p, Space::Conversion).tenant(tenant).into_vec();
-    let tprefix = KeyBuf::space(p, Space::Touch).tenant(tenant).into_vec();
-    let start = |prefix: &[u8], person: u64, ts: Ts| KeyBuf(prefix.to_vec()).u64(person).bytes(&ts.to_key_bytes()).into_vec();
-    let first = persons.first().copied().unwrap_or(0);
-    let mut cc = store.cursor(&start(&cprefix, first, from), &prefix_end(&cprefix));
-    let mut tc = store.cursor(&start(&tprefix, first, Ts::new(i64::MIN, 0)), &prefix_end(&tprefix));
+    let prefix = key::summary_prefix(p, tenant);
+    let mut k = KeyBuf(prefix.clone()).u64(persons.first().copied().unwrap_or(0)).into_vec();
+    let mut c = store.cursor(&k, &prefix_end(&prefix));
     let mut out = Vec::with_capacity(persons.len());
-    let (mut convs, mut touches) = (Vec::new(), Vec::new());
+    let mut touches = Vec::new();
     for &person in persons {
-        convs.clear();
-        read(&mut cc, &start(&cprefix, person, from), &start(&cprefix, person, to), |k, v| {
-            let c: ConvView = decode(k, v)?;
-            if c.conversion.currency == currency {
-                convs.push((c.ts, c.conversion.value));
+        k.truncate(prefix.len());
+        k.extend_from_slice(&person.to_be_bytes());
+        c.advance_to(&k);
+        let summary = match c.current() {
+            Some((ck, v)) if ck == k.as_slice() => decode_summary(ck, v)?,
+            _ => {
+                c.status()?;
+                out.push((person, PersonPaths::default()));
+                continue;
             }
-            Ok(())
-        })?;
-        let mut allowed = Vec::with_capacity(convs.len());
-        for c in &convs {
-            if consent.allows(person, c.0)? {
-                allowed.push(*c);
+        };
+        let mut allowed = Vec::new();
+        for sc in summary.convs.iter().filter(|sc| sc.ts >= from && sc.ts < to) {
+            if summary.currency(sc) == currency && consent.allows(person, sc.ts)? {
+                allowed.push((sc.ts, sc.value));
             }
         }
         // Touchpoints from the first conversion's lookback start (or the range's).
         let t_from = allowed.first().map_or(from, |c| clamp_from(c.0.minus_secs(lookback), q.horizon).min(from));
         touches.clear();
-        read(&mut tc, &start(&tprefix, person, t_from), &start(&tprefix, person, to), |k, v| {
-            let t: TouchView = decode(k, v)?;
-            touches.push((t.ts, t.touch.channel, t.touch.key(q.group_by).to_string()));
-            Ok(())
-        })?;
+        touches.extend(summary.touches.iter().filter(|t| t.ts >= t_from && t.ts < to).map(|t| (t.ts, t.channel, path_key(&summary, t, q.group_by))));
         out.push((person, assemble(q, lookback, from, &allowed, &mut touches, consent, person)?));
     }
-    Ok(out)
-}
-
-/// Hands every record of `[lo, hi)` to `f`, leaving the cursor at the first
-/// key at or after `hi`.
-fn read(c: &mut Cursor, lo: &[u8], hi: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError>) -> Result<(), QueryError> {
-    c.advance_to(lo);
-    while let Some((k, v)) = c.current() {
-        if k >= hi {
-            break;
-        }
-        f(k, v)?;
-        c.next();
-    }
     c.status()?;
-    Ok(())
+    Ok(out)
 }
 
 /// One person's part from its conversions in range (time, value; currency
@@ -203,37 +148,8 @@ pub fn assemble(q: &AttributionQuery, lookback: i64, from: Ts, convs: &[(Ts, f64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Dims, TouchInfo};
-    use crate::state::{ConvRec, TouchRec};
-    use crate::domain::ConversionInfo;
-
-    #[test]
-    fn views_read_what_the_records_hold() {
-        let dims = Dims {
-            campaign: Some("spring".into()),
-            journey: None,
-            sequence: Some("3".into()),
-            content: Some("c".into()),
-            variant: Some("b".into()),
-            source_medium: Some("google / cpc".into()),
-            params: vec![("utm_x".into(), "y".into())],
-        };
-        for dims in [dims, Dims::default()] {
-            let touch = TouchInfo { channel: Channel::Search, interaction_type: "click".into(), dims };
-            let rec = TouchRec { event_id: "e".into(), ts: Ts::new(5, 7), customer_id: "c".into(), touch: touch.clone() };
-            let bytes = touchline_storage::codec::encode(&rec).unwrap();
-            let view: TouchView = decode(b"k", &bytes).unwrap();
-            assert_eq!(view.ts, rec.ts);
-            for g in GroupBy::ALL {
-                assert_eq!(view.touch.key(g), touch.key(g), "{g:?}");
-            }
-        }
-        let conversion = ConversionInfo { value: 2.5, currency: "EUR".into(), conversion_type: Some("sale".into()) };
-        let rec = ConvRec { event_id: "e".into(), ts: Ts::new(9, 0), customer_id: "c".into(), conversion };
-        let bytes = touchline_storage::codec::encode(&rec).unwrap();
-        let view: ConvView = decode(b"k", &bytes).unwrap();
-        assert_eq!((view.ts, view.conversion.value, view.conversion.currency), (rec.ts, 2.5, "EUR"));
-    }
+    use crate::domain::{ConversionInfo, Dims, GroupBy, TouchInfo};
+    use crate::state::{ConvRec, TenantState, TouchRec};
 
     #[test]
     fn parallel_sweep_equals_one_thread() {
@@ -244,17 +160,18 @@ mod tests {
         let mut txn = store.txn();
         let meta = TenantMeta::default();
         txn.put_as(key::tenant_meta(p, t), &meta).unwrap();
+        let mut st = TenantState::records(&mut txn, p, t);
         let persons: Vec<u64> = (0..PARALLEL_MIN as u64 + 500).map(|i| i * 3).collect();
         for &person in &persons {
             for i in 0..(person % 4) as i64 {
                 let touch = TouchInfo { channel: Channel::ALL[(person as usize + i as usize) % 10], interaction_type: "click".into(), dims: Dims::default() };
                 let rec = TouchRec { event_id: format!("t{person}-{i}"), ts: Ts::new(1_000_000 + i * 3600 + person as i64, 0), customer_id: "c".into(), touch };
-                txn.put_as(key::touch(p, t, person, rec.ts, &rec.event_id), &rec).unwrap();
+                st.put_touch(person, &rec).unwrap();
             }
             if person % 5 == 0 {
                 let conversion = ConversionInfo { value: person as f64, currency: "USD".into(), conversion_type: None };
                 let rec = ConvRec { event_id: format!("c{person}"), ts: Ts::new(1_000_000 + 3600 + person as i64, 0), customer_id: "c".into(), conversion };
-                txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), &rec).unwrap();
+                st.put_conversion(person, &rec).unwrap();
             }
         }
         txn.commit(None).unwrap();

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod privacy;
 pub mod records;
 pub mod retention;
+pub mod summary;
 pub mod tenant;
 
 pub use records::*;

@@ -112,6 +112,7 @@ impl TenantState<'_> {
                 self.txn.delete(k);
                 out.records += 1;
             }
+            self.txn.delete(key::summary(p, &t, pk));
             self.delete_person(pk)?;
         }
         Ok(out)

@@ -184,6 +184,12 @@ pub mod key {
     pub fn conv(p: u16, tenant: &str, person: u64, ts: Ts, event_id: &str) -> Vec<u8> {
         t(p, Space::Conversion, tenant).u64(person).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
     }
+    pub fn summary(p: u16, tenant: &str, person: u64) -> Vec<u8> {
+        t(p, Space::Summary, tenant).u64(person).into_vec()
+    }
+    pub fn summary_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::Summary, tenant).into_vec()
+    }
     pub fn conv_by_time_prefix(p: u16, tenant: &str) -> Vec<u8> {
         t(p, Space::ConversionByTime, tenant).into_vec()
     }

@@ -4,10 +4,11 @@
 //! links), dedup records, consent, segments, campaigns, variants and journey
 //! window counters are never touched.
 //!
-//! One pass walks, for every tenant of every owned partition, three spaces:
+//! One pass walks, for every tenant of every owned partition, four spaces:
 //! the per-person touch and conversion timelines (each person's expired
-//! records are a key prefix, so the walk seeks past a person's retained rest)
-//! and the conversion time index (expired entries are one leading key range).
+//! records are a key prefix, so the walk seeks past a person's retained rest),
+//! the conversion time index (expired entries are one leading key range) and
+//! the persons' path summaries (`super::summary`, trimmed in place).
 //! A step visits at most `budget` keys and resumes where the last one stopped.
 //! Queries already ignore everything behind the horizon and the horizon never
 //! moves back, so a step may run at any time beside ingest: a record it
@@ -15,6 +16,7 @@
 //! behind the horizon is invisible too and goes in a later pass.
 
 use super::records::key;
+use super::summary::Summary;
 use super::tenant::{person_in_key, ts_in_key};
 use crate::domain::retention::RetentionPolicy;
 use crate::domain::Ts;
@@ -23,7 +25,7 @@ use touchline_storage::keys::{prefix_end, KeyBuf, Space};
 use touchline_storage::{StorageError, Store, Walk};
 
 /// The spaces a sweep walks, in order.
-const SPACES: [Space; 3] = [Space::Touch, Space::Conversion, Space::ConversionByTime];
+const SPACES: [Space; 4] = [Space::Touch, Space::Conversion, Space::ConversionByTime, Space::Summary];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Unit {
@@ -87,6 +89,9 @@ impl Sweeper {
     fn walk(&mut self, store: &Store, u: &Unit, h: Ts, budget: usize, report: &mut StepReport) -> Result<bool, StorageError> {
         let prefix = KeyBuf::space(u.partition, u.space).tenant(&u.tenant).into_vec();
         let start = self.cursor.take().unwrap_or_else(|| prefix.clone());
+        if u.space == Space::Summary {
+            return self.walk_summaries(store, &prefix, start, h, budget, report);
+        }
         let by_time = u.space == Space::ConversionByTime;
         // The time index is ordered by time: only its expired head is walked.
         let end = if by_time { key::conv_by_time_at(u.partition, &u.tenant, h) } else { prefix_end(&prefix) };
@@ -121,6 +126,53 @@ impl Sweeper {
     }
 }
 
+impl Sweeper {
+    /// Trims the path summaries of `[start, end of prefix)` that hold a record
+    /// behind `h`, for at most `budget` summaries. Each trim re-reads and
+    /// rewrites its summary atomically with respect to batch commits
+    /// ([`Store::rewrite`]); a batch that read the summary before the trim
+    /// writes the expired records back, and the next pass trims them again.
+    fn walk_summaries(&mut self, store: &Store, prefix: &[u8], start: Vec<u8>, h: Ts, budget: usize, report: &mut StepReport) -> Result<bool, StorageError> {
+        let (mut visited, mut expired, mut stopped_at, mut err) = (0usize, Vec::new(), None, None);
+        store.scan(&start, &prefix_end(prefix), |k, v| {
+            if visited >= budget {
+                stopped_at = Some(k.to_vec());
+                return false;
+            }
+            visited += 1;
+            match Summary::decode(v) {
+                Ok(s) if s.min_ts().is_some_and(|m| m < h) => expired.push(k.to_vec()),
+                Ok(_) => {}
+                Err(_) => {
+                    err = Some(StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() });
+                    return false;
+                }
+            }
+            true
+        })?;
+        if let Some(e) = err {
+            return Err(e);
+        }
+        for k in &expired {
+            let mut dropped = 0;
+            store.rewrite(k, |v| {
+                let mut s = Summary::decode(v).ok()?;
+                let before = s.touches.len() + s.convs.len();
+                if !s.trim_before(h) {
+                    return None;
+                }
+                dropped = before - (s.touches.len() + s.convs.len());
+                Some((!s.is_empty()).then(|| s.encode()))
+            })?;
+            report.deleted += dropped as u64;
+        }
+        report.visited += visited;
+        let done = stopped_at.is_none();
+        self.cursor = stopped_at;
+        Ok(done)
+    }
+}
+
 fn horizon(store: &Store, u: &Unit, policy: &RetentionPolicy) -> Result<Option<Ts>, StorageError> {
     let k = key::tenant_meta(u.partition, &u.tenant);
     let meta: Option<super::TenantMeta> = match store.get(&k)? {
@@ -144,7 +196,7 @@ fn units(store: &Store, owned: &[u16]) -> Result<VecDeque<Unit>, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{ConvIndexRec, TenantMeta};
+    use crate::state::{ConvRec, TenantMeta, TouchRec};
 
     const DAY: i64 = 86_400;
 
@@ -156,7 +208,7 @@ mod tests {
 
     fn timeline_keys(store: &Store, p: u16, tenant: &str) -> Vec<(Space, Ts)> {
         let mut out = Vec::new();
-        for space in SPACES {
+        for space in SPACES.into_iter().filter(|&s| s != Space::Summary) {
             let prefix = KeyBuf::space(p, space).tenant(tenant).into_vec();
             let off = if space == Space::ConversionByTime { prefix.len() } else { prefix.len() + 8 };
             store.scan_prefix(&prefix, |k, _| {
@@ -176,14 +228,17 @@ mod tests {
         put(&store, key::tenant_index(p, t), Vec::new());
         let meta = TenantMeta { max_ts: Some(Ts::new(100 * DAY, 0)), ..Default::default() };
         put(&store, key::tenant_meta(p, t), touchline_storage::codec::encode(&meta).unwrap());
-        let idx = touchline_storage::codec::encode(&ConvIndexRec { person: 1, currency: "USD".into(), value: 1.0 }).unwrap();
         for person in 1..=5u64 {
             for d in [1i64, 50, 97, 98, 99] {
                 let ts = Ts::new(d * DAY, 0);
                 let eid = format!("e{person}-{d}");
-                put(&store, key::touch(p, t, person, ts, &eid), vec![1]);
-                put(&store, key::conv(p, t, person, ts, &eid), vec![1]);
-                put(&store, key::conv_by_time(p, t, ts, &eid), idx.clone());
+                let mut txn = store.txn();
+                let mut st = super::super::TenantState::records(&mut txn, p, t);
+                let touch = crate::domain::TouchInfo { channel: crate::domain::Channel::Email, interaction_type: "click".into(), dims: Default::default() };
+                st.put_touch(person, &TouchRec { event_id: eid.clone(), ts, customer_id: "c".into(), touch }).unwrap();
+                let conversion = crate::domain::ConversionInfo { value: 1.0, currency: "USD".into(), conversion_type: None };
+                st.put_conversion(person, &ConvRec { event_id: eid, ts, customer_id: "c".into(), conversion }).unwrap();
+                txn.commit(None).unwrap();
             }
         }
         // Another partition's tenant is not owned: untouched.
@@ -206,10 +261,16 @@ mod tests {
             assert!(steps < 100, "no progress");
         }
         assert!(steps > 3, "bounded steps: {steps}");
-        assert_eq!(deleted, 5 * 3 * 3, "days 1, 50, 97 of 5 persons in 3 spaces");
+        assert_eq!(deleted, 5 * 3 * 5, "days 1, 50, 97 of 5 persons in 3 spaces and, twice, in their summaries");
         let left = timeline_keys(&store, p, t);
         assert_eq!(left.len(), 5 * 2 * 3);
         assert!(left.iter().all(|(_, ts)| *ts >= Ts::new(98 * DAY, 0)), "{left:?}");
+        for person in 1..=5u64 {
+            let v = store.get(&key::summary(p, t, person)).unwrap().unwrap();
+            let s = Summary::decode(&v).unwrap();
+            let days: Vec<i64> = s.touches.iter().map(|x| x.ts.secs / DAY).chain(s.convs.iter().map(|x| x.ts.secs / DAY)).collect();
+            assert_eq!(days, vec![98, 99, 98, 99], "person {person}");
+        }
         assert_eq!(timeline_keys(&store, 4, t).len(), 1, "not owned, not swept");
         // A second pass has nothing left to delete; retention 0 keeps everything.
         let r = sw.step(&store, &[p], &policy, 1000).unwrap();

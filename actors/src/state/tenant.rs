@@ -3,6 +3,7 @@
 //! record moves after a merge, window counters and campaigns.
 
 use super::cache::GenCache;
+use super::summary::Summary;
 use super::records::{key, CampaignRec, ConvIndexRec, ConvRec, PersonRec, TenantMeta, TouchRec, WindowCounts};
 use crate::domain::identity::{IdNode, IdentityStore, Link, Move, PersonIds};
 use crate::domain::Ts;
@@ -96,16 +97,53 @@ impl<'a> TenantState<'a> {
         self.meta_dirty = true;
     }
 
+    /// Appends a touchpoint to the person's timeline and summary.
     pub fn put_touch(&mut self, person: u64, rec: &TouchRec) -> Result<(), StorageError> {
         let k = key::touch(self.partition, self.tenant, person, rec.ts, &rec.event_id);
-        self.txn.put_as(k, rec)
+        self.txn.put_as(k, rec)?;
+        self.update_summary(person, |s| s.insert_touch(rec))
     }
 
+    /// Adds a conversion to the person's conversions, the tenant's time index
+    /// and the person's summary.
     pub fn put_conversion(&mut self, person: u64, rec: &ConvRec) -> Result<(), StorageError> {
         let (p, t) = (self.partition, self.tenant);
         self.txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), rec)?;
         let idx = ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
-        self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)
+        self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
+        self.update_summary(person, |s| s.insert_conv(rec))
+    }
+
+    /// Applies `insert` to the person's summary, or rebuilds the summary from
+    /// the records when it declines (an equal time) or the value is unreadable.
+    fn update_summary(&mut self, person: u64, insert: impl FnOnce(&mut Summary) -> bool) -> Result<(), StorageError> {
+        let k = key::summary(self.partition, self.tenant, person);
+        let current = self.txn.get_with(&k, |v| v.map(Summary::decode))?;
+        let mut s = match current {
+            None => Summary::default(),
+            Some(Ok(s)) => s,
+            Some(Err(_)) => return self.rebuild_summary(person),
+        };
+        if !insert(&mut s) {
+            return self.rebuild_summary(person);
+        }
+        self.txn.put(k, s.encode());
+        Ok(())
+    }
+
+    /// Writes the person's summary afresh from its records (deleted when it has none).
+    pub fn rebuild_summary(&mut self, person: u64) -> Result<(), StorageError> {
+        let (p, t) = (self.partition, self.tenant);
+        let touches = self.txn.collect_prefix(&key::touch_prefix(p, t, person))?.iter().map(|(k, v)| codec::decode::<TouchRec>(k, v)).collect::<Result<Vec<_>, _>>()?;
+        let convs = self.txn.collect_prefix(&key::conv_prefix(p, t, person))?.iter().map(|(k, v)| codec::decode::<ConvRec>(k, v)).collect::<Result<Vec<_>, _>>()?;
+        let s = Summary::of(&touches, &convs);
+        let k = key::summary(p, t, person);
+        if s.is_empty() {
+            self.txn.delete(k);
+        } else {
+            self.txn.put(k, s.encode());
+        }
+        Ok(())
     }
 
     /// Counts a conversion's currency (the tenant's default report currency).
@@ -169,6 +207,10 @@ impl<'a> TenantState<'a> {
                 self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
                 moved += 1;
             }
+        }
+        if moved > 0 {
+            self.rebuild_summary(m.from)?;
+            self.rebuild_summary(m.to)?;
         }
         Ok(moved)
     }
