@@ -80,6 +80,8 @@ fn secs(t: Instant) -> f64 {
 }
 
 fn main() {
+    // RUST_LOG=touchline_actors::query::paths_cache=debug shows each build's phases.
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_writer(std::io::stderr).init();
     let mut args = std::env::args().skip(1);
     let persons: u64 = args.next().map(|a| a.parse().expect("persons")).unwrap_or(100_000);
     let changed: u64 = args.next().map(|a| a.parse().expect("changed persons")).unwrap_or(1000);

@@ -1,12 +1,16 @@
 //! CustomerActor: one per active person. Appends the person's touchpoints and
 //! conversions to its RocksDB timeline (through the batch transaction).
 //!
+//! The actor keeps the person's path summary between batches (one write per
+//! batch, no read while it lives).
+//!
 //! The actor is a cache, not the owner of the data: state lives in RocksDB, so the
 //! tenant actor passivates idle customers (and the least recently used beyond a
 //! cap) and memory stays flat however many persons a tenant has.
 
 use super::{boxed, Done, EngineConfig, SharedTxn};
 use crate::metrics;
+use crate::state::summary::{Summary, MAX_RECORDS};
 use crate::state::{ConvRec, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
@@ -35,6 +39,14 @@ pub struct CustomerState {
     args: CustomerArgs,
     touches: u64,
     conversions: u64,
+    /// The person's path summary as last written, with the store's count of
+    /// aborted transactions then (a change means the write may not have
+    /// landed: read it again). `Some(None)`: over the summary's record limit.
+    /// Only this actor writes the person's records and summary while it
+    /// lives (a merge or erasure retires it first); the retention sweep may
+    /// trim the stored summary meanwhile, and writing the cached one back only
+    /// returns expired records that queries ignore and the next pass trims.
+    summary: Option<(u64, Option<Summary>)>,
 }
 
 pub struct CustomerActor;
@@ -54,7 +66,7 @@ impl Actor for CustomerActor {
 
     async fn pre_start(&self, _me: ActorRef<CustomerMsg>, args: CustomerArgs) -> Result<CustomerState, ActorProcessingErr> {
         metrics::actor_started("customer");
-        Ok(CustomerState { args, touches: 0, conversions: 0 })
+        Ok(CustomerState { args, touches: 0, conversions: 0, summary: None })
     }
 
     async fn post_stop(&self, _me: ActorRef<CustomerMsg>, _s: &mut CustomerState) -> Result<(), ActorProcessingErr> {
@@ -73,19 +85,38 @@ impl Actor for CustomerActor {
                     Self::check_fault(&s.args.config, cid);
                 }
                 let mut guard = txn.lock();
+                let epoch = guard.store().aborted_txns();
+                let person = s.args.person;
                 let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
+                // The records, then the summary written once for the batch.
+                let mut summary = match s.summary.take() {
+                    Some((e, cached)) if e == epoch => cached,
+                    _ => st.load_summary(person).map_err(boxed)?,
+                };
+                let mut rebuild = false;
                 for w in &work {
                     match w {
                         Work::Touch(rec) => {
-                            st.put_touch(s.args.person, rec).map_err(boxed)?;
+                            st.put_touch_record(person, rec).map_err(boxed)?;
+                            rebuild |= summary.as_mut().is_some_and(|sm| !rebuild && !sm.insert_touch(rec));
                             s.touches += 1;
                         }
                         Work::Conversion(rec) => {
-                            st.put_conversion(s.args.person, rec).map_err(boxed)?;
+                            st.put_conversion_record(person, rec).map_err(boxed)?;
+                            rebuild |= summary.as_mut().is_some_and(|sm| !rebuild && !sm.insert_conv(rec));
                             s.conversions += 1;
                         }
                     }
                 }
+                if rebuild {
+                    summary = st.rebuild_summary(person).map_err(boxed)?;
+                } else if let Some(sm) = &summary {
+                    st.save_summary(person, Some(sm));
+                    if sm.len() > MAX_RECORDS {
+                        summary = None;
+                    }
+                }
+                s.summary = Some((epoch, summary));
                 // Hand the transaction back before reporting done: the partition
                 // takes it back as soon as the last token is gone.
                 drop(guard);

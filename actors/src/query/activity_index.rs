@@ -134,6 +134,28 @@ impl ActivityIndex {
     /// Every person listed in a bucket overlapping one of `ranges`, sorted
     /// and distinct: a superset of the persons with a record in them.
     pub fn persons_in(&self, ranges: &[(Ts, Ts)]) -> Vec<u64> {
+        // Person keys are a tenant's counter, so dense: a bitmap over them
+        // beats sorting the (hour, person) pairs when it is no larger than them.
+        let (mut max, mut pairs) = (0u64, 0usize);
+        for b in self.buckets_in(ranges) {
+            max = max.max(b.persons.iter().copied().max().unwrap_or(0));
+            pairs += b.persons.len();
+        }
+        if max / 64 <= pairs as u64 {
+            let mut bits = vec![0u64; max as usize / 64 + 1];
+            for &p in self.buckets_in(ranges).flat_map(|b| b.persons.iter()) {
+                bits[p as usize / 64] |= 1 << (p % 64);
+            }
+            let mut out = Vec::new();
+            for (w, &word) in bits.iter().enumerate() {
+                let mut x = word;
+                while x != 0 {
+                    out.push(w as u64 * 64 + u64::from(x.trailing_zeros()));
+                    x &= x - 1;
+                }
+            }
+            return out;
+        }
         let mut out: Vec<u64> = self.buckets_in(ranges).flat_map(|b| b.persons.iter().copied()).collect();
         out.sort_unstable();
         out.dedup();
@@ -152,19 +174,34 @@ impl ActivityIndex {
         let mut err = None;
         store.scan(&prefix, &prefix_end(&prefix), |k, v| {
             let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
-            let s = match super::sweep::decode_summary(k, v) {
-                Ok(s) => s,
-                Err(e) => {
-                    err = Some(e);
-                    return false;
-                }
-            };
             // Persons come in ascending order: a bucket's list stays sorted.
-            for ts in s.touches.iter().map(|t| t.ts).chain(s.convs.iter().map(|c| c.ts)) {
-                let v = bucket.entry(bucket_of(ts)).or_default();
-                if v.last() != Some(&person) {
-                    v.push(person);
+            let mut last = None;
+            let overflow;
+            let v = if crate::state::summary::is_overflow(v) {
+                overflow = match super::sweep::person_summary(store, p, tenant, person, k, v) {
+                    Ok(s) => s.stored_uncapped(),
+                    Err(e) => {
+                        err = Some(e);
+                        return false;
+                    }
+                };
+                &overflow[..]
+            } else {
+                v
+            };
+            let walked = crate::state::summary::for_each_ts(v, |ts| {
+                let b = bucket_of(ts);
+                if last != Some(b) {
+                    last = Some(b);
+                    let v = bucket.entry(b).or_default();
+                    if v.last() != Some(&person) {
+                        v.push(person);
+                    }
                 }
+            });
+            if walked.is_err() {
+                err = Some(StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() });
+                return false;
             }
             true
         })?;
@@ -247,6 +284,25 @@ mod tests {
         assert_eq!(ix.count_in(&[(t(0), t(7200)), (t(3600), t(7300))]), 5);
         assert_eq!(ix.persons_in(&[(t(0), t(7200)), (t(3600), t(7300))]), vec![1, 2, 3, 4]);
         assert_eq!(ix.pairs, 5);
+    }
+
+    #[test]
+    fn dense_and_sparse_person_keys_list_alike() {
+        for scale in [1u64, 1 << 40] {
+            let mut ix = ActivityIndex::default();
+            let mut want = Vec::new();
+            for i in (0..300u64).rev() {
+                let person = (i * 7 % 300) * scale;
+                ix.add(t(i as i64 * 600), person);
+                ix.add(t(i as i64 * 600 + 3600), person);
+                want.push(person);
+            }
+            want.sort_unstable();
+            want.dedup();
+            assert_eq!(ix.persons_in(&[(t(0), t(1_000_000))]), want, "scale {scale}");
+            let first_hour: Vec<u64> = (0..6u64).map(|i| (i * 7 % 300) * scale).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            assert_eq!(ix.persons_in(&[(t(0), t(3600))]), first_hour, "scale {scale}");
+        }
     }
 
     #[test]

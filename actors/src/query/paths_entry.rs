@@ -170,6 +170,11 @@ impl Entry {
         }
     }
 
+    /// Room for `n` more persons.
+    pub fn reserve(&mut self, n: usize) {
+        self.persons.reserve(n);
+    }
+
     /// Replaces `person`'s part.
     pub fn set(&mut self, person: u64, pp: PersonPaths) {
         if let Some(old) = self.persons.remove(&person) {

@@ -13,7 +13,7 @@ use super::datadriven::{PathKey, PersonPaths};
 use super::QueryError;
 use crate::domain::retention::clamp_from;
 use crate::domain::{Channel, GroupBy, Ts, NONE_KEY};
-use crate::state::key;
+use crate::state::{key, ConvRec, TouchRec};
 use crate::state::summary::{STouch, Summary};
 use touchline_storage::keys::{prefix_end, KeyBuf};
 use touchline_storage::StorageError;
@@ -31,8 +31,14 @@ fn path_key(s: &Summary, t: &STouch, group_by: GroupBy) -> PathKey {
     }
 }
 
-/// The summary stored at `k`, decoded.
-pub fn decode_summary(k: &[u8], v: &[u8]) -> Result<Summary, StorageError> {
+/// The summary of `person` stored at `k` as `v`: decoded, or for an overflow
+/// person ([`crate::state::summary::OVERFLOW`]) built from its records.
+pub fn person_summary(store: &Store, p: u16, tenant: &str, person: u64, k: &[u8], v: &[u8]) -> Result<Summary, StorageError> {
+    if crate::state::summary::is_overflow(v) {
+        let touches: Vec<TouchRec> = store.prefix_as(&key::touch_prefix(p, tenant, person))?;
+        let convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(p, tenant, person))?;
+        return Ok(Summary::of(&touches, &convs));
+    }
     Summary::decode(v).map_err(|_| StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() })
 }
 
@@ -54,28 +60,41 @@ const PARALLEL_MIN: usize = 4096;
 /// Most threads one sweep uses.
 const MAX_THREADS: usize = 4;
 
-/// [`persons_parts`], split into contiguous runs of persons swept on up to
-/// [`MAX_THREADS`] threads (each with its own cursors and consent cache) when
-/// the list is long; same result, same order.
-pub fn persons_parts_parallel(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, persons: &[u64]) -> Result<Vec<(u64, PersonPaths)>, QueryError> {
+/// [`persons_parts`] handed to `sink` person by person, in order: when the
+/// list is long, split into contiguous runs swept on up to [`MAX_THREADS`]
+/// threads (each with its own cursor and consent cache). The caller aggregates
+/// after the threads are done: measured at 1 M persons on 2 cores, handing
+/// chunks over while the threads read was slower (1.1–1.3 s against 0.9 s),
+/// the aggregating thread competing with them and freeing their allocations.
+pub fn persons_parts_parallel(
+    store: &Store,
+    p: u16,
+    tenant: &str,
+    q: &AttributionQuery,
+    currency: &str,
+    consent: &mut ConsentCache,
+    persons: &[u64],
+    mut sink: impl FnMut(u64, PersonPaths),
+) -> Result<(), QueryError> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
-    if threads < 2 || persons.len() < PARALLEL_MIN {
-        return persons_parts(store, p, tenant, q, currency, consent, persons);
+    let runs = if threads < 2 || persons.len() < PARALLEL_MIN {
+        vec![persons_parts(store, p, tenant, q, currency, consent, persons)?]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = persons
+                .chunks(persons.len().div_ceil(threads))
+                .map(|run| {
+                    let mut consent = consent.fork();
+                    s.spawn(move || persons_parts(store, p, tenant, q, currency, &mut consent, run))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("a sweep thread panicked")).collect::<Result<Vec<_>, _>>()
+        })?
+    };
+    for (person, pp) in runs.into_iter().flatten() {
+        sink(person, pp);
     }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = persons
-            .chunks(persons.len().div_ceil(threads))
-            .map(|run| {
-                let mut consent = consent.fork();
-                s.spawn(move || persons_parts(store, p, tenant, q, currency, &mut consent, run))
-            })
-            .collect();
-        let mut out = Vec::with_capacity(persons.len());
-        for h in handles {
-            out.extend(h.join().expect("a sweep thread panicked")?);
-        }
-        Ok(out)
-    })
+    Ok(())
 }
 
 /// The parts of `persons` (sorted ascending, distinct) for query `q` in report
@@ -96,7 +115,7 @@ pub fn persons_parts(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, 
         k.extend_from_slice(&person.to_be_bytes());
         c.advance_to(&k);
         let summary = match c.current() {
-            Some((ck, v)) if ck == k.as_slice() => decode_summary(ck, v)?,
+            Some((ck, v)) if ck == k.as_slice() => person_summary(store, p, tenant, person, ck, v)?,
             _ => {
                 c.status()?;
                 out.push((person, PersonPaths::default()));
@@ -178,9 +197,44 @@ mod tests {
         let q = AttributionQuery { from: Ts::new(1_000_000 + 1800, 0), to: Ts::new(2_000_000, 0), group_by: GroupBy::Channel, lookback_days: 1, params: Default::default(), currency: None, horizon: None };
         let mut consent = ConsentCache::new(&store, p, t, &meta);
         let one = persons_parts(&store, p, t, &q, "USD", &mut consent, &persons).unwrap();
-        let many = persons_parts_parallel(&store, p, t, &q, "USD", &mut consent, &persons).unwrap();
+        let mut many = Vec::new();
+        persons_parts_parallel(&store, p, t, &q, "USD", &mut consent, &persons, |person, pp| many.push((person, pp))).unwrap();
         assert_eq!(one.len(), persons.len());
         assert!(one.iter().any(|(_, pp)| !pp.convs.is_empty() && pp.convs[0].touches.len() > 1));
         assert_eq!(one, many);
+    }
+
+    #[test]
+    fn an_overflow_person_is_read_from_its_records() {
+        use crate::query::activity_index::ActivityIndex;
+        use crate::state::summary::{is_overflow, MAX_RECORDS};
+        use crate::state::{key, TenantMeta};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &touchline_storage::StoreOptions::default()).unwrap();
+        let (p, t) = (2u16, "acme");
+        let mut txn = store.txn();
+        let meta = TenantMeta::default();
+        txn.put_as(key::tenant_meta(p, t), &meta).unwrap();
+        let mut st = TenantState::records(&mut txn, p, t);
+        for (person, n) in [(1u64, MAX_RECORDS + 5), (2, 3)] {
+            for i in 0..n as i64 {
+                let dims = Dims { campaign: Some(format!("c{}", i % 3)), ..Dims::default() };
+                let touch = TouchInfo { channel: Channel::ALL[i as usize % 10], interaction_type: "click".into(), dims };
+                st.put_touch(person, &TouchRec { event_id: format!("t{person}-{i}"), ts: Ts::new(1_000_000 + i * 60, 0), customer_id: "c".into(), touch }).unwrap();
+            }
+            let conversion = ConversionInfo { value: 5.0, currency: "USD".into(), conversion_type: None };
+            st.put_conversion(person, &ConvRec { event_id: format!("c{person}"), ts: Ts::new(1_000_000 + 30 * 60 + 1, 0), customer_id: "c".into(), conversion }).unwrap();
+        }
+        txn.commit(None).unwrap();
+        assert!(is_overflow(&store.get(&key::summary(p, t, 1)).unwrap().unwrap()));
+        assert!(!is_overflow(&store.get(&key::summary(p, t, 2)).unwrap().unwrap()));
+        let q = AttributionQuery { from: Ts::new(1_000_000, 0), to: Ts::new(2_000_000, 0), group_by: GroupBy::Campaign, lookback_days: 1, params: Default::default(), currency: None, horizon: None };
+        let mut consent = ConsentCache::new(&store, p, t, &meta);
+        let got = persons_parts(&store, p, t, &q, "USD", &mut consent, &[1, 2]).unwrap();
+        let (_, want) = crate::query::datadriven::all_persons_of_query(&store, p, t, &AttributionQuery { currency: Some("USD".into()), ..q.clone() }).unwrap();
+        assert_eq!(got, want.into_iter().collect::<Vec<_>>());
+        assert_eq!(got[0].1.convs[0].touches.len(), 31, "the overflow person's lookback path");
+        let ix = ActivityIndex::scan(&store, p, t).unwrap();
+        assert_eq!(ix.persons_in(&[(Ts::new(1_000_000 + 3600 * 10, 0), Ts::new(1_000_000 + 3600 * 11, 0))]), vec![1], "only person 1 reaches hour 10");
     }
 }

@@ -20,6 +20,9 @@
 //! behind the horizon can therefore linger in a summary until the next pass,
 //! which queries never see (they clamp to the horizon).
 //!
+//! A person with more than [`MAX_RECORDS`] records is stored as the
+//! [`OVERFLOW`] marker: readers then read its records, as before summaries.
+//!
 //! Layout (`VERSION` 1; varints are LEB128, times are zigzag deltas of the
 //! seconds from the previous record of the same list, then nanoseconds):
 //! `version | n_strings {len bytes}* | n_touches {Δsecs nanos channel mask
@@ -29,6 +32,19 @@ use crate::domain::{Channel, Dims, GroupBy, Ts, NONE_KEY};
 use crate::state::{ConvRec, TouchRec};
 
 const VERSION: u8 = 1;
+
+/// Most records a summary holds. A person with more (a bot, a shared device)
+/// gets the [`OVERFLOW`] marker instead, and readers go to its records: the
+/// write path re-encodes a summary per batch, which must stay bounded.
+pub const MAX_RECORDS: usize = 1024;
+
+/// The stored value of a person with more than [`MAX_RECORDS`] records.
+pub const OVERFLOW: &[u8] = &[2];
+
+/// Whether a stored value is the [`OVERFLOW`] marker.
+pub fn is_overflow(v: &[u8]) -> bool {
+    v == OVERFLOW
+}
 
 /// The grouping dimensions in mask-bit order.
 const DIMS: usize = 6;
@@ -80,6 +96,25 @@ impl Summary {
 
     pub fn is_empty(&self) -> bool {
         self.touches.is_empty() && self.convs.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.touches.len() + self.convs.len()
+    }
+
+    /// The encoding whatever the size (for a reader that built an overflow
+    /// person's summary from its records).
+    pub fn stored_uncapped(&self) -> Vec<u8> {
+        self.encode()
+    }
+
+    /// The value to store: the encoding, or [`OVERFLOW`] beyond [`MAX_RECORDS`].
+    pub fn stored(&self) -> Vec<u8> {
+        if self.len() > MAX_RECORDS {
+            OVERFLOW.to_vec()
+        } else {
+            self.encode()
+        }
     }
 
     /// The earliest record time.
@@ -254,6 +289,38 @@ impl Summary {
     }
 }
 
+/// Calls `f` with the time of every record of an encoded summary (touchpoints,
+/// then conversions), without building it.
+pub fn for_each_ts(bytes: &[u8], mut f: impl FnMut(Ts)) -> Result<(), BadSummary> {
+    let mut r = Reader { b: bytes, at: 0 };
+    if r.u8()? != VERSION {
+        return Err(BadSummary);
+    }
+    for _ in 0..r.len()? {
+        let len = r.len()?;
+        r.take(len)?;
+    }
+    let mut prev = 0i64;
+    for _ in 0..r.len()? {
+        f(r.ts(&mut prev)?);
+        r.u8()?;
+        let mask = r.u8()?;
+        for _ in 0..mask.count_ones() {
+            r.varint()?;
+        }
+    }
+    let mut prev = 0i64;
+    for _ in 0..r.len()? {
+        f(r.ts(&mut prev)?);
+        r.take(8)?;
+        r.varint()?;
+    }
+    if r.at != bytes.len() {
+        return Err(BadSummary);
+    }
+    Ok(())
+}
+
 fn varint(b: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         b.push(v as u8 | 0x80);
@@ -344,6 +411,9 @@ mod tests {
                 assert_eq!(back.key(t, g), r.touch.key(g), "{g:?}");
             }
         }
+        let mut times = Vec::new();
+        for_each_ts(&s.encode(), |t| times.push(t)).unwrap();
+        assert_eq!(times, [ts[0], ts[1], ts[2], ts[1], ts[2]]);
         let got: Vec<(Ts, f64, &str)> = back.convs.iter().map(|c| (c.ts, c.value, back.currency(c))).collect();
         assert_eq!(got, vec![(ts[1], 12.5, "EUR"), (ts[2], -0.0, "USD")]);
         assert_eq!(back.min_ts(), Some(ts[0]));
@@ -356,6 +426,7 @@ mod tests {
         let bytes = s.encode();
         for cut in 0..bytes.len() {
             assert_eq!(Summary::decode(&bytes[..cut]), Err(BadSummary), "cut at {cut}");
+            assert_eq!(for_each_ts(&bytes[..cut], |_| {}), Err(BadSummary), "cut at {cut}");
         }
         let mut extra = bytes.clone();
         extra.push(0);

@@ -3,7 +3,7 @@
 //! record moves after a merge, window counters and campaigns.
 
 use super::cache::GenCache;
-use super::summary::Summary;
+use super::summary::{self, Summary};
 use super::records::{key, CampaignRec, ConvIndexRec, ConvRec, PersonRec, TenantMeta, TouchRec, WindowCounts};
 use crate::domain::identity::{IdNode, IdentityStore, Link, Move, PersonIds};
 use crate::domain::Ts;
@@ -99,51 +99,79 @@ impl<'a> TenantState<'a> {
 
     /// Appends a touchpoint to the person's timeline and summary.
     pub fn put_touch(&mut self, person: u64, rec: &TouchRec) -> Result<(), StorageError> {
-        let k = key::touch(self.partition, self.tenant, person, rec.ts, &rec.event_id);
-        self.txn.put_as(k, rec)?;
-        self.update_summary(person, |s| s.insert_touch(rec))
+        self.put_touch_record(person, rec)?;
+        self.insert_into_summary(person, |s| s.insert_touch(rec))
     }
 
     /// Adds a conversion to the person's conversions, the tenant's time index
     /// and the person's summary.
     pub fn put_conversion(&mut self, person: u64, rec: &ConvRec) -> Result<(), StorageError> {
-        let (p, t) = (self.partition, self.tenant);
-        self.txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), rec)?;
-        let idx = ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
-        self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
-        self.update_summary(person, |s| s.insert_conv(rec))
+        self.put_conversion_record(person, rec)?;
+        self.insert_into_summary(person, |s| s.insert_conv(rec))
     }
 
-    /// Applies `insert` to the person's summary, or rebuilds the summary from
-    /// the records when it declines (an equal time) or the value is unreadable.
-    fn update_summary(&mut self, person: u64, insert: impl FnOnce(&mut Summary) -> bool) -> Result<(), StorageError> {
-        let k = key::summary(self.partition, self.tenant, person);
-        let current = self.txn.get_with(&k, |v| v.map(Summary::decode))?;
-        let mut s = match current {
-            None => Summary::default(),
-            Some(Ok(s)) => s,
-            Some(Err(_)) => return self.rebuild_summary(person),
-        };
+    /// Applies `insert` to the person's stored summary, or rebuilds it from
+    /// the records when `insert` declines (an equal time); nothing for an
+    /// overflow person (readers read its records).
+    fn insert_into_summary(&mut self, person: u64, insert: impl FnOnce(&mut Summary) -> bool) -> Result<(), StorageError> {
+        let Some(mut s) = self.load_summary(person)? else { return Ok(()) };
         if !insert(&mut s) {
-            return self.rebuild_summary(person);
+            return self.rebuild_summary(person).map(drop);
         }
-        self.txn.put(k, s.encode());
+        self.save_summary(person, Some(&s));
         Ok(())
     }
 
-    /// Writes the person's summary afresh from its records (deleted when it has none).
-    pub fn rebuild_summary(&mut self, person: u64) -> Result<(), StorageError> {
+    /// The touchpoint's record alone: the caller keeps the summary.
+    pub fn put_touch_record(&mut self, person: u64, rec: &TouchRec) -> Result<(), StorageError> {
+        let k = key::touch(self.partition, self.tenant, person, rec.ts, &rec.event_id);
+        self.txn.put_as(k, rec)
+    }
+
+    /// The conversion's records alone (its own and the time index'): the
+    /// caller keeps the summary.
+    pub fn put_conversion_record(&mut self, person: u64, rec: &ConvRec) -> Result<(), StorageError> {
+        let (p, t) = (self.partition, self.tenant);
+        self.txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), rec)?;
+        let idx = ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+        self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)
+    }
+
+    /// The person's summary as the transaction sees it (empty when it has
+    /// none yet; an unreadable value is rebuilt from the records); `None`
+    /// for an [`OVERFLOW`](super::summary::OVERFLOW) person, whose records
+    /// readers read instead.
+    pub fn load_summary(&mut self, person: u64) -> Result<Option<Summary>, StorageError> {
+        let k = key::summary(self.partition, self.tenant, person);
+        let current = self.txn.get_with(&k, |v| v.map(|v| if summary::is_overflow(v) { Ok(None) } else { Summary::decode(v).map(Some) }))?;
+        match current {
+            None => Ok(Some(Summary::default())),
+            Some(Ok(s)) => Ok(s),
+            Some(Err(_)) => self.rebuild_summary(person),
+        }
+    }
+
+    /// Stores the person's summary (`None`: the overflow marker).
+    pub fn save_summary(&mut self, person: u64, s: Option<&Summary>) {
+        let k = key::summary(self.partition, self.tenant, person);
+        match s {
+            Some(s) if s.is_empty() => self.txn.delete(k),
+            Some(s) => self.txn.put(k, s.stored()),
+            None => self.txn.put(k, summary::OVERFLOW.to_vec()),
+        }
+    }
+
+    /// Writes the person's summary afresh from its records (deleted when it
+    /// has none) and returns it (`None`: over the record limit, stored as the
+    /// overflow marker).
+    pub fn rebuild_summary(&mut self, person: u64) -> Result<Option<Summary>, StorageError> {
         let (p, t) = (self.partition, self.tenant);
         let touches = self.txn.collect_prefix(&key::touch_prefix(p, t, person))?.iter().map(|(k, v)| codec::decode::<TouchRec>(k, v)).collect::<Result<Vec<_>, _>>()?;
         let convs = self.txn.collect_prefix(&key::conv_prefix(p, t, person))?.iter().map(|(k, v)| codec::decode::<ConvRec>(k, v)).collect::<Result<Vec<_>, _>>()?;
         let s = Summary::of(&touches, &convs);
-        let k = key::summary(p, t, person);
-        if s.is_empty() {
-            self.txn.delete(k);
-        } else {
-            self.txn.put(k, s.encode());
-        }
-        Ok(())
+        let s = (s.len() <= summary::MAX_RECORDS).then_some(s);
+        self.save_summary(person, s.as_ref());
+        Ok(s)
     }
 
     /// Counts a conversion's currency (the tenant's default report currency).
