@@ -170,12 +170,10 @@ impl ActivityIndex {
     /// Builds the index of `tenant` from its persons' path summaries.
     pub fn scan(store: &Store, p: u16, tenant: &str) -> Result<ActivityIndex, StorageError> {
         let prefix = crate::state::key::summary_prefix(p, tenant);
-        let mut bucket: HashMap<i64, Vec<u64>> = HashMap::new();
+        let mut builder = IndexBuilder::default();
         let mut err = None;
         store.scan(&prefix, &prefix_end(&prefix), |k, v| {
             let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
-            // Persons come in ascending order: a bucket's list stays sorted.
-            let mut last = None;
             let overflow;
             let v = if crate::state::summary::is_overflow(v) {
                 overflow = match super::sweep::person_summary(store, p, tenant, person, k, v) {
@@ -189,31 +187,42 @@ impl ActivityIndex {
             } else {
                 v
             };
-            let walked = crate::state::summary::for_each_ts(v, |ts| {
-                let b = bucket_of(ts);
-                if last != Some(b) {
-                    last = Some(b);
-                    let v = bucket.entry(b).or_default();
-                    if v.last() != Some(&person) {
-                        v.push(person);
-                    }
-                }
-            });
-            if walked.is_err() {
+            if crate::state::summary::for_each_ts(v, |ts| builder.add(person, ts)).is_err() {
                 err = Some(StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() });
                 return false;
             }
             true
         })?;
-        if let Some(e) = err {
-            return Err(e);
+        match err {
+            Some(e) => Err(e),
+            None => Ok(builder.finish()),
         }
+    }
+}
+
+/// Builds an index from persons added in ascending order (each bucket's list
+/// then comes out sorted and distinct).
+#[derive(Default)]
+pub struct IndexBuilder {
+    buckets: HashMap<i64, Vec<u64>>,
+}
+
+impl IndexBuilder {
+    /// Lists `person` (not below any person added before) in `ts`'s bucket.
+    pub fn add(&mut self, person: u64, ts: Ts) {
+        let v = self.buckets.entry(bucket_of(ts)).or_default();
+        if v.last() != Some(&person) {
+            v.push(person);
+        }
+    }
+
+    pub fn finish(self) -> ActivityIndex {
         let mut ix = ActivityIndex::default();
-        for (id, persons) in bucket {
+        for (id, persons) in self.buckets {
             ix.pairs += persons.len();
             ix.buckets.insert(id, Bucket { sorted: persons.len(), persons });
         }
-        Ok(ix)
+        ix
     }
 }
 

@@ -49,7 +49,7 @@ use super::consent::ConsentCache;
 use super::paths_entry::{Entry, EntryKey};
 pub use super::paths_journal::LOG_MAX_PERSONS;
 use super::paths_journal::{lock, Change, Journal};
-use super::sweep::{persons_parts_parallel as persons_parts, summary_persons};
+use super::sweep::{persons_parts_parallel as persons_parts, summary_persons, sweep_all};
 use super::{tenant_meta, QueryError};
 use crate::domain::models::Model;
 use crate::domain::Ts;
@@ -195,6 +195,31 @@ impl PathsCache {
         let range = [(q.from, q.to)];
         let t0 = std::time::Instant::now();
         let candidates: Vec<Arc<Slot>> = lock(&self.slots).iter().filter(|s| s.key.same_shape(key) && s.key != *key).cloned().collect();
+        // A tenant's first query with no index yet: one pass over every
+        // summary builds both the entry and the index (a separate walk for
+        // the index cost as much again at 1 M persons).
+        if candidates.is_empty() {
+            if let Some(ix) = self.index_slot(p, tenant) {
+                let mut ready = lock(&ix.ready);
+                if !*ready {
+                    let t1 = std::time::Instant::now();
+                    let (parts, scanned) = sweep_all(store, p, tenant, q, &key.currency, consent)?;
+                    *ready = true;
+                    let kept = self.index_filled(p, tenant, &ix, scanned);
+                    drop(ready);
+                    let t2 = std::time::Instant::now();
+                    *e = Entry::new(key.clone(), epoch, seq);
+                    for local in parts {
+                        e.absorb(local);
+                    }
+                    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
+                    tracing::debug!(sweep_ms = ms(t1, t2), set_ms = ms(t2, std::time::Instant::now()), "report cache entry and activity index built in one pass");
+                    // Counted as a full scan when no index came out of it.
+                    self.count_build(!kept);
+                    return Ok(());
+                }
+            }
+        }
         // What the index says, used only if the index was still kept up to
         // date (registered) after it was read: then it holds every commit up
         // to `seq`.
@@ -291,39 +316,51 @@ impl PathsCache {
     /// watched: its slot exists); `None` when it does not fit its share of the
     /// budget.
     fn index(&self, store: &Store, p: u16, tenant: &str) -> Result<Option<Arc<TenantIndex>>, QueryError> {
-        let w = (p, tenant.as_bytes().to_vec());
-        let ix = {
-            let mut j = lock(&self.journal);
-            if j.too_big.contains(&w) || !j.watched.contains_key(&w) {
-                return Ok(None);
-            }
-            j.indexes.entry(w.clone()).or_default().clone()
-        };
-        let ready = lock(&ix.ready);
+        let Some(ix) = self.index_slot(p, tenant) else { return Ok(None) };
+        let mut ready = lock(&ix.ready);
         if !*ready {
-            let mut ready = ready;
-            // Registered before the walk: commits meanwhile are added too.
             let scanned = ActivityIndex::scan(store, p, tenant)?;
-            let bytes = {
-                let mut data = lock(&ix.data);
-                data.merge(scanned);
-                data.bytes()
-            };
             *ready = true;
-            self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(crate::metrics::REPORT_CACHE_INDEX_BUILDS).increment(1);
-            if bytes > self.budget_bytes / 2 {
-                let mut j = lock(&self.journal);
-                if j.indexes.get(&w).is_some_and(|x| Arc::ptr_eq(x, &ix)) {
-                    j.indexes.remove(&w);
-                }
-                j.too_big.insert(w);
+            if !self.index_filled(p, tenant, &ix, scanned) {
                 return Ok(None);
             }
-        } else {
-            drop(ready);
         }
+        drop(ready);
         Ok(Some(ix))
+    }
+
+    /// The tenant's registered index, registered (not yet built) when
+    /// missing, so commits from now on are added to it; `None` when the
+    /// tenant is not watched or its index outgrew the budget.
+    fn index_slot(&self, p: u16, tenant: &str) -> Option<Arc<TenantIndex>> {
+        let w = (p, tenant.as_bytes().to_vec());
+        let mut j = lock(&self.journal);
+        if j.too_big.contains(&w) || !j.watched.contains_key(&w) {
+            return None;
+        }
+        Some(j.indexes.entry(w).or_default().clone())
+    }
+
+    /// Adds a walk's result to a registered index (the caller holds its
+    /// `ready` and sets it); whether the index is kept (dropped over half the budget).
+    fn index_filled(&self, p: u16, tenant: &str, ix: &Arc<TenantIndex>, scanned: ActivityIndex) -> bool {
+        let bytes = {
+            let mut data = lock(&ix.data);
+            data.merge(scanned);
+            data.bytes()
+        };
+        self.stats.index_builds.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(crate::metrics::REPORT_CACHE_INDEX_BUILDS).increment(1);
+        if bytes > self.budget_bytes / 2 {
+            let w = (p, tenant.as_bytes().to_vec());
+            let mut j = lock(&self.journal);
+            if j.indexes.get(&w).is_some_and(|x| Arc::ptr_eq(x, ix)) {
+                j.indexes.remove(&w);
+            }
+            j.too_big.insert(w);
+            return false;
+        }
+        true
     }
 
     /// The slot for `key`, created (and its tenant watched) when missing; it

@@ -106,6 +106,76 @@ fn add_credits(acc: &mut Accumulator, model: Model, params: &ModelParams, part: 
     }
 }
 
+/// Many persons' parts with their keys interned locally, and their aggregate
+/// (path counts, conversions, value): what one sweep thread builds on its own
+/// so a fresh entry's build aggregates in parallel; [`Entry::absorb`] merges it.
+#[derive(Default)]
+pub(super) struct LocalParts {
+    names: Vec<String>,
+    ids: HashMap<String, u32>,
+    parts: Vec<(u64, Part)>,
+    paths: HashMap<Box<[u32]>, (u64, u64)>,
+    conversions: u64,
+    direct: u64,
+    value: ExactSum,
+}
+
+impl LocalParts {
+    /// Adds a person's part (an empty one is skipped).
+    pub fn push(&mut self, person: u64, pp: PersonPaths) {
+        if pp.is_empty() {
+            return;
+        }
+        let (names, ids) = (&mut self.names, &mut self.ids);
+        let part = to_part(&pp, |k| intern_in(names, ids, k));
+        let mut path = Vec::new();
+        for c in &part.convs {
+            if c.touches.is_empty() {
+                self.direct += 1;
+            } else {
+                path.clear();
+                path.extend(c.touches.iter().map(|t| t.2));
+                bump(&mut self.paths, &path, true);
+            }
+            self.conversions += 1;
+            self.value.add(c.value);
+        }
+        if let Some(null) = &part.null {
+            bump(&mut self.paths, null, false);
+        }
+        self.parts.push((person, part));
+    }
+}
+
+fn intern_in(names: &mut Vec<String>, ids: &mut HashMap<String, u32>, key: &str) -> u32 {
+    if let Some(id) = ids.get(key) {
+        return *id;
+    }
+    let id = names.len() as u32;
+    names.push(key.to_string());
+    ids.insert(key.to_string(), id);
+    id
+}
+
+fn bump(paths: &mut HashMap<Box<[u32]>, (u64, u64)>, path: &[u32], converted: bool) {
+    let counts = match paths.get_mut(path) {
+        Some(c) => c,
+        None => paths.entry(Box::from(path)).or_default(),
+    };
+    if converted {
+        counts.0 += 1;
+    } else {
+        counts.1 += 1;
+    }
+}
+
+/// A person's part with its keys interned by `intern`.
+fn to_part(pp: &PersonPaths, mut intern: impl FnMut(&str) -> u32) -> Part {
+    let convs = pp.convs.iter().map(|c| PartConv { ts: c.ts, value: c.value, touches: c.touches.iter().map(|(ts, ch, k)| (*ts, *ch, intern(k))).collect() }).collect();
+    let null = pp.null.as_ref().map(|p| p.iter().map(|k| intern(k)).collect());
+    Part { convs, null, min_ts: pp.min_ts }
+}
+
 impl Entry {
     pub fn new(key: EntryKey, epoch: u64, seq: u64) -> Entry {
         Entry {
@@ -184,16 +254,49 @@ impl Entry {
         if pp.is_empty() {
             return;
         }
-        let convs: Vec<PartConv> = pp
-            .convs
-            .iter()
-            .map(|c| PartConv { ts: c.ts, value: c.value, touches: c.touches.iter().map(|(ts, ch, k)| (*ts, *ch, self.intern(k))).collect() })
-            .collect();
-        let null = pp.null.as_ref().map(|p| p.iter().map(|k| self.intern(k)).collect());
-        let part = Part { convs, null, min_ts: pp.min_ts };
+        let part = to_part(&pp, |k| self.intern(k));
         self.apply(&part, 1);
         self.bytes += PERSON_BYTES + TOUCH_BYTES * part.convs.iter().map(|c| c.touches.len()).sum::<usize>();
         self.persons.insert(person, part);
+    }
+
+    /// Merges a sweep thread's parts into a fresh entry (no rule aggregate
+    /// yet, none of these persons present): its keys re-interned here, its
+    /// path counts and sums added. Equal to [`Entry::set`] of every part.
+    pub fn absorb(&mut self, local: LocalParts) {
+        debug_assert!(self.rules.is_empty(), "absorb builds fresh entries only");
+        let remap: Vec<u32> = local.names.iter().map(|n| self.intern(n)).collect();
+        for (path, (c, n)) in local.paths {
+            let path: Box<[u32]> = path.iter().map(|&i| remap[i as usize]).collect();
+            let counts = match self.paths.get_mut(&path) {
+                Some(x) => x,
+                None => {
+                    self.bytes += PATH_BYTES + path.len() * 4;
+                    self.paths.entry(path).or_default()
+                }
+            };
+            counts.0 += c;
+            counts.1 += n;
+        }
+        self.conversions += local.conversions;
+        self.direct += local.direct;
+        self.value.merge(&local.value);
+        self.persons.reserve(local.parts.len());
+        for (person, mut part) in local.parts {
+            for c in &mut part.convs {
+                for t in c.touches.iter_mut() {
+                    t.2 = remap[t.2 as usize];
+                }
+            }
+            if let Some(null) = &mut part.null {
+                for id in null.iter_mut() {
+                    *id = remap[*id as usize];
+                }
+            }
+            self.bytes += PERSON_BYTES + TOUCH_BYTES * part.convs.iter().map(|c| c.touches.len()).sum::<usize>();
+            let old = self.persons.insert(person, part);
+            debug_assert!(old.is_none(), "absorb builds fresh entries only");
+        }
     }
 
     /// The report of `model` with `params` over the entry.

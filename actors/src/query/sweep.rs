@@ -8,8 +8,10 @@
 //! [`super::attribution::conversions_with_paths`] define them.
 
 use super::attribution::AttributionQuery;
+use super::activity_index::{ActivityIndex, IndexBuilder};
 use super::consent::ConsentCache;
 use super::datadriven::{PathKey, PersonPaths};
+use super::paths_entry::LocalParts;
 use super::QueryError;
 use crate::domain::retention::clamp_from;
 use crate::domain::{Channel, GroupBy, Ts, NONE_KEY};
@@ -102,9 +104,6 @@ pub fn persons_parts_parallel(
 /// empty part.
 pub fn persons_parts(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, persons: &[u64]) -> Result<Vec<(u64, PersonPaths)>, QueryError> {
     debug_assert!(persons.windows(2).all(|w| w[0] < w[1]), "persons sorted and distinct");
-    let from = clamp_from(q.from, q.horizon);
-    let to = q.to.max(from);
-    let lookback = q.lookback_days.saturating_mul(86_400);
     let prefix = key::summary_prefix(p, tenant);
     let mut k = KeyBuf(prefix.clone()).u64(persons.first().copied().unwrap_or(0)).into_vec();
     let mut c = store.cursor(&k, &prefix_end(&prefix));
@@ -114,28 +113,92 @@ pub fn persons_parts(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, 
         k.truncate(prefix.len());
         k.extend_from_slice(&person.to_be_bytes());
         c.advance_to(&k);
-        let summary = match c.current() {
-            Some((ck, v)) if ck == k.as_slice() => person_summary(store, p, tenant, person, ck, v)?,
+        let part = match c.current() {
+            Some((ck, v)) if ck == k.as_slice() => {
+                let summary = person_summary(store, p, tenant, person, ck, v)?;
+                part_of(q, currency, consent, person, &summary, &mut touches)?
+            }
             _ => {
                 c.status()?;
-                out.push((person, PersonPaths::default()));
-                continue;
+                PersonPaths::default()
             }
         };
-        let mut allowed = Vec::new();
-        for sc in summary.convs.iter().filter(|sc| sc.ts >= from && sc.ts < to) {
-            if summary.currency(sc) == currency && consent.allows(person, sc.ts)? {
-                allowed.push((sc.ts, sc.value));
-            }
-        }
-        // Touchpoints from the first conversion's lookback start (or the range's).
-        let t_from = allowed.first().map_or(from, |c| clamp_from(c.0.minus_secs(lookback), q.horizon).min(from));
-        touches.clear();
-        touches.extend(summary.touches.iter().filter(|t| t.ts >= t_from && t.ts < to).map(|t| (t.ts, t.channel, path_key(&summary, t, q.group_by))));
-        out.push((person, assemble(q, lookback, from, &allowed, &mut touches, consent, person)?));
+        out.push((person, part));
     }
     c.status()?;
     Ok(out)
+}
+
+/// One person's part of query `q` (report currency `currency`) from its
+/// summary (`touches` is scratch space).
+fn part_of(q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, person: u64, summary: &Summary, touches: &mut Vec<Touch>) -> Result<PersonPaths, QueryError> {
+    let from = clamp_from(q.from, q.horizon);
+    let to = q.to.max(from);
+    let lookback = q.lookback_days.saturating_mul(86_400);
+    let mut allowed = Vec::new();
+    for sc in summary.convs.iter().filter(|sc| sc.ts >= from && sc.ts < to) {
+        if summary.currency(sc) == currency && consent.allows(person, sc.ts)? {
+            allowed.push((sc.ts, sc.value));
+        }
+    }
+    // Touchpoints from the first conversion's lookback start (or the range's).
+    let t_from = allowed.first().map_or(from, |c| clamp_from(c.0.minus_secs(lookback), q.horizon).min(from));
+    touches.clear();
+    touches.extend(summary.touches.iter().filter(|t| t.ts >= t_from && t.ts < to).map(|t| (t.ts, t.channel, path_key(summary, t, q.group_by))));
+    assemble(q, lookback, from, &allowed, touches, consent, person)
+}
+
+/// Every person's part of query `q` (the non-empty ones, interned and
+/// aggregated per thread: [`LocalParts`]) and the tenant's activity index,
+/// from one pass over all its summaries: what the
+/// first query of a tenant needs, without a separate walk for the index. The
+/// person keys are split into contiguous ranges swept on up to
+/// [`MAX_THREADS`] threads.
+pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache) -> Result<(Vec<LocalParts>, ActivityIndex), QueryError> {
+    let prefix = key::summary_prefix(p, tenant);
+    let Some(last) = store.last_key(&prefix, &prefix_end(&prefix))? else { return Ok((Vec::new(), ActivityIndex::default())) };
+    let end = crate::state::tenant::person_in_key(&last, prefix.len()).map_or(u64::MAX, |m| m.saturating_add(1));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    let threads = if end < PARALLEL_MIN as u64 { 1 } else { threads as u64 };
+    let bounds: Vec<(u64, u64)> = (0..threads).map(|i| (end / threads * i, if i + 1 == threads { end } else { end / threads * (i + 1) })).collect();
+    let runs: Vec<(LocalParts, ActivityIndex)> = std::thread::scope(|s| {
+        let handles: Vec<_> = bounds
+            .iter()
+            .map(|&(lo, hi)| {
+                let (mut consent, prefix) = (consent.fork(), &prefix);
+                s.spawn(move || sweep_range(store, p, tenant, q, currency, &mut consent, prefix, lo, hi, end))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a sweep thread panicked")).collect::<Result<Vec<_>, QueryError>>()
+    })?;
+    let mut parts = Vec::new();
+    let mut index = ActivityIndex::default();
+    for (ps, ix) in runs {
+        parts.push(ps);
+        index.merge(ix);
+    }
+    Ok((parts, index))
+}
+
+/// [`sweep_all`] over the persons `[lo, hi)` (`hi == end`: to the end of the tenant).
+#[allow(clippy::too_many_arguments)]
+fn sweep_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, prefix: &[u8], lo: u64, hi: u64, end: u64) -> Result<(LocalParts, ActivityIndex), QueryError> {
+    let start = KeyBuf(prefix.to_vec()).u64(lo).into_vec();
+    let stop = if hi == end { prefix_end(prefix) } else { KeyBuf(prefix.to_vec()).u64(hi).into_vec() };
+    let mut c = store.cursor(&start, &stop);
+    let (mut parts, mut index, mut touches) = (LocalParts::default(), IndexBuilder::default(), Vec::new());
+    while let Some((k, v)) = c.current() {
+        if let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) {
+            let summary = person_summary(store, p, tenant, person, k, v)?;
+            for ts in summary.touches.iter().map(|t| t.ts).chain(summary.convs.iter().map(|c| c.ts)) {
+                index.add(person, ts);
+            }
+            parts.push(person, part_of(q, currency, consent, person, &summary, &mut touches)?);
+        }
+        c.next();
+    }
+    c.status()?;
+    Ok((parts, index.finish()))
 }
 
 /// One person's part from its conversions in range (time, value; currency
@@ -199,6 +262,15 @@ mod tests {
         let one = persons_parts(&store, p, t, &q, "USD", &mut consent, &persons).unwrap();
         let mut many = Vec::new();
         persons_parts_parallel(&store, p, t, &q, "USD", &mut consent, &persons, |person, pp| many.push((person, pp))).unwrap();
+        // One pass over every summary: the same non-empty parts, and the index a walk builds.
+        let (locals, ix) = sweep_all(&store, p, t, &q, "USD", &mut consent).unwrap();
+        assert_eq!(locals.len(), 2, "two threads");
+        assert!(sweep_all_equals_set(&q, locals, &one));
+        let walked = ActivityIndex::scan(&store, p, t).unwrap();
+        for range in [(Ts::new(0, 0), Ts::new(3_000_000, 0)), (Ts::new(1_000_000 + 3600, 0), Ts::new(1_000_000 + 7200, 0)), (Ts::new(1_010_000, 0), Ts::new(1_020_000, 0))] {
+            assert_eq!(ix.persons_in(&[range]), walked.persons_in(&[range]), "{range:?}");
+            assert_eq!(ix.bytes(), walked.bytes());
+        }
         assert_eq!(one.len(), persons.len());
         assert!(one.iter().any(|(_, pp)| !pp.convs.is_empty() && pp.convs[0].touches.len() > 1));
         assert_eq!(one, many);
@@ -236,5 +308,25 @@ mod tests {
         assert_eq!(got[0].1.convs[0].touches.len(), 31, "the overflow person's lookback path");
         let ix = ActivityIndex::scan(&store, p, t).unwrap();
         assert_eq!(ix.persons_in(&[(Ts::new(1_000_000 + 3600 * 10, 0), Ts::new(1_000_000 + 3600 * 11, 0))]), vec![1], "only person 1 reaches hour 10");
+    }
+
+    /// An entry absorbing the threads' parts equals one set person by person.
+    fn sweep_all_equals_set(q: &AttributionQuery, locals: Vec<LocalParts>, one: &[(u64, PersonPaths)]) -> bool {
+        use crate::domain::models::Model;
+        use crate::query::paths_entry::{Entry, EntryKey};
+        let key = EntryKey { partition: 1, tenant: "acme".into(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency: "USD".into() };
+        let mut a = Entry::new(key.clone(), 0, 0);
+        for (person, pp) in one {
+            a.set(*person, pp.clone());
+        }
+        let mut b = Entry::new(key, 0, 0);
+        for l in locals {
+            b.absorb(l);
+        }
+        let same = [Model::Markov, Model::Shapley, Model::Linear, Model::FirstTouch].into_iter().all(|m| {
+            let (x, y) = (a.report(m, &q.params), b.report(m, &q.params));
+            x.rows == y.rows && x.conversions == y.conversions && x.conversion_value == y.conversion_value
+        });
+        same && a.bytes == b.bytes && a.persons.len() == b.persons.len() && a.persons.len() > 100
     }
 }
