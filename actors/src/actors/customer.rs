@@ -10,8 +10,8 @@
 
 use super::{boxed, Done, EngineConfig, SharedTxn};
 use crate::metrics;
-use crate::state::summary::{Summary, MAX_RECORDS};
-use crate::state::{ConvRec, TenantState, TouchRec};
+use crate::state::summary::Summary;
+use crate::state::{ConvRec, NewRecord, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::Arc;
 
@@ -89,33 +89,18 @@ impl Actor for CustomerActor {
                 let person = s.args.person;
                 let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
                 // The records, then the summary written once for the batch.
-                let mut summary = match s.summary.take() {
-                    Some((e, cached)) if e == epoch => cached,
-                    _ => st.load_summary(person).map_err(boxed)?,
+                let known = match s.summary.take() {
+                    Some((e, cached)) if e == epoch => Some(cached),
+                    _ => None,
                 };
-                let mut rebuild = false;
-                for w in &work {
-                    match w {
-                        Work::Touch(rec) => {
-                            st.put_touch_record(person, rec).map_err(boxed)?;
-                            rebuild |= summary.as_mut().is_some_and(|sm| !rebuild && !sm.insert_touch(rec));
-                            s.touches += 1;
-                        }
-                        Work::Conversion(rec) => {
-                            st.put_conversion_record(person, rec).map_err(boxed)?;
-                            rebuild |= summary.as_mut().is_some_and(|sm| !rebuild && !sm.insert_conv(rec));
-                            s.conversions += 1;
-                        }
-                    }
-                }
-                if rebuild {
-                    summary = st.rebuild_summary(person).map_err(boxed)?;
-                } else if let Some(sm) = &summary {
-                    st.save_summary(person, Some(sm));
-                    if sm.len() > MAX_RECORDS {
-                        summary = None;
-                    }
-                }
+                let recs = work.iter().map(|w| match w {
+                    Work::Touch(r) => NewRecord::Touch(r),
+                    Work::Conversion(r) => NewRecord::Conversion(r),
+                });
+                let summary = st.append(person, known, recs).map_err(boxed)?;
+                let touches = work.iter().filter(|w| matches!(w, Work::Touch(_))).count() as u64;
+                s.touches += touches;
+                s.conversions += work.len() as u64 - touches;
                 s.summary = Some((epoch, summary));
                 // Hand the transaction back before reporting done: the partition
                 // takes it back as soon as the last token is gone.

@@ -16,6 +16,7 @@
 //! partition's state is replaced (the observer's reset).
 
 use crate::domain::Ts;
+use crate::state::summary;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use touchline_storage::keys::prefix_end;
@@ -174,24 +175,19 @@ impl ActivityIndex {
         let mut err = None;
         store.scan(&prefix, &prefix_end(&prefix), |k, v| {
             let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
-            let overflow;
-            let v = if crate::state::summary::is_overflow(v) {
-                overflow = match super::sweep::person_summary(store, p, tenant, person, k, v) {
-                    Ok(s) => s.stored_uncapped(),
-                    Err(e) => {
-                        err = Some(e);
-                        return false;
-                    }
-                };
-                &overflow[..]
+            // Times walked in place; an overflow person's from its records.
+            let walked = if summary::is_overflow(v) {
+                super::sweep::person_summary(store, p, tenant, person, k, v).map(|s| s.times().for_each(|ts| builder.add(person, ts)))
             } else {
-                v
+                summary::for_each_ts(v, |ts| builder.add(person, ts)).map_err(|_| summary::unreadable(k))
             };
-            if crate::state::summary::for_each_ts(v, |ts| builder.add(person, ts)).is_err() {
-                err = Some(StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() });
-                return false;
+            match walked {
+                Ok(()) => true,
+                Err(e) => {
+                    err = Some(e);
+                    false
+                }
             }
-            true
         })?;
         match err {
             Some(e) => Err(e),

@@ -58,6 +58,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use touchline_storage::{keys::Space, CommitObserver, Store};
 
+/// Milliseconds from `a` to `b` (build phases in debug logs).
+fn ms(a: std::time::Instant, b: std::time::Instant) -> f64 {
+    (b - a).as_secs_f64() * 1e3
+}
+
 /// More changed persons than this fraction of an entry's persons: rebuild.
 const REBUILD_FRACTION: f64 = 0.25;
 
@@ -212,7 +217,6 @@ impl PathsCache {
                     for local in parts {
                         e.absorb(local);
                     }
-                    let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
                     tracing::debug!(sweep_ms = ms(t1, t2), set_ms = ms(t2, std::time::Instant::now()), "report cache entry and activity index built in one pass");
                     // Counted as a full scan when no index came out of it.
                     self.count_build(!kept);
@@ -259,7 +263,6 @@ impl PathsCache {
                 let t1 = std::time::Instant::now();
                 e.reserve(persons.len());
                 persons_parts(store, p, tenant, q, &key.currency, consent, &persons, |person, pp| e.set(person, pp))?;
-                let ms = |a: std::time::Instant, b: std::time::Instant| (b - a).as_secs_f64() * 1e3;
                 tracing::debug!(persons = persons.len(), plan_ms = ms(t0, t1), sweep_ms = ms(t1, std::time::Instant::now()), "report cache entry built");
             }
             None => {

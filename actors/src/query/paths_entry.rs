@@ -12,6 +12,7 @@ use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, ExactSum};
 use crate::domain::{Channel, GroupBy, Ts};
 use foldhash::{HashMap, HashMapExt};
+use std::collections::hash_map::Entry as MapEntry;
 
 /// Rough bytes per person part, per distinct path, per distinct key and per
 /// conversion touchpoint (for the cache budget).
@@ -64,6 +65,13 @@ pub(super) struct Part {
     null: Option<Box<[u32]>>,
     /// Earliest record time in the part (see [`PersonPaths::min_ts`]).
     pub min_ts: Option<Ts>,
+}
+
+impl Part {
+    /// Bytes charged for the part (see the constants).
+    fn bytes(&self) -> usize {
+        PERSON_BYTES + TOUCH_BYTES * self.convs.iter().map(|c| c.touches.len()).sum::<usize>()
+    }
 }
 
 #[derive(Clone)]
@@ -249,14 +257,14 @@ impl Entry {
     pub fn set(&mut self, person: u64, pp: PersonPaths) {
         if let Some(old) = self.persons.remove(&person) {
             self.apply(&old, -1);
-            self.bytes -= PERSON_BYTES + TOUCH_BYTES * old.convs.iter().map(|c| c.touches.len()).sum::<usize>();
+            self.bytes -= old.bytes();
         }
         if pp.is_empty() {
             return;
         }
         let part = to_part(&pp, |k| self.intern(k));
         self.apply(&part, 1);
-        self.bytes += PERSON_BYTES + TOUCH_BYTES * part.convs.iter().map(|c| c.touches.len()).sum::<usize>();
+        self.bytes += part.bytes();
         self.persons.insert(person, part);
     }
 
@@ -268,11 +276,12 @@ impl Entry {
         let remap: Vec<u32> = local.names.iter().map(|n| self.intern(n)).collect();
         for (path, (c, n)) in local.paths {
             let path: Box<[u32]> = path.iter().map(|&i| remap[i as usize]).collect();
-            let counts = match self.paths.get_mut(&path) {
-                Some(x) => x,
-                None => {
-                    self.bytes += PATH_BYTES + path.len() * 4;
-                    self.paths.entry(path).or_default()
+            let bytes = PATH_BYTES + path.len() * 4;
+            let counts = match self.paths.entry(path) {
+                MapEntry::Occupied(o) => o.into_mut(),
+                MapEntry::Vacant(v) => {
+                    self.bytes += bytes;
+                    v.insert((0, 0))
                 }
             };
             counts.0 += c;
@@ -293,7 +302,7 @@ impl Entry {
                     *id = remap[*id as usize];
                 }
             }
-            self.bytes += PERSON_BYTES + TOUCH_BYTES * part.convs.iter().map(|c| c.touches.len()).sum::<usize>();
+            self.bytes += part.bytes();
             let old = self.persons.insert(person, part);
             debug_assert!(old.is_none(), "absorb builds fresh entries only");
         }

@@ -41,7 +41,7 @@ pub fn person_summary(store: &Store, p: u16, tenant: &str, person: u64, k: &[u8]
         let convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(p, tenant, person))?;
         return Ok(Summary::of(&touches, &convs));
     }
-    Summary::decode(v).map_err(|_| StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() })
+    Summary::decode(v).map_err(|_| crate::state::summary::unreadable(k))
 }
 
 /// Every person of `tenant` with a summary (with any record), ascending.
@@ -190,7 +190,7 @@ fn sweep_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, curren
     while let Some((k, v)) = c.current() {
         if let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) {
             let summary = person_summary(store, p, tenant, person, k, v)?;
-            for ts in summary.touches.iter().map(|t| t.ts).chain(summary.convs.iter().map(|c| c.ts)) {
+            for ts in summary.times() {
                 index.add(person, ts);
             }
             parts.push(person, part_of(q, currency, consent, person, &summary, &mut touches)?);

@@ -11,4 +11,4 @@ pub mod tenant;
 
 pub use records::*;
 pub use cache::GenCache;
-pub use tenant::{IdCache, TenantState};
+pub use tenant::{IdCache, NewRecord, TenantState};

@@ -16,7 +16,7 @@
 //! behind the horizon is invisible too and goes in a later pass.
 
 use super::records::key;
-use super::summary::Summary;
+use super::summary::{self, Summary};
 use super::tenant::{person_in_key, ts_in_key};
 use crate::domain::retention::RetentionPolicy;
 use crate::domain::Ts;
@@ -141,16 +141,17 @@ impl Sweeper {
             }
             visited += 1;
             // An overflow person's records are swept in their own spaces.
-            if super::summary::is_overflow(v) {
+            if summary::is_overflow(v) {
                 return true;
             }
-            match Summary::decode(v) {
-                Ok(s) if s.min_ts().is_some_and(|m| m < h) => expired.push(k.to_vec()),
-                Ok(_) => {}
-                Err(_) => {
-                    err = Some(StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() });
-                    return false;
-                }
+            // Any record behind the horizon, read in place.
+            let mut behind = false;
+            if summary::for_each_ts(v, |ts| behind |= ts < h).is_err() {
+                err = Some(summary::unreadable(k));
+                return false;
+            }
+            if behind {
+                expired.push(k.to_vec());
             }
             true
         })?;
@@ -162,11 +163,11 @@ impl Sweeper {
             store.rewrite(k, |v| {
                 let mut s = Summary::decode(v).ok()?;
                 // (An overflow marker written meanwhile does not decode: left.)
-                let before = s.touches.len() + s.convs.len();
+                let before = s.len();
                 if !s.trim_before(h) {
                     return None;
                 }
-                dropped = before - (s.touches.len() + s.convs.len());
+                dropped = before - s.len();
                 Some((!s.is_empty()).then(|| s.stored()))
             })?;
             report.deleted += dropped as u64;

@@ -30,6 +30,7 @@
 
 use crate::domain::{Channel, Dims, GroupBy, Ts, NONE_KEY};
 use crate::state::{ConvRec, TouchRec};
+use touchline_storage::StorageError;
 
 const VERSION: u8 = 1;
 
@@ -102,12 +103,6 @@ impl Summary {
         self.touches.len() + self.convs.len()
     }
 
-    /// The encoding whatever the size (for a reader that built an overflow
-    /// person's summary from its records).
-    pub fn stored_uncapped(&self) -> Vec<u8> {
-        self.encode()
-    }
-
     /// The value to store: the encoding, or [`OVERFLOW`] beyond [`MAX_RECORDS`].
     pub fn stored(&self) -> Vec<u8> {
         if self.len() > MAX_RECORDS {
@@ -117,14 +112,9 @@ impl Summary {
         }
     }
 
-    /// The earliest record time.
-    pub fn min_ts(&self) -> Option<Ts> {
-        match (self.touches.first(), self.convs.first()) {
-            (Some(t), Some(c)) => Some(t.ts.min(c.ts)),
-            (Some(t), None) => Some(t.ts),
-            (None, Some(c)) => Some(c.ts),
-            (None, None) => None,
-        }
+    /// Every record's time: touchpoints, then conversions.
+    pub fn times(&self) -> impl Iterator<Item = Ts> + '_ {
+        self.touches.iter().map(|t| t.ts).chain(self.convs.iter().map(|c| c.ts))
     }
 
     /// Inserts a touchpoint at its time; `false` (nothing changed) when a
@@ -289,6 +279,11 @@ impl Summary {
     }
 }
 
+/// The storage error for the unreadable summary stored at `k`.
+pub fn unreadable(k: &[u8]) -> StorageError {
+    StorageError::Corrupt { key: String::from_utf8_lossy(k).into_owned(), detail: "unreadable path summary".into() }
+}
+
 /// Calls `f` with the time of every record of an encoded summary (touchpoints,
 /// then conversions), without building it.
 pub fn for_each_ts(bytes: &[u8], mut f: impl FnMut(Ts)) -> Result<(), BadSummary> {
@@ -416,7 +411,7 @@ mod tests {
         assert_eq!(times, [ts[0], ts[1], ts[2], ts[1], ts[2]]);
         let got: Vec<(Ts, f64, &str)> = back.convs.iter().map(|c| (c.ts, c.value, back.currency(c))).collect();
         assert_eq!(got, vec![(ts[1], 12.5, "EUR"), (ts[2], -0.0, "USD")]);
-        assert_eq!(back.min_ts(), Some(ts[0]));
+        assert_eq!(back.times().min(), Some(ts[0]));
         assert_eq!(Summary::decode(&Summary::default().encode()).unwrap(), Summary::default());
     }
 

@@ -9,6 +9,12 @@ use crate::domain::identity::{IdNode, IdentityStore, Link, Move, PersonIds};
 use crate::domain::Ts;
 use touchline_storage::{codec, StorageError, Store, Txn};
 
+/// A record appended to a person's timeline ([`TenantState::append`]).
+pub enum NewRecord<'r> {
+    Touch(&'r TouchRec),
+    Conversion(&'r ConvRec),
+}
+
 pub struct TenantState<'a> {
     pub txn: &'a mut Txn,
     pub partition: u16,
@@ -99,42 +105,53 @@ impl<'a> TenantState<'a> {
 
     /// Appends a touchpoint to the person's timeline and summary.
     pub fn put_touch(&mut self, person: u64, rec: &TouchRec) -> Result<(), StorageError> {
-        self.put_touch_record(person, rec)?;
-        self.insert_into_summary(person, |s| s.insert_touch(rec))
+        self.append(person, None, [NewRecord::Touch(rec)]).map(drop)
     }
 
     /// Adds a conversion to the person's conversions, the tenant's time index
     /// and the person's summary.
     pub fn put_conversion(&mut self, person: u64, rec: &ConvRec) -> Result<(), StorageError> {
-        self.put_conversion_record(person, rec)?;
-        self.insert_into_summary(person, |s| s.insert_conv(rec))
+        self.append(person, None, [NewRecord::Conversion(rec)]).map(drop)
     }
 
-    /// Applies `insert` to the person's stored summary, or rebuilds it from
-    /// the records when `insert` declines (an equal time); nothing for an
-    /// overflow person (readers read its records).
-    fn insert_into_summary(&mut self, person: u64, insert: impl FnOnce(&mut Summary) -> bool) -> Result<(), StorageError> {
-        let Some(mut s) = self.load_summary(person)? else { return Ok(()) };
-        if !insert(&mut s) {
-            return self.rebuild_summary(person).map(drop);
-        }
-        self.save_summary(person, Some(&s));
-        Ok(())
-    }
-
-    /// The touchpoint's record alone: the caller keeps the summary.
-    pub fn put_touch_record(&mut self, person: u64, rec: &TouchRec) -> Result<(), StorageError> {
-        let k = key::touch(self.partition, self.tenant, person, rec.ts, &rec.event_id);
-        self.txn.put_as(k, rec)
-    }
-
-    /// The conversion's records alone (its own and the time index'): the
-    /// caller keeps the summary.
-    pub fn put_conversion_record(&mut self, person: u64, rec: &ConvRec) -> Result<(), StorageError> {
+    /// Appends `recs` to the person's records and its summary, the summary
+    /// written once: each record inserted at its time, or, when one declines
+    /// (an equal time), the summary rebuilt from the records after them all.
+    /// `known` is the summary as [`Self::load_summary`] would return it, when
+    /// the caller keeps it (else it is read). Returns the summary as written
+    /// (`None`: an overflow person, whose records readers read instead).
+    pub fn append<'r>(&mut self, person: u64, known: Option<Option<Summary>>, recs: impl IntoIterator<Item = NewRecord<'r>>) -> Result<Option<Summary>, StorageError> {
+        let mut summary = match known {
+            Some(s) => s,
+            None => self.load_summary(person)?,
+        };
         let (p, t) = (self.partition, self.tenant);
-        self.txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), rec)?;
-        let idx = ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
-        self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)
+        let mut rebuild = false;
+        for r in recs {
+            let inserted = match r {
+                NewRecord::Touch(rec) => {
+                    self.txn.put_as(key::touch(p, t, person, rec.ts, &rec.event_id), rec)?;
+                    summary.as_mut().map(|s| rebuild || s.insert_touch(rec))
+                }
+                NewRecord::Conversion(rec) => {
+                    self.txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), rec)?;
+                    let idx = ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+                    self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
+                    summary.as_mut().map(|s| rebuild || s.insert_conv(rec))
+                }
+            };
+            rebuild |= inserted == Some(false);
+        }
+        if rebuild {
+            return self.rebuild_summary(person);
+        }
+        if let Some(s) = &summary {
+            self.save_summary(person, Some(s));
+            if s.len() > summary::MAX_RECORDS {
+                return Ok(None);
+            }
+        }
+        Ok(summary)
     }
 
     /// The person's summary as the transaction sees it (empty when it has
