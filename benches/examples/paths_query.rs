@@ -14,6 +14,10 @@
 //! cargo run --release -p touchline-benches --example paths_query -- 1000000 1000
 //! ```
 //! (persons, persons changed before the last two queries, optional cache budget in MiB, default 4096).
+//!
+//! `PATHS_QUERY_DIR=DIR` keeps the store in `DIR` and reuses it when it already
+//! holds the persons; `PATHS_QUERY_FIRST=N` times only the first full-range
+//! build, `N` times per model with a fresh cache each (checked once).
 
 use rand::{Rng, SeedableRng};
 use std::time::Instant;
@@ -75,6 +79,22 @@ impl CommitObserver for Forward {
     }
 }
 
+/// Writes `persons` persons' timelines (round 0) and the tenant's meta.
+fn write_all(store: &Store, rng: &mut rand::rngs::SmallRng, persons: u64, records: &mut usize) {
+    let mut txn = store.txn();
+    let mut meta = TenantMeta::default();
+    meta.currency_counts.insert("USD".into(), 1);
+    txn.put_as(key::tenant_meta(P, T), &meta).unwrap();
+    for person in 0..persons {
+        *records += write_person(&mut txn, rng, person, 0);
+        if person % 10_000 == 9_999 {
+            txn.commit(None).unwrap();
+            txn = store.txn();
+        }
+    }
+    txn.commit(None).unwrap();
+}
+
 fn secs(t: Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
@@ -85,8 +105,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let persons: u64 = args.next().map(|a| a.parse().expect("persons")).unwrap_or(100_000);
     let changed: u64 = args.next().map(|a| a.parse().expect("changed persons")).unwrap_or(1000);
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let kept = std::env::var_os("PATHS_QUERY_DIR").map(std::path::PathBuf::from);
+    let temp = tempfile::tempdir().unwrap();
+    let path = kept.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let marker = path.join(format!("paths_query-{persons}"));
+    let reuse = kept.is_some() && marker.exists();
+    let store = Store::open(&path, &StoreOptions::default()).unwrap();
     let budget: usize = args.next().map(|a| a.parse::<usize>().expect("budget MiB") << 20).unwrap_or(4 << 30);
     let forward = Arc::new(Forward::default());
     store.set_observer(forward.clone());
@@ -94,19 +118,17 @@ fn main() {
 
     let t = Instant::now();
     let mut records = 0usize;
-    let mut txn = store.txn();
-    let mut meta = TenantMeta::default();
-    meta.currency_counts.insert("USD".into(), 1);
-    txn.put_as(key::tenant_meta(P, T), &meta).unwrap();
-    for person in 0..persons {
-        records += write_person(&mut txn, &mut rng, person, 0);
-        if person % 10_000 == 9_999 {
-            txn.commit(None).unwrap();
-            txn = store.txn();
+    if reuse {
+        println!("reusing {persons} persons in {}", path.display());
+    } else {
+        write_all(&store, &mut rng, persons, &mut records);
+        println!("wrote {persons} persons, {records} records in {:.1} s", secs(t));
+        if kept.is_some() {
+            std::fs::write(&marker, b"").unwrap();
         }
     }
-    txn.commit(None).unwrap();
-    println!("wrote {persons} persons, {records} records in {:.1} s", secs(t));
+    let first_only: Option<usize> = std::env::var("PATHS_QUERY_FIRST").ok().map(|n| n.parse().expect("PATHS_QUERY_FIRST"));
+
 
     let full = (Ts::new(START, 0), Ts::new(START + 120 * DAY, 0));
     let week = (Ts::new(START + 30 * DAY, 0), Ts::new(START + 37 * DAY, 0));
@@ -128,6 +150,19 @@ fn main() {
     };
     for model in [Model::Linear, Model::Markov, Model::Shapley] {
         // A new cache per model, so every model's first build is cold.
+        if let Some(n) = first_only {
+            let uncached = uncached_report(model, &query(full));
+            let mut times = Vec::new();
+            for _ in 0..n {
+                let cache = PathsCache::new(budget);
+                let t = Instant::now();
+                let r = cache.report(&store, P, T, model, &query(full)).unwrap();
+                times.push(format!("{:.3}", secs(t)));
+                assert_eq!(r.rows, uncached.rows, "cached build equals the uncached answer");
+            }
+            println!("{model:?}: first full range {} s", times.join(", "));
+            continue;
+        }
         let cache = PathsCache::new(budget);
         forward.set(cache.clone());
         let t = Instant::now();

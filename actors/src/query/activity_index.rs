@@ -17,7 +17,7 @@
 
 use crate::domain::Ts;
 use crate::state::summary;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use touchline_storage::keys::prefix_end;
 use touchline_storage::{StorageError, Store};
@@ -200,7 +200,7 @@ impl ActivityIndex {
 /// then comes out sorted and distinct).
 #[derive(Default)]
 pub struct IndexBuilder {
-    buckets: HashMap<i64, Vec<u64>>,
+    buckets: foldhash::HashMap<i64, Vec<u64>>,
 }
 
 impl IndexBuilder {

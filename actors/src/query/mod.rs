@@ -14,6 +14,7 @@ pub mod datadriven;
 pub mod journey;
 pub mod paths_cache;
 pub mod sweep;
+mod path_id;
 mod paths_entry;
 mod paths_journal;
 pub mod variants;

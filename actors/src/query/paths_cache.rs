@@ -208,15 +208,13 @@ impl PathsCache {
                 let mut ready = lock(&ix.ready);
                 if !*ready {
                     let t1 = std::time::Instant::now();
-                    let (parts, scanned) = sweep_all(store, p, tenant, q, &key.currency, consent)?;
+                    let (names, parts, scanned) = sweep_all(store, p, tenant, q, &key.currency, consent)?;
                     *ready = true;
                     let kept = self.index_filled(p, tenant, &ix, scanned);
                     drop(ready);
                     let t2 = std::time::Instant::now();
                     *e = Entry::new(key.clone(), epoch, seq);
-                    for local in parts {
-                        e.absorb(local);
-                    }
+                    e.absorb(names, parts);
                     tracing::debug!(sweep_ms = ms(t1, t2), set_ms = ms(t2, std::time::Instant::now()), "report cache entry and activity index built in one pass");
                     // Counted as a full scan when no index came out of it.
                     self.count_build(!kept);
@@ -261,14 +259,12 @@ impl PathsCache {
             Some(Err(persons)) => {
                 *e = Entry::new(key.clone(), epoch, seq);
                 let t1 = std::time::Instant::now();
-                e.reserve(persons.len());
                 persons_parts(store, p, tenant, q, &key.currency, consent, &persons, |person, pp| e.set(person, pp))?;
                 tracing::debug!(persons = persons.len(), plan_ms = ms(t0, t1), sweep_ms = ms(t1, std::time::Instant::now()), "report cache entry built");
             }
             None => {
                 let persons = summary_persons(store, p, tenant)?;
                 *e = Entry::new(key.clone(), epoch, seq);
-                e.reserve(persons.len());
                 persons_parts(store, p, tenant, q, &key.currency, consent, &persons, |person, pp| e.set(person, pp))?;
             }
         }

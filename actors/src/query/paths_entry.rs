@@ -7,12 +7,15 @@
 
 use super::attribution::AttributionResult;
 use super::datadriven::{rows_of, PersonPaths};
+use super::path_id::PathId;
 use crate::domain::datadriven::{markov_ids, shapley_ids, IdPath};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, ExactSum};
 use crate::domain::{Channel, GroupBy, Ts};
 use foldhash::{HashMap, HashMapExt};
 use std::collections::hash_map::Entry as MapEntry;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// Rough bytes per person part, per distinct path, per distinct key and per
 /// conversion touchpoint (for the cache budget).
@@ -62,7 +65,8 @@ struct PartConv {
 #[derive(Clone, Default)]
 pub(super) struct Part {
     convs: Vec<PartConv>,
-    null: Option<Box<[u32]>>,
+    /// The `(null)` path, as its count's key (inline when it packs).
+    null: Option<PathId>,
     /// Earliest record time in the part (see [`PersonPaths::min_ts`]).
     pub min_ts: Option<Ts>,
 }
@@ -92,11 +96,10 @@ pub(super) struct Entry {
     pub horizon: Option<Ts>,
     pub epoch: u64,
     pub seq: u64,
-    pub persons: HashMap<u64, Part>,
+    pub persons: Persons,
     pub bytes: usize,
-    key_ids: HashMap<String, u32>,
-    key_names: Vec<String>,
-    paths: HashMap<Box<[u32]>, (u64, u64)>,
+    names: Names,
+    paths: HashMap<PathId, (u64, u64)>,
     rules: Vec<RuleAgg>,
     conversions: u64,
     direct: u64,
@@ -114,62 +117,151 @@ fn add_credits(acc: &mut Accumulator, model: Model, params: &ModelParams, part: 
     }
 }
 
-/// Many persons' parts with their keys interned locally, and their aggregate
-/// (path counts, conversions, value): what one sweep thread builds on its own
-/// so a fresh entry's build aggregates in parallel; [`Entry::absorb`] merges it.
-#[derive(Default)]
-pub(super) struct LocalParts {
+/// Every person's part, in contiguous person ranges: one per thread of the
+/// sweep that built the entry (each thread's map moves in as it is), or one
+/// for an entry built person by person.
+#[derive(Clone)]
+pub(super) struct Persons {
+    /// (lowest person of the range, its parts), ascending; the first from 0.
+    shards: Vec<(u64, BTreeMap<u64, Part>)>,
+}
+
+impl Default for Persons {
+    fn default() -> Persons {
+        Persons { shards: vec![(0, BTreeMap::new())] }
+    }
+}
+
+impl Persons {
+    fn shard(&mut self, person: u64) -> &mut BTreeMap<u64, Part> {
+        let i = self.shards.partition_point(|s| s.0 <= person) - 1;
+        &mut self.shards[i].1
+    }
+
+    fn remove(&mut self, person: u64) -> Option<Part> {
+        self.shard(person).remove(&person)
+    }
+
+    fn insert(&mut self, person: u64, part: Part) -> Option<Part> {
+        self.shard(person).insert(person, part)
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.1.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.shards.iter().all(|s| s.1.is_empty())
+    }
+
+    /// The credits of every part under a rule model: one thread per range
+    /// when there are several (exact sums, so the same in any split).
+    fn sum_credits(&self, model: Model, params: &ModelParams, names: &[String]) -> Accumulator {
+        let sum = |m: &BTreeMap<u64, Part>| {
+            let mut acc = Accumulator::new();
+            for part in m.values() {
+                add_credits(&mut acc, model, params, part, names, 1.0);
+            }
+            acc
+        };
+        if let [(_, only)] = self.shards.as_slice() {
+            return sum(only);
+        }
+        std::thread::scope(|s| {
+            let handles: Vec<_> = self.shards.iter().map(|(_, m)| s.spawn(move || sum(m))).collect();
+            let mut acc = Accumulator::new();
+            for h in handles {
+                acc.merge(&h.join().expect("a credit thread panicked"));
+            }
+            acc
+        })
+    }
+
+    /// Every person's part, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (&u64, &Part)> {
+        self.shards.iter().flat_map(|s| s.1.iter())
+    }
+}
+
+/// Grouping keys and their ids (an entry's, or those one sweep's threads
+/// share).
+#[derive(Clone, Default)]
+pub(super) struct Names {
     names: Vec<String>,
     ids: HashMap<String, u32>,
-    parts: Vec<(u64, Part)>,
-    paths: HashMap<Box<[u32]>, (u64, u64)>,
+}
+
+impl Names {
+    /// `key`'s id, and whether it is new.
+    fn intern(&mut self, key: &str) -> (u32, bool) {
+        if let Some(id) = self.ids.get(key) {
+            return (*id, false);
+        }
+        let id = self.names.len() as u32;
+        self.names.push(key.to_string());
+        self.ids.insert(key.to_string(), id);
+        (id, true)
+    }
+}
+
+/// Many persons' parts (one range of persons) with their keys interned in the sweep's
+/// shared [`Names`], and their aggregate (path counts, conversions, value):
+/// what one sweep thread builds on its own so a fresh entry's build
+/// aggregates in parallel; [`Entry::absorb`] takes them as they are.
+#[derive(Default)]
+pub(super) struct LocalParts {
+    /// The shared ids this thread has used (so it locks only for new keys).
+    ids: HashMap<String, u32>,
+    /// The lowest person of the thread's range.
+    lo: u64,
+    parts: BTreeMap<u64, Part>,
+    paths: HashMap<PathId, (u64, u64)>,
     conversions: u64,
     direct: u64,
     value: ExactSum,
+    bytes: usize,
 }
 
 impl LocalParts {
-    /// Adds a person's part (an empty one is skipped).
-    pub fn push(&mut self, person: u64, pp: PersonPaths) {
+    /// The parts of the persons from `lo` up to the next thread's range.
+    pub fn new(lo: u64) -> LocalParts {
+        LocalParts { lo, ..LocalParts::default() }
+    }
+
+    /// Adds a person's part (an empty one is skipped), persons ascending.
+    pub fn push(&mut self, shared: &Mutex<Names>, person: u64, pp: PersonPaths) {
         if pp.is_empty() {
             return;
         }
-        let (names, ids) = (&mut self.names, &mut self.ids);
-        let part = to_part(&pp, |k| intern_in(names, ids, k));
-        let mut path = Vec::new();
+        debug_assert!(person >= self.lo && self.parts.last_key_value().is_none_or(|l| *l.0 < person), "persons ascending, in range");
+        let ids = &mut self.ids;
+        let part = to_part(&pp, |k| match ids.get(k) {
+            Some(id) => *id,
+            None => {
+                let id = shared.lock().unwrap_or_else(|e| e.into_inner()).intern(k).0;
+                ids.insert(k.to_string(), id);
+                id
+            }
+        });
         for c in &part.convs {
             if c.touches.is_empty() {
                 self.direct += 1;
             } else {
-                path.clear();
-                path.extend(c.touches.iter().map(|t| t.2));
-                bump(&mut self.paths, &path, true);
+                bump(&mut self.paths, PathId::collect(c.touches.iter().map(|t| t.2)), true);
             }
             self.conversions += 1;
             self.value.add(c.value);
         }
         if let Some(null) = &part.null {
-            bump(&mut self.paths, null, false);
+            bump(&mut self.paths, null.clone(), false);
         }
-        self.parts.push((person, part));
+        self.bytes += part.bytes();
+        self.parts.insert(person, part);
     }
 }
 
-fn intern_in(names: &mut Vec<String>, ids: &mut HashMap<String, u32>, key: &str) -> u32 {
-    if let Some(id) = ids.get(key) {
-        return *id;
-    }
-    let id = names.len() as u32;
-    names.push(key.to_string());
-    ids.insert(key.to_string(), id);
-    id
-}
-
-fn bump(paths: &mut HashMap<Box<[u32]>, (u64, u64)>, path: &[u32], converted: bool) {
-    let counts = match paths.get_mut(path) {
-        Some(c) => c,
-        None => paths.entry(Box::from(path)).or_default(),
-    };
+fn bump(paths: &mut HashMap<PathId, (u64, u64)>, path: PathId, converted: bool) {
+    let counts = paths.entry(path).or_default();
     if converted {
         counts.0 += 1;
     } else {
@@ -180,7 +272,7 @@ fn bump(paths: &mut HashMap<Box<[u32]>, (u64, u64)>, path: &[u32], converted: bo
 /// A person's part with its keys interned by `intern`.
 fn to_part(pp: &PersonPaths, mut intern: impl FnMut(&str) -> u32) -> Part {
     let convs = pp.convs.iter().map(|c| PartConv { ts: c.ts, value: c.value, touches: c.touches.iter().map(|(ts, ch, k)| (*ts, *ch, intern(k))).collect() }).collect();
-    let null = pp.null.as_ref().map(|p| p.iter().map(|k| intern(k)).collect());
+    let null = pp.null.as_ref().map(|p| PathId::collect(p.iter().map(|k| intern(k))));
     Part { convs, null, min_ts: pp.min_ts }
 }
 
@@ -192,10 +284,9 @@ impl Entry {
             horizon: None,
             epoch,
             seq,
-            persons: HashMap::new(),
+            persons: Persons::default(),
             bytes: 0,
-            key_ids: HashMap::new(),
-            key_names: Vec::new(),
+            names: Names::default(),
             paths: HashMap::new(),
             rules: Vec::new(),
             conversions: 0,
@@ -205,22 +296,20 @@ impl Entry {
     }
 
     fn intern(&mut self, key: &str) -> u32 {
-        if let Some(id) = self.key_ids.get(key) {
-            return *id;
+        let (id, new) = self.names.intern(key);
+        if new {
+            self.bytes += KEY_BYTES;
         }
-        let id = self.key_names.len() as u32;
-        self.key_names.push(key.to_string());
-        self.key_ids.insert(key.to_string(), id);
-        self.bytes += KEY_BYTES;
         id
     }
 
-    fn count_path(&mut self, path: &[u32], converted: bool, sign: i64) {
-        let counts = match self.paths.get_mut(path) {
-            Some(c) => c,
-            None => {
-                self.bytes += PATH_BYTES + path.len() * 4;
-                self.paths.entry(Box::from(path)).or_default()
+    fn count_path(&mut self, path: PathId, converted: bool, sign: i64) {
+        let len = path.len();
+        let counts = match self.paths.entry(path) {
+            MapEntry::Occupied(o) => o.into_mut(),
+            MapEntry::Vacant(v) => {
+                self.bytes += PATH_BYTES + len * 4;
+                v.insert((0, 0))
             }
         };
         let n = if converted { &mut counts.0 } else { &mut counts.1 };
@@ -228,34 +317,26 @@ impl Entry {
     }
 
     fn apply(&mut self, part: &Part, sign: i64) {
-        let mut ids = Vec::new();
         for c in &part.convs {
             if c.touches.is_empty() {
                 self.direct = self.direct.checked_add_signed(sign).expect("direct count");
             } else {
-                ids.clear();
-                ids.extend(c.touches.iter().map(|t| t.2));
-                self.count_path(&ids, true, sign);
+                self.count_path(PathId::collect(c.touches.iter().map(|t| t.2)), true, sign);
             }
             self.conversions = self.conversions.checked_add_signed(sign).expect("conversion count");
             self.value.add(if sign > 0 { c.value } else { -c.value });
         }
         if let Some(path) = &part.null {
-            self.count_path(path, false, sign);
+            self.count_path(path.clone(), false, sign);
         }
         for r in &mut self.rules {
-            add_credits(&mut r.acc, r.model, &r.params, part, &self.key_names, sign as f64);
+            add_credits(&mut r.acc, r.model, &r.params, part, &self.names.names, sign as f64);
         }
-    }
-
-    /// Room for `n` more persons.
-    pub fn reserve(&mut self, n: usize) {
-        self.persons.reserve(n);
     }
 
     /// Replaces `person`'s part.
     pub fn set(&mut self, person: u64, pp: PersonPaths) {
-        if let Some(old) = self.persons.remove(&person) {
+        if let Some(old) = self.persons.remove(person) {
             self.apply(&old, -1);
             self.bytes -= old.bytes();
         }
@@ -268,43 +349,41 @@ impl Entry {
         self.persons.insert(person, part);
     }
 
-    /// Merges a sweep thread's parts into a fresh entry (no rule aggregate
-    /// yet, none of these persons present): its keys re-interned here, its
-    /// path counts and sums added. Equal to [`Entry::set`] of every part.
-    pub fn absorb(&mut self, local: LocalParts) {
-        debug_assert!(self.rules.is_empty(), "absorb builds fresh entries only");
-        let remap: Vec<u32> = local.names.iter().map(|n| self.intern(n)).collect();
-        for (path, (c, n)) in local.paths {
-            let path: Box<[u32]> = path.iter().map(|&i| remap[i as usize]).collect();
-            let bytes = PATH_BYTES + path.len() * 4;
-            let counts = match self.paths.entry(path) {
-                MapEntry::Occupied(o) => o.into_mut(),
-                MapEntry::Vacant(v) => {
-                    self.bytes += bytes;
-                    v.insert((0, 0))
-                }
-            };
-            counts.0 += c;
-            counts.1 += n;
+    /// Fills a fresh entry (no part, key or rule aggregate yet) with one
+    /// sweep's parts: the keys they were interned in (`names`) and each
+    /// thread's parts, in ascending person ranges from 0. Equal to
+    /// [`Entry::set`] of every part; each thread's parts move in as one range,
+    /// only the path counts merge.
+    pub fn absorb(&mut self, names: Names, mut locals: Vec<LocalParts>) {
+        debug_assert!(self.rules.is_empty() && self.persons.is_empty() && self.names.names.is_empty(), "absorb fills fresh entries only");
+        self.bytes += KEY_BYTES * names.names.len();
+        self.names = names;
+        // The largest path map becomes the entry's; the others merge into it.
+        if let Some(big) = (0..locals.len()).max_by_key(|&i| locals[i].paths.len()) {
+            self.paths = std::mem::take(&mut locals[big].paths);
+            self.bytes += self.paths.keys().map(|p| PATH_BYTES + p.len() * 4).sum::<usize>();
         }
-        self.conversions += local.conversions;
-        self.direct += local.direct;
-        self.value.merge(&local.value);
-        self.persons.reserve(local.parts.len());
-        for (person, mut part) in local.parts {
-            for c in &mut part.convs {
-                for t in c.touches.iter_mut() {
-                    t.2 = remap[t.2 as usize];
-                }
+        for local in &mut locals {
+            for (path, (c, n)) in local.paths.drain() {
+                let bytes = PATH_BYTES + path.len() * 4;
+                let counts = match self.paths.entry(path) {
+                    MapEntry::Occupied(o) => o.into_mut(),
+                    MapEntry::Vacant(v) => {
+                        self.bytes += bytes;
+                        v.insert((0, 0))
+                    }
+                };
+                counts.0 += c;
+                counts.1 += n;
             }
-            if let Some(null) = &mut part.null {
-                for id in null.iter_mut() {
-                    *id = remap[*id as usize];
-                }
-            }
-            self.bytes += part.bytes();
-            let old = self.persons.insert(person, part);
-            debug_assert!(old.is_none(), "absorb builds fresh entries only");
+            self.conversions += local.conversions;
+            self.direct += local.direct;
+            self.value.merge(&local.value);
+            self.bytes += local.bytes;
+        }
+        debug_assert!(locals.first().is_none_or(|l| l.lo == 0) && locals.windows(2).all(|w| w[0].lo < w[1].lo), "ranges ascending from 0");
+        if !locals.is_empty() {
+            self.persons.shards = locals.into_iter().map(|l| (l.lo, l.parts)).collect();
         }
     }
 
@@ -318,26 +397,29 @@ impl Entry {
     /// Runs markov/shapley over the aggregate: the keys still in use, sorted by
     /// name and renumbered, as the models require.
     fn data_driven(&self, model: Model) -> AttributionResult {
-        let live: Vec<(&[u32], u64, u64)> = self.paths.iter().filter(|(_, c)| c.0 + c.1 > 0).map(|(k, c)| (&k[..], c.0, c.1)).collect();
-        let mut used = vec![false; self.key_names.len()];
-        for (ids, _, _) in &live {
-            for &id in ids.iter() {
-                used[id as usize] = true;
-            }
+        let (mut raw, mut live) = (Vec::new(), Vec::new());
+        for (path, c) in self.paths.iter().filter(|(_, c)| c.0 + c.1 > 0) {
+            let at = raw.len();
+            path.push_ids(&mut raw);
+            live.push((raw.len() - at, c.0, c.1));
         }
-        let mut order: Vec<u32> = (0..self.key_names.len() as u32).filter(|id| used[*id as usize]).collect();
-        order.sort_by(|a, b| self.key_names[*a as usize].cmp(&self.key_names[*b as usize]));
-        let mut remap = vec![u32::MAX; self.key_names.len()];
+        let mut used = vec![false; self.names.names.len()];
+        for &id in &raw {
+            used[id as usize] = true;
+        }
+        let mut order: Vec<u32> = (0..self.names.names.len() as u32).filter(|id| used[*id as usize]).collect();
+        order.sort_by(|a, b| self.names.names[*a as usize].cmp(&self.names.names[*b as usize]));
+        let mut remap = vec![u32::MAX; self.names.names.len()];
         for (new, old) in order.iter().enumerate() {
             remap[*old as usize] = new as u32;
         }
-        let names: Vec<&str> = order.iter().map(|id| self.key_names[*id as usize].as_str()).collect();
-        let flat: Vec<u32> = live.iter().flat_map(|(ids, _, _)| ids.iter().map(|id| remap[*id as usize])).collect();
+        let names: Vec<&str> = order.iter().map(|id| self.names.names[*id as usize].as_str()).collect();
+        let flat: Vec<u32> = raw.iter().map(|id| remap[*id as usize]).collect();
         let mut id_paths: Vec<IdPath> = Vec::with_capacity(live.len());
         let mut at = 0;
-        for (ids, c, n) in &live {
-            id_paths.push((&flat[at..at + ids.len()], *c, *n));
-            at += ids.len();
+        for (len, c, n) in live {
+            id_paths.push((&flat[at..at + len], c, n));
+            at += len;
         }
         let result = if model == Model::Markov { markov_ids(&names, &id_paths) } else { shapley_ids(&names, &id_paths) };
         rows_of(&result, self.conversions, self.direct, self.value.value())
@@ -349,10 +431,7 @@ impl Entry {
         let i = match self.rules.iter().position(|r| r.model == model && r.params == *params) {
             Some(i) => i,
             None => {
-                let mut acc = Accumulator::new();
-                for part in self.persons.values() {
-                    add_credits(&mut acc, model, params, part, &self.key_names, 1.0);
-                }
+                let acc = self.persons.sum_credits(model, params, &self.names.names);
                 if self.rules.len() == MAX_RULES {
                     self.rules.remove(0);
                 }

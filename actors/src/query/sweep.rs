@@ -11,7 +11,8 @@ use super::attribution::AttributionQuery;
 use super::activity_index::{ActivityIndex, IndexBuilder};
 use super::consent::ConsentCache;
 use super::datadriven::{PathKey, PersonPaths};
-use super::paths_entry::LocalParts;
+use super::paths_entry::{LocalParts, Names};
+use std::sync::Mutex;
 use super::QueryError;
 use crate::domain::retention::clamp_from;
 use crate::domain::{Channel, GroupBy, Ts, NONE_KEY};
@@ -148,25 +149,27 @@ fn part_of(q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, per
     assemble(q, lookback, from, &allowed, touches, consent, person)
 }
 
-/// Every person's part of query `q` (the non-empty ones, interned and
-/// aggregated per thread: [`LocalParts`]) and the tenant's activity index,
+/// Every person's part of query `q` (the non-empty ones, aggregated per
+/// thread: [`LocalParts`], their keys interned in the returned [`Names`]) and
+/// the tenant's activity index,
 /// from one pass over all its summaries: what the
 /// first query of a tenant needs, without a separate walk for the index. The
 /// person keys are split into contiguous ranges swept on up to
 /// [`MAX_THREADS`] threads.
-pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache) -> Result<(Vec<LocalParts>, ActivityIndex), QueryError> {
+pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache) -> Result<(Names, Vec<LocalParts>, ActivityIndex), QueryError> {
     let prefix = key::summary_prefix(p, tenant);
-    let Some(last) = store.last_key(&prefix, &prefix_end(&prefix))? else { return Ok((Vec::new(), ActivityIndex::default())) };
+    let Some(last) = store.last_key(&prefix, &prefix_end(&prefix))? else { return Ok((Names::default(), Vec::new(), ActivityIndex::default())) };
     let end = crate::state::tenant::person_in_key(&last, prefix.len()).map_or(u64::MAX, |m| m.saturating_add(1));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
     let threads = if end < PARALLEL_MIN as u64 { 1 } else { threads as u64 };
     let bounds: Vec<(u64, u64)> = (0..threads).map(|i| (end / threads * i, if i + 1 == threads { end } else { end / threads * (i + 1) })).collect();
+    let names = Mutex::new(Names::default());
     let runs: Vec<(LocalParts, ActivityIndex)> = std::thread::scope(|s| {
         let handles: Vec<_> = bounds
             .iter()
             .map(|&(lo, hi)| {
-                let (mut consent, prefix) = (consent.fork(), &prefix);
-                s.spawn(move || sweep_range(store, p, tenant, q, currency, &mut consent, prefix, lo, hi, end))
+                let (mut consent, prefix, names) = (consent.fork(), &prefix, &names);
+                s.spawn(move || sweep_range(store, p, tenant, q, currency, &mut consent, names, prefix, lo, hi, end))
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("a sweep thread panicked")).collect::<Result<Vec<_>, QueryError>>()
@@ -177,23 +180,23 @@ pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuer
         parts.push(ps);
         index.merge(ix);
     }
-    Ok((parts, index))
+    Ok((names.into_inner().unwrap_or_else(|e| e.into_inner()), parts, index))
 }
 
 /// [`sweep_all`] over the persons `[lo, hi)` (`hi == end`: to the end of the tenant).
 #[allow(clippy::too_many_arguments)]
-fn sweep_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, prefix: &[u8], lo: u64, hi: u64, end: u64) -> Result<(LocalParts, ActivityIndex), QueryError> {
+fn sweep_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, names: &Mutex<Names>, prefix: &[u8], lo: u64, hi: u64, end: u64) -> Result<(LocalParts, ActivityIndex), QueryError> {
     let start = KeyBuf(prefix.to_vec()).u64(lo).into_vec();
     let stop = if hi == end { prefix_end(prefix) } else { KeyBuf(prefix.to_vec()).u64(hi).into_vec() };
     let mut c = store.cursor(&start, &stop);
-    let (mut parts, mut index, mut touches) = (LocalParts::default(), IndexBuilder::default(), Vec::new());
+    let (mut parts, mut index, mut touches) = (LocalParts::new(lo), IndexBuilder::default(), Vec::new());
     while let Some((k, v)) = c.current() {
         if let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) {
             let summary = person_summary(store, p, tenant, person, k, v)?;
             for ts in summary.times() {
                 index.add(person, ts);
             }
-            parts.push(person, part_of(q, currency, consent, person, &summary, &mut touches)?);
+            parts.push(names, person, part_of(q, currency, consent, person, &summary, &mut touches)?);
         }
         c.next();
     }
@@ -263,9 +266,9 @@ mod tests {
         let mut many = Vec::new();
         persons_parts_parallel(&store, p, t, &q, "USD", &mut consent, &persons, |person, pp| many.push((person, pp))).unwrap();
         // One pass over every summary: the same non-empty parts, and the index a walk builds.
-        let (locals, ix) = sweep_all(&store, p, t, &q, "USD", &mut consent).unwrap();
+        let (names, locals, ix) = sweep_all(&store, p, t, &q, "USD", &mut consent).unwrap();
         assert_eq!(locals.len(), 2, "two threads");
-        assert!(sweep_all_equals_set(&q, locals, &one));
+        assert!(sweep_all_equals_set(&q, names, locals, &one));
         let walked = ActivityIndex::scan(&store, p, t).unwrap();
         for range in [(Ts::new(0, 0), Ts::new(3_000_000, 0)), (Ts::new(1_000_000 + 3600, 0), Ts::new(1_000_000 + 7200, 0)), (Ts::new(1_010_000, 0), Ts::new(1_020_000, 0))] {
             assert_eq!(ix.persons_in(&[range]), walked.persons_in(&[range]), "{range:?}");
@@ -311,7 +314,7 @@ mod tests {
     }
 
     /// An entry absorbing the threads' parts equals one set person by person.
-    fn sweep_all_equals_set(q: &AttributionQuery, locals: Vec<LocalParts>, one: &[(u64, PersonPaths)]) -> bool {
+    fn sweep_all_equals_set(q: &AttributionQuery, names: Names, locals: Vec<LocalParts>, one: &[(u64, PersonPaths)]) -> bool {
         use crate::domain::models::Model;
         use crate::query::paths_entry::{Entry, EntryKey};
         let key = EntryKey { partition: 1, tenant: "acme".into(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency: "USD".into() };
@@ -320,9 +323,7 @@ mod tests {
             a.set(*person, pp.clone());
         }
         let mut b = Entry::new(key, 0, 0);
-        for l in locals {
-            b.absorb(l);
-        }
+        b.absorb(names, locals);
         let same = [Model::Markov, Model::Shapley, Model::Linear, Model::FirstTouch].into_iter().all(|m| {
             let (x, y) = (a.report(m, &q.params), b.report(m, &q.params));
             x.rows == y.rows && x.conversions == y.conversions && x.conversion_value == y.conversion_value
