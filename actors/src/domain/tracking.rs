@@ -27,6 +27,9 @@ pub struct EntryPoint {
     pub term: Option<String>,
 }
 
+/// Up to this many names taken, repeats are found by a scan.
+const SCAN_NAMES: usize = 16;
+
 fn is_tracking_name(name: &str) -> bool {
     name.starts_with("utm_") || name.starts_with("cm_")
 }
@@ -77,10 +80,10 @@ pub fn form_decode(s: &str) -> Cow<'_, str> {
 }
 
 /// Every non-empty `utm_*` / `cm_*` parameter of `url`'s query, decoded, the
-/// first occurrence of each name winning, in URL order. Linear in the URL: the
-/// names already taken are a set (a scan of `out` per pair made a 64 KiB URL of
-/// ~6.5k distinct names cost ~50 ms; found while writing the fuzz targets,
-/// FUZZING.md).
+/// first occurrence of each name winning, in URL order. Linear in the URL:
+/// beyond [`SCAN_NAMES`] the names already taken are a set (a scan of `out`
+/// per pair made a 64 KiB URL of ~6.5k distinct names cost ~50 ms; found while
+/// writing the fuzz targets, FUZZING.md).
 pub fn tracking_params(url: &str) -> Vec<(String, String)> {
     let cleaned: Cow<'_, str> = if url.contains(['\t', '\n', '\r']) {
         Cow::Owned(url.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).collect())
@@ -88,7 +91,9 @@ pub fn tracking_params(url: &str) -> Vec<(String, String)> {
         Cow::Borrowed(url)
     };
     let mut out: Vec<(String, String)> = Vec::new();
-    let mut taken: HashSet<String> = HashSet::new();
+    // The names taken: a scan of `out` while it is short (no allocation for
+    // the usual handful), a set once it is long.
+    let mut taken: Option<HashSet<String>> = None;
     for pair in query_of(&cleaned).split('&') {
         if pair.is_empty() {
             continue;
@@ -99,10 +104,18 @@ pub fn tracking_params(url: &str) -> Vec<(String, String)> {
             continue;
         }
         let value = form_decode(raw_value);
-        if value.is_empty() || taken.contains(name.as_ref()) {
+        let seen = match &taken {
+            Some(set) => set.contains(name.as_ref()),
+            None => out.iter().any(|(n, _)| *n == name),
+        };
+        if value.is_empty() || seen {
             continue;
         }
-        taken.insert(name.to_string());
+        match &mut taken {
+            Some(set) => drop(set.insert(name.to_string())),
+            None if out.len() >= SCAN_NAMES => taken = Some(out.iter().map(|(n, _)| n.clone()).chain([name.to_string()]).collect()),
+            None => {}
+        }
         out.push((name.into_owned(), value.into_owned()));
     }
     out
@@ -230,6 +243,18 @@ mod tests {
         assert_eq!(p[0], ("cm_0".to_string(), "v".to_string())); // first still wins
         assert_eq!(p[99_999].0, "cm_99999");
         assert_eq!(p[100_000], ("utm_source".to_string(), "s".to_string()));
+    }
+
+    #[test]
+    fn repeats_are_found_below_and_above_the_scan_limit() {
+        for n in [SCAN_NAMES - 1, SCAN_NAMES, SCAN_NAMES + 1, 3 * SCAN_NAMES] {
+            let first: Vec<String> = (0..n).map(|i| format!("cm_{i}=a{i}")).collect();
+            let again: Vec<String> = (0..n).rev().map(|i| format!("cm_{i}=b{i}")).collect();
+            let got = params(&format!("/?{}&{}&cm_{n}=c", first.join("&"), again.join("&")));
+            let mut want: Vec<(String, String)> = (0..n).map(|i| (format!("cm_{i}"), format!("a{i}"))).collect();
+            want.push((format!("cm_{n}"), "c".into()));
+            assert_eq!(got, want, "{n} names");
+        }
     }
 
     #[test]

@@ -185,10 +185,16 @@ impl<'a> TenantState<'a> {
         let (p, t) = (self.partition, self.tenant);
         let touches = self.txn.collect_prefix(&key::touch_prefix(p, t, person))?.iter().map(|(k, v)| codec::decode::<TouchRec>(k, v)).collect::<Result<Vec<_>, _>>()?;
         let convs = self.txn.collect_prefix(&key::conv_prefix(p, t, person))?.iter().map(|(k, v)| codec::decode::<ConvRec>(k, v)).collect::<Result<Vec<_>, _>>()?;
-        let s = Summary::of(&touches, &convs);
+        Ok(self.write_summary(person, Summary::of(&touches, &convs)))
+    }
+
+    /// Stores `s` as the person's summary (the overflow marker beyond the
+    /// record limit, deleted when empty) and returns it as
+    /// [`Self::load_summary`] would (`None`: overflow).
+    fn write_summary(&mut self, person: u64, s: Summary) -> Option<Summary> {
         let s = (s.len() <= summary::MAX_RECORDS).then_some(s);
         self.save_summary(person, s.as_ref());
-        Ok(s)
+        s
     }
 
     /// Counts a conversion's currency (the tenant's default report currency).
@@ -230,32 +236,59 @@ impl<'a> TenantState<'a> {
         }
     }
 
-    /// Moves the timeline and conversions of `m.nodes` from `m.from` to `m.to`.
+    /// Moves `from`'s records that `m` covers to `to` (raw values, new keys)
+    /// and updates both summaries without reading either timeline again:
+    /// `from`'s from the records it keeps, `to`'s by inserting the moved ones
+    /// (rebuilt from its records only when one declines, an equal time, or it
+    /// is an overflow person). `from`'s summary also says which of its two
+    /// record spaces are empty, so those are not scanned. Returns how many
+    /// records moved.
     pub fn apply_move(&mut self, m: &Move) -> Result<usize, StorageError> {
         let (p, t) = (self.partition, self.tenant);
         let owns = |cid: &str| m.whole || m.nodes.iter().any(|n| n.kind == crate::domain::identity::IdKind::Customer && n.id == cid);
-        let mut moved = 0;
-        for (k, v) in self.txn.collect_prefix(&key::touch_prefix(p, t, m.from))? {
-            let rec: TouchRec = codec::decode(&k, &v)?;
-            if owns(&rec.customer_id) {
-                self.txn.delete(k);
-                self.txn.put(key::touch(p, t, m.to, rec.ts, &rec.event_id), v);
-                moved += 1;
+        // Which spaces to scan: both unless a stored summary says one is empty.
+        let stored = self.txn.get_with(&key::summary(p, t, m.from), |v| v.map(|v| if summary::is_overflow(v) { None } else { Summary::decode(v).ok() }))?;
+        let (scan_touches, scan_convs) = match &stored {
+            Some(Some(s)) => (!s.touches.is_empty(), !s.convs.is_empty()),
+            _ => (true, true),
+        };
+        let (mut kept_touches, mut moved_touches) = (Vec::new(), Vec::new());
+        if scan_touches {
+            for (k, v) in self.txn.collect_prefix(&key::touch_prefix(p, t, m.from))? {
+                let rec: TouchRec = codec::decode(&k, &v)?;
+                if owns(&rec.customer_id) {
+                    self.txn.delete(k);
+                    self.txn.put(key::touch(p, t, m.to, rec.ts, &rec.event_id), v);
+                    moved_touches.push(rec);
+                } else {
+                    kept_touches.push(rec);
+                }
             }
         }
-        for (k, v) in self.txn.collect_prefix(&key::conv_prefix(p, t, m.from))? {
-            let rec: ConvRec = codec::decode(&k, &v)?;
-            if owns(&rec.customer_id) {
-                self.txn.delete(k);
-                self.txn.put(key::conv(p, t, m.to, rec.ts, &rec.event_id), v);
-                let idx = ConvIndexRec { person: m.to, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
-                self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
-                moved += 1;
+        let (mut kept_convs, mut moved_convs) = (Vec::new(), Vec::new());
+        if scan_convs {
+            for (k, v) in self.txn.collect_prefix(&key::conv_prefix(p, t, m.from))? {
+                let rec: ConvRec = codec::decode(&k, &v)?;
+                if owns(&rec.customer_id) {
+                    self.txn.delete(k);
+                    self.txn.put(key::conv(p, t, m.to, rec.ts, &rec.event_id), v);
+                    let idx = ConvIndexRec { person: m.to, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+                    self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
+                    moved_convs.push(rec);
+                } else {
+                    kept_convs.push(rec);
+                }
             }
         }
+        let moved = moved_touches.len() + moved_convs.len();
         if moved > 0 {
-            self.rebuild_summary(m.from)?;
-            self.rebuild_summary(m.to)?;
+            self.write_summary(m.from, Summary::of(&kept_touches, &kept_convs));
+            let mut to = self.load_summary(m.to)?;
+            let inserted = to.as_mut().is_some_and(|s| moved_touches.iter().all(|r| s.insert_touch(r)) && moved_convs.iter().all(|r| s.insert_conv(r)));
+            match to {
+                Some(s) if inserted => drop(self.write_summary(m.to, s)),
+                _ => drop(self.rebuild_summary(m.to)?),
+            }
         }
         Ok(moved)
     }
@@ -426,5 +459,72 @@ mod tests {
         let mut st = TenantState::records(&mut t, 1, "acme").with_id_cache(&mut cache);
         assert_eq!(st.person_of(&n).unwrap(), Some(7));
         assert_eq!(st.person(7).unwrap().map(|p| p.members), Some(vec![n]));
+    }
+
+    /// What a summary says, whatever order its strings were interned in.
+    fn view(s: &Summary) -> (Vec<(Ts, crate::domain::Channel, Vec<String>)>, Vec<(Ts, u64, String)>) {
+        use crate::domain::GroupBy;
+        let touches = s.touches.iter().map(|t| (t.ts, t.channel, GroupBy::ALL.iter().map(|g| s.key(t, *g).to_string()).collect())).collect();
+        let convs = s.convs.iter().map(|c| (c.ts, c.value.to_bits(), s.currency(c).to_string())).collect();
+        (touches, convs)
+    }
+
+    /// The stored summary of `person` (empty when absent) and the one its records give.
+    fn stored_and_fresh(store: &Store, person: u64) -> (Option<Summary>, Summary) {
+        let stored = match store.get(&key::summary(1, "acme", person)).unwrap() {
+            None => Some(Summary::default()),
+            Some(v) if summary::is_overflow(&v) => None,
+            Some(v) => Some(Summary::decode(&v).unwrap()),
+        };
+        let touches: Vec<TouchRec> = store.prefix_as(&key::touch_prefix(1, "acme", person)).unwrap();
+        let convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(1, "acme", person)).unwrap();
+        (stored, Summary::of(&touches, &convs))
+    }
+
+    proptest::proptest! {
+        /// After a move (whole or of one customer's records, with equal
+        /// times, either person's record kinds empty), both persons'
+        /// summaries equal the summaries of their records, and every record
+        /// the move covers is on `to`.
+        #[test]
+        fn a_move_leaves_both_summaries_equal_to_their_records(
+            recs in proptest::collection::vec((0u64..2, 0u8..3, proptest::bool::ANY, 0i64..6, 0usize..3), 0..14),
+            whole in proptest::bool::ANY,
+        ) {
+            use crate::domain::{Channel, ConversionInfo, Dims, TouchInfo};
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+            let mut t = store.txn();
+            let mut st = TenantState::records(&mut t, 1, "acme");
+            // Persons 1 and 2; on 1, customers c0 and c1; on 2, c2.
+            for (i, (person, cust, conv, ts, campaign)) in recs.iter().enumerate() {
+                let customer_id = format!("c{}", if *person == 0 { *cust % 2 } else { 2 });
+                let ts = Ts::new(1_000 + ts * 60, 0);
+                let person = person + 1;
+                if *conv {
+                    let conversion = ConversionInfo { value: i as f64, currency: ["USD", "EUR"][*campaign % 2].into(), conversion_type: None };
+                    st.put_conversion(person, &ConvRec { event_id: format!("e{i}"), ts, customer_id, conversion }).unwrap();
+                } else {
+                    let dims = Dims { campaign: Some(format!("k{campaign}")), ..Dims::default() };
+                    let touch = TouchInfo { channel: Channel::ALL[i % 10], interaction_type: "click".into(), dims };
+                    st.put_touch(person, &TouchRec { event_id: format!("e{i}"), ts, customer_id, touch }).unwrap();
+                }
+            }
+            drop(st);
+            t.commit(None).unwrap();
+            let covered = recs.iter().filter(|r| r.0 == 0 && (whole || r.1 % 2 == 0)).count();
+            let mut t = store.txn();
+            let mut st = TenantState::records(&mut t, 1, "acme");
+            let m = Move { from: 1, to: 2, nodes: vec![IdNode::customer("c0")], whole };
+            proptest::prop_assert_eq!(st.apply_move(&m).unwrap(), covered);
+            drop(st);
+            t.commit(None).unwrap();
+            for person in [1, 2] {
+                let (stored, fresh) = stored_and_fresh(&store, person);
+                proptest::prop_assert_eq!(view(&stored.unwrap()), view(&fresh), "person {}", person);
+            }
+            let on_to = stored_and_fresh(&store, 2).1.len();
+            proptest::prop_assert_eq!(on_to, covered + recs.iter().filter(|r| r.0 == 1).count());
+        }
     }
 }
