@@ -163,6 +163,11 @@ impl ActivityIndex {
         out
     }
 
+    /// Number of listed (hour, person) pairs.
+    pub fn pairs(&self) -> usize {
+        self.pairs
+    }
+
     /// An upper bound of `persons_in(ranges).len()`, without collecting them.
     pub fn count_in(&self, ranges: &[(Ts, Ts)]) -> usize {
         self.buckets_in(ranges).map(|b| b.persons.len()).sum()

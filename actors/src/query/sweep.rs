@@ -45,19 +45,6 @@ pub fn person_summary(store: &Store, p: u16, tenant: &str, person: u64, k: &[u8]
     Summary::decode(v).map_err(|_| crate::state::summary::unreadable(k))
 }
 
-/// Every person of `tenant` with a summary (with any record), ascending.
-pub fn summary_persons(store: &Store, p: u16, tenant: &str) -> Result<Vec<u64>, StorageError> {
-    let prefix = key::summary_prefix(p, tenant);
-    let mut out = Vec::new();
-    store.walk_keys(&prefix, &prefix_end(&prefix), |k| {
-        if let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) {
-            out.push(person);
-        }
-        touchline_storage::Walk::Next
-    })?;
-    Ok(out)
-}
-
 /// Fewer persons than this are swept on the caller's thread.
 const PARALLEL_MIN: usize = 4096;
 /// Most threads one sweep uses.
@@ -150,13 +137,13 @@ fn part_of(q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, per
 }
 
 /// Every person's part of query `q` (the non-empty ones, aggregated per
-/// thread: [`LocalParts`], their keys interned in the returned [`Names`]) and
-/// the tenant's activity index,
-/// from one pass over all its summaries: what the
-/// first query of a tenant needs, without a separate walk for the index. The
-/// person keys are split into contiguous ranges swept on up to
+/// thread: [`LocalParts`], their keys interned in the returned [`Names`]) and,
+/// `with_index`, the tenant's activity index, from one pass over all its
+/// summaries: what the first query of a tenant needs, without a separate walk
+/// for the index, and what a range holding most of the tenant's activity
+/// needs. The person keys are split into contiguous ranges swept on up to
 /// [`MAX_THREADS`] threads.
-pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache) -> Result<(Names, Vec<LocalParts>, ActivityIndex), QueryError> {
+pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, with_index: bool) -> Result<(Names, Vec<LocalParts>, ActivityIndex), QueryError> {
     let prefix = key::summary_prefix(p, tenant);
     let Some(last) = store.last_key(&prefix, &prefix_end(&prefix))? else { return Ok((Names::default(), Vec::new(), ActivityIndex::default())) };
     let end = crate::state::tenant::person_in_key(&last, prefix.len()).map_or(u64::MAX, |m| m.saturating_add(1));
@@ -169,7 +156,7 @@ pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuer
             .iter()
             .map(|&(lo, hi)| {
                 let (mut consent, prefix, names) = (consent.fork(), &prefix, &names);
-                s.spawn(move || sweep_range(store, p, tenant, q, currency, &mut consent, names, prefix, lo, hi, end))
+                s.spawn(move || sweep_range(store, p, tenant, q, currency, &mut consent, names, with_index, prefix, lo, hi, end))
             })
             .collect();
         handles.into_iter().map(|h| h.join().expect("a sweep thread panicked")).collect::<Result<Vec<_>, QueryError>>()
@@ -185,7 +172,7 @@ pub(super) fn sweep_all(store: &Store, p: u16, tenant: &str, q: &AttributionQuer
 
 /// [`sweep_all`] over the persons `[lo, hi)` (`hi == end`: to the end of the tenant).
 #[allow(clippy::too_many_arguments)]
-fn sweep_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, names: &Mutex<Names>, prefix: &[u8], lo: u64, hi: u64, end: u64) -> Result<(LocalParts, ActivityIndex), QueryError> {
+fn sweep_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, names: &Mutex<Names>, with_index: bool, prefix: &[u8], lo: u64, hi: u64, end: u64) -> Result<(LocalParts, ActivityIndex), QueryError> {
     let start = KeyBuf(prefix.to_vec()).u64(lo).into_vec();
     let stop = if hi == end { prefix_end(prefix) } else { KeyBuf(prefix.to_vec()).u64(hi).into_vec() };
     let mut c = store.cursor(&start, &stop);
@@ -193,8 +180,10 @@ fn sweep_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, curren
     while let Some((k, v)) = c.current() {
         if let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) {
             let summary = person_summary(store, p, tenant, person, k, v)?;
-            for ts in summary.times() {
-                index.add(person, ts);
+            if with_index {
+                for ts in summary.times() {
+                    index.add(person, ts);
+                }
             }
             parts.push(names, person, part_of(q, currency, consent, person, &summary, &mut touches)?);
         }
@@ -266,7 +255,7 @@ mod tests {
         let mut many = Vec::new();
         persons_parts_parallel(&store, p, t, &q, "USD", &mut consent, &persons, |person, pp| many.push((person, pp))).unwrap();
         // One pass over every summary: the same non-empty parts, and the index a walk builds.
-        let (names, locals, ix) = sweep_all(&store, p, t, &q, "USD", &mut consent).unwrap();
+        let (names, locals, ix) = sweep_all(&store, p, t, &q, "USD", &mut consent, true).unwrap();
         assert_eq!(locals.len(), 2, "two threads");
         assert!(sweep_all_equals_set(&q, names, locals, &one));
         let walked = ActivityIndex::scan(&store, p, t).unwrap();
