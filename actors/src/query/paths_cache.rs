@@ -24,10 +24,13 @@
 //! lists the persons that can have a part in it; the entry is either built from
 //! those alone, or derived from a cached entry of the same shape over another
 //! range by recomputing only the persons active in the difference of the two
-//! ranges — whichever reads fewer persons. A derive clones the cached entry,
+//! ranges — whichever reads fewer persons. A range holding at least half the
+//! tenant's activity is built instead by one parallel sweep of every person's
+//! summary (cheaper than seeking that many persons), unless a derive costs
+//! less. A derive clones the cached entry,
 //! except when the new range is the cached one slid forward (the now-relative
 //! default window asked again): then the entry moves to the new range. Without
-//! an index (over its share of the budget) a build scans the whole tenant.
+//! an index (over its share of the budget) a build sweeps the whole tenant.
 //!
 //! Exactness under concurrent commits: a commit is journaled (and added to the
 //! index) after its write, and an entry records the journal position read
