@@ -173,7 +173,7 @@ impl PathsCache {
         e.seq = seq;
         e.horizon = q.horizon;
         e.built = true;
-        slot.bytes.store(e.bytes, Ordering::Relaxed);
+        slot.bytes.store(e.bytes(), Ordering::Relaxed);
         slot.seq.store(seq, Ordering::Relaxed);
         let report = e.report(model, &q.params);
         drop(e);

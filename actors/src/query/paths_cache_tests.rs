@@ -7,7 +7,7 @@ use super::*;
 use crate::domain::{Channel, ConversionInfo, Dims, GroupBy, TouchInfo, Ts};
 use crate::query::attribution::conversions_with_paths;
 use crate::query::datadriven::data_driven_report;
-use crate::state::{key, ConvIndexRec, ConvRec, TenantMeta, TenantState, TouchRec};
+use crate::state::{key, ConvRec, TenantMeta, TenantState, TouchRec};
 use proptest::prelude::*;
 use touchline_storage::{Store, StoreOptions};
 
@@ -110,20 +110,8 @@ impl World {
                     TenantState::records(&mut txn, P, T).put_conversion(person, &rec).unwrap();
                 }
                 Op::Move { from, to } if from != to => {
-                    let (touches, convs) = records(&txn, from);
-                    for t in touches {
-                        txn.delete(key::touch(P, T, from, t.ts, &t.event_id));
-                        txn.put_as(key::touch(P, T, to, t.ts, &t.event_id), &t).unwrap();
-                    }
-                    for c in convs {
-                        txn.delete(key::conv(P, T, from, c.ts, &c.event_id));
-                        txn.put_as(key::conv(P, T, to, c.ts, &c.event_id), &c).unwrap();
-                        let idx = ConvIndexRec { person: to, currency: "USD".into(), value: c.conversion.value };
-                        txn.put_as(key::conv_by_time(P, T, c.ts, &c.event_id), &idx).unwrap();
-                    }
-                    let mut st = TenantState::records(&mut txn, P, T);
-                    st.rebuild_summary(from).unwrap();
-                    st.rebuild_summary(to).unwrap();
+                    let m = crate::domain::identity::Move { from, to, nodes: Vec::new(), whole: true };
+                    TenantState::records(&mut txn, P, T).apply_move(&m).unwrap();
                 }
                 Op::Move { .. } => {}
                 Op::Erase { person } => {

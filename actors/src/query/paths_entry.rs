@@ -12,7 +12,7 @@ use crate::domain::datadriven::{markov_ids, shapley_ids, IdPath};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, ExactSum};
 use crate::domain::{Channel, GroupBy, Ts};
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 use std::collections::hash_map::Entry as MapEntry;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -97,13 +97,11 @@ pub(super) struct Entry {
     pub epoch: u64,
     pub seq: u64,
     pub persons: Persons,
-    pub bytes: usize,
+    /// Bytes charged for the parts and keys (the paths' are the aggregate's).
+    bytes: usize,
     names: Names,
-    paths: HashMap<PathId, (u64, u64)>,
+    agg: Aggregate,
     rules: Vec<RuleAgg>,
-    conversions: u64,
-    direct: u64,
-    value: ExactSum,
 }
 
 /// Adds (`sign` 1) or retracts (`sign` -1) a part's credits under a rule model.
@@ -215,10 +213,8 @@ pub(super) struct LocalParts {
     /// The lowest person of the thread's range.
     lo: u64,
     parts: BTreeMap<u64, Part>,
-    paths: HashMap<PathId, (u64, u64)>,
-    conversions: u64,
-    direct: u64,
-    value: ExactSum,
+    agg: Aggregate,
+    /// Bytes charged for the parts.
     bytes: usize,
 }
 
@@ -243,29 +239,69 @@ impl LocalParts {
                 id
             }
         });
-        for c in &part.convs {
-            if c.touches.is_empty() {
-                self.direct += 1;
-            } else {
-                bump(&mut self.paths, PathId::collect(c.touches.iter().map(|t| t.2)), true);
-            }
-            self.conversions += 1;
-            self.value.add(c.value);
-        }
-        if let Some(null) = &part.null {
-            bump(&mut self.paths, null.clone(), false);
-        }
+        self.agg.add(&part, 1);
         self.bytes += part.bytes();
         self.parts.insert(person, part);
     }
 }
 
-fn bump(paths: &mut HashMap<PathId, (u64, u64)>, path: PathId, converted: bool) {
-    let counts = paths.entry(path).or_default();
-    if converted {
-        counts.0 += 1;
-    } else {
-        counts.1 += 1;
+/// Path counts (converting, not) and totals over many parts: what the
+/// data-driven models and every report's header read. An entry keeps one; each
+/// sweep thread builds its own, and [`Aggregate::merge`] joins them.
+#[derive(Clone, Default)]
+struct Aggregate {
+    paths: HashMap<PathId, (u64, u64)>,
+    conversions: u64,
+    direct: u64,
+    value: ExactSum,
+    /// Bytes charged for the distinct paths.
+    bytes: usize,
+}
+
+impl Aggregate {
+    /// The counts of `path`, charged when new.
+    fn counts(&mut self, path: PathId) -> &mut (u64, u64) {
+        let len = path.len();
+        match self.paths.entry(path) {
+            MapEntry::Occupied(o) => o.into_mut(),
+            MapEntry::Vacant(v) => {
+                self.bytes += PATH_BYTES + len * 4;
+                v.insert((0, 0))
+            }
+        }
+    }
+
+    /// Adds (`sign` 1) or retracts (`sign` -1) a part.
+    fn add(&mut self, part: &Part, sign: i64) {
+        let bump = |n: &mut u64| *n = n.checked_add_signed(sign).expect("a person's part is removed only after it was added");
+        for c in &part.convs {
+            if c.touches.is_empty() {
+                bump(&mut self.direct);
+            } else {
+                bump(&mut self.counts(PathId::collect(c.touches.iter().map(|t| t.2))).0);
+            }
+            bump(&mut self.conversions);
+            self.value.add(if sign > 0 { c.value } else { -c.value });
+        }
+        if let Some(null) = &part.null {
+            bump(&mut self.counts(null.clone()).1);
+        }
+    }
+
+    /// Adds every count of `other`: the larger path map is kept whole and
+    /// the smaller merged into it.
+    fn merge(&mut self, mut other: Aggregate) {
+        if other.paths.len() > self.paths.len() {
+            std::mem::swap(self, &mut other);
+        }
+        for (path, (c, n)) in other.paths {
+            let counts = self.counts(path);
+            counts.0 += c;
+            counts.1 += n;
+        }
+        self.conversions += other.conversions;
+        self.direct += other.direct;
+        self.value.merge(&other.value);
     }
 }
 
@@ -287,11 +323,8 @@ impl Entry {
             persons: Persons::default(),
             bytes: 0,
             names: Names::default(),
-            paths: HashMap::new(),
+            agg: Aggregate::default(),
             rules: Vec::new(),
-            conversions: 0,
-            direct: 0,
-            value: ExactSum::new(),
         }
     }
 
@@ -303,32 +336,13 @@ impl Entry {
         id
     }
 
-    fn count_path(&mut self, path: PathId, converted: bool, sign: i64) {
-        let len = path.len();
-        let counts = match self.paths.entry(path) {
-            MapEntry::Occupied(o) => o.into_mut(),
-            MapEntry::Vacant(v) => {
-                self.bytes += PATH_BYTES + len * 4;
-                v.insert((0, 0))
-            }
-        };
-        let n = if converted { &mut counts.0 } else { &mut counts.1 };
-        *n = n.checked_add_signed(sign).expect("a person's part is removed only after it was added");
+    /// Bytes charged for the entry (the budget's measure).
+    pub fn bytes(&self) -> usize {
+        self.bytes + self.agg.bytes
     }
 
     fn apply(&mut self, part: &Part, sign: i64) {
-        for c in &part.convs {
-            if c.touches.is_empty() {
-                self.direct = self.direct.checked_add_signed(sign).expect("direct count");
-            } else {
-                self.count_path(PathId::collect(c.touches.iter().map(|t| t.2)), true, sign);
-            }
-            self.conversions = self.conversions.checked_add_signed(sign).expect("conversion count");
-            self.value.add(if sign > 0 { c.value } else { -c.value });
-        }
-        if let Some(path) = &part.null {
-            self.count_path(path.clone(), false, sign);
-        }
+        self.agg.add(part, sign);
         for r in &mut self.rules {
             add_credits(&mut r.acc, r.model, &r.params, part, &self.names.names, sign as f64);
         }
@@ -353,32 +367,13 @@ impl Entry {
     /// sweep's parts: the keys they were interned in (`names`) and each
     /// thread's parts, in ascending person ranges from 0. Equal to
     /// [`Entry::set`] of every part; each thread's parts move in as one range,
-    /// only the path counts merge.
+    /// only the aggregates merge.
     pub fn absorb(&mut self, names: Names, mut locals: Vec<LocalParts>) {
         debug_assert!(self.rules.is_empty() && self.persons.is_empty() && self.names.names.is_empty(), "absorb fills fresh entries only");
         self.bytes += KEY_BYTES * names.names.len();
         self.names = names;
-        // The largest path map becomes the entry's; the others merge into it.
-        if let Some(big) = (0..locals.len()).max_by_key(|&i| locals[i].paths.len()) {
-            self.paths = std::mem::take(&mut locals[big].paths);
-            self.bytes += self.paths.keys().map(|p| PATH_BYTES + p.len() * 4).sum::<usize>();
-        }
         for local in &mut locals {
-            for (path, (c, n)) in local.paths.drain() {
-                let bytes = PATH_BYTES + path.len() * 4;
-                let counts = match self.paths.entry(path) {
-                    MapEntry::Occupied(o) => o.into_mut(),
-                    MapEntry::Vacant(v) => {
-                        self.bytes += bytes;
-                        v.insert((0, 0))
-                    }
-                };
-                counts.0 += c;
-                counts.1 += n;
-            }
-            self.conversions += local.conversions;
-            self.direct += local.direct;
-            self.value.merge(&local.value);
+            self.agg.merge(std::mem::take(&mut local.agg));
             self.bytes += local.bytes;
         }
         debug_assert!(locals.first().is_none_or(|l| l.lo == 0) && locals.windows(2).all(|w| w[0].lo < w[1].lo), "ranges ascending from 0");
@@ -398,7 +393,7 @@ impl Entry {
     /// name and renumbered, as the models require.
     fn data_driven(&self, model: Model) -> AttributionResult {
         let (mut raw, mut live) = (Vec::new(), Vec::new());
-        for (path, c) in self.paths.iter().filter(|(_, c)| c.0 + c.1 > 0) {
+        for (path, c) in self.agg.paths.iter().filter(|(_, c)| c.0 + c.1 > 0) {
             let at = raw.len();
             path.push_ids(&mut raw);
             live.push((raw.len() - at, c.0, c.1));
@@ -422,7 +417,7 @@ impl Entry {
             at += len;
         }
         let result = if model == Model::Markov { markov_ids(&names, &id_paths) } else { shapley_ids(&names, &id_paths) };
-        rows_of(&result, self.conversions, self.direct, self.value.value())
+        rows_of(&result, self.agg.conversions, self.agg.direct, self.agg.value.value())
     }
 
     /// A rule model's report: its aggregate, summed over every part the first
@@ -439,6 +434,6 @@ impl Entry {
                 self.rules.len() - 1
             }
         };
-        AttributionResult { conversions: self.conversions, conversion_value: self.value.value(), currency: None, rows: self.rules[i].acc.clone().into_rows() }
+        AttributionResult { conversions: self.agg.conversions, conversion_value: self.agg.value.value(), currency: None, rows: self.rules[i].acc.clone().into_rows() }
     }
 }

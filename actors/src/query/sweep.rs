@@ -317,6 +317,6 @@ mod tests {
             let (x, y) = (a.report(m, &q.params), b.report(m, &q.params));
             x.rows == y.rows && x.conversions == y.conversions && x.conversion_value == y.conversion_value
         });
-        same && a.bytes == b.bytes && a.persons.len() == b.persons.len() && a.persons.len() > 100
+        same && a.bytes() == b.bytes() && a.persons.len() == b.persons.len() && a.persons.len() > 100
     }
 }

@@ -145,13 +145,7 @@ impl<'a> TenantState<'a> {
         if rebuild {
             return self.rebuild_summary(person);
         }
-        if let Some(s) = &summary {
-            self.save_summary(person, Some(s));
-            if s.len() > summary::MAX_RECORDS {
-                return Ok(None);
-            }
-        }
-        Ok(summary)
+        Ok(summary.and_then(|s| self.write_summary(person, s)))
     }
 
     /// The person's summary as the transaction sees it (empty when it has
@@ -165,16 +159,6 @@ impl<'a> TenantState<'a> {
             None => Ok(Some(Summary::default())),
             Some(Ok(s)) => Ok(s),
             Some(Err(_)) => self.rebuild_summary(person),
-        }
-    }
-
-    /// Stores the person's summary (`None`: the overflow marker).
-    pub fn save_summary(&mut self, person: u64, s: Option<&Summary>) {
-        let k = key::summary(self.partition, self.tenant, person);
-        match s {
-            Some(s) if s.is_empty() => self.txn.delete(k),
-            Some(s) => self.txn.put(k, s.stored()),
-            None => self.txn.put(k, summary::OVERFLOW.to_vec()),
         }
     }
 
@@ -192,9 +176,13 @@ impl<'a> TenantState<'a> {
     /// record limit, deleted when empty) and returns it as
     /// [`Self::load_summary`] would (`None`: overflow).
     fn write_summary(&mut self, person: u64, s: Summary) -> Option<Summary> {
-        let s = (s.len() <= summary::MAX_RECORDS).then_some(s);
-        self.save_summary(person, s.as_ref());
-        s
+        let k = key::summary(self.partition, self.tenant, person);
+        if s.is_empty() {
+            self.txn.delete(k);
+        } else {
+            self.txn.put(k, s.stored());
+        }
+        (s.len() <= summary::MAX_RECORDS).then_some(s)
     }
 
     /// Counts a conversion's currency (the tenant's default report currency).
