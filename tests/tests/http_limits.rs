@@ -43,6 +43,9 @@ async fn concurrency_timeout_body_and_range_limits_answer_with_their_codes() {
     let node = Node::start(spec).await;
     let addr = node.http.clone();
 
+    // The node prints its address before it serves: until it serves, a probe
+    // could race the held request below for the only slot and take it first.
+    assert!(wait_for(Duration::from_secs(30), || async { node.get("/health/live").await.status == 200 }).await, "node never served");
     // One request holds the only slot: its announced body never comes.
     let mut held = TcpStream::connect(&addr).await.unwrap();
     held.write_all(format!("POST /v1/cluster HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 100\r\n\r\n").as_bytes()).await.unwrap();
