@@ -485,11 +485,9 @@ mod tests {
         let mut c = NodeConfig::default();
         c.engine.max_ids_per_person = 1;
         assert!(c.validate().unwrap_err().to_string().contains("engine.max_ids_per_person"));
-        let mut c = NodeConfig::default();
-        c.partitions = 0;
+        let c = NodeConfig { partitions: 0, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("`partitions`"));
-        let mut c = NodeConfig::default();
-        c.node_id = "a b".into();
+        let c = NodeConfig { node_id: "a b".into(), ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("node_id"));
         let mut c = NodeConfig::default();
         c.cluster.members_topic = c.topic.clone();

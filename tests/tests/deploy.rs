@@ -245,7 +245,7 @@ fn promtool_accepts_the_config_and_rules_and_every_alert_has_a_firing_unit_test(
 fn dockerfile_and_compose_args_are_accepted_by_the_binary_and_compose_is_wired() {
     let docker = read("Dockerfile");
     let json_array = |directive: &str| -> Vec<String> {
-        let line = docker.lines().filter(|l| l.starts_with(directive)).last().unwrap_or_else(|| panic!("Dockerfile has no {directive}"));
+        let line = docker.lines().rfind(|l| l.starts_with(directive)).unwrap_or_else(|| panic!("Dockerfile has no {directive}"));
         serde_json::from_str(line[directive.len()..].trim()).unwrap_or_else(|e| panic!("Dockerfile {directive} is not a JSON array: {e}"))
     };
     assert_eq!(json_array("ENTRYPOINT"), ["touchline"]);
@@ -258,7 +258,7 @@ fn dockerfile_and_compose_args_are_accepted_by_the_binary_and_compose_is_wired()
     for needle in ["cargo build --release", "-p touchline-node", "libclang-dev", "EXPOSE 8080", "VOLUME [\"/data\"]"] {
         assert!(docker.contains(needle), "Dockerfile lacks {needle:?}");
     }
-    let user = docker.lines().filter(|l| l.starts_with("USER ")).last().expect("Dockerfile sets USER");
+    let user = docker.lines().rfind(|l| l.starts_with("USER ")).expect("Dockerfile sets USER");
     assert!(!user.contains("root") && !user.ends_with(" 0") && !user.contains(" 0:"), "runtime user must not be root: {user}");
 
     let compose = &yaml("docker-compose.yml")[0];

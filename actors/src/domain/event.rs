@@ -309,6 +309,9 @@ pub struct PersonalizationEvent {
     pub variants: Vec<VariantMetrics>,
 }
 
+// Journey events are nearly every event: boxing the large variant would add
+// an allocation to the common case to shrink the rare ones.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Body {
     Journey(JourneyEvent),

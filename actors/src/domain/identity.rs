@@ -287,9 +287,9 @@ pub fn stitch(nodes: &[IdNode], links: &[Link], max_ids: usize) -> Stitching {
         size[big] += size[small];
     }
     let mut groups: BTreeMap<usize, Vec<IdNode>> = BTreeMap::new();
-    for i in 0..all.len() {
+    for (i, node) in all.iter().enumerate() {
         let r = find(&mut parent, i);
-        groups.entry(r).or_default().push(all[i].clone());
+        groups.entry(r).or_default().push((*node).clone());
     }
     let mut groups: Vec<Vec<IdNode>> = groups.into_values().collect();
     for g in &mut groups {

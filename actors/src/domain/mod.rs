@@ -22,6 +22,7 @@ pub mod retention;
 pub mod routing;
 pub mod timestamp;
 pub mod tracking;
+mod value;
 pub mod window;
 
 pub use event::*;

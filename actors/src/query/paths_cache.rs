@@ -61,6 +61,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use touchline_storage::{keys::Space, CommitObserver, Store};
 
+/// A tenant of a partition, as its key bytes.
+type TenantOf = (u16, Vec<u8>);
+
 /// Milliseconds from `a` to `b` (build phases in debug logs).
 fn ms(a: std::time::Instant, b: std::time::Instant) -> f64 {
     (b - a).as_secs_f64() * 1e3
@@ -185,7 +188,9 @@ impl PathsCache {
     fn recompute(&self, store: &Store, q: &AttributionQuery, e: &mut Entry, consent: &mut ConsentCache, persons: &[u64]) -> Result<(), QueryError> {
         let (p, tenant) = (e.key.partition, e.key.tenant.clone());
         let currency = e.key.currency.clone();
-        persons_parts(store, p, &tenant, q, &currency, consent, persons, |person, pp| e.set(person, pp))?;
+        for (person, pp) in persons_parts(store, p, &tenant, q, &currency, consent, persons)? {
+            e.set(person, pp);
+        }
         if !persons.is_empty() {
             self.stats.updates.fetch_add(1, Ordering::Relaxed);
             self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
@@ -269,7 +274,9 @@ impl PathsCache {
             Some(Err(Some(persons))) => {
                 *e = Entry::new(key.clone(), epoch, seq);
                 let t1 = std::time::Instant::now();
-                persons_parts(store, p, tenant, q, &key.currency, consent, &persons, |person, pp| e.set(person, pp))?;
+                for (person, pp) in persons_parts(store, p, tenant, q, &key.currency, consent, &persons)? {
+                    e.set(person, pp);
+                }
                 tracing::debug!(persons = persons.len(), plan_ms = ms(t0, t1), sweep_ms = ms(t1, std::time::Instant::now()), "report cache entry built");
             }
             // Dense, or no index to go by: every summary, in parallel ranges.
@@ -449,8 +456,8 @@ impl CommitObserver for PathsCache {
         }
         let mut j = lock(&self.journal);
         // Keys come sorted, so one tenant's keys of one space are contiguous.
-        let mut pending: HashMap<(u16, Vec<u8>), Change> = HashMap::new();
-        let mut active: HashMap<(u16, Vec<u8>), Vec<(Ts, u64)>> = HashMap::new();
+        let mut pending: HashMap<TenantOf, Change> = HashMap::new();
+        let mut active: HashMap<TenantOf, Vec<(Ts, u64)>> = HashMap::new();
         let mut last: Option<(u16, u8, Vec<u8>, bool)> = None;
         for k in keys {
             let Some((p, space, tenant, rest)) = split_key(k) else { continue };

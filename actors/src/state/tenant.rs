@@ -449,8 +449,12 @@ mod tests {
         assert_eq!(st.person(7).unwrap().map(|p| p.members), Some(vec![n]));
     }
 
+    /// A summary's touches (time, channel, key per grouping) and conversions
+    /// (time, value bits, currency).
+    type View = (Vec<(Ts, crate::domain::Channel, Vec<String>)>, Vec<(Ts, u64, String)>);
+
     /// What a summary says, whatever order its strings were interned in.
-    fn view(s: &Summary) -> (Vec<(Ts, crate::domain::Channel, Vec<String>)>, Vec<(Ts, u64, String)>) {
+    fn view(s: &Summary) -> View {
         use crate::domain::GroupBy;
         let touches = s.touches.iter().map(|t| (t.ts, t.channel, GroupBy::ALL.iter().map(|g| s.key(t, *g).to_string()).collect())).collect();
         let convs = s.convs.iter().map(|c| (c.ts, c.value.to_bits(), s.currency(c).to_string())).collect();
