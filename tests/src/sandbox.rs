@@ -174,6 +174,8 @@ pub struct Node {
     child: Child,
     pub spec: NodeSpec,
     pub http: String,
+    /// The embedded broker's address, when the node runs on one (no brokers given).
+    pub embedded: Option<String>,
 }
 
 impl Node {
@@ -199,16 +201,29 @@ impl Node {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // The embedded broker's address comes first, when there is one.
+                if let Some(addr) = line.split("embedded broker (rdkafka MockCluster) at ").nth(1) {
+                    let _ = tx.send((false, addr.trim().to_string()));
+                }
                 if let Some(addr) = line.split("http listening on ").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
+                    let _ = tx.send((true, addr.trim().to_string()));
                 }
             }
         });
-        let http = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
-            .await
-            .expect("join")
-            .expect("node printed its HTTP address");
-        Node { child, spec, http }
+        let (embedded, http) = tokio::task::spawn_blocking(move || {
+            let mut embedded = None;
+            loop {
+                match rx.recv_timeout(Duration::from_secs(60)) {
+                    Ok((true, http)) => return Some((embedded, http)),
+                    Ok((false, broker)) => embedded = Some(broker),
+                    Err(_) => return None,
+                }
+            }
+        })
+        .await
+        .expect("join")
+        .expect("node printed its HTTP address");
+        Node { child, spec, http, embedded }
     }
 
     pub fn pid(&self) -> u32 {

@@ -243,6 +243,8 @@ fn client_config(brokers: &str, props: &[(String, String)]) -> ClientConfig {
 }
 
 /// Creates `topic` with `partitions` partitions unless it exists; returns its actual partition count.
+/// An existing topic is found in the metadata first, without CreateTopics: a
+/// node's embedded broker (librdkafka's mock cluster) does not serve that request.
 pub async fn ensure_topic(
     brokers: &str,
     topic: &str,
@@ -250,6 +252,9 @@ pub async fn ensure_topic(
     replication: i32,
     props: &[(String, String)],
 ) -> Result<i32, GenError> {
+    if let Some(n) = touchline_cluster::admin::partition_count(brokers, props, topic).await.map_err(|e| GenError::CreateTopic { topic: topic.to_string(), detail: format!("reading its metadata: {e}") })? {
+        return Ok(n);
+    }
     let admin: AdminClient<DefaultClientContext> = client_config(brokers, props).create().map_err(GenError::Client)?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     let opts = AdminOptions::new()
