@@ -260,7 +260,13 @@ pub async fn ensure_topic(
     let opts = AdminOptions::new()
         .operation_timeout(Some(Duration::from_secs(30)))
         .request_timeout(Some(Duration::from_secs(30)));
-    let results = admin.create_topics([&new], &opts).await.map_err(GenError::Client)?;
+    let results = admin.create_topics([&new], &opts).await.map_err(|e| match e {
+        KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut) => GenError::CreateTopic {
+            topic: topic.to_string(),
+            detail: "no answer to CreateTopics within 30 s (a node's embedded broker serves none: produce to the node's own topic)".into(),
+        },
+        e => GenError::Client(e),
+    })?;
     for r in results {
         match r {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
