@@ -27,8 +27,9 @@ pub enum NodeError {
     Embedded(rdkafka::error::KafkaError),
     #[error("kafka intake: {0}")]
     Intake(#[from] touchline_cluster::ClusterError),
-    #[error("membership: {0}")]
-    Membership(touchline_cluster::ClusterError),
+    /// The first contact with the brokers: names them.
+    #[error("kafka at {brokers} (membership): {source}")]
+    Membership { brokers: String, source: touchline_cluster::ClusterError },
 }
 
 /// An in-process Kafka-protocol broker (librdkafka's mock cluster) for the
@@ -138,7 +139,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     if tls.is_some() {
         println!("touchline: TLS on: the HTTP surface (including /metrics and /health) is https only");
     }
-    let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(NodeError::Membership)?;
+    let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(|source| NodeError::Membership { brokers: brokers.clone(), source })?;
     let forward = Arc::new(http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone())));
     let paths = touchline_actors::query::paths_cache::PathsCache::new(config.storage.paths_cache_mb << 20);
     let snapshot_dir = http::snapshots::snapshot_dir(&config.data_dir);

@@ -4,7 +4,8 @@
 //! makes `cargo test --workspace` build the current binary, which the multi-node
 //! tests in `tests/` start as a process.)
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn touchline(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_touchline"));
@@ -118,4 +119,35 @@ fn unreadable_or_invalid_tls_files_name_their_key() {
     // File: a CA bundle without a certificate.
     let e = node_with_file_fails(&format!("[tls]\ncert = {cert:?}\nkey = {key:?}\nca = {junk:?}\n"));
     assert!(e.contains("tls.ca"), "stderr: {e}");
+}
+
+#[test]
+fn unreachable_brokers_exit_with_their_address() {
+    // A port nothing listens on (bound, then released).
+    let addr = touchline_node::client::free_local_addr().expect("free port").to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_touchline"))
+        .args(["node", "--brokers", &addr, "--http", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()])
+        // Few log lines, so the unread stderr pipe never fills.
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run touchline");
+    // It gives up on its own (librdkafka's 10 s metadata timeout); bounded here.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 60 s after its brokers were unreachable");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success(), "started without its brokers");
+    let mut e = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut e).expect("read stderr");
+    assert!(e.contains(&format!("kafka at {addr}")), "stderr does not name the brokers: {e}");
 }
