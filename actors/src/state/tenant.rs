@@ -240,33 +240,19 @@ impl<'a> TenantState<'a> {
             Some(Some(s)) => (!s.touches.is_empty(), !s.convs.is_empty()),
             _ => (true, true),
         };
-        let (mut kept_touches, mut moved_touches) = (Vec::new(), Vec::new());
-        if scan_touches {
-            for (k, v) in self.txn.collect_prefix(&key::touch_prefix(p, t, m.from))? {
-                let rec: TouchRec = codec::decode(&k, &v)?;
-                if owns(&rec.customer_id) {
-                    self.txn.delete(k);
-                    self.txn.put(key::touch(p, t, m.to, rec.ts, &rec.event_id), v);
-                    moved_touches.push(rec);
-                } else {
-                    kept_touches.push(rec);
-                }
-            }
-        }
-        let (mut kept_convs, mut moved_convs) = (Vec::new(), Vec::new());
-        if scan_convs {
-            for (k, v) in self.txn.collect_prefix(&key::conv_prefix(p, t, m.from))? {
-                let rec: ConvRec = codec::decode(&k, &v)?;
-                if owns(&rec.customer_id) {
-                    self.txn.delete(k);
-                    self.txn.put(key::conv(p, t, m.to, rec.ts, &rec.event_id), v);
-                    let idx = ConvIndexRec { person: m.to, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
-                    self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
-                    moved_convs.push(rec);
-                } else {
-                    kept_convs.push(rec);
-                }
-            }
+        let (kept_touches, moved_touches) = if scan_touches {
+            self.move_records(&key::touch_prefix(p, t, m.from), |r: &TouchRec| owns(&r.customer_id), |r| key::touch(p, t, m.to, r.ts, &r.event_id))?
+        } else {
+            Default::default()
+        };
+        let (kept_convs, moved_convs) = if scan_convs {
+            self.move_records(&key::conv_prefix(p, t, m.from), |r: &ConvRec| owns(&r.customer_id), |r| key::conv(p, t, m.to, r.ts, &r.event_id))?
+        } else {
+            Default::default()
+        };
+        for rec in &moved_convs {
+            let idx = ConvIndexRec { person: m.to, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+            self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
         }
         let moved = moved_touches.len() + moved_convs.len();
         if moved > 0 {
@@ -279,6 +265,29 @@ impl<'a> TenantState<'a> {
             }
         }
         Ok(moved)
+    }
+
+    /// The records under `prefix`, split into those that stay and those
+    /// `moves` takes; each moved one is deleted and its raw value written
+    /// again under `key_of` (no re-encoding). Returns (kept, moved).
+    fn move_records<R: serde::de::DeserializeOwned>(
+        &mut self,
+        prefix: &[u8],
+        moves: impl Fn(&R) -> bool,
+        key_of: impl Fn(&R) -> Vec<u8>,
+    ) -> Result<(Vec<R>, Vec<R>), StorageError> {
+        let (mut kept, mut moved) = (Vec::new(), Vec::new());
+        for (k, v) in self.txn.collect_prefix(prefix)? {
+            let rec: R = codec::decode(&k, &v)?;
+            if moves(&rec) {
+                self.txn.delete(k);
+                self.txn.put(key_of(&rec), v);
+                moved.push(rec);
+            } else {
+                kept.push(rec);
+            }
+        }
+        Ok((kept, moved))
     }
 
     /// Adds `add` to one journey window bucket; `cached` is the bucket's current
