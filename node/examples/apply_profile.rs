@@ -24,7 +24,6 @@ use touchline_actors::dlq::{DlqFuture, DlqRecord, DlqSink, Outbox};
 use touchline_actors::domain::routing::partition_for;
 use touchline_actors::status::PartitionStatus;
 use touchline_node::gen::{self, DatasetSpec};
-use touchline_actors::domain::GroupBy;
 use touchline_actors::state::summary::{self, Summary};
 use touchline_storage::keys::Space;
 use touchline_storage::{Store, StoreOptions};
@@ -135,15 +134,15 @@ fn state_digest(store: &Store) -> (u64, u64) {
                 // the order records arrived in, not on what they are.
                 n += 1;
                 h.write(k);
-                let s = Summary::decode(v).expect("summary");
-                for t in &s.touches {
-                    h.write(format!("{:?}{:?}", t.ts, t.channel).as_bytes());
-                    for g in GroupBy::ALL {
-                        h.write(s.key(t, g).as_bytes());
+                let (touches, convs) = Summary::decode(v).expect("summary").content();
+                for (ts, channel, keys) in touches {
+                    h.write(format!("{ts:?}{channel:?}").as_bytes());
+                    for key in keys {
+                        h.write(key.as_bytes());
                     }
                 }
-                for c in &s.convs {
-                    h.write(format!("{:?}{}{}", c.ts, c.value.to_bits(), s.currency(c)).as_bytes());
+                for (ts, value_bits, currency) in convs {
+                    h.write(format!("{ts:?}{value_bits}{currency}").as_bytes());
                 }
             } else if k.get(2) != Some(&(Space::Outbox as u8)) {
                 n += 1;

@@ -43,6 +43,10 @@ pub const MAX_RECORDS: usize = 1024;
 pub const OVERFLOW: &[u8] = &[2];
 
 /// Whether a stored value is the [`OVERFLOW`] marker.
+/// [`Summary::content`]: touchpoints (time, channel, key per grouping) and
+/// conversions (time, value bits, currency).
+pub type Content = (Vec<(Ts, Channel, Vec<String>)>, Vec<(Ts, u64, String)>);
+
 pub fn is_overflow(v: &[u8]) -> bool {
     v == OVERFLOW
 }
@@ -183,6 +187,16 @@ impl Summary {
 
     pub fn currency(&self, c: &SConv) -> &str {
         &self.strings[c.currency as usize]
+    }
+
+    /// What the summary says, whatever order its strings were interned in
+    /// (which depends on the order records arrived): each touchpoint's time,
+    /// channel and key per grouping, each conversion's time, value bits and
+    /// currency. Two summaries of the same records have equal contents.
+    pub fn content(&self) -> Content {
+        let touches = self.touches.iter().map(|t| (t.ts, t.channel, GroupBy::ALL.iter().map(|g| self.key(t, *g).to_string()).collect())).collect();
+        let convs = self.convs.iter().map(|c| (c.ts, c.value.to_bits(), self.currency(c).to_string())).collect();
+        (touches, convs)
     }
 
     fn intern(&mut self, s: &str) -> u32 {
