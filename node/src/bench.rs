@@ -14,6 +14,7 @@
 //! dropped once delivered), so the bench's own memory does not grow with
 //! `--persons`; a 1 M-person run holds a few chunks at most.
 
+use crate::bench_floor::{self, Floor};
 use crate::client;
 use crate::gen::{self, DatasetSpec, GenRecord};
 use crate::gen::dataset::Chunks;
@@ -70,6 +71,10 @@ pub struct BenchArgs {
     /// (brokers, topics, group, HTTP, data dir) override its keys.
     #[arg(long)]
     pub node_config: Option<std::path::PathBuf>,
+    /// Skip the floor phases (`bench_floor`: consume + decode, + RocksDB put,
+    /// + changelog produce) that follow the raw read.
+    #[arg(long)]
+    pub no_floors: bool,
 }
 
 /// Records produced up to each chunk boundary: `(persons, records)`, ascending.
@@ -209,8 +214,21 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let raw_rate = raw_n as f64 / raw_t.as_secs_f64().max(1e-9);
     println!("bench: raw librdkafka consume: {raw_n} records in {:.2} s = {raw_rate:.0} rec/s ({:.1} MB/s)", raw_t.as_secs_f64(), raw_bytes as f64 / 1e6 / raw_t.as_secs_f64().max(1e-9));
 
-    // 2. Node apply.
+    // 1b. Floors: the barest pipelines with the node's duties, same topic.
     let tmp = std::env::temp_dir().join(format!("touchline-bench-{}", std::process::id()));
+    if !args.no_floors {
+        for floor in Floor::ALL {
+            let dir = tmp.with_extension(format!("floor-{floor:?}"));
+            let (b, t, p) = (args.data.brokers.clone(), topic.clone(), args.data.partitions);
+            let d = dir.clone();
+            let (n, took) = tokio::task::spawn_blocking(move || bench_floor::run(floor, &b, &t, p, sent, &d)).await.map_err(|e| e.to_string())??;
+            let _ = std::fs::remove_dir_all(&dir);
+            let rate = n as f64 / took.as_secs_f64().max(1e-9);
+            println!("bench: floor {}: {n} records in {:.2} s = {rate:.0} rec/s, ratio to raw {:.3}", floor.name(), took.as_secs_f64(), rate / raw_rate);
+        }
+    }
+
+    // 2. Node apply.
     let data_dir = args.data_dir.clone().unwrap_or(tmp.clone());
     let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;

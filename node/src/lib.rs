@@ -2,6 +2,7 @@
 //! load generator and the demo. The binary (`main.rs`) only parses flags.
 
 pub mod bench;
+pub mod bench_floor;
 pub mod bench_rebalance;
 pub mod cli;
 pub mod client;
