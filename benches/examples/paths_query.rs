@@ -48,7 +48,7 @@ fn write_person(txn: &mut touchline_storage::Txn, rng: &mut rand::rngs::SmallRng
     }
     if rng.random_bool(0.2) {
         let conversion = ConversionInfo { value: rng.random_range(10.0..500.0), currency: "USD".into(), conversion_type: None };
-        let rec = ConvRec { event_id: format!("c{person}-{round}"), ts: Ts::new(ts + 3600, 0), customer_id: format!("c{person}"), conversion };
+        let rec = ConvRec { event_id: format!("c{person}-{round}"), ts: Ts::new(ts + 3600, 0), customer_id: format!("c{person}"), conversion, late: false };
         TenantState::records(txn, P, T).put_conversion(person, &rec).unwrap();
         return n + 1;
     }

@@ -15,6 +15,8 @@ const T: &str = "acme";
 const T0: i64 = 1_793_613_600_000;
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
+/// Wednesday 2026-11-11 10:00 UTC, after every other event of the dataset.
+const T9: i64 = T0 + 9 * DAY;
 
 fn ev(id: &str, ty: &str, ts: i64, extra: Value) -> GenRecord {
     let mut m = json!({"event_id": id, "tenant_id": T, "event_type": ty, "timestamp": ts});
@@ -60,6 +62,13 @@ fn dataset() -> Vec<GenRecord> {
         ev("e2", "identify", T0, json!({"customer_id": "c-e1", "user_id": "u-e"})),
         conversion("e3", T0 + HOUR, "c-e1", None, 70.0),
         ev("p1", "content_optimization", T0, json!({"content_variations": [{"variant_id": "v1", "performance_metrics": {"impressions": 100, "clicks": 5}}]})),
+        // L: journey JL in order, past every event above; l3 arrives 2 h behind
+        // the watermark l2 set (allowed lateness 1 h): late, so out of the
+        // 5-second windows and in the roll-ups, like a late touch.
+        ev("l1", "touchpoint_interaction", T9, json!({"customer_id": "c-l1", "journey_id": "JL", "touchpoints": {"channel": "email", "interaction_type": "click"}})),
+        ev("l2", "touchpoint_interaction", T9 + 2 * HOUR, json!({"customer_id": "c-l2", "journey_id": "JL", "touchpoints": {"channel": "email", "interaction_type": "impression"}})),
+        conversion("l3", T9 + 2_000, "c-l1", None, 7.0),
+        conversion("l4", T9 + 2 * HOUR + 1_000, "c-l2", None, 5.0),
     ]
 }
 
@@ -90,6 +99,7 @@ async fn campaigns_cohorts_consent_and_erasure() {
 
     // Campaigns: spring = A ½ (50) + B 1 (200) + E 1 (70); spend 150.
     let v = get(&node, &format!("/v1/tenants/{T}/campaigns")).await;
+    assert_eq!(v["to"], "9999-12-31T23:59:59.999999999Z", "all time ends in year 9999 (RFC 3339)");
     let spring = campaign(&v, "spring");
     assert_eq!(spring["status"], "optimized", "{spring}");
     assert!(close(&spring["spend"], 150.0) && close(&spring["reported"]["impressions"], 1500.0), "{spring}");
@@ -109,6 +119,19 @@ async fn campaigns_cohorts_consent_and_erasure() {
     let vars = get(&node, &format!("/v1/tenants/{T}/variants")).await;
     assert!(close(&vars["variants"][0]["impressions"], 100.0) && close(&vars["variants"][0]["ctr"], 0.05), "{vars}");
 
+    // Journey windows: the late conversion l3 is out of the 5-second window
+    // and in the hour roll-up; the on-time l4 is in both.
+    let perf = |g: &str| format!("/v1/tenants/{T}/journeys/JL/performance?granularity={g}&from=2026-11-11T00:00:00Z&to=2026-11-12T00:00:00Z");
+    let counts = |v: &Value| -> Vec<(String, u64, u64, f64)> {
+        v["buckets"].as_array().unwrap().iter().map(|b| (b["start"].as_str().unwrap().to_string(), b["touches"].as_u64().unwrap(), b["conversions"].as_u64().unwrap(), b["revenue"].as_f64().unwrap())).collect()
+    };
+    let five = get(&node, &perf("5s")).await;
+    let want = vec![("2026-11-11T10:00:00Z".to_string(), 1, 0, 0.0), ("2026-11-11T12:00:00Z".to_string(), 1, 1, 5.0)];
+    assert_eq!(counts(&five), want, "{five}");
+    let hour = get(&node, &perf("hour")).await;
+    let want = vec![("2026-11-11T10:00:00Z".to_string(), 1, 1, 7.0), ("2026-11-11T12:00:00Z".to_string(), 1, 1, 5.0)];
+    assert_eq!(counts(&hour), want, "{hour}");
+
     // Erasure through the API, by the person's user_id-linked customer id.
     let r = request(&node.http, "DELETE", &format!("/v1/tenants/{T}/customers/c-e1"), Duration::from_secs(30)).await.unwrap();
     assert_eq!(r.status, 202, "{}", r.body);
@@ -119,7 +142,7 @@ async fn campaigns_cohorts_consent_and_erasure() {
     let v = get(&node, &format!("/v1/tenants/{T}/campaigns")).await;
     assert!(close(&campaign(&v, "spring")["attributed_revenue"], 250.0), "{v}");
     let att = get(&node, &format!("/v1/tenants/{T}/attribution?from=2026-10-01T00:00:00Z&to=2026-12-01T00:00:00Z")).await;
-    assert_eq!(att["conversions"], 2, "A and B remain: {att}");
+    assert_eq!(att["conversions"], 4, "A, B and L's two remain: {att}");
 
     // Cohorts by ISO week of the first touchpoint × its channel.
     let v = get(&node, &format!("/v1/tenants/{T}/cohorts")).await;
@@ -136,11 +159,12 @@ async fn campaigns_cohorts_consent_and_erasure() {
     let want = vec![
         ("2026-11-02T00:00:00Z".to_string(), "display".to_string(), 1, 1, 1, 200.0),
         ("2026-11-02T00:00:00Z".to_string(), "email".to_string(), 2, 1, 1, 100.0),
+        ("2026-11-09T00:00:00Z".to_string(), "email".to_string(), 2, 2, 2, 12.0),
         ("2026-11-09T00:00:00Z".to_string(), "social".to_string(), 1, 0, 0, 0.0),
     ];
     assert_eq!(rows, want);
     let v = get(&node, &format!("/v1/tenants/{T}/cohorts?cohort=day&from=2026-11-03T00:00:00Z")).await;
-    assert_eq!(v["rows"].as_array().unwrap().len(), 2, "B's Tuesday and C's day: {v}");
+    assert_eq!(v["rows"].as_array().unwrap().len(), 3, "B's Tuesday, C's day and L's: {v}");
     let bad = node.get(&format!("/v1/tenants/{T}/cohorts?cohort=month")).await;
     assert_eq!(bad.status, 400);
     assert!(bad.body.contains("cohort"), "{}", bad.body);

@@ -207,7 +207,8 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                     push_work(&mut work, &mut person_order, person, Work::Touch(rec));
                 }
             }
-            Dispatch::Conversion(person, rec) => {
+            Dispatch::Conversion(person, mut rec) => {
+                rec.late = te.late;
                 meta.currency_counts.entry(rec.conversion.currency.clone()).and_modify(|n| *n += 1).or_insert(1);
                 if !expired {
                     push_work(&mut work, &mut person_order, person, Work::Conversion(rec));
@@ -357,7 +358,7 @@ fn plan_journey(person: u64, ev: &Event, j: &JourneyEvent) -> Dispatch {
         return Dispatch::Touch(person, rec, journey, composite);
     }
     if let Some(c) = &j.conversion {
-        return Dispatch::Conversion(person, ConvRec { event_id: ev.event_id.clone(), ts: ev.ts, customer_id: j.customer_id.clone(), conversion: c.clone() });
+        return Dispatch::Conversion(person, ConvRec { event_id: ev.event_id.clone(), ts: ev.ts, customer_id: j.customer_id.clone(), conversion: c.clone(), late: false });
     }
     Dispatch::None
 }

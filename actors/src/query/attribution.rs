@@ -39,6 +39,8 @@ pub struct ConversionPath {
     pub ts: Ts,
     pub value: f64,
     pub touches: Vec<(Ts, crate::domain::Channel, String, String)>,
+    /// Late at arrival (see [`crate::state::ConvRec::late`]).
+    pub late: bool,
 }
 
 /// Loads every conversion of the report currency in `[from, to)` with its path.
@@ -74,7 +76,7 @@ pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &Attributi
                 (t.ts, t.touch.channel, key, t.event_id)
             })
             .collect();
-        out.push(ConversionPath { person: rec.person, ts, value: rec.value, touches });
+        out.push(ConversionPath { person: rec.person, ts, value: rec.value, touches, late: rec.late });
     }
     Ok((currency, out))
 }

@@ -53,7 +53,8 @@ pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granul
     let (_, convs) = conversions_with_paths(store, p, tenant, &q)?;
     for c in convs {
         let b = bucket_start(c.ts, g);
-        if Ts::new(b, 0) < from || Ts::new(b, 0) >= to {
+        // Late conversions skip the 5-second windows, as late touches do.
+        if Ts::new(b, 0) < from || Ts::new(b, 0) >= to || (c.late && g == Granularity::FiveSeconds) {
             continue;
         }
         let Some(last) = c.touches.last() else { continue };

@@ -23,6 +23,11 @@ pub struct ConvRec {
     pub ts: Ts,
     pub customer_id: String,
     pub conversion: ConversionInfo,
+    /// Arrived behind its partition's watermark minus the allowed lateness:
+    /// left out of the 5-second journey windows, like a late touch. Written
+    /// only when set, so other conversions encode as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// Index entry: conversion by tenant time → its person.
@@ -31,6 +36,16 @@ pub struct ConvIndexRec {
     pub person: u64,
     pub currency: String,
     pub value: f64,
+    /// As [`ConvRec::late`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
+}
+
+impl ConvIndexRec {
+    /// The index entry of `person`'s conversion `rec`.
+    pub fn of(person: u64, rec: &ConvRec) -> ConvIndexRec {
+        ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value, late: rec.late }
+    }
 }
 
 /// A person: identity plus per-person facts.

@@ -403,7 +403,7 @@ mod tests {
     }
 
     fn conv(ts: Ts, eid: &str, value: f64, currency: &str) -> ConvRec {
-        ConvRec { event_id: eid.into(), ts, customer_id: "c".into(), conversion: ConversionInfo { value, currency: currency.into(), conversion_type: None } }
+        ConvRec { event_id: eid.into(), ts, customer_id: "c".into(), conversion: ConversionInfo { value, currency: currency.into(), conversion_type: None }, late: false }
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl<'a> TenantState<'a> {
                 }
                 NewRecord::Conversion(rec) => {
                     self.txn.put_as(key::conv(p, t, person, rec.ts, &rec.event_id), rec)?;
-                    let idx = ConvIndexRec { person, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+                    let idx = ConvIndexRec::of(person, rec);
                     self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
                     summary.as_mut().map(|s| rebuild || s.insert_conv(rec))
                 }
@@ -251,7 +251,7 @@ impl<'a> TenantState<'a> {
             Default::default()
         };
         for rec in &moved_convs {
-            let idx = ConvIndexRec { person: m.to, currency: rec.conversion.currency.clone(), value: rec.conversion.value };
+            let idx = ConvIndexRec::of(m.to, rec);
             self.txn.put_as(key::conv_by_time(p, t, rec.ts, &rec.event_id), &idx)?;
         }
         let moved = moved_touches.len() + moved_convs.len();
@@ -492,7 +492,7 @@ mod tests {
                 let person = person + 1;
                 if *conv {
                     let conversion = ConversionInfo { value: i as f64, currency: ["USD", "EUR"][*campaign % 2].into(), conversion_type: None };
-                    st.put_conversion(person, &ConvRec { event_id: format!("e{i}"), ts, customer_id, conversion }).unwrap();
+                    st.put_conversion(person, &ConvRec { event_id: format!("e{i}"), ts, customer_id, conversion , late: false }).unwrap();
                 } else {
                     let dims = Dims { campaign: Some(format!("k{campaign}")), ..Dims::default() };
                     let touch = TouchInfo { channel: Channel::ALL[i % 10], interaction_type: "click".into(), dims };

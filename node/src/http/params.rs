@@ -120,10 +120,11 @@ impl Params {
         Ok(AttributionQuery { from, to, group_by, lookback_days, params: self.model_params()?, currency: self.currency()?, horizon: None })
     }
 
-    /// `[from, to)`, default all time (every representable event time).
+    /// `[from, to)`, default all time (every representable event time): `to`
+    /// is the last nanosecond of year 9999, so it prints as RFC 3339.
     pub fn range_all(&self) -> Result<(Ts, Ts), ApiError> {
         use touchline_actors::domain::timestamp::{END_EPOCH_MILLIS, MIN_EPOCH_MILLIS};
-        let to = self.ts("to")?.unwrap_or_else(|| Ts::from_millis(END_EPOCH_MILLIS));
+        let to = self.ts("to")?.unwrap_or_else(|| Ts::from_nanos(END_EPOCH_MILLIS as i128 * 1_000_000 - 1));
         let from = self.ts("from")?.unwrap_or_else(|| Ts::from_millis(MIN_EPOCH_MILLIS));
         ordered(from, to)?;
         Ok((from, to))
