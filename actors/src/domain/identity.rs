@@ -108,7 +108,9 @@ pub struct Move {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkOutcome {
     pub moves: Vec<Move>,
-    /// Links blocked by the guard in this step (a re-stitch recounts its component).
+    /// Links the guard blocks now that it did not block before this step (the
+    /// metric counts each blocked link once, however often its component is
+    /// re-stitched).
     pub blocked: usize,
     /// Persons created for previously unknown nodes.
     pub created: Vec<u64>,
@@ -152,12 +154,14 @@ pub fn apply_link<S: IdentityStore>(store: &mut S, link: &Link, max_ids: usize) 
         out.moves.push(Move { from: gone, to: keep, nodes: moved.members, whole: true });
         return Ok(out);
     }
-    restitch(store, &link.a, max_ids, &mut out)?;
+    restitch(store, link, max_ids, &mut out)?;
     Ok(out)
 }
 
-/// Recomputes the guarded persons of `start`'s whole link component.
-fn restitch<S: IdentityStore>(store: &mut S, start: &IdNode, max_ids: usize, out: &mut LinkOutcome) -> Result<(), S::Error> {
+/// Recomputes the guarded persons of the whole link component of `new`, the
+/// link just added.
+fn restitch<S: IdentityStore>(store: &mut S, new: &Link, max_ids: usize, out: &mut LinkOutcome) -> Result<(), S::Error> {
+    let start = &new.a;
     // Gather the raw component and its links.
     let mut seen: BTreeSet<IdNode> = BTreeSet::new();
     let mut links: BTreeSet<Link> = BTreeSet::new();
@@ -188,7 +192,8 @@ fn restitch<S: IdentityStore>(store: &mut S, start: &IdNode, max_ids: usize, out
     let nodes: Vec<IdNode> = seen.iter().cloned().collect();
     let links: Vec<Link> = links.into_iter().collect();
     let st = stitch(&nodes, &links, max_ids);
-    out.blocked += st.blocked;
+    let before: Vec<Link> = links.iter().filter(|l| *l != new).cloned().collect();
+    out.blocked += st.blocked.saturating_sub(stitch(&nodes, &before, max_ids).blocked);
     let guarded = nodes.len() > max_ids;
     // Give each new group the old key that holds most of its members (ties: smaller key).
     let mut used: BTreeSet<u64> = BTreeSet::new();

@@ -53,6 +53,21 @@ fn guard_blocks_in_canonical_order_whatever_the_arrival() {
 }
 
 #[test]
+fn each_blocked_link_is_counted_once_whatever_the_arrival() {
+    // max 3 on a star around u: a and b merge, c, d and e are blocked. Every
+    // link after the first blocked one re-stitches the component; the count
+    // still grows by the links newly blocked, so it ends at the batch's 3
+    // (it used to recount the component each time: 1 + 2 + 3 = 6 in order).
+    let links: Vec<Link> = ["a", "b", "c", "d", "e"].iter().enumerate().map(|(i, c)| link(i as i64, &format!("e{i}"), c, "u")).collect();
+    assert_eq!(stitch(&[], &links, 3).blocked, 3);
+    for perm in [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 4, 0, 3, 1], [1, 3, 4, 2, 0]] {
+        let ordered: Vec<Link> = perm.iter().map(|&i| links[i].clone()).collect();
+        let (_, blocked) = run(&ordered, 3);
+        assert_eq!(blocked, 3, "arrival order {perm:?}");
+    }
+}
+
+#[test]
 fn public_id_is_smallest_member() {
     let p = PersonIds { members: vec![IdNode::customer("b"), IdNode::user("a")], guarded: false };
     assert_eq!(p.public_id(), "customer_id:b");
