@@ -202,6 +202,8 @@ pub fn register() {
     }
     gauge!(RESTORE_REMAINING, "partition" => "-1").set(0.0);
     gauge!(STORAGE_STALLED, "partition" => "-1").set(0.0);
+    gauge!(PARTITION_LAG, "partition" => "-1").set(0.0);
+    gauge!(PARTITION_APPLIED_OFFSET, "partition" => "-1").set(0.0);
 }
 
 pub fn rebalanced() {

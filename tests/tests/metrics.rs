@@ -42,7 +42,18 @@ async fn metrics_are_complete_at_startup_and_pass_promtool_and_errors_are_json()
     .await
     .unwrap()
     .expect("node printed its address");
-    // Partition gauges appear once partitions are assigned.
+    // Every family is there from start-up, before any partition is assigned.
+    let first = wait_for(Duration::from_secs(30), || {
+        let a = addr.clone();
+        async move { touchline_node::client::get(&a, "/metrics").await.map(|r| r.status == 200).unwrap_or(false) }
+    })
+    .await;
+    assert!(first, "/metrics never answered");
+    let body = touchline_node::client::get(&addr, "/metrics").await.unwrap().body;
+    for name in REQUIRED {
+        assert!(body.lines().any(|l| l.starts_with(name)), "{name} missing from /metrics at start-up:\n{body}");
+    }
+    // Real partition series appear once partitions are assigned.
     let ready = wait_for(Duration::from_secs(60), || {
         let a = addr.clone();
         async move { touchline_node::client::get(&a, "/health/ready").await.map(|r| r.status == 200).unwrap_or(false) }
