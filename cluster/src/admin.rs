@@ -5,6 +5,8 @@ use crate::{client_config, ClusterError};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
 /// Creates `topic` with `partitions` unless it exists; returns its partition count.
@@ -14,30 +16,57 @@ pub async fn ensure_topic(brokers: &str, props: &[(String, String)], topic: &str
 
 /// [`ensure_topic`] with topic configs (e.g. `cleanup.policy=compact`) for a new topic.
 pub async fn ensure_topic_with_config(brokers: &str, props: &[(String, String)], topic: &str, partitions: i32, config: &[(&str, &str)]) -> Result<i32, ClusterError> {
+    let spec = TopicSpec { partitions, replication: 1, config, timeout: Duration::from_secs(10) };
+    ensure_topic_spec(brokers, props, topic, &spec).await
+}
+
+/// How to create a topic that is absent.
+#[derive(Clone, Debug)]
+pub struct TopicSpec<'a> {
+    pub partitions: i32,
+    pub replication: i32,
+    /// Topic configs of a new topic (e.g. `cleanup.policy=compact`).
+    pub config: &'a [(&'a str, &'a str)],
+    /// For the CreateTopics answer, and again for the new topic to show in the metadata.
+    pub timeout: Duration,
+}
+
+/// Returns `topic`'s partition count, creating it by `spec` when absent. An
+/// existing topic is found in the metadata first, without CreateTopics: a
+/// node's embedded broker (librdkafka's mock cluster) does not serve that request.
+pub async fn ensure_topic_spec(brokers: &str, props: &[(String, String)], topic: &str, spec: &TopicSpec<'_>) -> Result<i32, ClusterError> {
     if let Some(n) = partition_count(brokers, props, topic).await? {
         return Ok(n);
     }
     let admin: AdminClient<DefaultClientContext> = client_config(brokers, props).create()?;
-    let mut nt = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    for (k, v) in config {
+    let mut nt = NewTopic::new(topic, spec.partitions, TopicReplication::Fixed(spec.replication));
+    for (k, v) in spec.config {
         nt = nt.set(k, v);
     }
-    let res = admin.create_topics([&nt], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)))).await?;
+    let opts = AdminOptions::new().operation_timeout(Some(spec.timeout)).request_timeout(Some(spec.timeout));
+    let res = admin.create_topics([&nt], &opts).await.map_err(|e| match e {
+        KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut) => ClusterError::Topic {
+            topic: topic.into(),
+            detail: format!("no answer to CreateTopics within {} s (a node's embedded broker serves none: produce to the node's own topic)", spec.timeout.as_secs()),
+        },
+        e => e.into(),
+    })?;
     for r in res {
         if let Err((t, code)) = r {
-            if code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+            if code != RDKafkaErrorCode::TopicAlreadyExists {
                 return Err(ClusterError::Topic { topic: t, detail: code.to_string() });
             }
         }
     }
     // Metadata can lag creation briefly.
-    for _ in 0..50 {
+    let until = std::time::Instant::now() + spec.timeout;
+    while std::time::Instant::now() < until {
         if let Some(n) = partition_count(brokers, props, topic).await? {
             return Ok(n);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(ClusterError::Topic { topic: topic.into(), detail: "not visible in metadata after creation".into() })
+    Err(ClusterError::Topic { topic: topic.into(), detail: format!("no partitions visible {} s after its creation", spec.timeout.as_secs()) })
 }
 
 /// The topic's partition count, `None` when the topic does not exist.

@@ -16,8 +16,8 @@ pub use dataset::{count_duplicates, generate, shuffled, DatasetSpec, GenRecord};
 
 use futures::{FutureExt, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use touchline_cluster::admin::TopicSpec;
+use touchline_cluster::ClusterError;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -252,64 +252,11 @@ pub async fn ensure_topic(
     replication: i32,
     props: &[(String, String)],
 ) -> Result<i32, GenError> {
-    if let Some(n) = touchline_cluster::admin::partition_count(brokers, props, topic).await.map_err(|e| GenError::CreateTopic { topic: topic.to_string(), detail: format!("reading its metadata: {e}") })? {
-        return Ok(n);
-    }
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers, props).create().map_err(GenError::Client)?;
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
-    let opts = AdminOptions::new()
-        .operation_timeout(Some(Duration::from_secs(30)))
-        .request_timeout(Some(Duration::from_secs(30)));
-    let results = admin.create_topics([&new], &opts).await.map_err(|e| match e {
-        KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut) => GenError::CreateTopic {
-            topic: topic.to_string(),
-            detail: "no answer to CreateTopics within 30 s (a node's embedded broker serves none: produce to the node's own topic)".into(),
-        },
-        e => GenError::Client(e),
-    })?;
-    for r in results {
-        match r {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(GenError::CreateTopic {
-                    topic: name,
-                    detail: code.to_string(),
-                })
-            }
-        }
-    }
-    // Read back the partition count (the topic may have existed with another one).
-    let topic_owned = topic.to_string();
-    let count = tokio::task::spawn_blocking(move || -> Result<i32, GenError> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let md = admin
-                .inner()
-                .fetch_metadata(Some(&topic_owned), Duration::from_secs(10))
-                .map_err(GenError::Client)?;
-            let n = md
-                .topics()
-                .iter()
-                .find(|t| t.name() == topic_owned)
-                .map_or(0, |t| t.partitions().len());
-            if n > 0 {
-                return Ok(n as i32);
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(GenError::CreateTopic {
-                    topic: topic_owned,
-                    detail: "no partitions visible after 30s".into(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+    let spec = TopicSpec { partitions, replication, config: &[], timeout: Duration::from_secs(30) };
+    touchline_cluster::admin::ensure_topic_spec(brokers, props, topic, &spec).await.map_err(|e| match e {
+        ClusterError::Topic { topic, detail } => GenError::CreateTopic { topic, detail },
+        e => GenError::CreateTopic { topic: topic.to_string(), detail: e.to_string() },
     })
-    .await
-    .map_err(|e| GenError::CreateTopic {
-        topic: topic.to_string(),
-        detail: format!("metadata task failed: {e}"),
-    })??;
-    Ok(count)
 }
 
 /// Produces `records` to an existing `topic` at `rate` records/s (0 = unlimited);
