@@ -35,7 +35,7 @@ fn build() -> (tempfile::TempDir, Store) {
     txn.put(key::tenant_index(P, T), Vec::new());
     let meta = TenantMeta { max_ts: Some(Ts::new(10 * DAY, 0)), ..Default::default() };
     txn.put(key::tenant_meta(P, T), codec::encode(&meta).expect("meta"));
-    let idx = codec::encode(&ConvIndexRec { person: 0, currency: "USD".into(), value: 1.0 }).expect("index");
+    let idx = codec::encode(&ConvIndexRec { person: 0, currency: "USD".into(), value: 1.0, late: false }).expect("index");
     for person in 0..PERSONS {
         for i in 0..TOUCHES {
             txn.put(key::touch(P, T, person, Ts::new(i * DAY, 0), &format!("t{person}-{i}")), vec![0; 64]);
