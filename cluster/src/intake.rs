@@ -187,6 +187,7 @@ pub async fn run_intake(
         (Some((cc, _)), Some(m)) => Some(tokio::spawn(run_standby(cc.clone(), cfg.standby_replicas, store.clone(), status.clone(), m.clone(), gate.clone(), shutdown.clone()))),
         _ => None,
     };
+    let lag_watch = tokio::spawn(crate::lag_watch::run(cfg.brokers.clone(), props.clone(), cfg.topic.clone(), status.clone(), shutdown.clone()));
     let mut intake = Intake {
         cfg,
         consumer,
@@ -287,6 +288,7 @@ pub async fn run_intake(
     if let Some(s) = standby {
         let _ = s.await;
     }
+    lag_watch.abort();
     let owned: Vec<i32> = intake.routes.read().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
     intake.commit(CommitMode::Sync);
     for p in owned {

@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod dlq;
 pub mod heartbeat;
 pub mod intake;
+pub mod lag_watch;
 pub mod producer;
 pub mod membership;
 mod rebalance;

@@ -11,7 +11,6 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::ClientContext;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 use touchline_actors::status::NodeStatus;
@@ -52,7 +51,7 @@ impl ClientContext for IntakeContext {
             for (p, ps) in &t.partitions {
                 if let Some(st) = self.status.get(*p) {
                     if ps.hi_offset >= 0 {
-                        st.high_watermark.store(ps.hi_offset, Ordering::Relaxed);
+                        st.report_high_watermark(ps.hi_offset, crate::lag_watch::now_ms());
                         // Between commits the lag grows with the high watermark;
                         // a gauge set only at commits would under-report it.
                         touchline_actors::metrics::partition_lag(*p, st.lag());
