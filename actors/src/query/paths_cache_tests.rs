@@ -106,7 +106,7 @@ impl World {
                 }
                 Op::Convert { person, day, sec, value } => {
                     let conversion = ConversionInfo { value: value as f64 / 4.0, currency: "USD".into(), conversion_type: None };
-                    let rec = ConvRec { event_id: format!("c{n}"), ts: ts(day, sec), customer_id: format!("c{person}"), conversion , late: false };
+                    let rec = ConvRec { event_id: format!("c{n}"), ts: ts(day, sec), customer_id: format!("c{person}"), conversion, late: false };
                     TenantState::records(&mut txn, P, T).put_conversion(person, &rec).unwrap();
                 }
                 Op::Move { from, to } if from != to => {

@@ -240,7 +240,7 @@ mod tests {
             }
             if person % 5 == 0 {
                 let conversion = ConversionInfo { value: person as f64, currency: "USD".into(), conversion_type: None };
-                let rec = ConvRec { event_id: format!("c{person}"), ts: Ts::new(1_000_000 + 3600 + person as i64, 0), customer_id: "c".into(), conversion , late: false };
+                let rec = ConvRec { event_id: format!("c{person}"), ts: Ts::new(1_000_000 + 3600 + person as i64, 0), customer_id: "c".into(), conversion, late: false };
                 st.put_conversion(person, &rec).unwrap();
             }
         }
@@ -283,7 +283,7 @@ mod tests {
                 st.put_touch(person, &TouchRec { event_id: format!("t{person}-{i}"), ts: Ts::new(1_000_000 + i * 60, 0), customer_id: "c".into(), touch }).unwrap();
             }
             let conversion = ConversionInfo { value: 5.0, currency: "USD".into(), conversion_type: None };
-            st.put_conversion(person, &ConvRec { event_id: format!("c{person}"), ts: Ts::new(1_000_000 + 30 * 60 + 1, 0), customer_id: "c".into(), conversion , late: false }).unwrap();
+            st.put_conversion(person, &ConvRec { event_id: format!("c{person}"), ts: Ts::new(1_000_000 + 30 * 60 + 1, 0), customer_id: "c".into(), conversion, late: false }).unwrap();
         }
         txn.commit(None).unwrap();
         assert!(is_overflow(&store.get(&key::summary(p, t, 1)).unwrap().unwrap()));

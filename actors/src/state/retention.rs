@@ -243,7 +243,7 @@ mod tests {
                 let touch = crate::domain::TouchInfo { channel: crate::domain::Channel::Email, interaction_type: "click".into(), dims: Default::default() };
                 st.put_touch(person, &TouchRec { event_id: eid.clone(), ts, customer_id: "c".into(), touch }).unwrap();
                 let conversion = crate::domain::ConversionInfo { value: 1.0, currency: "USD".into(), conversion_type: None };
-                st.put_conversion(person, &ConvRec { event_id: eid, ts, customer_id: "c".into(), conversion , late: false }).unwrap();
+                st.put_conversion(person, &ConvRec { event_id: eid, ts, customer_id: "c".into(), conversion, late: false }).unwrap();
                 txn.commit(None).unwrap();
             }
         }

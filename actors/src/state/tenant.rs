@@ -492,7 +492,7 @@ mod tests {
                 let person = person + 1;
                 if *conv {
                     let conversion = ConversionInfo { value: i as f64, currency: ["USD", "EUR"][*campaign % 2].into(), conversion_type: None };
-                    st.put_conversion(person, &ConvRec { event_id: format!("e{i}"), ts, customer_id, conversion , late: false }).unwrap();
+                    st.put_conversion(person, &ConvRec { event_id: format!("e{i}"), ts, customer_id, conversion, late: false }).unwrap();
                 } else {
                     let dims = Dims { campaign: Some(format!("k{campaign}")), ..Dims::default() };
                     let touch = TouchInfo { channel: Channel::ALL[i % 10], interaction_type: "click".into(), dims };
