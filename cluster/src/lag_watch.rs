@@ -12,6 +12,7 @@
 //! (`listed_watermark_applies`). While the intake fetches, fresh statistics
 //! always win. That matters on Tansu, whose ListOffsets(latest) answers 1.
 
+use crate::membership::now_ms;
 use crate::{client_config, ClusterError};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::sync::Arc;
@@ -24,13 +25,6 @@ use touchline_actors::status::NodeStatus;
 const PERIOD: Duration = Duration::from_secs(5);
 const STALE_AFTER_MS: i64 = 5_000;
 const LIST_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Milliseconds since the epoch (the clock of [`PartitionStatus`]'s report times).
-///
-/// [`PartitionStatus`]: touchline_actors::status::PartitionStatus
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
 
 /// Runs until `shutdown`. A failed ListOffsets is logged once per episode and
 /// retried next period: the statistics still report the lag whenever the intake polls.

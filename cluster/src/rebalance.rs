@@ -51,7 +51,7 @@ impl ClientContext for IntakeContext {
             for (p, ps) in &t.partitions {
                 if let Some(st) = self.status.get(*p) {
                     if ps.hi_offset >= 0 {
-                        st.report_high_watermark(ps.hi_offset, crate::lag_watch::now_ms());
+                        st.report_high_watermark(ps.hi_offset, crate::membership::now_ms());
                         // Between commits the lag grows with the high watermark;
                         // a gauge set only at commits would under-report it.
                         touchline_actors::metrics::partition_lag(*p, st.lag());
