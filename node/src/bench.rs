@@ -132,13 +132,20 @@ pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn raw_consume(brokers: &str, topic: &str, partitions: i32, expect: usize) -> Result<(usize, u64, Duration), String> {
-    let c: BaseConsumer = gen_client(brokers).set("group.id", "touchline-bench-raw").set("enable.auto.commit", "false").create().map_err(|e| e.to_string())?;
+/// A consumer (group `group`, no commits) assigned every partition of `topic`
+/// from the beginning: the raw read and the floor phases each read the whole topic.
+pub(crate) fn read_from_beginning(brokers: &str, group: &str, topic: &str, partitions: i32) -> Result<BaseConsumer, String> {
+    let c: BaseConsumer = gen_client(brokers).set("group.id", group).set("enable.auto.commit", "false").create().map_err(|e| e.to_string())?;
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
     }
     c.assign(&tpl).map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+fn raw_consume(brokers: &str, topic: &str, partitions: i32, expect: usize) -> Result<(usize, u64, Duration), String> {
+    let c = read_from_beginning(brokers, "touchline-bench-raw", topic, partitions)?;
     let (mut n, mut bytes) = (0usize, 0u64);
     let mut started: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(600.max(expect as u64 / 5000));
@@ -152,7 +159,7 @@ fn raw_consume(brokers: &str, topic: &str, partitions: i32, expect: usize) -> Re
     Ok((n, bytes, started.map(|s| s.elapsed()).unwrap_or_default()))
 }
 
-fn gen_client(brokers: &str) -> rdkafka::ClientConfig {
+pub(crate) fn gen_client(brokers: &str) -> rdkafka::ClientConfig {
     let mut c = rdkafka::ClientConfig::new();
     c.set("bootstrap.servers", brokers);
     c

@@ -16,9 +16,8 @@
 //! No identity, no timelines, no attribution: each phase is an upper bound on
 //! the node's apply rate, not a model of it.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use crate::bench::{gen_client, read_from_beginning};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::Message;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -61,16 +60,11 @@ pub fn run(floor: Floor, brokers: &str, topic: &str, partitions: i32, expect: us
         _ => Some(Store::open(dir, &StoreOptions { replicated_wal: false, ..StoreOptions::default() }).map_err(|e| e.to_string())?),
     };
     let producer: Option<ThreadedProducer<DefaultProducerContext>> = match floor {
-        Floor::Changelog => Some(client(brokers).set("linger.ms", "5").create().map_err(|e| e.to_string())?),
+        Floor::Changelog => Some(gen_client(brokers).set("linger.ms", "5").create().map_err(|e| e.to_string())?),
         _ => None,
     };
     let changelog = format!("{topic}.floor-changelog");
-    let consumer: BaseConsumer = client(brokers).set("group.id", "touchline-bench-floor").set("enable.auto.commit", "false").create().map_err(|e| e.to_string())?;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
-    }
-    consumer.assign(&tpl).map_err(|e| e.to_string())?;
+    let consumer = read_from_beginning(brokers, "touchline-bench-floor", topic, partitions)?;
 
     let (tx, rx) = mpsc::sync_channel::<Batch>(4);
     let rx = Arc::new(Mutex::new(rx));
@@ -155,10 +149,4 @@ fn work(batch: &Batch, partitions: i32, store: Option<&Store>, producer: Option<
         t.commit_replicated(Some((p as u16, cp))).map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-fn client(brokers: &str) -> rdkafka::ClientConfig {
-    let mut c = rdkafka::ClientConfig::new();
-    c.set("bootstrap.servers", brokers);
-    c
 }
