@@ -22,6 +22,11 @@ const REQUIRED: &[&str] = &[
     "touchline_partition_storage_stalled",
 ];
 
+/// Whether `GET path` answers 200 within `deadline`.
+async fn answers_ok(addr: &str, path: &str, deadline: Duration) -> bool {
+    wait_for(deadline, || async move { touchline_node::client::get(addr, path).await.is_ok_and(|r| r.status == 200) }).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_complete_at_startup_and_pass_promtool_and_errors_are_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -43,23 +48,13 @@ async fn metrics_are_complete_at_startup_and_pass_promtool_and_errors_are_json()
     .unwrap()
     .expect("node printed its address");
     // Every family is there from start-up, before any partition is assigned.
-    let first = wait_for(Duration::from_secs(30), || {
-        let a = addr.clone();
-        async move { touchline_node::client::get(&a, "/metrics").await.map(|r| r.status == 200).unwrap_or(false) }
-    })
-    .await;
-    assert!(first, "/metrics never answered");
+    assert!(answers_ok(&addr, "/metrics", Duration::from_secs(30)).await, "/metrics never answered");
     let body = touchline_node::client::get(&addr, "/metrics").await.unwrap().body;
     for name in REQUIRED {
         assert!(body.lines().any(|l| l.starts_with(name)), "{name} missing from /metrics at start-up:\n{body}");
     }
     // Real partition series appear once partitions are assigned.
-    let ready = wait_for(Duration::from_secs(60), || {
-        let a = addr.clone();
-        async move { touchline_node::client::get(&a, "/health/ready").await.map(|r| r.status == 200).unwrap_or(false) }
-    })
-    .await;
-    assert!(ready, "node never became ready");
+    assert!(answers_ok(&addr, "/health/ready", Duration::from_secs(60)).await, "node never became ready");
     let body = touchline_node::client::get(&addr, "/metrics").await.unwrap().body;
     for name in REQUIRED {
         assert!(body.lines().any(|l| l.starts_with(name)), "{name} missing from /metrics:\n{body}");
