@@ -9,6 +9,7 @@
 //! - `datadriven`: exact Markov removal effects and Shapley values.
 //! - `report`: turning per-conversion credits into sorted report rows.
 //! - `identity`: the identity graph (union-find with merge guard).
+//! - `probabilistic`: opt-in probabilistic cross-device links (batch and incremental).
 //! - `window`: event-time bucket assignment.
 //! - `retention`: the event-time retention horizon of a tenant.
 
@@ -17,6 +18,7 @@ pub mod datadriven;
 pub mod event;
 pub mod identity;
 pub mod models;
+pub mod probabilistic;
 pub mod report;
 pub mod retention;
 pub mod routing;
