@@ -17,6 +17,7 @@
 //! applied (deterministic links only).
 
 mod journeys;
+pub mod probabilistic;
 mod rules;
 
 use rules::{weights, Model};
