@@ -7,5 +7,6 @@ pub mod dlq;
 pub mod domain;
 pub mod metrics;
 pub mod query;
+pub mod reroute;
 pub mod state;
 pub mod status;

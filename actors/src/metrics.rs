@@ -9,6 +9,7 @@ pub const EVENTS_APPLIED: &str = "touchline_events_applied_total";
 pub const EVENTS_REJECTED: &str = "touchline_events_rejected_total";
 pub const EVENTS_LATE: &str = "touchline_events_late_total";
 pub const EVENTS_DUPLICATE: &str = "touchline_events_duplicate_total";
+pub const EVENTS_REROUTED: &str = "touchline_events_rerouted_total";
 pub const PARTITION_LAG: &str = "touchline_partition_lag";
 pub const PARTITION_APPLIED_OFFSET: &str = "touchline_partition_applied_offset";
 pub const PARTITION_WATERMARK: &str = "touchline_partition_watermark_seconds";
@@ -90,13 +91,14 @@ pub fn register() {
     describe_counter!(EVENTS_APPLIED, Unit::Count, "Valid, non-duplicate events applied to state.");
     describe_counter!(EVENTS_REJECTED, Unit::Count, "Records dead-lettered, by stable reason code.");
     describe_counter!(EVENTS_LATE, Unit::Count, "Events older than the watermark minus the allowed lateness.");
+    describe_counter!(EVENTS_REROUTED, Unit::Count, "Records found on a partition other than their tenant's and produced again to the tenant's partition (events.md, Transport).");
     describe_counter!(EVENTS_DUPLICATE, Unit::Count, "Events whose (tenant, event_id) was already applied.");
     describe_gauge!(PARTITION_LAG, Unit::Count, "Records between the applied offset and the high watermark.");
     describe_gauge!(PARTITION_APPLIED_OFFSET, Unit::Count, "Next offset to apply, durably stored.");
     describe_gauge!(PARTITION_WATERMARK, Unit::Seconds, "Event-time watermark of the partition (epoch seconds).");
     describe_gauge!(ACTORS_ACTIVE, Unit::Count, "Live actors by kind.");
     describe_counter!(ACTOR_RESTARTS, Unit::Count, "Actors restarted after a failure, by kind.");
-    describe_counter!(ACTORS_PASSIVATED, Unit::Count, "Customer actors stopped because idle or over the cap.");
+    describe_counter!(ACTORS_PASSIVATED, Unit::Count, "Customer and journey actors stopped because idle or over their cap.");
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency by route.");
     describe_counter!(MERGES, Unit::Count, "Identity merges of two persons.");
     describe_counter!(MERGE_BLOCKED, Unit::Count, "Identity links blocked by max_ids_per_person.");
@@ -151,6 +153,7 @@ pub fn register() {
     counter!(EVENTS_APPLIED).absolute(0);
     counter!(EVENTS_LATE).absolute(0);
     counter!(EVENTS_DUPLICATE).absolute(0);
+    counter!(EVENTS_REROUTED).absolute(0);
     counter!(ACTORS_PASSIVATED).absolute(0);
     counter!(MERGES).absolute(0);
     counter!(MERGE_BLOCKED).absolute(0);
@@ -292,6 +295,12 @@ pub fn standby_lag(partition: i32, lag: i64) {
 
 pub fn rejected(reason: Reason) {
     counter!(EVENTS_REJECTED, "reason" => reason.as_str()).increment(1);
+}
+
+pub fn rerouted(n: u64) {
+    if n > 0 {
+        counter!(EVENTS_REROUTED).increment(n);
+    }
 }
 
 pub fn actor_started(kind: &'static str) {

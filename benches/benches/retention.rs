@@ -54,7 +54,9 @@ fn pass(store: &Store, days: u32) -> u64 {
     let mut sw = Sweeper::new();
     let mut deleted = 0;
     loop {
-        let r = sw.step(store, &[P], &RetentionPolicy::new(days), 10_000).expect("step");
+        let mut txn = store.txn();
+        let r = sw.step(&mut txn, &[P], &RetentionPolicy::new(days), 10_000).expect("step");
+        txn.commit(None).expect("commit");
         deleted += r.deleted;
         if r.pass_completed {
             return deleted;

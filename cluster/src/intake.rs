@@ -10,6 +10,7 @@
 use crate::changelog::{ChangelogConfig, KafkaChangelog};
 use crate::consumer::{group_consumer, prefetch_per_partition};
 use crate::dlq::KafkaDlq;
+use crate::reroute::KafkaReroute;
 use crate::heartbeat::Members;
 use crate::rebalance::{IntakeContext, Lifecycle};
 use crate::restore::{self, Restored};
@@ -61,6 +62,9 @@ pub struct IntakeConfig {
     pub standby_replicas: usize,
     /// Peer snapshots tried before the changelog on restore (`None`: changelog only).
     pub snapshots: Option<Snapshots>,
+    /// Re-route misrouted records to their tenant's partition (events.md);
+    /// `false` dead-letters them as `misrouted` (`ingest.misrouted = "dlq"`).
+    pub reroute_misrouted: bool,
     /// librdkafka prefetch budget of the node, KiB, split evenly over the events
     /// topic's partitions (`queued.max.messages.kbytes` of the intake consumer and
     /// of the changelog readers; a `kafka_props` entry of that name overrides it).
@@ -77,6 +81,7 @@ impl Default for IntakeConfig {
             node_id: "node-1".into(),
             partitions: 12,
             create_topics: true,
+            reroute_misrouted: true,
             kafka_props: Vec::new(),
             session_timeout_ms: 10_000,
             batch_max: 1000,
@@ -177,9 +182,14 @@ pub async fn run_intake(
         routes: routes.clone(),
         rewind: rewind_tx,
         changelog: changelog.as_ref().map(|(_, s)| s.clone()),
+        reroute: cfg
+            .reroute_misrouted
+            .then(|| Arc::new(KafkaReroute::new(producer.clone(), cfg.topic.clone())) as Arc<dyn touchline_actors::reroute::RerouteSink>),
     };
-    let (supervisor, sup_handle) = Actor::spawn(Some(format!("supervisor-{}", cfg.node_id)), Supervisor, sup_args)
+    // The actor tree applies on threads of its own (RocksDB reads block).
+    let (supervisor, sup_handle) = crate::apply_runtime::spawn(Actor::spawn(Some(format!("supervisor-{}", cfg.node_id)), Supervisor, sup_args))
         .await
+        .map_err(|e| ClusterError::Actor(e.to_string()))?
         .map_err(|e| ClusterError::Actor(e.to_string()))?;
     let (restored_tx, mut restored_rx) = mpsc::unbounded_channel::<RestoreDone>();
     let gate = StateGate::default();
@@ -319,7 +329,13 @@ fn push(pending: &mut BTreeMap<i32, Vec<Record>>, next: &mut HashMap<i32, i64>, 
         offset: m.offset(),
         key: m.key().map(<[u8]>::to_vec),
         payload: m.payload().map(<[u8]>::to_vec),
+        headers: m.headers().map(headers_of).unwrap_or_default(),
     });
+}
+
+fn headers_of(h: &rdkafka::message::BorrowedHeaders) -> Vec<touchline_actors::reroute::Header> {
+    use rdkafka::message::Headers;
+    h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()
 }
 
 /// Buffered records per partition at most, in batches: a partition whose actor
@@ -565,7 +581,7 @@ mod tests {
     use super::*;
 
     fn recs(n: usize) -> Vec<Record> {
-        (0..n as i64).map(|offset| Record { offset, key: None, payload: None }).collect()
+        (0..n as i64).map(|offset| Record { offset, key: None, payload: None, headers: Vec::new() }).collect()
     }
 
     #[test]

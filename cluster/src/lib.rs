@@ -7,6 +7,7 @@
 //! started, drained and stopped by the intake task itself.
 
 pub mod admin;
+pub mod apply_runtime;
 pub mod batches;
 pub mod changelog;
 pub mod consumer;
@@ -17,6 +18,7 @@ pub mod lag_watch;
 pub mod producer;
 pub mod membership;
 mod rebalance;
+pub mod reroute;
 pub mod restore;
 pub mod snapshot;
 pub mod standby;

@@ -55,7 +55,7 @@ async fn main() {
     for r in records {
         let p = r.partition.unwrap_or_else(|| partition_for(&r.key, PARTITIONS)) as usize;
         let offset = per[p].len() as i64;
-        per[p].push(Record { offset, key: Some(r.key.into_bytes()), payload: Some(r.value) });
+        per[p].push(Record { offset, key: Some(r.key.into_bytes()), payload: Some(r.value), headers: Vec::new() });
     }
     let total: usize = per.iter().map(Vec::len).sum();
     if generate_only {
@@ -78,6 +78,8 @@ async fn main() {
             status: Arc::new(PartitionStatus::new(p)),
             // Local state only: the harness measures the apply path itself.
             changelog: None,
+            // Deliberately misrouted records are dead-lettered, as before.
+            reroute: None,
         };
         let (a, h) = ractor::Actor::spawn(None, PartitionActor, args).await.expect("spawn partition");
         actors.push((a, h));

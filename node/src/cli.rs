@@ -72,6 +72,9 @@ pub struct NodeArgs {
     /// PEM bundle trusted when forwarding to other nodes (config key `tls.ca`; default: the node's own certificate).
     #[arg(long, env = "TOUCHLINE_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// Records found on a partition other than their tenant's: re-route them there, or dead-letter them (config key `ingest.misrouted`).
+    #[arg(long, env = "TOUCHLINE_INGEST_MISROUTED", value_enum)]
+    pub ingest_misrouted: Option<crate::config::Misrouted>,
     /// Testing hook: customer actors panic on events of this customer_id.
     #[arg(long, env = "TOUCHLINE_FAULT_PANIC_CUSTOMER", hide = true)]
     pub fault_panic_customer: Option<String>,
@@ -131,6 +134,9 @@ impl NodeArgs {
         }
         if let Some(v) = &self.fault_panic_customer {
             c.engine.fault_panic_customer = Some(v.clone());
+        }
+        if let Some(v) = self.ingest_misrouted {
+            c.ingest.misrouted = v;
         }
         if let Some(v) = self.retention_days {
             c.engine.retention_days = v;

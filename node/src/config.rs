@@ -25,6 +25,7 @@ pub struct NodeConfig {
     /// librdkafka properties passed through verbatim (e.g. SASL/SSL settings).
     pub kafka: BTreeMap<String, String>,
     pub engine: EngineSection,
+    pub ingest: IngestSection,
     pub storage: StorageSection,
     pub limits: LimitsSection,
     pub cluster: ClusterSection,
@@ -103,6 +104,9 @@ pub struct EngineSection {
     /// Live customer actors of the node, split evenly among its tenant actors.
     pub customer_actor_cap: usize,
     pub customer_idle_batches: u64,
+    /// Live journey actors of the node, split evenly among its tenant actors
+    /// (idle ones passivate after `customer_idle_batches` too).
+    pub journey_actor_cap: usize,
     /// Entries of the node's state caches, split evenly among its tenant actors
     /// (identity nodes and persons, each; a journey actor keeps an eighth of its
     /// tenant's share of window counters); 0 disables them.
@@ -122,6 +126,23 @@ pub struct EngineSection {
     pub retention_sweep_interval_ms: u64,
     /// Keys the sweep visits per step at most.
     pub retention_sweep_batch: usize,
+}
+
+/// How records come in (events.md, Transport).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestSection {
+    /// A record on a partition other than its tenant's: `reroute` (default)
+    /// produces it to the tenant's partition, `dlq` dead-letters it as `misrouted`.
+    pub misrouted: Misrouted,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Misrouted {
+    #[default]
+    Reroute,
+    Dlq,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -191,6 +212,7 @@ impl Default for NodeConfig {
             data_dir: PathBuf::from("./touchline-data"),
             kafka: BTreeMap::new(),
             engine: EngineSection::default(),
+            ingest: IngestSection::default(),
             storage: StorageSection::default(),
             limits: LimitsSection::default(),
             auth: AuthSection::default(),
@@ -209,6 +231,7 @@ impl Default for EngineSection {
             default_lookback_days: 30,
             customer_actor_cap: 4096,
             customer_idle_batches: 8,
+            journey_actor_cap: 1024,
             state_cache_entries: 65_536,
             prefetch_mb: 16,
             batch_max_records: 1000,
@@ -306,6 +329,9 @@ impl NodeConfig {
         }
         if e.customer_actor_cap == 0 {
             return Err(invalid("engine.customer_actor_cap", "must be at least 1"));
+        }
+        if !(1..=1 << 20).contains(&e.journey_actor_cap) {
+            return Err(invalid("engine.journey_actor_cap", "must be in 1..=1048576"));
         }
         if e.customer_idle_batches == 0 {
             return Err(invalid("engine.customer_idle_batches", "must be at least 1"));
@@ -455,10 +481,13 @@ impl NodeConfig {
             allowed_lateness_secs: self.engine.allowed_lateness_secs,
             customer_actor_cap: self.engine.customer_actor_cap,
             customer_idle_batches: self.engine.customer_idle_batches,
+            journey_actor_cap: self.engine.journey_actor_cap,
             state_cache_entries: self.engine.state_cache_entries,
             tenant_actors: Default::default(),
             fault_panic_customer: self.engine.fault_panic_customer.clone(),
             retention: self.retention(),
+            retention_sweep_interval: std::time::Duration::from_millis(self.engine.retention_sweep_interval_ms),
+            retention_sweep_batch: self.engine.retention_sweep_batch,
         }
     }
 }
@@ -589,5 +618,10 @@ mod tests {
         assert_eq!(c.topic, "marketing-events");
         let c: NodeConfig = toml::from_str("[cluster]\nmembers_topic = \"m\"\nforward_timeout_ms = 2000\n").unwrap();
         assert_eq!((c.cluster.members_topic.as_str(), c.cluster.forward_timeout_ms, c.cluster.member_timeout_ms), ("m", 2000, 5000));
+        assert_eq!(c.ingest.misrouted, Misrouted::Reroute);
+        let c: NodeConfig = toml::from_str("[ingest]\nmisrouted = \"dlq\"\n").unwrap();
+        assert_eq!(c.ingest.misrouted, Misrouted::Dlq);
+        let e = toml::from_str::<NodeConfig>("[ingest]\nmisrouted = \"drop\"\n").unwrap_err().to_string();
+        assert!(e.contains("misrouted") && e.contains("reroute"), "{e}");
     }
 }

@@ -63,7 +63,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let sent = gen::produce(&brokers, &config.topic, &records, 0, &[]).await.map_err(|e| e.to_string())?;
     println!("touchline demo: produced {sent} records ({} persons, {} tenants); waiting for the node to consume them", args.persons, args.tenants);
     let addr = http.to_string();
-    if !client::wait_consumed(&addr, sent as i64, Duration::from_secs(120)).await {
+    if !client::wait_consumed(&addr, gen::offsets_after(&records, spec.partitions), Duration::from_secs(120)).await {
         return Err("the node did not consume the dataset within 120 s".into());
     }
     let from = Ts::from_millis(spec.start_ms);

@@ -12,6 +12,5 @@ pub mod gen;
 pub mod http;
 pub mod prewarm;
 pub mod run;
-pub mod sweep;
 pub mod telemetry;
 pub mod tls;

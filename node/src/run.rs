@@ -72,6 +72,7 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         node_id: c.node_id.clone(),
         partitions: c.partitions,
         create_topics: c.create_topics,
+        reroute_misrouted: c.ingest.misrouted == crate::config::Misrouted::Reroute,
         kafka_props: kafka_props(c),
         session_timeout_ms: c.engine.session_timeout_ms,
         batch_max: c.engine.batch_max_records,
@@ -176,12 +177,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));
     let gauges = tokio::spawn(storage_gauges(store.clone()));
-    let sweep_cfg = crate::sweep::SweepConfig {
-        policy: config.retention(),
-        interval: Duration::from_millis(config.engine.retention_sweep_interval_ms),
-        batch: config.engine.retention_sweep_batch,
-    };
-    let sweep = tokio::spawn(crate::sweep::run(store.clone(), status.clone(), sweep_cfg, shutdown.clone()));
+    // (The retention sweep runs in each partition actor, between its batches.)
     let prewarm_cfg = crate::prewarm::PrewarmConfig {
         interval: Duration::from_millis(config.storage.paths_prewarm_interval_ms),
         default_lookback_days: config.engine.default_lookback_days,
@@ -194,7 +190,6 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let intake = IntakeConfig { snapshots, ..intake_config(&config, brokers) };
     let result = run_intake(intake, store.clone(), engine, status, Some(membership.members()), shutdown).await;
     gauges.abort();
-    sweep.abort();
     prewarm.abort();
     membership.leave().await;
     let _ = http_stop_tx.send(true);

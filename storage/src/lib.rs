@@ -26,6 +26,9 @@ pub enum StorageError {
     Corrupt { key: String, detail: String },
     #[error("encode: {0}")]
     Encode(String),
+    /// A read failed on purpose ([`Store::inject_read_faults`], tests only).
+    #[error("injected read fault")]
+    InjectedRead,
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;

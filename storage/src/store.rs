@@ -164,6 +164,8 @@ pub struct Store {
     /// read-modify-write outside transactions never overwrites a commit it did
     /// not read.
     commits: Arc<Mutex<()>>,
+    /// Transaction point reads left to fail ([`Store::inject_read_faults`]).
+    read_faults: Arc<AtomicU64>,
     // Kept alive for the DB's lifetime.
     cache: Arc<Cache>,
     _wbm: Arc<WriteBufferManager>,
@@ -205,6 +207,7 @@ impl Store {
             aborted: Arc::new(AtomicU64::new(0)),
             observer: Arc::default(),
             commits: Arc::default(),
+            read_faults: Arc::default(),
             cache: Arc::new(cache),
             _wbm: Arc::new(wbm),
         })
@@ -215,6 +218,25 @@ impl Store {
     /// valid only while this has not changed since it was filled.
     pub fn aborted_txns(&self) -> u64 {
         self.aborted.load(Ordering::Acquire)
+    }
+
+    /// Fault injection for tests (no configuration reaches it): the next `n`
+    /// point reads of transactions that reach RocksDB fail with
+    /// [`StorageError::InjectedRead`], as a transient I/O error would.
+    #[doc(hidden)]
+    pub fn inject_read_faults(&self, n: u64) {
+        self.read_faults.store(n, Ordering::Release);
+    }
+
+    /// Takes one injected read fault, if any is left.
+    pub(crate) fn read_fault(&self) -> Result<()> {
+        if self.read_faults.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        match self.read_faults.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)) {
+            Ok(_) => Err(crate::StorageError::InjectedRead),
+            Err(_) => Ok(()),
+        }
     }
 
     pub(crate) fn note_aborted_txn(&self) {

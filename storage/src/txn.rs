@@ -57,6 +57,7 @@ impl Txn {
         match self.overlay.get(key) {
             Some(v) => Ok(f(v.as_deref())),
             None => {
+                self.store.read_fault()?;
                 let pinned = self.store.db().get_pinned(key)?;
                 Ok(f(pinned.as_deref()))
             }
@@ -66,7 +67,10 @@ impl Txn {
     pub fn contains(&self, key: &[u8]) -> Result<bool> {
         match self.overlay.get(key) {
             Some(v) => Ok(v.is_some()),
-            None => Ok(self.store.db().get_pinned(key)?.is_some()),
+            None => {
+                self.store.read_fault()?;
+                Ok(self.store.db().get_pinned(key)?.is_some())
+            }
         }
     }
 

@@ -19,6 +19,8 @@ pub fn as_partitioned(records: &[GenRecord], partitions: i32) -> Vec<(i32, Vec<u
     records.iter().map(|r| (r.partition.unwrap_or_else(|| partition_for(&r.key, partitions)), r.value.clone())).collect()
 }
 
+pub use touchline_node::gen::offsets_after;
+
 pub fn enc(ts: Ts) -> String {
     ts.to_string().replace(':', "%3A").replace('+', "%2B")
 }

@@ -4,8 +4,8 @@
 //! It reuses only validation (`decode`) and the event types from `touchline-actors`;
 //! identity stitching and the rule-based models are reimplemented here on purpose
 //! (never `models`, `report` or `datadriven`), so a bug in one side shows up as a
-//! disagreement. Markov and Shapley are not implemented yet: their reports carry
-//! `"unsupported": true` and no rows.
+//! disagreement. Markov and Shapley are computed over the query's paths by
+//! `datadriven` (its own, from the spec).
 //!
 //! Retention (README, "Retention"): per tenant, touchpoints and conversions
 //! older than the tenant's newest accepted event time (erasure requests aside)
@@ -16,6 +16,7 @@
 //! and counted but has no effect here, and probabilistic stitching is never
 //! applied (deterministic links only).
 
+mod datadriven;
 mod journeys;
 pub mod probabilistic;
 mod rules;
@@ -183,6 +184,14 @@ pub fn build(records: &[(i32, Vec<u8>)], partitions: i32) -> Reference {
 
 /// [`build`] under `retention`.
 pub fn build_with_retention(records: &[(i32, Vec<u8>)], partitions: i32, retention: &Retention) -> Reference {
+    build_with_options(records, partitions, retention, true)
+}
+
+/// [`build`] under `retention`; `reroute` (the node's default,
+/// `ingest.misrouted = "reroute"`) applies a record found on another partition
+/// than its tenant's like any other (events.md, Transport), `false` rejects it
+/// as `misrouted`.
+pub fn build_with_options(records: &[(i32, Vec<u8>)], partitions: i32, retention: &Retention, reroute: bool) -> Reference {
     let now = Ts::now();
     let mut rejected = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -191,7 +200,7 @@ pub fn build_with_retention(records: &[(i32, Vec<u8>)], partitions: i32, retenti
     for (partition, value) in records {
         let ctx = ValidateCtx {
             now,
-            partition: Some(*partition),
+            partition: (!reroute).then_some(*partition),
             partitions,
         };
         match decode(value, &ctx) {
@@ -480,26 +489,31 @@ impl Reference {
         let mut conversions = 0u64;
         let mut conversion_value = 0.0;
         let mut acc: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+        let data_driven = matches!(model, Model::Markov | Model::Shapley);
+        let mut dd_paths: Vec<datadriven::DdPath> = Vec::new();
         if let (Some(td), Some(cur)) = (self.tenants.get(&q.tenant), currency.as_deref()) {
             // Persons in a fixed order so that float sums do not depend on hashing.
             let mut persons: Vec<&PersonData> = td.persons.values().collect();
             persons.sort_by(|a, b| first_event_id(a).cmp(first_event_id(b)));
             for pd in persons {
+                let mut last_conversion = None;
                 for c in &pd.conversions {
                     if c.ts < q.from || c.ts >= q.to || c.currency != cur {
                         continue;
                     }
+                    last_conversion = Some(c.ts);
                     conversions += 1;
                     conversion_value += c.value;
                     let lo = c.ts.minus_secs(lookback_secs);
                     let start = pd.touches.partition_point(|t| t.ts < lo);
                     let end = pd.touches.partition_point(|t| t.ts <= c.ts);
                     let path: Vec<&Touch> = pd.touches[start..end.max(start)].iter().collect();
-                    if matches!(model, Model::Unsupported) {
-                        continue;
-                    }
                     if path.is_empty() {
                         add(&mut acc, DIRECT_KEY, 1.0, c.value);
+                        continue;
+                    }
+                    if data_driven {
+                        dd_paths.push((path.iter().map(|t| t.info.key(group_by).to_string()).collect(), Some(c.value)));
                         continue;
                     }
                     if matches!(model, Model::Participation) {
@@ -515,7 +529,26 @@ impl Reference {
                         add(&mut acc, t.info.key(group_by), w, w * c.value);
                     }
                 }
+                // The person's touchpoints in range after its last conversion
+                // in range (all, if none), as one `(null)` path.
+                let tail: Vec<String> = pd
+                    .touches
+                    .iter()
+                    .filter(|t| t.ts >= q.from && t.ts < q.to && last_conversion.is_none_or(|l| t.ts > l))
+                    .map(|t| t.info.key(group_by).to_string())
+                    .collect();
+                if data_driven && !tail.is_empty() {
+                    dd_paths.push((tail, None));
+                }
             }
+        }
+        let modelled = match model {
+            Model::Markov => datadriven::markov(&dd_paths),
+            Model::Shapley => datadriven::shapley(&dd_paths),
+            _ => BTreeMap::new(),
+        };
+        for (k, (credit, value)) in modelled {
+            add(&mut acc, &k, credit, value);
         }
         let mut rows: Vec<(String, f64, f64)> = acc
             .into_iter()
@@ -523,7 +556,7 @@ impl Reference {
             .map(|(k, (c, v))| (k, c, v))
             .collect();
         rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let mut out = json!({
+        json!({
             "tenant": q.tenant,
             "model": q.model,
             "group_by": group_by.as_str(),
@@ -534,11 +567,7 @@ impl Reference {
             "conversion_value": conversion_value,
             "currency": currency,
             "rows": rows.into_iter().map(|(k, c, v)| json!({"key": k, "credit": c, "value": v})).collect::<Vec<_>>(),
-        });
-        if matches!(model, Model::Unsupported) {
-            out["unsupported"] = json!(true);
-        }
-        out
+        })
     }
 }
 

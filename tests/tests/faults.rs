@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use touchline_node::gen::{generate, DatasetSpec, GenRecord};
-use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
+use touchline_tests::fixtures::{as_partitioned, offsets_after, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
@@ -124,7 +124,7 @@ async fn a_full_disk_stalls_without_poison_or_progress_and_recovers_when_space_r
 
     // Space returns (RocksDB's recovery wants a write buffer's worth free): the node catches up by itself.
     disk.resize("256m");
-    assert!(node.wait_consumed(records.len() as i64, Duration::from_secs(180)).await, "did not catch up: {:?}", partitions(&node).await);
+    assert!(node.wait_consumed(offsets_after(&records, spec.partitions), Duration::from_secs(180)).await, "did not catch up: {:?}", partitions(&node).await);
     assert!(partitions(&node).await.values().all(|x| x.storage_error.is_none()), "storage error still reported after recovery");
     assert_eq!(node.get("/health/ready").await.status, 200);
     assert_eq!(metric(&node, POISON).await, 0.0, "a storage failure poisoned records");
@@ -149,11 +149,11 @@ async fn a_broker_restart_mid_ingest_loses_and_doubles_nothing() {
     broker.restart().await;
     // The node reconnects by itself; the rest arrives through the restarted broker.
     assert_eq!(touchline_node::gen::produce(&broker.addr, topic, second, 0, &[]).await.expect("produce after restart"), second.len());
-    assert!(node.wait_consumed(records.len() as i64, Duration::from_secs(180)).await, "did not consume everything: {:?}", partitions(&node).await);
+    assert!(node.wait_consumed(offsets_after(&records, spec.partitions), Duration::from_secs(180)).await, "did not consume everything: {:?}", partitions(&node).await);
     let total: i64 = partitions(&node).await.values().map(|x| x.consumed).sum();
-    assert_eq!(total, records.len() as i64, "consumed offsets");
+    assert_eq!(total, offsets_after(&records, spec.partitions), "consumed offsets");
     // Every record applied exactly once: none lost, none consumed twice.
-    assert_eq!(metric(&node, "touchline_events_consumed_total").await, records.len() as f64);
+    assert_eq!(metric(&node, "touchline_events_consumed_total").await, offsets_after(&records, spec.partitions) as f64);
     assert_eq!(metric(&node, POISON).await, 0.0);
     assert_reports_equal_reference(&node, &records, &spec).await;
 }

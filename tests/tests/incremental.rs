@@ -1,5 +1,6 @@
 //! The report cache end to end: a node consumes most of a generated dataset and
-//! answers every standard report (filling the cache), then consumes the rest —
+//! answers every standard report and the data-driven ones (filling the cache),
+//! then consumes the rest —
 //! the latest events, with the late logins that merge persons — and every report
 //! must equal the batch reference of the whole dataset, with at least some
 //! entries brought up to date incrementally rather than rebuilt (so the test
@@ -7,7 +8,7 @@
 
 use std::time::Duration;
 use touchline_node::gen::{generate, DatasetSpec};
-use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
+use touchline_tests::fixtures::{as_partitioned, offsets_after, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{Broker, Node, NodeSpec};
 
@@ -34,10 +35,11 @@ async fn cached_reports_stay_exact_as_data_arrives() {
     let to = from.plus_secs((spec.span_days + 31) * 86_400);
     let ref_first = reference::build(&as_partitioned(first, partitions), partitions);
     let tenants = ref_first.tenants();
-    let queries = standard_queries(&tenants, from, to);
+    let mut queries = standard_queries(&tenants, from, to);
+    queries.extend(reference::RefQuery::data_driven(&tenants, from, to));
 
     assert_eq!(touchline_node::gen::produce(&broker.addr, "ev", first, 0, &[]).await.expect("produce"), first.len());
-    assert!(node.wait_consumed(first.len() as i64, Duration::from_secs(180)).await, "first part not consumed");
+    assert!(node.wait_consumed(offsets_after(first, partitions), Duration::from_secs(180)).await, "first part not consumed");
     assert_matches_reference(&node, &ref_first, &queries).await;
     let builds = counter(&node, "touchline_report_cache_builds_total").await;
     let updates = counter(&node, "touchline_report_cache_updates_total").await;
@@ -45,7 +47,7 @@ async fn cached_reports_stay_exact_as_data_arrives() {
     assert!(builds > 0.0, "the first round fills the cache");
 
     assert_eq!(touchline_node::gen::produce(&broker.addr, "ev", rest, 0, &[]).await.expect("produce"), rest.len());
-    assert!(node.wait_consumed(all.len() as i64, Duration::from_secs(180)).await, "rest not consumed");
+    assert!(node.wait_consumed(offsets_after(&all, partitions), Duration::from_secs(180)).await, "rest not consumed");
     let ref_all = reference::build(&as_partitioned(&all, partitions), partitions);
     assert_matches_reference(&node, &ref_all, &queries).await;
     let rebuilt = counter(&node, "touchline_report_cache_builds_total").await - builds;
@@ -78,7 +80,7 @@ async fn default_reports_are_prewarmed_and_stay_exact() {
     ns.extra = vec!["--config".into(), cfg.display().to_string()];
     let node = Node::start(ns).await;
     assert_eq!(touchline_node::gen::produce(&broker.addr, "ev", &all, 0, &[]).await.expect("produce"), all.len());
-    assert!(node.wait_consumed(all.len() as i64, Duration::from_secs(180)).await, "not consumed");
+    assert!(node.wait_consumed(offsets_after(&all, partitions), Duration::from_secs(180)).await, "not consumed");
     let reference = reference::build(&as_partitioned(&all, partitions), partitions);
     let tenants = reference.tenants();
 
@@ -93,9 +95,6 @@ async fn default_reports_are_prewarmed_and_stay_exact() {
             let r = node.get(&format!("/v1/tenants/{t}/attribution?model={model}")).await;
             assert_eq!(r.status, 200, "{t} {model}: {}", r.body);
             let v = r.json().expect("json");
-            if model == "markov" || model == "shapley" {
-                continue; // exact against the oracles elsewhere; here only: no build
-            }
             let from = parse_rfc3339(v["from"].as_str().unwrap()).unwrap();
             let to = parse_rfc3339(v["to"].as_str().unwrap()).unwrap();
             let want = touchline_tests::fixtures::comparable(&reference.attribution(&reference::RefQuery::new(t, model, from, to)));

@@ -10,7 +10,7 @@ use std::time::Duration;
 use touchline_actors::domain::Ts;
 use touchline_storage::keys::{KeyBuf, Space};
 use touchline_node::gen::{generate, shuffled, DatasetSpec};
-use touchline_tests::fixtures::{as_partitioned, assert_journeys_match_reference, assert_matches_reference, create_topics, standard_queries};
+use touchline_tests::fixtures::{as_partitioned, offsets_after, assert_journeys_match_reference, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
@@ -70,7 +70,7 @@ async fn shuffled_and_ordered_ingest_equal_the_batch_reference() {
     };
     let mut a = Node::start(node_spec("ordered", "ev-ordered", "a")).await;
     let mut b = Node::start(node_spec("shuffled", "ev-shuffled", "b")).await;
-    let total = ordered.len() as i64;
+    let total = offsets_after(&ordered, partitions);
     assert!(a.wait_consumed(total, Duration::from_secs(180)).await, "ordered node did not consume everything");
     assert!(b.wait_consumed(total, Duration::from_secs(180)).await, "shuffled node did not consume everything");
 
@@ -87,8 +87,11 @@ async fn shuffled_and_ordered_ingest_equal_the_batch_reference() {
     let from = touchline_actors::domain::Ts::from_millis(spec.start_ms);
     let to = from.plus_secs((spec.span_days + 31) * 86_400);
     let mut queries = standard_queries(&tenants, from, to);
+    queries.extend(reference::RefQuery::data_driven(&tenants, from, to));
     // A window that cuts through the data, too.
-    queries.extend(standard_queries(&tenants[..1], from.plus_secs(10 * 86_400), from.plus_secs(20 * 86_400)));
+    let (cut_from, cut_to) = (from.plus_secs(10 * 86_400), from.plus_secs(20 * 86_400));
+    queries.extend(standard_queries(&tenants[..1], cut_from, cut_to));
+    queries.extend(reference::RefQuery::data_driven(&tenants[..1], cut_from, cut_to));
     let rows_a = assert_matches_reference(&a, &ref_ordered, &queries).await;
     let rows_b = assert_matches_reference(&b, &ref_mixed, &queries).await;
     assert_eq!(rows_a, rows_b);

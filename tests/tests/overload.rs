@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use touchline_node::gen::{generate, produce, DatasetSpec, GenRecord};
-use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
+use touchline_tests::fixtures::{as_partitioned, offsets_after, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, CpuLimit, Node, NodeSpec};
 
@@ -57,7 +57,7 @@ async fn twice_the_capacity_grows_lag_with_bounded_memory_and_the_node_catches_u
     // Capacity: a burst produced up front, timed between 10 % and 90 % consumed.
     let mut produced: Vec<GenRecord> = chunk(0);
     produced.extend(chunk(1));
-    let burst = produced.len() as i64;
+    let burst = offsets_after(&produced, PARTITIONS);
     assert_eq!(produce(&broker.addr, topic, &produced, 0, &[]).await.expect("produce burst"), produced.len());
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(NodeSpec::new("overload-1", &broker.addr, topic, dir.path())).await;
@@ -123,7 +123,7 @@ async fn twice_the_capacity_grows_lag_with_bounded_memory_and_the_node_catches_u
     running.store(false, Ordering::Relaxed);
     let (max_lag, max_metric_lag, max_rss_kib) = sampler.await.unwrap();
     let caught_up_from = Instant::now();
-    assert!(node.wait_consumed(produced.len() as i64, Duration::from_secs(600)).await, "the node did not catch up: {:?}", progress(&node).await);
+    assert!(node.wait_consumed(offsets_after(&produced, PARTITIONS), Duration::from_secs(600)).await, "the node did not catch up: {:?}", progress(&node).await);
     let catch_up = caught_up_from.elapsed().as_secs_f64();
     let hwm_kib = proc_status_kib(pid, "VmHWM:");
     // Queries need not run on the quota.

@@ -8,7 +8,7 @@
 //! tenant actor passivates idle customers (and the least recently used beyond a
 //! cap) and memory stays flat however many persons a tenant has.
 
-use super::{boxed, Done, EngineConfig, SharedTxn};
+use super::{Done, EngineConfig, SharedTxn};
 use crate::metrics;
 use crate::state::summary::Summary;
 use crate::state::{ConvRec, NewRecord, TenantState, TouchRec};
@@ -97,7 +97,17 @@ impl Actor for CustomerActor {
                     Work::Touch(r) => NewRecord::Touch(r),
                     Work::Conversion(r) => NewRecord::Conversion(r),
                 });
-                let summary = st.append(person, known, recs).map_err(boxed)?;
+                let summary = match st.append(person, known, recs) {
+                    Ok(summary) => summary,
+                    Err(e) => {
+                        // Not the records' fault: the partition stalls and
+                        // retries the batch (its transaction is dropped).
+                        drop(guard);
+                        drop(txn);
+                        done.storage(e);
+                        return Ok(());
+                    }
+                };
                 let touches = work.iter().filter(|w| matches!(w, Work::Touch(_))).count() as u64;
                 s.touches += touches;
                 s.conversions += work.len() as u64 - touches;

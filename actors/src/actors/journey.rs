@@ -7,7 +7,7 @@
 //! so a hot bucket costs one write per batch and no read; a bucket that starts
 //! after every stored one of its granularity is known to be new (no read either).
 
-use super::{boxed, Done, EngineConfig, SharedTxn};
+use super::{Done, EngineConfig, SharedTxn};
 use crate::domain::window::{bucket_start, Granularity};
 use crate::domain::Ts;
 use crate::metrics;
@@ -88,46 +88,55 @@ impl Actor for JourneyActor {
                         c.clicks += (t.interaction_type == "click") as u64;
                     }
                 }
-                let pending = std::mem::take(&mut s.pending);
-                let mut guard = txn.lock();
-                let aborts = guard.store().aborted_txns();
-                s.stored.validate(aborts);
-                s.stored.set_cap(s.args.config.tenant_actors.share(s.args.config.state_cache_entries) / 8);
-                if s.ceilings_epoch != aborts {
-                    s.ceilings.clear();
-                    s.ceilings_epoch = aborts;
-                }
-                let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
-                // The ceilings before this batch: each bucket of the batch is
-                // written once below, so those above them are all new.
-                let mut before: [Option<Ts>; 4] = [None; 4];
-                for (i, g) in Granularity::ALL.into_iter().enumerate() {
-                    before[i] = match s.ceilings.get(&g.tag()) {
-                        Some(c) => *c,
-                        None => st.window_ceiling(g.tag(), &s.args.journey).map_err(boxed)?,
-                    };
-                    s.ceilings.insert(g.tag(), before[i]);
-                }
-                for (b, add) in pending {
-                    let gi = Granularity::ALL.iter().position(|g| g.tag() == b.0).unwrap_or(0);
-                    let start = Ts::new(b.1, 0);
-                    // Above the ceiling nothing is stored: no read.
-                    let known = if before[gi].is_none_or(|c| start > c) { Some(&ZERO) } else { s.stored.get(&b) };
-                    let sum = st.count_window(b.0, &s.args.journey, b.1, &b.2, &add, known).map_err(boxed)?;
-                    let c = s.ceilings.entry(b.0).or_insert(None);
-                    *c = Some(c.map_or(start, |c| c.max(start)));
-                    // 5-second buckets are written about once each: only the
-                    // roll-ups, hit by every batch, are worth their memory.
-                    if b.0 != Granularity::FiveSeconds.tag() {
-                        s.stored.insert(b, sum);
-                    }
-                }
+                let r = apply_pending(s, &txn);
                 // Hand the transaction back before reporting done (see CustomerActor).
-                drop(guard);
                 drop(txn);
-                done.ok();
+                match r {
+                    Ok(()) => done.ok(),
+                    // Not the records' fault: the partition stalls and retries.
+                    Err(e) => done.storage(e),
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Writes the pending window counters into the batch's transaction.
+fn apply_pending(s: &mut JourneyState, txn: &SharedTxn) -> Result<(), touchline_storage::StorageError> {
+    let pending = std::mem::take(&mut s.pending);
+    let mut guard = txn.lock();
+    let aborts = guard.store().aborted_txns();
+    s.stored.validate(aborts);
+    s.stored.set_cap(s.args.config.tenant_actors.share(s.args.config.state_cache_entries) / 8);
+    if s.ceilings_epoch != aborts {
+        s.ceilings.clear();
+        s.ceilings_epoch = aborts;
+    }
+    let mut st = TenantState::records(&mut guard, s.args.partition, &s.args.tenant);
+    // The ceilings before this batch: each bucket of the batch is
+    // written once below, so those above them are all new.
+    let mut before: [Option<Ts>; 4] = [None; 4];
+    for (i, g) in Granularity::ALL.into_iter().enumerate() {
+        before[i] = match s.ceilings.get(&g.tag()) {
+            Some(c) => *c,
+            None => st.window_ceiling(g.tag(), &s.args.journey)?,
+        };
+        s.ceilings.insert(g.tag(), before[i]);
+    }
+    for (b, add) in pending {
+        let gi = Granularity::ALL.iter().position(|g| g.tag() == b.0).unwrap_or(0);
+        let start = Ts::new(b.1, 0);
+        // Above the ceiling nothing is stored: no read.
+        let known = if before[gi].is_none_or(|c| start > c) { Some(&ZERO) } else { s.stored.get(&b) };
+        let sum = st.count_window(b.0, &s.args.journey, b.1, &b.2, &add, known)?;
+        let c = s.ceilings.entry(b.0).or_insert(None);
+        *c = Some(c.map_or(start, |c| c.max(start)));
+        // 5-second buckets are written about once each: only the
+        // roll-ups, hit by every batch, are worth their memory.
+        if b.0 != Granularity::FiveSeconds.tag() {
+            s.stored.insert(b, sum);
+        }
+    }
+    Ok(())
 }

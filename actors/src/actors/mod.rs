@@ -42,6 +42,9 @@ pub struct EngineConfig {
     pub customer_actor_cap: usize,
     /// Customer actors idle for this many batches passivate.
     pub customer_idle_batches: u64,
+    /// Journey actors kept alive by the node, split like `customer_actor_cap`
+    /// (journey ids come from event data: without a bound, memory grows with them).
+    pub journey_actor_cap: usize,
     /// Entries of the node's state caches kept across batches, split evenly
     /// among its tenant actors (identity nodes and persons, each map); a
     /// journey actor keeps an eighth of its tenant's share of window counters.
@@ -50,6 +53,11 @@ pub struct EngineConfig {
     pub fault_panic_customer: Option<String>,
     /// Event-time retention per tenant: older touchpoints and conversions stay out of per-person state.
     pub retention: crate::domain::retention::RetentionPolicy,
+    /// Each partition actor runs one retention sweep step this often, between
+    /// its batches (`Duration::ZERO`: never).
+    pub retention_sweep_interval: std::time::Duration,
+    /// Keys one sweep step visits at most.
+    pub retention_sweep_batch: usize,
     /// Live tenant actors of the node (runtime state shared by every clone of
     /// this config): the node-wide bounds above are split among them.
     pub tenant_actors: Arc<TenantActors>,
@@ -90,9 +98,12 @@ impl Default for EngineConfig {
             allowed_lateness_secs: 3600,
             customer_actor_cap: 4096,
             customer_idle_batches: 8,
+            journey_actor_cap: 1024,
             state_cache_entries: 65_536,
             fault_panic_customer: None,
             retention: crate::domain::retention::RetentionPolicy::new(90),
+            retention_sweep_interval: std::time::Duration::from_secs(10),
+            retention_sweep_batch: 10_000,
             tenant_actors: Arc::default(),
         }
     }
@@ -125,23 +136,38 @@ impl SharedTxn {
 /// The tenant's batch barrier is "every token gone", one wake-up instead of a
 /// round trip per child.
 pub struct Done {
-    tx: tokio::sync::mpsc::Sender<()>,
+    tx: tokio::sync::mpsc::UnboundedSender<Fault>,
     ok: bool,
 }
 
+/// Why a unit of work was not done: storage (not the records' fault: the
+/// partition stalls and retries) or anything else (counts toward poison).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Storage(String),
+    Failed,
+}
+
 impl Done {
-    pub fn new(tx: &tokio::sync::mpsc::Sender<()>) -> Done {
+    /// One token per unit of work: the channel holds at most one fault per
+    /// token, so it is bounded by the batch's work.
+    pub fn new(tx: &tokio::sync::mpsc::UnboundedSender<Fault>) -> Done {
         Done { tx: tx.clone(), ok: false }
     }
     pub fn ok(mut self) {
         self.ok = true;
+    }
+    /// The work failed on a storage error (read or write).
+    pub fn storage(mut self, e: impl std::fmt::Display) {
+        self.ok = true;
+        let _ = self.tx.send(Fault::Storage(e.to_string()));
     }
 }
 
 impl Drop for Done {
     fn drop(&mut self) {
         if !self.ok {
-            let _ = self.tx.try_send(());
+            let _ = self.tx.send(Fault::Failed);
         }
     }
 }
@@ -151,8 +177,31 @@ impl Drop for Done {
 pub enum ApplyError {
     #[error("storage: {0}")]
     Storage(#[from] touchline_storage::StorageError),
+    /// A storage error a child actor met, or a wait that timed out (a slow
+    /// disk): not the records' fault.
+    #[error("storage: {0}")]
+    Stalled(String),
     #[error("actor {0} failed")]
     ActorFailed(String),
+}
+
+/// How a batch failed, as the partition actor sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BatchError {
+    /// Storage (read or write) or a timeout: the partition stalls and retries
+    /// the same batch; never counts toward poison.
+    Io(String),
+    /// An actor below failed (a panic, a crash): replay, counting toward poison.
+    Actor(String),
+}
+
+impl From<ApplyError> for BatchError {
+    fn from(e: ApplyError) -> BatchError {
+        match e {
+            ApplyError::Storage(_) | ApplyError::Stalled(_) => BatchError::Io(e.to_string()),
+            ApplyError::ActorFailed(_) => BatchError::Actor(e.to_string()),
+        }
+    }
 }
 
 pub(crate) fn boxed(e: impl std::fmt::Display) -> ractor::ActorProcessingErr {

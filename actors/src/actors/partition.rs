@@ -8,6 +8,10 @@
 //! record per transaction; a record that fails [`POISON_ATTEMPTS`] times is
 //! dead-lettered as `poison` and the partition moves on.
 //!
+//! A misrouted record (not its tenant's partition) is produced to the tenant's
+//! partition and acknowledged before the batch commits ([`crate::reroute`]),
+//! unless re-routing is off (`ingest.misrouted = "dlq"`).
+//!
 //! A storage failure (the RocksDB commit fails: disk full, I/O error) is not a
 //! record's fault: the partition stalls instead — no commit, its offset and
 //! checkpoint stay put, it reports the error (status, `health/ready`, metrics,
@@ -16,16 +20,18 @@
 
 use super::tenant::{TenantActor, TenantArgs, TenantEvent, TenantMsg, TenantStats};
 use super::stall::Stall;
-use super::{EngineConfig, SharedTxn, POISON_ATTEMPTS};
+use super::{BatchError, EngineConfig, SharedTxn, POISON_ATTEMPTS};
 use crate::dlq::{DlqRecord, Outbox};
 use crate::domain::decode::{decode, ValidateCtx};
 use crate::domain::window::is_late;
-use crate::domain::{Reason, Ts};
+use crate::domain::{Reason, Rejection, Ts};
 use crate::metrics;
+use crate::reroute::{RerouteSink, Rerouted};
 use crate::status::{PartitionState, PartitionStatus};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::sync::atomic::Ordering;
+use crate::state::retention::Sweeper;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
@@ -37,6 +43,8 @@ pub struct Record {
     pub offset: i64,
     pub key: Option<Vec<u8>>,
     pub payload: Option<Vec<u8>>,
+    /// The record's headers (kept for a re-route; empty for most records).
+    pub headers: Vec<crate::reroute::Header>,
 }
 
 pub enum PartitionMsg {
@@ -45,6 +53,9 @@ pub enum PartitionMsg {
     Batch { records: Vec<Record>, credit: Option<OwnedSemaphorePermit> },
     /// Replies with the durable checkpoint once every earlier batch is committed.
     Drain(RpcReplyPort<Checkpoint>),
+    /// One retention sweep step over this partition, committed like a batch
+    /// (changelog first) so every copy of the state drops what it deletes.
+    Sweep,
 }
 
 pub struct PartitionArgs {
@@ -56,6 +67,9 @@ pub struct PartitionArgs {
     pub status: Arc<PartitionStatus>,
     /// Where committed batches are published first (`None`: local state only).
     pub changelog: Option<crate::changelog::SharedSink>,
+    /// Where misrouted records are produced again (`None`: they are
+    /// dead-lettered as `misrouted`, `ingest.misrouted = "dlq"`).
+    pub reroute: Option<Arc<dyn RerouteSink>>,
 }
 
 pub struct PartitionActorState {
@@ -67,15 +81,24 @@ pub struct PartitionActorState {
     /// The storage-failure episode in progress, if any.
     stall: Option<Stall>,
     last_end: Option<Instant>,
+    sweeper: Sweeper,
+    /// A `Sweep` is in the mailbox (at most one is: the ticker skips a tick
+    /// while one waits behind a long batch).
+    sweep_queued: Arc<AtomicBool>,
 }
 
 pub struct PartitionActor;
+
+/// Longest wait for a tenant actor's batch; past it the batch is retried as a
+/// storage stall (a slow disk is not the records' fault), never poison.
+const TENANT_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[derive(Debug)]
 enum Failure {
     /// An actor below failed: counts toward poison.
     Actor(String),
-    /// Storage or DLQ delivery failed: retried, never poison.
+    /// Storage (read or write), a timeout, the DLQ outbox or a re-route
+    /// failed: retried, never poison.
     Io(String),
 }
 
@@ -84,7 +107,7 @@ impl Actor for PartitionActor {
     type State = PartitionActorState;
     type Arguments = PartitionArgs;
 
-    async fn pre_start(&self, _me: ActorRef<PartitionMsg>, args: PartitionArgs) -> Result<PartitionActorState, ActorProcessingErr> {
+    async fn pre_start(&self, me: ActorRef<PartitionMsg>, args: PartitionArgs) -> Result<PartitionActorState, ActorProcessingErr> {
         let p = args.partition as u16;
         let checkpoint = args.store.checkpoint(p).map_err(super::boxed)?.unwrap_or_default();
         // A new incarnation of the partition here: its state may have been
@@ -99,7 +122,21 @@ impl Actor for PartitionActor {
         if resent > 0 {
             tracing::info!(partition = args.partition, resent, "re-sending dead letters not acknowledged before the restart");
         }
-        Ok(PartitionActorState { args, checkpoint, tenants: HashMap::new(), failures: HashMap::new(), poison: HashSet::new(), stall: None, last_end: None })
+        let sweep_queued = Arc::new(AtomicBool::new(false));
+        if !args.config.retention_sweep_interval.is_zero() {
+            tokio::spawn(sweep_ticker(me, args.config.retention_sweep_interval, sweep_queued.clone()));
+        }
+        Ok(PartitionActorState {
+            args,
+            checkpoint,
+            tenants: HashMap::new(),
+            failures: HashMap::new(),
+            poison: HashSet::new(),
+            stall: None,
+            last_end: None,
+            sweeper: Sweeper::new(),
+            sweep_queued,
+        })
     }
 
     async fn post_stop(&self, _me: ActorRef<PartitionMsg>, s: &mut PartitionActorState) -> Result<(), ActorProcessingErr> {
@@ -137,6 +174,10 @@ impl Actor for PartitionActor {
             PartitionMsg::Drain(reply) => {
                 let _ = reply.send(s.checkpoint);
             }
+            PartitionMsg::Sweep => {
+                s.sweep_queued.store(false, Ordering::Release);
+                sweep_step(s).await;
+            }
         }
         Ok(())
     }
@@ -155,6 +196,54 @@ impl Actor for PartitionActor {
     }
 }
 
+/// Sends `Sweep` every `period` while the actor lives, never queueing a second one.
+async fn sweep_ticker(me: ActorRef<PartitionMsg>, period: Duration, queued: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if queued.swap(true, Ordering::AcqRel) {
+            continue;
+        }
+        if me.cast(PartitionMsg::Sweep).is_err() {
+            return;
+        }
+    }
+}
+
+/// One bounded retention sweep step, committed with the unchanged checkpoint
+/// through the changelog. A failure is counted and logged; the next tick retries.
+async fn sweep_step(s: &mut PartitionActorState) {
+    if s.stall.is_some() {
+        return;
+    }
+    let p = s.args.partition as u16;
+    let mut txn = s.args.store.txn();
+    let (policy, budget) = (&s.args.config.retention, s.args.config.retention_sweep_batch);
+    let report = match s.sweeper.step(&mut txn, &[p], policy, budget) {
+        Ok(r) => r,
+        Err(e) => {
+            metrics::retention_step(0, false, true);
+            tracing::warn!(partition = p, error = %e, "retention sweep step failed; retrying at the next tick");
+            return;
+        }
+    };
+    if !txn.is_empty() {
+        match crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p, s.checkpoint).await {
+            Ok(cp) => s.checkpoint = cp,
+            Err(e) => {
+                // Its deletes are retried by a later pass (the walk restarts).
+                s.sweeper = Sweeper::new();
+                metrics::retention_step(0, false, true);
+                tracing::warn!(partition = p, error = %e, "retention sweep commit failed; retrying at the next tick");
+                return;
+            }
+        }
+    }
+    metrics::retention_step(report.deleted, report.pass_completed, false);
+}
+
 async fn stop_tenants(s: &mut PartitionActorState) {
     for (_, t) in s.tenants.drain() {
         t.stop_and_wait(None, Some(Duration::from_secs(10))).await.ok();
@@ -171,6 +260,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     let mut order: Vec<Arc<str>> = Vec::new();
     let mut groups: HashMap<Arc<str>, Vec<TenantEvent>> = HashMap::new();
     let mut dlq: Vec<DlqRecord> = Vec::new();
+    let mut reroutes: Vec<Rerouted> = Vec::new();
     let (mut rejected, mut late_n) = (Vec::new(), 0u64);
     for r in records {
         let payload = r.payload.as_deref().unwrap_or(&[]);
@@ -180,6 +270,9 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
             decode(payload, &ctx)
         };
         match res {
+            Err(Rejection { reroute_to: Some(to), .. }) if s.args.reroute.is_some() => {
+                reroutes.push(Rerouted::of(to, r.key.clone(), payload.to_vec(), r.headers.clone(), p, r.offset));
+            }
             Err(rej) => {
                 rejected.push(rej.reason);
                 dlq.push(DlqRecord {
@@ -224,7 +317,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         let t = SharedTxn::new(s.args.store.txn());
         txns.push(t.clone());
         calls.push(async move {
-            let r = actor.call(|reply| TenantMsg::Apply { events, txn: t, reply }, Some(Duration::from_secs(120))).await;
+            let r = actor.call(|reply| TenantMsg::Apply { events, txn: t, reply }, Some(TENANT_TIMEOUT)).await;
             (tenant, r)
         });
     }
@@ -237,7 +330,9 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                 stats.blocked += st.blocked;
                 stats.expired += st.expired;
             }
-            Ok(ractor::rpc::CallResult::Success(Err(e))) => return Err(Failure::Actor(e)),
+            Ok(ractor::rpc::CallResult::Success(Err(BatchError::Io(e)))) => return Err(Failure::Io(format!("tenant {tenant}: {e}"))),
+            Ok(ractor::rpc::CallResult::Success(Err(BatchError::Actor(e)))) => return Err(Failure::Actor(e)),
+            Ok(ractor::rpc::CallResult::Timeout) => return Err(Failure::Io(format!("tenant {tenant}: no answer within {} s (slow storage?)", TENANT_TIMEOUT.as_secs()))),
             other => return Err(Failure::Actor(format!("tenant {tenant}: {other:?}"))),
         }
     }
@@ -246,6 +341,14 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     let mut txn = s.args.store.txn();
     txn.absorb(parts);
     s.args.dlq.stage(p as u16, &dlq).map_err(|e| Failure::Io(e.to_string()))?;
+    // Re-routed records are acknowledged by the broker before the checkpoint
+    // moves past them; a failure retries the batch (a repeat is a no-op there).
+    let rerouted = reroutes.len() as u64;
+    if let Some(sink) = s.args.reroute.as_ref().filter(|_| !reroutes.is_empty()) {
+        for r in futures::future::join_all(reroutes.into_iter().map(|r| sink.send(r))).await {
+            r.map_err(|e| Failure::Io(format!("re-routing a misrouted record: {e}")))?;
+        }
+    }
     let last = records.last().map(|r| r.offset).unwrap_or(s.checkpoint.next_offset - 1);
     let cp = Checkpoint {
         next_offset: last + 1,
@@ -276,6 +379,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     for reason in rejected {
         metrics::rejected(reason);
     }
+    metrics::rerouted(rerouted);
     metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
     metrics::merges_blocked(stats.blocked);
     metrics::retention_dropped(stats.expired);
@@ -346,3 +450,7 @@ async fn tenant_actor(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, 
     s.tenants.insert(tenant.clone(), a.clone());
     Ok(a)
 }
+
+#[cfg(test)]
+#[path = "partition_tests.rs"]
+mod tests;

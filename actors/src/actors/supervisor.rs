@@ -35,6 +35,8 @@ pub struct SupervisorArgs {
     pub rewind: UnboundedSender<(i32, i64)>,
     /// Changelog every partition publishes its batches to (`None`: none).
     pub changelog: Option<crate::changelog::SharedSink>,
+    /// Where misrouted records are re-routed (`None`: dead-lettered).
+    pub reroute: Option<Arc<dyn crate::reroute::RerouteSink>>,
 }
 
 pub struct Supervisor;
@@ -48,6 +50,7 @@ async fn spawn_partition(me: &ActorRef<SupervisorMsg>, s: &SupervisorArgs, parti
         config: s.config.clone(),
         status: s.status.get_or_insert(partition),
         changelog: s.changelog.clone(),
+        reroute: s.reroute.clone(),
     };
     let (a, _) = Actor::spawn_linked(Some(format!("partition-{partition}")), PartitionActor, args, me.get_cell())
         .await

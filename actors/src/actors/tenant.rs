@@ -6,7 +6,7 @@
 
 use super::customer::{CustomerActor, CustomerArgs, CustomerMsg, Work};
 use super::journey::{JourneyActor, JourneyArgs, JourneyMsg, JourneyTouch};
-use super::{ApplyError, Done, EngineConfig, SharedTxn};
+use super::{ApplyError, BatchError, Done, EngineConfig, Fault, SharedTxn};
 use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
 use crate::domain::{retention, Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
@@ -34,7 +34,7 @@ pub struct TenantStats {
 }
 
 pub enum TenantMsg {
-    Apply { events: Vec<TenantEvent>, txn: SharedTxn, reply: RpcReplyPort<Result<TenantStats, String>> },
+    Apply { events: Vec<TenantEvent>, txn: SharedTxn, reply: RpcReplyPort<Result<TenantStats, BatchError>> },
 }
 
 pub struct TenantArgs {
@@ -46,7 +46,8 @@ pub struct TenantArgs {
 pub struct TenantActorState {
     args: TenantArgs,
     customers: HashMap<u64, (ActorRef<CustomerMsg>, u64)>,
-    journeys: HashMap<String, ActorRef<JourneyMsg>>,
+    /// Live journey actors with the batch that last used each (bounded like customers).
+    journeys: HashMap<String, (ActorRef<JourneyMsg>, u64)>,
     batch_no: u64,
     /// Identity records of this tenant kept across batches (bounded).
     ids: IdCache,
@@ -73,7 +74,7 @@ impl Actor for TenantActor {
         for (c, _) in s.customers.values() {
             c.stop(None);
         }
-        for j in s.journeys.values() {
+        for (j, _) in s.journeys.values() {
             j.stop(None);
         }
         me.stop_children(None);
@@ -90,7 +91,7 @@ impl Actor for TenantActor {
                 let r = apply_batch(&me, s, events, &txn).await;
                 drop(txn);
                 passivate(s);
-                let _ = reply.send(r.map_err(|e| e.to_string()));
+                let _ = reply.send(r.map_err(BatchError::from));
             }
         }
         Ok(())
@@ -104,7 +105,7 @@ impl Actor for TenantActor {
             let id = cell.get_id();
             let before = (s.customers.len(), s.journeys.len());
             s.customers.retain(|_, (a, _)| a.get_id() != id);
-            s.journeys.retain(|_, a| a.get_id() != id);
+            s.journeys.retain(|_, (a, _)| a.get_id() != id);
             let kind = if s.customers.len() < before.0 { "customer" } else { "journey" };
             if s.customers.len() < before.0 || s.journeys.len() < before.1 {
                 metrics::actor_restarted(kind);
@@ -135,7 +136,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     let mut person_order: Vec<u64> = Vec::new();
     let mut journey_work: HashMap<String, Vec<JourneyTouch>> = HashMap::new();
     // Batch barrier: every unit of work carries a token; all gone = all applied.
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Fault>();
     for te in events {
         let ev = te.event;
         // 1. dedup + identity, under the lock.
@@ -230,8 +231,19 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     drop(done_tx);
     match tokio::time::timeout(SYNC_TIMEOUT, done_rx.recv()).await {
         Ok(None) => {}
-        Ok(Some(())) => return Err(ApplyError::ActorFailed("a child failed its work".into())),
-        Err(_) => return Err(ApplyError::ActorFailed("barrier timed out".into())),
+        Ok(Some(first)) => {
+            // A storage error anywhere is not the records' fault, even when
+            // another child failed too.
+            let storage = std::iter::once(first).chain(std::iter::from_fn(|| done_rx.try_recv().ok())).find_map(|f| match f {
+                Fault::Storage(e) => Some(e),
+                Fault::Failed => None,
+            });
+            return Err(match storage {
+                Some(e) => ApplyError::Stalled(e),
+                None => ApplyError::ActorFailed("a child failed its work".into()),
+            });
+        }
+        Err(_) => return Err(ApplyError::Stalled(format!("children did not finish within {} s (slow storage?)", SYNC_TIMEOUT.as_secs()))),
     }
     let mut g = txn.lock();
     TenantState::with_meta(&mut g, p, &tenant, meta).save()?;
@@ -246,7 +258,7 @@ async fn retire_customer(
     person: u64,
     work: &mut HashMap<u64, Vec<Work>>,
     txn: &SharedTxn,
-    done_tx: &tokio::sync::mpsc::Sender<()>,
+    done_tx: &tokio::sync::mpsc::UnboundedSender<Fault>,
 ) -> Result<(), ApplyError> {
     if let Some(w) = work.remove(&person) {
         let c = customer(me, s, person).await?;
@@ -270,6 +282,7 @@ fn push_work(work: &mut HashMap<u64, Vec<Work>>, order: &mut Vec<u64>, person: u
 async fn sync<M: ractor::Message>(msg: impl FnOnce(RpcReplyPort<()>) -> M, a: &ActorRef<M>) -> Result<(), ApplyError> {
     match a.call(msg, Some(SYNC_TIMEOUT)).await {
         Ok(ractor::rpc::CallResult::Success(())) => Ok(()),
+        Ok(ractor::rpc::CallResult::Timeout) => Err(ApplyError::Stalled(format!("{:?} did not answer within {} s (slow storage?)", a.get_id(), SYNC_TIMEOUT.as_secs()))),
         _ => Err(ApplyError::ActorFailed(format!("{:?}", a.get_id()))),
     }
 }
@@ -378,24 +391,38 @@ async fn customer(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, person: u6
 }
 
 async fn journey_actor(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, journey: &str) -> Result<ActorRef<JourneyMsg>, ApplyError> {
-    if let Some(a) = s.journeys.get(journey) {
+    let batch = s.batch_no;
+    if let Some((a, last)) = s.journeys.get_mut(journey) {
+        *last = batch;
         return Ok(a.clone());
     }
     let args = JourneyArgs { partition: s.args.partition, tenant: s.args.tenant.clone(), journey: journey.to_string(), config: s.args.config.clone() };
     let (a, _) = Actor::spawn_linked(None, JourneyActor, args, me.get_cell())
         .await
         .map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
-    s.journeys.insert(journey.to_string(), a.clone());
+    s.journeys.insert(journey.to_string(), (a.clone(), batch));
     Ok(a)
 }
 
-/// Stops customers idle for `customer_idle_batches`, then the least recently used
-/// beyond this tenant actor's share of the node's `customer_actor_cap`.
+/// Stops customer and journey actors idle for `customer_idle_batches`, then
+/// the least recently used beyond this tenant actor's share of the node's
+/// `customer_actor_cap` / `journey_actor_cap`. Runs between batches, when no
+/// child holds work.
 fn passivate(s: &mut TenantActorState) {
-    let cap = s.args.config.tenant_actors.share(s.args.config.customer_actor_cap);
-    let (idle, now) = (s.args.config.customer_idle_batches, s.batch_no);
+    let c = &s.args.config;
+    let (idle, now) = (c.customer_idle_batches, s.batch_no);
+    let (customer_cap, journey_cap) = (c.tenant_actors.share(c.customer_actor_cap), c.tenant_actors.share(c.journey_actor_cap));
+    let stopped = passivate_map(&mut s.customers, customer_cap, idle, now) + passivate_map(&mut s.journeys, journey_cap, idle, now);
+    if stopped > 0 {
+        metrics::passivated(stopped);
+    }
+}
+
+/// Stops the actors of `live` idle for `idle` batches, then the least recently
+/// used beyond `cap`; returns how many stopped.
+fn passivate_map<K: Clone + Eq + std::hash::Hash + Ord, M: ractor::Message>(live: &mut HashMap<K, (ActorRef<M>, u64)>, cap: usize, idle: u64, now: u64) -> u64 {
     let mut stopped = 0u64;
-    s.customers.retain(|_, (a, last)| {
+    live.retain(|_, (a, last)| {
         let keep = now.saturating_sub(*last) < idle;
         if !keep {
             a.stop(None);
@@ -403,17 +430,15 @@ fn passivate(s: &mut TenantActorState) {
         }
         keep
     });
-    if s.customers.len() > cap {
-        let mut by_age: Vec<(u64, u64)> = s.customers.iter().map(|(p, (_, last))| (*last, *p)).collect();
+    if live.len() > cap {
+        let mut by_age: Vec<(u64, K)> = live.iter().map(|(k, (_, last))| (*last, k.clone())).collect();
         by_age.sort_unstable();
-        for (_, p) in by_age.into_iter().take(s.customers.len() - cap) {
-            if let Some((a, _)) = s.customers.remove(&p) {
+        for (_, k) in by_age.into_iter().take(live.len() - cap) {
+            if let Some((a, _)) = live.remove(&k) {
                 a.stop(None);
                 stopped += 1;
             }
         }
     }
-    if stopped > 0 {
-        metrics::passivated(stopped);
-    }
+    stopped
 }

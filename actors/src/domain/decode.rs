@@ -16,9 +16,11 @@
 //! - `serde_json` (without `arbitrary_precision`) reads an integer literal beyond
 //!   the u64/i64 range as a float, so such a `timestamp` is `schema`.
 //! - An empty `journey_id` is stored as absent.
-//! - `location` / `geolocation` given as an object or a number are stored as
-//!   canonical JSON text (keys sorted, a repeated key's last value, null members
-//!   left out).
+//! - `location` given as an object or a number is stored as canonical JSON text
+//!   (keys sorted, a repeated key's last value, null members left out).
+//! - `context` / `initial_context` never reject: the signal object is `context`
+//!   when that is a map, else `initial_context`, and an ill-typed field in it
+//!   (or an ill-typed `geolocation`, or one out of bounds) is absent.
 //! - Personalization segments: `segments` (array of strings), then `segment`
 //!   (string) and `segment_id` (string or integer), empty strings and repeats
 //!   dropped; null array elements are skipped.
@@ -91,7 +93,9 @@ pub fn decode(bytes: &[u8], ctx: &ValidateCtx) -> Result<Event, Rejection> {
     if let Some(p) = ctx.partition {
         let want = routing::partition_for(&tenant_id, ctx.partitions);
         if want != p {
-            return Err(reject(Reason::Misrouted, format!("tenant {tenant_id} belongs to partition {want}, read from {p}")));
+            let mut r = reject(Reason::Misrouted, format!("tenant {tenant_id} belongs to partition {want}, read from {p}"));
+            r.reroute_to = Some(want);
+            return Err(r);
         }
     }
 
@@ -279,8 +283,12 @@ fn journey(o: &mut Obj<'_>, kind: JourneyKind) -> Result<JourneyEvent, Rejection
     };
     let journey_id = o.opt_string("journey_id")?.filter(|j| !j.is_empty());
     let current_stage = o.opt_string("current_stage")?;
-    let context = o.opt_obj("context", "context.")?.map(parse_context).transpose()?;
-    let initial = o.opt_obj("initial_context", "initial_context.")?.map(parse_context).transpose()?;
+    // The signal object: `context` when it is a map, else `initial_context`;
+    // anything ill-typed in there is absent, never a rejection (events.md).
+    let context = match (o.take("context"), o.take("initial_context")) {
+        (Some(V::Map(c)), _) | (_, Some(V::Map(c))) => Some(parse_context(c)),
+        _ => None,
+    };
     let analytics_consent = match o.opt_obj("consent", "consent.")? {
         Some(mut c) => c.opt_bool("analytics")?.unwrap_or(true),
         None => true,
@@ -334,19 +342,33 @@ fn journey(o: &mut Obj<'_>, kind: JourneyKind) -> Result<JourneyEvent, Rejection
         touch,
         conversion,
         analytics_consent,
-        context: context.or(initial),
+        context,
     })
 }
 
-fn parse_context(mut c: Obj<'_>) -> Result<Context, Rejection> {
-    Ok(Context {
-        device_type: c.opt_string("device_type")?,
-        location: c.opt_text("location")?,
-        referral_source: c.opt_string("referral_source")?,
-        ip_address: c.opt_string("ip_address")?,
-        user_agent: c.opt_string("user_agent")?,
-        geolocation: c.opt_text("geolocation")?,
-    })
+fn parse_context(entries: Vec<(Cow<'_, str>, V<'_>)>) -> Context {
+    let mut c = Obj { entries, prefix: "context." };
+    let mut string = |key: &str| match c.take(key) {
+        Some(V::Str(s)) => Some(s.into_owned()),
+        _ => None,
+    };
+    let device_type = string("device_type");
+    let referral_source = string("referral_source");
+    let ip_address = string("ip_address").filter(|s| !s.is_empty());
+    let user_agent = string("user_agent").filter(|s| !s.is_empty());
+    let location = c.opt_text("location").ok().flatten();
+    let geolocation = match c.take("geolocation") {
+        Some(V::Map(g)) => geo(Obj { entries: g, prefix: "context.geolocation." }),
+        _ => None,
+    };
+    Context { device_type, location, referral_source, ip_address, user_agent, geolocation }
+}
+
+/// `{lat, lon}`: numbers within |lat| <= 90, |lon| <= 180 (bounds included).
+fn geo(mut g: Obj<'_>) -> Option<Geo> {
+    let lat = g.opt_num("lat").ok().flatten()?;
+    let lon = g.opt_num("lon").ok().flatten()?;
+    (lat.abs() <= 90.0 && lon.abs() <= 180.0).then_some(Geo { lat, lon })
 }
 
 fn parse_entry_point(mut e: Obj<'_>) -> Result<tracking::EntryPoint, Rejection> {

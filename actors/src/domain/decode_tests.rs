@@ -305,10 +305,6 @@ fn null_is_absent_and_unknown_fields_are_ignored() {
         json!({"current_stage": false}),
         json!({"consent": true}),
         json!({"consent": {"analytics": "yes"}}),
-        json!({"context": "mobile"}),
-        json!({"initial_context": {"device_type": 3}}),
-        json!({"context": {"location": true}}),
-        json!({"context": {"geolocation": [1, 2]}}),
     ] {
         assert_eq!(reason(&with(touch(), patch.clone())), Reason::Schema, "{patch}");
     }
@@ -381,7 +377,7 @@ fn context_fields() {
     let ctx_of = |patch: Value| journey_of(dec(&with(touch(), patch)).unwrap()).context;
     assert_eq!(ctx_of(json!({})), None);
     let full = json!({"device_type": "d", "location": "Paris", "referral_source": "r", "ip_address": "1.2.3.4",
-                      "user_agent": "ua", "geolocation": 75001, "other": [1]});
+                      "user_agent": "ua", "geolocation": {"lat": 48.85, "lon": 2.35, "alt": 1}, "other": [1]});
     let c = ctx_of(json!({ "context": full, "initial_context": {"device_type": "ignored"} })).unwrap();
     assert_eq!(
         c,
@@ -391,12 +387,49 @@ fn context_fields() {
             referral_source: Some("r".into()),
             ip_address: Some("1.2.3.4".into()),
             user_agent: Some("ua".into()),
-            geolocation: Some("75001".into()),
+            geolocation: Some(Geo { lat: 48.85, lon: 2.35 }),
         }
     );
-    let c = ctx_of(json!({"initial_context": {"geolocation": 48.5, "location": {"b": "\"q\"", "a": [1, {"z": 1}]}}})).unwrap();
-    assert_eq!(c.geolocation.as_deref(), Some("48.5"));
+    let c = ctx_of(json!({"initial_context": {"geolocation": {"lat": -90, "lon": 180}, "location": {"b": "\"q\"", "a": [1, {"z": 1}]}}}))
+        .unwrap();
+    assert_eq!(c.geolocation, Some(Geo { lat: -90.0, lon: 180.0 }));
     assert_eq!(c.location.as_deref(), Some(r#"{"a":[1,{"z":1}],"b":"\"q\""}"#));
+}
+
+/// events.md: an ill-typed context or signal counts as absent, never a
+/// rejection; the signal object is `context` when that is an object, else
+/// `initial_context`, with no per-field fallback.
+#[test]
+fn ill_typed_context_is_absent_never_a_rejection() {
+    let ctx_of = |patch: Value| journey_of(dec(&with(touch(), patch)).unwrap()).context;
+    let signals = |c: Option<Context>| c.map(|c| (c.ip_address, c.user_agent, c.geolocation));
+    for patch in [
+        json!({"context": {"ip_address": 5, "user_agent": ["x"], "geolocation": "x"}}),
+        json!({"context": {"ip_address": "", "user_agent": "", "geolocation": [1, 2]}}),
+        json!({"context": {"geolocation": {"lat": 91, "lon": 0}}}),
+        json!({"context": {"geolocation": {"lat": 0, "lon": -180.5}}}),
+        json!({"context": {"geolocation": {"lat": "1", "lon": 2}}}),
+        json!({"context": {"geolocation": {"lat": 1}}}),
+        json!({"context": {"device_type": 3, "location": true, "referral_source": {}}}),
+    ] {
+        assert_eq!(signals(ctx_of(patch.clone())), Some((None, None, None)), "{patch}");
+    }
+    // A context that is not an object falls back to initial_context, whole.
+    for ctx in [json!("mobile"), json!(5), json!([1]), json!(null)] {
+        let c = ctx_of(json!({"context": ctx, "initial_context": {"ip_address": "9.9.9.9"}})).unwrap();
+        assert_eq!(c.ip_address.as_deref(), Some("9.9.9.9"));
+    }
+    // No per-field fallback: an object context without an ip keeps none.
+    let c = ctx_of(json!({"context": {"user_agent": "ua"}, "initial_context": {"ip_address": "9.9.9.9"}})).unwrap();
+    assert_eq!((c.ip_address, c.user_agent.as_deref()), (None, Some("ua")));
+    assert_eq!(ctx_of(json!({"context": "x", "initial_context": 7})), None);
+    // Conversions with ill-typed context are accepted (they were dead-lettered).
+    let conv = with(
+        touch(),
+        json!({"event_type": "conversion_event", "conversion_data": {"value": 1, "currency": "USD"},
+               "context": {"ip_address": 5, "geolocation": "x"}, "initial_context": "y"}),
+    );
+    assert!(journey_of(dec(&conv).unwrap()).conversion.is_some());
 }
 
 #[test]
@@ -569,7 +602,7 @@ fn json_and_msgpack_agree_on_a_rich_event() {
     assert_eq!(d.content.as_deref(), Some("a b"));
     assert_eq!(d.source_medium.as_deref(), Some("fb / paid"));
     assert_eq!(d.campaign.as_deref(), Some("C"));
-    assert_eq!(j.context.unwrap().geolocation.as_deref(), Some(r#"{"lat":1,"lon":-2.5}"#));
+    assert_eq!(j.context.unwrap().geolocation, Some(Geo { lat: 1.0, lon: -2.5 }));
 }
 
 #[test]

@@ -223,15 +223,28 @@ pub struct ConversionInfo {
     pub conversion_type: Option<String>,
 }
 
-/// Device context, used only by probabilistic stitching.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Device context, used only by probabilistic stitching (events.md: the signal
+/// object is `context` when that is an object, else `initial_context`; an
+/// ill-typed field counts as absent, never a rejection).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Context {
     pub device_type: Option<String>,
+    /// A string, or an object / number kept as its canonical JSON text.
     pub location: Option<String>,
     pub referral_source: Option<String>,
+    /// A non-empty string.
     pub ip_address: Option<String>,
+    /// A non-empty string.
     pub user_agent: Option<String>,
-    pub geolocation: Option<String>,
+    /// `{lat, lon}` numbers with |lat| <= 90 and |lon| <= 180.
+    pub geolocation: Option<Geo>,
+}
+
+/// A valid geolocation signal (degrees).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Geo {
+    pub lat: f64,
+    pub lon: f64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -373,11 +386,14 @@ impl Reason {
 pub struct Rejection {
     pub reason: Reason,
     pub detail: String,
+    /// `misrouted` only: the tenant's partition, where the record is re-routed
+    /// (events.md, Transport).
+    pub reroute_to: Option<i32>,
 }
 
 impl Rejection {
     pub fn new(reason: Reason, detail: impl Into<String>) -> Rejection {
-        Rejection { reason, detail: detail.into() }
+        Rejection { reason, detail: detail.into(), reroute_to: None }
     }
 }
 

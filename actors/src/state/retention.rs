@@ -10,10 +10,12 @@
 //! the conversion time index (expired entries are one leading key range) and
 //! the persons' path summaries (`super::summary`, trimmed in place).
 //! A step visits at most `budget` keys and resumes where the last one stopped.
-//! Queries already ignore everything behind the horizon and the horizon never
-//! moves back, so a step may run at any time beside ingest: a record it
-//! deletes is invisible anyway, and one that a concurrent merge rewrites
-//! behind the horizon is invisible too and goes in a later pass.
+//! It reads committed state and writes its deletes and trims into a
+//! transaction, which the partition actor commits between batches like any
+//! batch — published to the changelog first — so standbys and restores drop
+//! what retention removed instead of bringing it back. Queries already ignore
+//! everything behind the horizon and the horizon never moves back, so a record
+//! a step deletes is invisible anyway.
 
 use super::records::key;
 use super::summary::{self, Summary};
@@ -22,7 +24,7 @@ use crate::domain::retention::RetentionPolicy;
 use crate::domain::Ts;
 use std::collections::VecDeque;
 use touchline_storage::keys::{prefix_end, KeyBuf, Space};
-use touchline_storage::{StorageError, Store, Walk};
+use touchline_storage::{StorageError, Store, Txn, Walk};
 
 /// The spaces a sweep walks, in order.
 const SPACES: [Space; 4] = [Space::Touch, Space::Conversion, Space::ConversionByTime, Space::Summary];
@@ -57,9 +59,11 @@ impl Sweeper {
         Sweeper::default()
     }
 
-    /// Visits at most `budget` keys of the partitions in `owned`, deleting what
-    /// lies behind each tenant's horizon under `policy`.
-    pub fn step(&mut self, store: &Store, owned: &[u16], policy: &RetentionPolicy, budget: usize) -> Result<StepReport, StorageError> {
+    /// Visits at most `budget` committed keys of the partitions in `owned`,
+    /// deleting (in `txn`) what lies behind each tenant's horizon under `policy`.
+    pub fn step(&mut self, txn: &mut Txn, owned: &[u16], policy: &RetentionPolicy, budget: usize) -> Result<StepReport, StorageError> {
+        let store = txn.store().clone();
+        let store = &store;
         let mut report = StepReport::default();
         if self.units.is_empty() {
             self.units = units(store, owned)?;
@@ -70,7 +74,7 @@ impl Sweeper {
             let horizon = if owned.contains(&u.partition) { horizon(store, &u, policy)? } else { None };
             let done = match horizon {
                 None => true,
-                Some(h) => self.walk(store, &u, h, budget - report.visited, &mut report)?,
+                Some(h) => self.walk(txn, &u, h, budget - report.visited, &mut report)?,
             };
             if !done {
                 break;
@@ -86,12 +90,13 @@ impl Sweeper {
     }
 
     /// Walks `u` from the cursor for at most `budget` keys; `true` when it reached the end.
-    fn walk(&mut self, store: &Store, u: &Unit, h: Ts, budget: usize, report: &mut StepReport) -> Result<bool, StorageError> {
+    fn walk(&mut self, txn: &mut Txn, u: &Unit, h: Ts, budget: usize, report: &mut StepReport) -> Result<bool, StorageError> {
         let prefix = KeyBuf::space(u.partition, u.space).tenant(&u.tenant).into_vec();
         let start = self.cursor.take().unwrap_or_else(|| prefix.clone());
         if u.space == Space::Summary {
-            return self.walk_summaries(store, &prefix, start, h, budget, report);
+            return self.walk_summaries(txn, &prefix, start, h, budget, report);
         }
+        let store = txn.store().clone();
         let by_time = u.space == Space::ConversionByTime;
         // The time index is ordered by time: only its expired head is walked.
         let end = if by_time { key::conv_by_time_at(u.partition, &u.tenant, h) } else { prefix_end(&prefix) };
@@ -117,9 +122,11 @@ impl Sweeper {
                 None => Walk::Stop,
             }
         })?;
-        store.delete_keys(&expired)?;
         report.visited += visited;
         report.deleted += expired.len() as u64;
+        for k in expired {
+            txn.delete(k);
+        }
         let done = stopped_at.is_none();
         self.cursor = stopped_at;
         Ok(done)
@@ -128,11 +135,9 @@ impl Sweeper {
 
 impl Sweeper {
     /// Trims the path summaries of `[start, end of prefix)` that hold a record
-    /// behind `h`, for at most `budget` summaries. Each trim re-reads and
-    /// rewrites its summary atomically with respect to batch commits
-    /// ([`Store::rewrite`]); a batch that read the summary before the trim
-    /// writes the expired records back, and the next pass trims them again.
-    fn walk_summaries(&mut self, store: &Store, prefix: &[u8], start: Vec<u8>, h: Ts, budget: usize, report: &mut StepReport) -> Result<bool, StorageError> {
+    /// behind `h`, for at most `budget` summaries, in `txn`.
+    fn walk_summaries(&mut self, txn: &mut Txn, prefix: &[u8], start: Vec<u8>, h: Ts, budget: usize, report: &mut StepReport) -> Result<bool, StorageError> {
+        let store = txn.store().clone();
         let (mut visited, mut expired, mut stopped_at, mut err) = (0usize, Vec::new(), None, None);
         store.scan(&start, &prefix_end(prefix), |k, v| {
             if visited >= budget {
@@ -158,19 +163,19 @@ impl Sweeper {
         if let Some(e) = err {
             return Err(e);
         }
-        for k in &expired {
-            let mut dropped = 0;
-            store.rewrite(k, |v| {
-                let mut s = Summary::decode(v).ok()?;
-                // (An overflow marker written meanwhile does not decode: left.)
-                let before = s.len();
-                if !s.trim_before(h) {
-                    return None;
-                }
-                dropped = before - s.len();
-                Some((!s.is_empty()).then(|| s.stored()))
-            })?;
-            report.deleted += dropped as u64;
+        for k in expired {
+            let Some(v) = txn.get(&k)? else { continue };
+            let Ok(mut s) = Summary::decode(&v) else { continue };
+            let before = s.len();
+            if !s.trim_before(h) {
+                continue;
+            }
+            report.deleted += (before - s.len()) as u64;
+            if s.is_empty() {
+                txn.delete(k);
+            } else {
+                txn.put(k, s.stored());
+            }
         }
         report.visited += visited;
         let done = stopped_at.is_none();
@@ -205,6 +210,14 @@ mod tests {
     use crate::state::{ConvRec, TenantMeta, TouchRec};
 
     const DAY: i64 = 86_400;
+
+    /// One step, committed.
+    fn step(store: &Store, sw: &mut Sweeper, owned: &[u16], policy: &RetentionPolicy, budget: usize) -> StepReport {
+        let mut txn = store.txn();
+        let r = sw.step(&mut txn, owned, policy, budget).unwrap();
+        txn.commit(None).unwrap();
+        r
+    }
 
     fn put(store: &Store, k: Vec<u8>, v: Vec<u8>) {
         let mut t = store.txn();
@@ -257,7 +270,7 @@ mod tests {
         let mut steps = 0;
         let mut deleted = 0;
         loop {
-            let r = sw.step(&store, &[p], &policy, 4).unwrap();
+            let r = step(&store, &mut sw, &[p], &policy, 4);
             assert!(r.visited <= 4, "{r:?}");
             deleted += r.deleted;
             steps += 1;
@@ -279,9 +292,9 @@ mod tests {
         }
         assert_eq!(timeline_keys(&store, 4, t).len(), 1, "not owned, not swept");
         // A second pass has nothing left to delete; retention 0 keeps everything.
-        let r = sw.step(&store, &[p], &policy, 1000).unwrap();
+        let r = step(&store, &mut sw, &[p], &policy, 1000);
         assert_eq!((r.deleted, r.pass_completed, sw.passes), (0, true, 2));
-        let r = Sweeper::new().step(&store, &[p, 4], &RetentionPolicy::new(0), 1000).unwrap();
+        let r = step(&store, &mut Sweeper::new(), &[p, 4], &RetentionPolicy::new(0), 1000);
         assert_eq!(r.deleted, 0);
     }
 }

@@ -22,6 +22,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use std::fmt;
+use touchline_actors::domain::routing::partition_for;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -261,6 +262,14 @@ pub async fn ensure_topic(
 
 /// Produces `records` to an existing `topic` at `rate` records/s (0 = unlimited);
 /// returns the number delivered. Fails on the first failed delivery.
+/// Records the events topic holds once `records` are consumed: each one, plus
+/// the re-routed copy of each record produced to a partition other than its
+/// tenant's (events.md, Transport) — the `min_total` to wait for.
+pub fn offsets_after(records: &[GenRecord], partitions: i32) -> i64 {
+    let misrouted = records.iter().filter(|r| r.partition.is_some_and(|p| p != partition_for(&r.key, partitions))).count();
+    (records.len() + misrouted) as i64
+}
+
 pub async fn produce(
     brokers: &str,
     topic: &str,

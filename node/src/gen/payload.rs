@@ -350,7 +350,10 @@ pub fn context(rng: &mut SmallRng) -> Value {
         "location": city,
         "ip_address": format!("10.{}.{}.{}", rng.random_range(0..256), rng.random_range(0..256), rng.random_range(1..255)),
         "user_agent": ua,
-        "geolocation": format!("{:.3},{:.3}", rng.random_range(25.0..55.0), rng.random_range(-120.0..15.0)),
+        "geolocation": {
+            "lat": (rng.random_range(25.0..55.0_f64) * 1000.0).round() / 1000.0,
+            "lon": (rng.random_range(-120.0..15.0_f64) * 1000.0).round() / 1000.0,
+        },
     })
 }
 

@@ -114,7 +114,8 @@ fn duplicate_counts_once_and_rejections_do_not_claim_ids() {
     recs.push(((p + 1) % P, bytes.clone()));
     recs.push((p, bytes));
     recs.push((p, b"\xc1garbage".to_vec()));
-    let r = build(&recs, P);
+    // ingest.misrouted = "dlq": the misrouted copy is rejected and claims no id.
+    let r = build_with_options(&recs, P, &Retention::default(), false);
     assert_eq!(r.duplicate_count(), 1);
     assert_eq!(r.accepted_count(), 4);
     let reasons = r.rejected_by_reason();
@@ -125,6 +126,11 @@ fn duplicate_counts_once_and_rejections_do_not_claim_ids() {
     assert!((report["conversion_value"].as_f64().unwrap() - 110.0).abs() < 1e-9);
     assert_rows(&report, &[("search", 2.0, 110.0)]);
     assert_eq!(r.tenants(), ["acme"]);
+    // The default re-routes it: applied, and the correctly routed one repeats it.
+    let r = build(&recs, P);
+    assert_eq!((r.duplicate_count(), r.accepted_count()), (2, 4));
+    assert_eq!(r.rejected_by_reason().get("misrouted"), None);
+    assert_eq!(r.attribution(&query("last_touch")), report);
 }
 
 #[test]
@@ -264,10 +270,45 @@ fn participation_sorting_grouping_and_errors() {
     assert_eq!(r.attribution(&q)["error"]["code"], json!("bad_request"));
     q.weights = Some([0.0, 1.0, 0.0]);
     assert_rows(&r.attribution(&q), &[("search", 1.0, 100.0)]);
+    // One converting path email > search > email. Markov: email goes on to
+    // search or converts (½ each) and search leads back to email, so removing
+    // email loses the conversion (RE 1) and removing search half of it (RE ½).
+    // Shapley: neither key converts alone: halves.
+    for (model, email) in [("markov", 2.0 / 3.0), ("shapley", 0.5)] {
+        let m = r.attribution(&query(model));
+        assert!(m.get("unsupported").is_none());
+        assert_eq!(m["conversions"], json!(1));
+        assert_rows(&m, &[("email", email, 100.0 * email), ("search", 1.0 - email, 100.0 * (1.0 - email))]);
+    }
+}
+
+#[test]
+fn data_driven_values_follow_each_conversions_value() {
+    // p1: email, then 10 and 2; p2: a conversion without touchpoint, 7; p3:
+    // search, then 30; p4: search and no conversion (a `(null)` path); p5
+    // converts in EUR, ignored entirely: its display touch is a `(null)` path.
+    let recs = vec![
+        rec(touch("t1", "p1", BASE - H, "email")),
+        rec(conv("c1", "p1", BASE, 10.0, "USD")),
+        rec(conv("c2", "p2", BASE, 7.0, "USD")),
+        rec(touch("t3", "p3", BASE - H, "search")),
+        rec(conv("c3", "p3", BASE, 30.0, "USD")),
+        rec(touch("t4", "p4", BASE - H, "search")),
+        rec(touch("t5", "p5", BASE - H, "display")),
+        rec(conv("c5", "p5", BASE, 1000.0, "EUR")),
+        rec(conv("c6", "p1", BASE + H, 2.0, "USD")),
+    ];
+    let r = build(&recs, P);
+    // Paths: email (10), email (2), search (30), search and display → (null);
+    // (direct) 7. Markov: P = 3/5; without email 1/5, without search 2/5, so
+    // RE email 2/3, search 1/3, display 0 (it never leads to a conversion):
+    // the modelled 42 splits 28 / 14 and the 3 conversions 2 / 1.
     let m = r.attribution(&query("markov"));
-    assert_eq!(m["unsupported"], json!(true));
-    assert_eq!(m["conversions"], json!(1));
-    assert_rows(&m, &[]);
+    assert_eq!((m["conversions"].clone(), m["conversion_value"].clone()), (json!(4), json!(49.0)));
+    assert_rows(&m, &[("email", 2.0, 28.0), ("(direct)", 1.0, 7.0), ("search", 1.0, 14.0)]);
+    // Shapley: {email} keeps its 2 conversions worth 12, {search} its 1 worth 30.
+    let s = r.attribution(&query("shapley"));
+    assert_rows(&s, &[("email", 2.0, 12.0), ("(direct)", 1.0, 7.0), ("search", 1.0, 30.0)]);
 }
 
 #[test]
@@ -289,9 +330,12 @@ fn generated_dataset_is_consistent_with_the_reference() {
         .collect();
     let r = build(&recs, spec.partitions);
     let valid = gen.iter().filter(|g| g.valid).count();
-    assert_eq!(r.accepted_count() + r.duplicate_count(), valid);
+    // Deliberately misrouted records are re-routed and applied (the default).
+    let misrouted = gen.iter().filter(|g| g.partition.is_some_and(|p| p != partition_for(&g.key, spec.partitions))).count();
+    assert!(misrouted > 0);
+    assert_eq!(r.accepted_count() + r.duplicate_count(), valid + misrouted);
     assert_eq!(r.duplicate_count(), count_duplicates(&gen));
-    assert_eq!(r.rejected_by_reason().values().sum::<usize>(), gen.len() - valid);
+    assert_eq!(r.rejected_by_reason().values().sum::<usize>(), gen.len() - valid - misrouted);
     assert_eq!(r.tenants(), ["acme", "globex", "initech"]);
     let (from, to) = (
         Ts::from_millis(spec.start_ms - 90 * D),
