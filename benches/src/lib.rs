@@ -216,7 +216,7 @@ pub fn journey_paths(n: usize) -> Vec<JourneyPath> {
                 p += lift;
                 keys.push(ch.as_str().to_string());
             }
-            JourneyPath { keys, converted: rng.random_bool(p.min(0.9)) }
+            JourneyPath { keys, converted: rng.random_bool(p.min(0.9)), value: 1.0 }
         })
         .collect()
 }

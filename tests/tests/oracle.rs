@@ -95,7 +95,7 @@ fn generate(spec: &Spec) -> Vec<JourneyPath> {
             let p: f64 = 0.02 + ids.iter().map(|&i| lift[i]).sum::<f64>();
             let dead = spec.dead_last_key && ids.contains(&(keys.len() - 1));
             let converted = !dead && rng.random_bool(p.min(0.8));
-            JourneyPath { keys: ids.iter().map(|&i| keys[i].to_string()).collect(), converted }
+            JourneyPath { keys: ids.iter().map(|&i| keys[i].to_string()).collect(), converted, value: 1.0 }
         })
         .collect()
 }
@@ -108,7 +108,7 @@ fn worked() -> Vec<JourneyPath> {
     {
         let keys: Vec<String> = path.split('>').map(str::to_string).collect();
         for i in 0..conv + null {
-            out.push(JourneyPath { keys: keys.clone(), converted: i < conv });
+            out.push(JourneyPath { keys: keys.clone(), converted: i < conv, value: 1.0 });
         }
     }
     out

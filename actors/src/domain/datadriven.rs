@@ -3,10 +3,13 @@
 //! sets as `marketing-attribution-models` 2.1.1 `run_shapley` computes them.
 //!
 //! Input is the query's path set, built by the caller: one converted path per
-//! conversion (non-empty: a conversion with an empty path goes to `(direct)` and
-//! stays out of both models) and one `(null)` path per person's trailing
-//! non-converting stretch. Output credits are in conversions (they sum to the
-//! number of converted paths); the caller derives values.
+//! conversion, with its value (non-empty: a conversion with an empty path goes
+//! to `(direct)` with its own value and stays out of both models) and one
+//! `(null)` path per person's trailing non-converting stretch. Output credits are
+//! in conversions (they sum to the number of converted paths); output values
+//! follow the conversions' own values (they sum to the converted paths' total
+//! value): under Markov in proportion to the removal effects, under Shapley per
+//! converting key set in proportion to that set's Shapley values.
 //!
 //! Keys are interned to indices, so a key spelled like a chain state (`(null)`,
 //! `(conversion)`, `(start)`) or containing MAM's path separator `" > "` is just a
@@ -17,21 +20,26 @@ use std::collections::{BTreeSet, HashMap};
 
 /// One path of the data-driven models: grouping keys in time order (consecutive
 /// repeats kept; the Markov chain collapses them), ending in `(conversion)` when
-/// `converted`, else in `(null)`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `converted`, else in `(null)`. `value` is the conversion's value (ignored for
+/// a `(null)` path).
+#[derive(Clone, Debug, PartialEq)]
 pub struct JourneyPath {
     pub keys: Vec<String>,
     pub converted: bool,
+    pub value: f64,
 }
 
-/// One distinct path with how often it ended in `(conversion)` and in `(null)`.
+/// One distinct path with how often it ended in `(conversion)` and in `(null)`,
+/// and the total value of the conversions it ended in.
 /// [`markov_counted`] / [`shapley_counted`] over such counts equal [`markov`] /
-/// [`shapley`] over the expanded list (both models only count paths), for
-/// callers that keep paths aggregated (the query cache).
-pub type CountedPath<'p> = (&'p [String], u64, u64);
+/// [`shapley`] over the expanded list (both models only count paths and sum
+/// their values; the sums are exact, so the grouping does not matter as long as
+/// each path's total is exactly rounded), for callers that keep paths
+/// aggregated (the query cache).
+pub type CountedPath<'p> = (&'p [String], u64, u64, f64);
 
 fn counted(paths: &[JourneyPath]) -> Vec<CountedPath<'_>> {
-    paths.iter().map(|p| (p.keys.as_slice(), p.converted as u64, (!p.converted) as u64)).collect()
+    paths.iter().map(|p| (p.keys.as_slice(), p.converted as u64, (!p.converted) as u64, if p.converted { p.value } else { 0.0 })).collect()
 }
 
 /// Drops zero-count entries (a cache may keep a path whose count fell to zero):
@@ -41,9 +49,11 @@ fn nonzero<'p>(paths: &[CountedPath<'p>]) -> Vec<CountedPath<'p>> {
 }
 
 /// A counted path over interned keys: indices into a `names` list that is
-/// ascending, distinct, and holds only keys of paths with a non-zero count.
-/// Callers that keep keys interned (the query cache) skip string hashing.
-pub type IdPath<'p> = (&'p [u32], u64, u64);
+/// ascending, distinct, and holds only keys of paths with a non-zero count;
+/// then conversions, nulls and the conversions' total value as in
+/// [`CountedPath`]. Callers that keep keys interned (the query cache) skip
+/// string hashing.
+pub type IdPath<'p> = (&'p [u32], u64, u64, f64);
 
 /// `paths` interned: the sorted key names and each path's key indices.
 fn interned<'p>(paths: &[CountedPath<'p>]) -> (Vec<&'p str>, Vec<Vec<u32>>) {
@@ -55,14 +65,18 @@ fn interned<'p>(paths: &[CountedPath<'p>]) -> (Vec<&'p str>, Vec<Vec<u32>>) {
 fn run_interned(paths: &[CountedPath<'_>], f: impl Fn(&[&str], &[IdPath<'_>]) -> DataDrivenResult) -> DataDrivenResult {
     let paths = nonzero(paths);
     let (names, ids) = interned(&paths);
-    let id_paths: Vec<IdPath> = ids.iter().zip(&paths).map(|(i, p)| (i.as_slice(), p.1, p.2)).collect();
+    let id_paths: Vec<IdPath> = ids.iter().zip(&paths).map(|(i, p)| (i.as_slice(), p.1, p.2, p.3)).collect();
     f(&names, &id_paths)
 }
 
-/// Credit per key (conversions) and, for Markov, the removal effect per key.
+/// Credit per key (conversions), value per key and, for Markov, the removal
+/// effect per key.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DataDrivenResult {
     pub credits: Vec<(String, f64)>,
+    /// The keys of `credits`, in the same order, with their value (in the
+    /// conversions' currency).
+    pub values: Vec<(String, f64)>,
     /// Markov only (empty for Shapley): `RE_k` for every key of the chain.
     pub removal_effects: Vec<(String, f64)>,
 }
@@ -152,7 +166,7 @@ impl<'p> Chain<'p> {
         let width = t + 2;
         let mut counts = vec![0.0; t * width];
         let mut conversions = 0u64;
-        for &(ids, conv, null) in paths {
+        for &(ids, conv, null, _) in paths {
             let n = (conv + null) as f64;
             let mut prev = 0usize;
             for &id in ids {
@@ -211,9 +225,12 @@ impl<'p> Chain<'p> {
 /// one solve per key, free of the cancellation in `1 − P₋ₖ/P` (and equal to
 /// re-solving the modified chain for each key, as the tests check).
 ///
-/// `credit_k = conversions × RE_k / Σ RE`. When there is no conversion (`P = 0`)
-/// every removal effect is reported as `0` (as MAM does) and there are no credits;
-/// likewise no credits when `Σ RE = 0`.
+/// `credit_k = conversions × RE_k / Σ RE` and `value_k = V × RE_k / Σ RE`, where
+/// `V` is the total value of the modelled conversions: those of the converted
+/// paths given, all non-empty (a conversion with an empty path is the caller's,
+/// for `(direct)` with its own value, and is not modelled). When there is no
+/// conversion (`P = 0`) every removal effect is reported as `0` (as MAM does)
+/// and there are no credits nor values; likewise none when `Σ RE = 0`.
 pub fn markov(paths: &[JourneyPath]) -> DataDrivenResult {
     markov_counted(&counted(paths))
 }
@@ -229,18 +246,18 @@ pub fn markov_ids(names: &[&str], paths: &[IdPath<'_>]) -> DataDrivenResult {
     let k = chain.names.len();
     let zero_effects = || chain.names.iter().map(|n| (n.to_string(), 0.0)).collect();
     if chain.conversions == 0 || k == 0 {
-        return DataDrivenResult { credits: Vec::new(), removal_effects: zero_effects() };
+        return DataDrivenResult { removal_effects: zero_effects(), ..Default::default() };
     }
     let t = chain.transient();
     let (a, b) = chain.system();
     let Some(lu) = Lu::factor(t, a) else {
         // Unreachable: every state of a built chain reaches absorption.
-        return DataDrivenResult { credits: Vec::new(), removal_effects: zero_effects() };
+        return DataDrivenResult { removal_effects: zero_effects(), ..Default::default() };
     };
     let x = lu.solve(&b);
     let p = x[0];
     if p.is_nan() || p <= 0.0 {
-        return DataDrivenResult { credits: Vec::new(), removal_effects: zero_effects() };
+        return DataDrivenResult { removal_effects: zero_effects(), ..Default::default() };
     }
     let mut e = vec![0.0; t];
     let mut effects = Vec::with_capacity(k);
@@ -258,23 +275,46 @@ pub fn markov_ids(names: &[&str], paths: &[IdPath<'_>]) -> DataDrivenResult {
     let removal_effects: Vec<(String, f64)> =
         chain.names.iter().zip(&effects).map(|(n, re)| (n.to_string(), *re)).collect();
     if total_re.is_nan() || total_re <= 0.0 {
-        return DataDrivenResult { credits: Vec::new(), removal_effects };
+        return DataDrivenResult { removal_effects, ..Default::default() };
     }
     let conv = chain.conversions as f64;
-    let credits = chain.names.iter().zip(&effects).map(|(n, re)| (n.to_string(), conv * re / total_re)).collect();
-    DataDrivenResult { credits, removal_effects }
+    let value = exact_total(paths.iter().filter(|p| p.1 > 0).map(|p| p.3));
+    let share = |amount: f64| -> Vec<(String, f64)> { chain.names.iter().zip(&effects).map(|(n, re)| (n.to_string(), amount * re / total_re)).collect() };
+    DataDrivenResult { credits: share(conv), values: share(value), removal_effects }
 }
 
-/// `(conversions, paths)` of one key set.
-#[derive(Clone, Copy, Default)]
+/// The exactly rounded sum of `xs`, whatever their order.
+fn exact_total(xs: impl Iterator<Item = f64>) -> f64 {
+    let mut sum = ExactSum::new();
+    xs.for_each(|x| sum.add(x));
+    sum.value()
+}
+
+/// `(conversions, paths, the conversions' value)` of one key set.
+#[derive(Clone, Default)]
 struct SetStats {
     conv: u64,
     total: u64,
+    value: ExactSum,
 }
 
 impl SetStats {
-    fn rate(self) -> f64 {
+    fn rate(&self) -> f64 {
         self.conv as f64 / self.total as f64
+    }
+
+    /// Adds a counted path.
+    fn add(&mut self, conv: u64, null: u64, value: f64) {
+        self.conv += conv;
+        self.total += conv + null;
+        self.value.add(value);
+    }
+
+    /// Adds another group's counts.
+    fn merge(&mut self, other: &SetStats) {
+        self.conv += other.conv;
+        self.total += other.total;
+        self.value.merge(&other.value);
     }
 }
 
@@ -299,7 +339,7 @@ fn coalitions_by_subsets(t: &[u32], groups: &HashMap<Vec<u32>, SetStats>) -> Vec
 /// The same, by scanning the converting sets for subsets of `t` (cheaper when
 /// there are fewer converting sets than subsets). `pos` is scratch of one entry
 /// per key, all `u32::MAX` on entry and exit.
-fn coalitions_by_scan(t: &[u32], converting: &[(&Vec<u32>, SetStats)], pos: &mut [u32]) -> Vec<(u32, f64)> {
+fn coalitions_by_scan(t: &[u32], converting: &[(&Vec<u32>, &SetStats)], pos: &mut [u32]) -> Vec<(u32, f64)> {
     for (i, &id) in t.iter().enumerate() {
         pos[id as usize] = i as u32;
     }
@@ -357,10 +397,12 @@ fn shapley_values(n: usize, coalitions: &[(u32, f64)]) -> Vec<f64> {
 /// Paths are grouped by key set; `v(S)` = conversions / paths of the paths whose
 /// key set is exactly `S` (0 when none; `v(∅) = 0`). For every converting key set
 /// `T` of at most [`SHAPLEY_EXACT_MAX_KEYS`] keys, `φᵀ` are the Shapley values of
-/// `v` restricted to the subsets of `T`, and `credit_k += conv(T) × φᵀ_k / Σφᵀ`
-/// (a credit can be negative). A larger `T` gives `conv(T) / |T|` to each key.
-/// (`Σφᵀ = v(T) > 0` in exact arithmetic; should rounding ever make it zero, `T`
-/// also splits equally.) Credits sum to the number of converted paths.
+/// `v` restricted to the subsets of `T`, `credit_k += conv(T) × φᵀ_k / Σφᵀ` and
+/// `value_k += value(T) × φᵀ_k / Σφᵀ` with `value(T)` the total value of `T`'s
+/// conversions (a credit or value can be negative). A larger `T` gives
+/// `conv(T) / |T|` and `value(T) / |T|` to each key. (`Σφᵀ = v(T) > 0` in exact
+/// arithmetic; should rounding ever make it zero, `T` also splits equally.)
+/// Credits sum to the number of converted paths, values to their total value.
 pub fn shapley(paths: &[JourneyPath]) -> DataDrivenResult {
     shapley_counted(&counted(paths))
 }
@@ -373,42 +415,38 @@ pub fn shapley_counted(paths: &[CountedPath<'_>]) -> DataDrivenResult {
 /// [`shapley`] over aggregated paths of interned keys (see [`IdPath`]).
 pub fn shapley_ids(names: &[&str], paths: &[IdPath<'_>]) -> DataDrivenResult {
     let mut groups: HashMap<Vec<u32>, SetStats> = HashMap::new();
-    let mut add = |set: Vec<u32>, conv: u64, total: u64| {
-        let s = groups.entry(set).or_default();
-        s.total += total;
-        s.conv += conv;
-    };
     if names.len() <= 128 {
         // Key sets as bit masks first: no allocation per path (there are few
         // distinct sets, many paths).
         let mut masks: HashMap<u128, SetStats> = HashMap::new();
-        for &(keys, conv, null) in paths {
+        for &(keys, conv, null, value) in paths {
             let mask = keys.iter().fold(0u128, |m, &id| m | 1 << id);
-            let s = masks.entry(mask).or_default();
-            s.total += conv + null;
-            s.conv += conv;
+            masks.entry(mask).or_default().add(conv, null, value);
         }
         for (mask, s) in masks {
-            add((0..128u32).filter(|i| mask >> i & 1 == 1).collect(), s.conv, s.total);
+            groups.entry((0..128u32).filter(|i| mask >> i & 1 == 1).collect()).or_default().merge(&s);
         }
     } else {
-        for &(keys, conv, null) in paths {
+        for &(keys, conv, null, value) in paths {
             let mut ids: Vec<u32> = keys.to_vec();
             ids.sort_unstable();
             ids.dedup();
-            add(ids, conv, conv + null);
+            groups.entry(ids).or_default().add(conv, null, value);
         }
     }
-    let mut converting: Vec<(&Vec<u32>, SetStats)> =
-        groups.iter().filter(|(set, s)| s.conv > 0 && !set.is_empty()).map(|(set, s)| (set, *s)).collect();
+    let mut converting: Vec<(&Vec<u32>, &SetStats)> = groups.iter().filter(|(set, s)| s.conv > 0 && !set.is_empty()).collect();
     converting.sort_by(|a, b| a.0.cmp(b.0));
 
-    let mut credit: Vec<Option<ExactSum>> = vec![None; names.len()];
-    let mut give = |id: u32, amount: f64| credit[id as usize].get_or_insert_with(ExactSum::new).add(amount);
+    let mut sums: Vec<Option<(ExactSum, ExactSum)>> = vec![None; names.len()];
+    let mut give = |id: u32, credit: f64, value: f64| {
+        let s = sums[id as usize].get_or_insert_with(Default::default);
+        s.0.add(credit);
+        s.1.add(value);
+    };
     let mut pos = vec![u32::MAX; names.len()];
     for (t, stats) in &converting {
         let n = t.len();
-        let conv = stats.conv as f64;
+        let (conv, value) = (stats.conv as f64, stats.value.value());
         let phi = if n <= SHAPLEY_EXACT_MAX_KEYS {
             let coalitions = if (1usize << n) <= converting.len() {
                 coalitions_by_subsets(t, &groups)
@@ -423,22 +461,20 @@ pub fn shapley_ids(names: &[&str], paths: &[IdPath<'_>]) -> DataDrivenResult {
         match phi {
             Some(phi) if total != 0.0 && total.is_finite() => {
                 for (&id, f) in t.iter().zip(phi) {
-                    give(id, conv * f / total);
+                    give(id, conv * f / total, value * f / total);
                 }
             }
             _ => {
                 for &id in t.iter() {
-                    give(id, conv / n as f64);
+                    give(id, conv / n as f64, value / n as f64);
                 }
             }
         }
     }
-    let credits = names
-        .iter()
-        .zip(credit)
-        .filter_map(|(name, c)| c.map(|c| (name.to_string(), c.value())))
-        .collect();
-    DataDrivenResult { credits, removal_effects: Vec::new() }
+    let given: Vec<(&str, (ExactSum, ExactSum))> = names.iter().zip(sums).filter_map(|(name, s)| s.map(|s| (*name, s))).collect();
+    let credits = given.iter().map(|(name, s)| (name.to_string(), s.0.value())).collect();
+    let values = given.iter().map(|(name, s)| (name.to_string(), s.1.value())).collect();
+    DataDrivenResult { credits, values, removal_effects: Vec::new() }
 }
 
 #[cfg(test)]

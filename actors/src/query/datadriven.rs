@@ -2,7 +2,9 @@
 //! attribution.md: one path per conversion (its lookback path, repeats kept,
 //! ending in `(conversion)`), plus one `(null)` path per person from its
 //! touchpoints in range strictly after its last conversion in range (all of them
-//! if it did not convert). Empty-path conversions credit `(direct)` and stay out.
+//! if it did not convert). Empty-path conversions credit `(direct)` with their
+//! own value and stay out; the others' values follow the model
+//! ([`crate::domain::datadriven`]).
 //!
 //! The input is gathered per person ([`PersonPaths`]), either for the whole
 //! tenant in one pass ([`all_persons`]) or for listed persons
@@ -74,44 +76,60 @@ impl PersonPaths {
 /// The report of `model` (markov or shapley) over the tenant's paths.
 pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, convs: &[ConversionPath]) -> Result<AttributionResult, QueryError> {
     let persons = all_persons(store, p, tenant, q, convs)?;
-    let mut paths: HashMap<Vec<String>, (u64, u64)> = HashMap::new();
-    let (mut conversions, mut direct, mut value) = (0u64, 0u64, ExactSum::new());
+    // Per distinct path: conversions, nulls, the conversions' value.
+    let mut paths: HashMap<Vec<String>, (u64, u64, ExactSum)> = HashMap::new();
+    let mut totals = Totals::default();
     for pp in persons.values() {
         for c in &pp.convs {
             if c.touches.is_empty() {
-                direct += 1;
+                totals.direct += 1;
+                totals.direct_value.add(c.value);
             } else {
-                paths.entry(c.keys()).or_default().0 += 1;
+                let e = paths.entry(c.keys()).or_default();
+                e.0 += 1;
+                e.2.add(c.value);
             }
-            conversions += 1;
-            value.add(c.value);
+            totals.conversions += 1;
+            totals.value.add(c.value);
         }
         if let Some(path) = &pp.null {
             paths.entry(path.iter().map(|k| k.to_string()).collect()).or_default().1 += 1;
         }
     }
-    let counted: Vec<CountedPath> = paths.iter().map(|(k, (c, n))| (k.as_slice(), *c, *n)).collect();
-    Ok(report_of(model, &counted, conversions, direct, value.value()))
+    let counted: Vec<CountedPath> = paths.iter().map(|(k, (c, n, v))| (k.as_slice(), *c, *n, v.value())).collect();
+    Ok(report_of(model, &counted, &totals))
+}
+
+/// What a data-driven report counts besides its paths: every conversion and
+/// their value, and the conversions with an empty path (for `(direct)`) and
+/// their value. Exact sums, so that a cache can retract a person's share.
+#[derive(Clone, Debug, Default)]
+pub struct Totals {
+    pub conversions: u64,
+    pub value: ExactSum,
+    pub direct: u64,
+    pub direct_value: ExactSum,
 }
 
 /// Runs the model on aggregated paths and turns its credits into report rows.
-pub fn report_of(model: Model, paths: &[CountedPath], conversions: u64, direct: u64, total: f64) -> AttributionResult {
+pub fn report_of(model: Model, paths: &[CountedPath], totals: &Totals) -> AttributionResult {
     let result = if model == Model::Markov { markov_counted(paths) } else { shapley_counted(paths) };
-    rows_of(&result, conversions, direct, total)
+    rows_of(&result, totals)
 }
 
-/// The report of a model's result: credits in conversions, values at the
-/// average conversion value, and `(direct)` for conversions without a path.
-pub fn rows_of(result: &DataDrivenResult, conversions: u64, direct: u64, total: f64) -> AttributionResult {
-    let per_conv = if conversions > 0 { total / conversions as f64 } else { 0.0 };
+/// The report of a model's result: its credits and values (which follow the
+/// modelled conversions' own values), and `(direct)` for conversions without
+/// a path, with their own value.
+pub fn rows_of(result: &DataDrivenResult, totals: &Totals) -> AttributionResult {
+    debug_assert!(result.credits.len() == result.values.len() && result.credits.iter().zip(&result.values).all(|(c, v)| c.0 == v.0), "a value per credit");
     let mut acc = Accumulator::new();
-    for (k, credit) in &result.credits {
-        acc.add(k, *credit, per_conv * credit);
+    for ((k, credit), (_, value)) in result.credits.iter().zip(&result.values) {
+        acc.add(k, *credit, *value);
     }
-    if direct > 0 {
-        acc.add(DIRECT_KEY, direct as f64, per_conv * direct as f64);
+    if totals.direct > 0 {
+        acc.add(DIRECT_KEY, totals.direct as f64, totals.direct_value.value());
     }
-    AttributionResult { conversions, conversion_value: total, currency: None, rows: acc.into_rows() }
+    AttributionResult { conversions: totals.conversions, conversion_value: totals.value.value(), currency: None, rows: acc.into_rows() }
 }
 
 /// Every person's part, from the query's conversions (as

@@ -1,11 +1,13 @@
 //! The cache against the uncached computation: random batches of touchpoints,
-//! conversions, person moves (what a merge does to keys) and erasures, each
-//! committed through a real RocksDB transaction; after every batch both answers
-//! must be identical.
+//! conversions (of varied values), person moves (what a merge does to keys) and
+//! erasures, each committed through a real RocksDB transaction; after every
+//! batch both answers must be identical, values included, and the data-driven
+//! values must follow the conversions' own values (attribution.md).
 
 use super::*;
 use crate::domain::{Channel, ConversionInfo, Dims, GroupBy, TouchInfo, Ts};
 use crate::query::attribution::conversions_with_paths;
+use crate::domain::report::ExactSum;
 use crate::query::datadriven::data_driven_report;
 use crate::state::{key, ConvRec, TenantMeta, TenantState, TouchRec};
 use proptest::prelude::*;
@@ -165,6 +167,48 @@ fn same(a: &AttributionResult, b: &AttributionResult) -> bool {
     a.conversions == b.conversions && a.conversion_value == b.conversion_value && a.currency == b.currency && a.rows == b.rows
 }
 
+/// Whether a markov/shapley report's values follow the conversions' own values
+/// (any other model passes): `(direct)` has exactly the value of the
+/// conversions without a path; the other rows share the modelled conversions'
+/// total value (to 1e-9 relative), under markov in proportion to their credits.
+fn values_follow_conversions(store: &Store, model: Model, q: &AttributionQuery, r: &AttributionResult) -> Result<(), String> {
+    if !model.is_data_driven() {
+        return Ok(());
+    }
+    let (_, convs) = conversions_with_paths(store, P, T, q).unwrap();
+    let (mut direct, mut modelled, mut n) = (ExactSum::new(), ExactSum::new(), 0u64);
+    for c in &convs {
+        if c.touches.is_empty() {
+            direct.add(c.value);
+        } else {
+            modelled.add(c.value);
+            n += 1;
+        }
+    }
+    let direct_row = r.rows.iter().find(|row| row.key == crate::domain::DIRECT_KEY).map_or(0.0, |row| row.value);
+    if direct_row != direct.value() {
+        return Err(format!("(direct) value {direct_row}, its conversions' {}", direct.value()));
+    }
+    let rows: Vec<_> = r.rows.iter().filter(|row| row.key != crate::domain::DIRECT_KEY).collect();
+    if rows.is_empty() {
+        return Ok(()); // no modelled credit (no conversion with a path)
+    }
+    let close = |a: f64, b: f64, scale: f64| (a - b).abs() <= 1e-9 * scale.max(a.abs()).max(b.abs());
+    let (v, scale) = (modelled.value(), rows.iter().map(|row| row.value.abs()).sum::<f64>());
+    let sum: f64 = rows.iter().map(|row| row.value).sum();
+    if !close(sum, v, scale) {
+        return Err(format!("modelled values sum to {sum}, the conversions' to {v}"));
+    }
+    if model == Model::Markov {
+        for row in rows {
+            if !close(row.value * n as f64, row.credit * v, 0.0) {
+                return Err(format!("{}: value {} credit {} of {n} conversions worth {v}", row.key, row.value, row.credit));
+            }
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(32))]
 
@@ -194,6 +238,9 @@ proptest! {
                 let cached = cache.report(&w.store, P, T, model, &q).unwrap();
                 let fresh = uncached(&w.store, model, &q);
                 prop_assert!(same(&cached, &fresh), "{model:?} after {batch:?}:\ncached {cached:?}\nfresh  {fresh:?}");
+                if let Err(e) = values_follow_conversions(&w.store, model, &q, &cached) {
+                    prop_assert!(false, "{model:?} after {batch:?}: {e}\n{cached:?}");
+                }
             }
         }
         // A later batch that wrote a record was answered by an update (a
@@ -251,6 +298,9 @@ proptest! {
                     let cached = cache.report(&w.store, P, T, model, &q).unwrap();
                     let fresh = uncached(&w.store, model, &q);
                     prop_assert!(same(&cached, &fresh), "{model:?} over [{from}, {to}) after {batch:?}:\ncached {cached:?}\nfresh  {fresh:?}");
+                    if let Err(e) = values_follow_conversions(&w.store, model, &q, &cached) {
+                        prop_assert!(false, "{model:?} over [{from}, {to}) after {batch:?}: {e}\n{cached:?}");
+                    }
                 }
             }
         }
@@ -258,6 +308,44 @@ proptest! {
     }
 }
 
+
+#[test]
+fn data_driven_values_follow_each_conversions_value() {
+    // Person 1: email, then a conversion worth 10; person 2: a conversion
+    // without a touchpoint worth 7; person 3: search, then one worth 30;
+    // person 4: search, no conversion. (Op values are quarters.)
+    let mut w = World::new();
+    let cache = PathsCache::new(64 << 20);
+    cache.observe(&w.store);
+    w.apply(&[
+        Op::Touch { person: 1, day: 1, sec: 0, channel: 0 },
+        Op::Convert { person: 1, day: 2, sec: 0, value: 40 },
+        Op::Convert { person: 2, day: 2, sec: 0, value: 28 },
+        Op::Touch { person: 3, day: 1, sec: 0, channel: 1 },
+        Op::Convert { person: 3, day: 2, sec: 0, value: 120 },
+        Op::Touch { person: 4, day: 1, sec: 0, channel: 1 },
+    ]);
+    let q = query(0, 40, 30);
+    let row = |r: &AttributionResult, k: &str| r.rows.iter().find(|row| row.key == k).map(|row| (row.credit, row.value));
+    // Markov: P = 2/3, both removal effects 1/2: one conversion each and half
+    // of the modelled 40 each (not the average 47/3 per conversion).
+    // Shapley: each single-key set keeps its own conversion and value.
+    for (model, email, search) in [(Model::Markov, (1.0, 20.0), (1.0, 20.0)), (Model::Shapley, (1.0, 10.0), (1.0, 30.0))] {
+        for r in [cache.report(&w.store, P, T, model, &q).unwrap(), uncached(&w.store, model, &q)] {
+            assert_eq!((r.conversions, r.conversion_value), (3, 47.0));
+            assert_eq!(row(&r, crate::domain::DIRECT_KEY), Some((1.0, 7.0)), "{model:?}: the empty path's own value");
+            for (k, (credit, value)) in [("email", email), ("search", search)] {
+                let (c, v) = row(&r, k).unwrap_or_else(|| panic!("{model:?}: no {k} in {r:?}"));
+                assert!((c - credit).abs() < 1e-12 && (v - value).abs() < 1e-9, "{model:?} {k}: {c}, {v}");
+            }
+        }
+    }
+    // Retracting person 3 (an erasure) takes its path's value out exactly.
+    w.apply(&[Op::Erase { person: 3 }]);
+    let r = cache.report(&w.store, P, T, Model::Shapley, &q).unwrap();
+    assert_eq!(r.rows.iter().map(|row| (row.key.as_str(), row.credit, row.value)).collect::<Vec<_>>(), [("(direct)", 1.0, 7.0), ("email", 1.0, 10.0)]);
+    assert!(same(&r, &uncached(&w.store, Model::Shapley, &q)));
+}
 
 #[test]
 fn consent_write_invalidates_the_tenant() {

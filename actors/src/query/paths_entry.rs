@@ -1,12 +1,13 @@
 //! One entry of the [`super::paths_cache::PathsCache`]: every person's part of
 //! one query shape, and the aggregates answered from it — distinct paths with
-//! their counts for markov/shapley, and an exact per-key sum of credits for each
+//! their counts and conversion value sums for markov/shapley (and the
+//! `(direct)` conversions' count and value), and an exact per-key sum of credits for each
 //! rule model (with its parameters) asked so far. Replacing a person's part
 //! retracts its old contribution and adds the new one; the sums are
 //! [`ExactSum`]s, so the result is the same as summing afresh in any order.
 
 use super::attribution::AttributionResult;
-use super::datadriven::{rows_of, PersonPaths};
+use super::datadriven::{rows_of, PersonPaths, Totals};
 use super::path_id::PathId;
 use crate::domain::datadriven::{markov_ids, shapley_ids, IdPath};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
@@ -17,10 +18,11 @@ use std::collections::hash_map::Entry as MapEntry;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-/// Rough bytes per person part, per distinct path, per distinct key and per
-/// conversion touchpoint (for the cache budget).
+/// Rough bytes per person part, per distinct path (its key, counts and exact
+/// value sum), per distinct key and per conversion touchpoint (for the cache
+/// budget).
 const PERSON_BYTES: usize = 112;
-const PATH_BYTES: usize = 48;
+const PATH_BYTES: usize = 96;
 const KEY_BYTES: usize = 64;
 const TOUCH_BYTES: usize = 32;
 
@@ -245,28 +247,35 @@ impl LocalParts {
     }
 }
 
-/// Path counts (converting, not) and totals over many parts: what the
-/// data-driven models and every report's header read. An entry keeps one; each
-/// sweep thread builds its own, and [`Aggregate::merge`] joins them.
+/// One distinct path's counts: conversions, `(null)` ends, and the exact sum
+/// of its conversions' values (retracting a part leaves it exact).
+#[derive(Clone, Default)]
+struct PathCounts {
+    conv: u64,
+    null: u64,
+    value: ExactSum,
+}
+
+/// Path counts and totals over many parts: what the data-driven models and
+/// every report's header read. An entry keeps one; each sweep thread builds
+/// its own, and [`Aggregate::merge`] joins them.
 #[derive(Clone, Default)]
 struct Aggregate {
-    paths: HashMap<PathId, (u64, u64)>,
-    conversions: u64,
-    direct: u64,
-    value: ExactSum,
+    paths: HashMap<PathId, PathCounts>,
+    totals: Totals,
     /// Bytes charged for the distinct paths.
     bytes: usize,
 }
 
 impl Aggregate {
     /// The counts of `path`, charged when new.
-    fn counts(&mut self, path: PathId) -> &mut (u64, u64) {
+    fn counts(&mut self, path: PathId) -> &mut PathCounts {
         let len = path.len();
         match self.paths.entry(path) {
             MapEntry::Occupied(o) => o.into_mut(),
             MapEntry::Vacant(v) => {
                 self.bytes += PATH_BYTES + len * 4;
-                v.insert((0, 0))
+                v.insert(PathCounts::default())
             }
         }
     }
@@ -275,16 +284,20 @@ impl Aggregate {
     fn add(&mut self, part: &Part, sign: i64) {
         let bump = |n: &mut u64| *n = n.checked_add_signed(sign).expect("a person's part is removed only after it was added");
         for c in &part.convs {
+            let value = if sign > 0 { c.value } else { -c.value };
             if c.touches.is_empty() {
-                bump(&mut self.direct);
+                bump(&mut self.totals.direct);
+                self.totals.direct_value.add(value);
             } else {
-                bump(&mut self.counts(PathId::collect(c.touches.iter().map(|t| t.2))).0);
+                let counts = self.counts(PathId::collect(c.touches.iter().map(|t| t.2)));
+                bump(&mut counts.conv);
+                counts.value.add(value);
             }
-            bump(&mut self.conversions);
-            self.value.add(if sign > 0 { c.value } else { -c.value });
+            bump(&mut self.totals.conversions);
+            self.totals.value.add(value);
         }
         if let Some(null) = &part.null {
-            bump(&mut self.counts(null.clone()).1);
+            bump(&mut self.counts(null.clone()).null);
         }
     }
 
@@ -294,14 +307,17 @@ impl Aggregate {
         if other.paths.len() > self.paths.len() {
             std::mem::swap(self, &mut other);
         }
-        for (path, (c, n)) in other.paths {
+        for (path, c) in other.paths {
             let counts = self.counts(path);
-            counts.0 += c;
-            counts.1 += n;
+            counts.conv += c.conv;
+            counts.null += c.null;
+            counts.value.merge(&c.value);
         }
-        self.conversions += other.conversions;
-        self.direct += other.direct;
-        self.value.merge(&other.value);
+        let (t, o) = (&mut self.totals, &other.totals);
+        t.conversions += o.conversions;
+        t.direct += o.direct;
+        t.value.merge(&o.value);
+        t.direct_value.merge(&o.direct_value);
     }
 }
 
@@ -393,10 +409,10 @@ impl Entry {
     /// name and renumbered, as the models require.
     fn data_driven(&self, model: Model) -> AttributionResult {
         let (mut raw, mut live) = (Vec::new(), Vec::new());
-        for (path, c) in self.agg.paths.iter().filter(|(_, c)| c.0 + c.1 > 0) {
+        for (path, c) in self.agg.paths.iter().filter(|(_, c)| c.conv + c.null > 0) {
             let at = raw.len();
             path.push_ids(&mut raw);
-            live.push((raw.len() - at, c.0, c.1));
+            live.push((raw.len() - at, c.conv, c.null, c.value.value()));
         }
         let mut used = vec![false; self.names.names.len()];
         for &id in &raw {
@@ -412,12 +428,12 @@ impl Entry {
         let flat: Vec<u32> = raw.iter().map(|id| remap[*id as usize]).collect();
         let mut id_paths: Vec<IdPath> = Vec::with_capacity(live.len());
         let mut at = 0;
-        for (len, c, n) in live {
-            id_paths.push((&flat[at..at + len], c, n));
+        for (len, c, n, v) in live {
+            id_paths.push((&flat[at..at + len], c, n, v));
             at += len;
         }
         let result = if model == Model::Markov { markov_ids(&names, &id_paths) } else { shapley_ids(&names, &id_paths) };
-        rows_of(&result, self.agg.conversions, self.agg.direct, self.agg.value.value())
+        rows_of(&result, &self.agg.totals)
     }
 
     /// A rule model's report: its aggregate, summed over every part the first
@@ -434,6 +450,7 @@ impl Entry {
                 self.rules.len() - 1
             }
         };
-        AttributionResult { conversions: self.agg.conversions, conversion_value: self.agg.value.value(), currency: None, rows: self.rules[i].acc.clone().into_rows() }
+        let totals = &self.agg.totals;
+        AttributionResult { conversions: totals.conversions, conversion_value: totals.value.value(), currency: None, rows: self.rules[i].acc.clone().into_rows() }
     }
 }
