@@ -18,8 +18,9 @@ pub enum Model {
     Custom([f64; 3]),
     /// Each distinct key of the path gets 1 (handled by the caller).
     Participation,
-    /// `markov` / `shapley`: not in the reference yet.
-    Unsupported,
+    /// Data-driven (handled by the caller over the query's paths, `super::datadriven`).
+    Markov,
+    Shapley,
 }
 
 impl Model {
@@ -57,7 +58,8 @@ impl Model {
                 Model::Custom([w[0] / sum, w[1] / sum, w[2] / sum])
             }
             "participation" => Model::Participation,
-            "markov" | "shapley" => Model::Unsupported,
+            "markov" => Model::Markov,
+            "shapley" => Model::Shapley,
             other => return Err(format!("model: unknown model `{other}`")),
         })
     }
@@ -86,7 +88,7 @@ fn one_hot(n: usize, i: usize) -> Vec<f64> {
 
 /// The weights of a non-empty path. `ages[i]` = `C.ts − T_i.ts` in seconds (≥ 0),
 /// `direct[i]` whether touch `i` is on the `direct` channel. Sums to 1.
-/// `Participation` and `Unsupported` are the caller's business (they return all-zero).
+/// `Participation`, `Markov` and `Shapley` are the caller's business (they return all-zero).
 pub fn weights(model: &Model, ages: &[f64], direct: &[bool]) -> Vec<f64> {
     let n = ages.len();
     if n == 0 {
@@ -116,7 +118,7 @@ pub fn weights(model: &Model, ages: &[f64], direct: &[bool]) -> Vec<f64> {
             };
             shape(n, *f, *m, *l, two)
         }
-        Model::Participation | Model::Unsupported => vec![0.0; n],
+        Model::Participation | Model::Markov | Model::Shapley => vec![0.0; n],
     }
 }
 
