@@ -13,7 +13,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use touchline_actors::domain::routing::partition_for;
+use touchline_actors::domain::decode::{decode, ValidateCtx};
+use touchline_actors::domain::Reason;
 use touchline_node::gen::{generate, shuffled, DatasetSpec};
 use touchline_tests::fixtures::{assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
@@ -78,7 +79,13 @@ async fn default_partitioner_shuffled_kill_and_restart_equals_reference() {
         let (p, o) = (d.partition, d.offset);
         produced.push((p, o, r.key.clone(), r.value.clone(), BTreeMap::from([("origin".to_string(), "sdk".to_string())])));
     }
-    let misrouted: Vec<&Read> = produced.iter().filter(|r| r.0 != partition_for(&r.2, partitions)).collect();
+    // Records that fail an earlier check (decode, tenant, ...) are
+    // dead-lettered where they are; the others on a wrong partition move.
+    let now = touchline_actors::domain::Ts::now();
+    let misrouted: Vec<&Read> = produced
+        .iter()
+        .filter(|r| matches!(decode(&r.3, &ValidateCtx { now, partition: Some(r.0), partitions }), Err(e) if e.reason == Reason::Misrouted))
+        .collect();
     assert!(misrouted.len() * 3 > produced.len(), "the default partitioner should misroute most records ({} of {})", misrouted.len(), produced.len());
 
     let dir = tempfile::tempdir().unwrap();
@@ -93,14 +100,20 @@ async fn default_partitioner_shuffled_kill_and_restart_equals_reference() {
     assert!(progressed, "nothing was re-routed");
     node.kill();
     let node = Node::start(node_spec).await;
-    assert!(node.wait_consumed(total, Duration::from_secs(240)).await, "the restarted node did not consume the records and their re-routed copies");
+    assert!(
+        node.wait_consumed(total, Duration::from_secs(240)).await,
+        "the restarted node did not consume the {total} records and re-routed copies: {}",
+        node.get("/v1/cluster").await.body
+    );
 
     // Every misrouted record has a copy on its tenant's partition: same key,
     // bytes and headers, plus where it was read (a repeat after the kill is allowed).
     let after = read_topic(&broker.addr, topic, &ends(&node).await);
     let mut copies: BTreeMap<String, Vec<&Read>> = BTreeMap::new();
     for r in after.iter().filter(|r| r.4.contains_key("touchline.rerouted-from")) {
-        assert_eq!(r.0, partition_for(&r.2, partitions), "a copy lands on its tenant's partition");
+        let from: i32 = r.4["touchline.rerouted-from"].split('/').next().unwrap().parse().unwrap();
+        let to = decode(&r.3, &ValidateCtx { now, partition: Some(from), partitions }).err().and_then(|e| e.reroute_to);
+        assert_eq!(Some(r.0), to, "a copy lands on its tenant's partition");
         copies.entry(r.4["touchline.rerouted-from"].clone()).or_default().push(r);
     }
     for m in &misrouted {
