@@ -19,6 +19,7 @@ pub const ACTORS_PASSIVATED: &str = "touchline_actors_passivated_total";
 pub const HTTP_DURATION: &str = "touchline_http_request_duration_seconds";
 pub const MERGES: &str = "touchline_identity_merges_total";
 pub const MERGE_BLOCKED: &str = "touchline_identity_merge_blocked_total";
+pub const PROBABILISTIC_LINKS: &str = "touchline_identity_probabilistic_links";
 pub const BATCH_DURATION: &str = "touchline_batch_apply_duration_seconds";
 pub const ROCKSDB_LIVE_BYTES: &str = "touchline_rocksdb_live_bytes";
 pub const ROCKSDB_KEYS: &str = "touchline_rocksdb_estimated_keys";
@@ -101,6 +102,7 @@ pub fn register() {
     describe_counter!(ACTORS_PASSIVATED, Unit::Count, "Customer and journey actors stopped because idle or over their cap.");
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "HTTP request latency by route.");
     describe_counter!(MERGES, Unit::Count, "Identity merges of two persons.");
+    describe_gauge!(PROBABILISTIC_LINKS, Unit::Count, "Probabilistic links (anonymous persons joined to a known one) of the tenants this node evaluated, as of each tenant's last evaluation.");
     describe_counter!(MERGE_BLOCKED, Unit::Count, "Identity links blocked by max_ids_per_person.");
     describe_histogram!(BATCH_DURATION, Unit::Seconds, "Time to apply and commit one record batch.");
     describe_gauge!(ROCKSDB_LIVE_BYTES, Unit::Bytes, "Estimated live data plus memtables of the node's RocksDB.");
@@ -157,6 +159,7 @@ pub fn register() {
     counter!(ACTORS_PASSIVATED).absolute(0);
     counter!(MERGES).absolute(0);
     counter!(MERGE_BLOCKED).absolute(0);
+    gauge!(PROBABILISTIC_LINKS).set(0.0);
     for r in Reason::ALL {
         counter!(EVENTS_REJECTED, "reason" => r.as_str()).absolute(0);
     }
@@ -295,6 +298,16 @@ pub fn standby_lag(partition: i32, lag: i64) {
 
 pub fn rejected(reason: Reason) {
     counter!(EVENTS_REJECTED, "reason" => reason.as_str()).increment(1);
+}
+
+/// A tenant's probabilistic links as last evaluated; the gauge is the sum
+/// over the tenants this node evaluated (bounded by the tenants it owns).
+pub fn probabilistic_links(partition: u16, tenant: &str, links: usize) {
+    use std::sync::{Mutex, OnceLock};
+    static PER_TENANT: OnceLock<Mutex<std::collections::BTreeMap<(u16, String), usize>>> = OnceLock::new();
+    let mut m = PER_TENANT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    m.insert((partition, tenant.to_string()), links);
+    gauge!(PROBABILISTIC_LINKS).set(m.values().sum::<usize>() as f64);
 }
 
 pub fn rerouted(n: u64) {

@@ -20,8 +20,16 @@ pub struct NodeConfig {
     /// Partitions of the events topic when touchline creates it.
     pub partitions: i32,
     pub create_topics: bool,
+    /// HTTP listen address.
     pub http: SocketAddr,
-    pub data_dir: PathBuf,
+    /// The address other nodes reach this one at (heartbeats, forwarding,
+    /// snapshot transfer); default: the bound `http` address (`crate::advertise`).
+    pub advertise_http: Option<String>,
+    /// RocksDB directory; default `./touchline-data`, or a temporary directory
+    /// on the embedded broker (`crate::data_dir`).
+    pub data_dir: Option<PathBuf>,
+    /// Log lines on stderr: `text` (colour only on a terminal) or `json`.
+    pub log_format: crate::telemetry::LogFormat,
     /// librdkafka properties passed through verbatim (e.g. SASL/SSL settings).
     pub kafka: BTreeMap<String, String>,
     pub engine: EngineSection,
@@ -41,6 +49,12 @@ pub struct NodeConfig {
 pub struct TenantSection {
     /// Overrides `engine.retention_days` for this tenant (0 keeps forever).
     pub retention_days: Option<u32>,
+    /// Probabilistic cross-device links (attribution.md), off by default.
+    pub probabilistic: bool,
+    /// Link threshold in (0, 1] (default 0.7).
+    pub probabilistic_threshold: Option<f64>,
+    /// An ip seen with more distinct persons than this scores nothing (default 10).
+    pub probabilistic_max_ip_persons: Option<usize>,
 }
 
 /// TLS for the HTTP listener (and for forwarding between nodes). Both `cert`
@@ -117,8 +131,10 @@ pub struct EngineSection {
     pub batch_max_records: usize,
     pub in_flight_batches: usize,
     pub session_timeout_ms: u32,
-    /// Testing hook: customer actors panic on this customer_id (poison tests).
-    pub fault_panic_customer: Option<String>,
+    /// Fault injection for tests only (`--unsafe-fault-panic-customer`): customer
+    /// actors panic on this customer_id. Not a config key (skipped by serde).
+    #[serde(skip)]
+    pub unsafe_fault_panic_customer: Option<String>,
     /// Event-time retention of timelines, days behind the tenant's newest
     /// event (0 keeps forever); see README, "Retention".
     pub retention_days: u32,
@@ -209,7 +225,9 @@ impl Default for NodeConfig {
             partitions: 12,
             create_topics: true,
             http: "127.0.0.1:8080".parse().expect("static address"),
-            data_dir: PathBuf::from("./touchline-data"),
+            advertise_http: None,
+            data_dir: None,
+            log_format: Default::default(),
             kafka: BTreeMap::new(),
             engine: EngineSection::default(),
             ingest: IngestSection::default(),
@@ -237,7 +255,7 @@ impl Default for EngineSection {
             batch_max_records: 1000,
             in_flight_batches: 2,
             session_timeout_ms: 10_000,
-            fault_panic_customer: None,
+            unsafe_fault_panic_customer: None,
             retention_days: 90,
             retention_sweep_interval_ms: 10_000,
             retention_sweep_batch: 10_000,
@@ -392,6 +410,7 @@ impl NodeConfig {
             }
         }
         self.validate_cluster()?;
+        crate::advertise::validate(self)?;
         self.validate_tls()?;
         for k in self.kafka.keys() {
             if k.trim().is_empty() {
@@ -445,8 +464,31 @@ impl NodeConfig {
             if t.retention_days.is_some_and(|d| d > 36_500) {
                 return Err(invalid("tenants.<tenant>.retention_days", format!("tenant {tenant:?}: must be in 0..=36500 (0 keeps forever)")));
             }
+            if let Some(th) = t.probabilistic_threshold {
+                touchline_actors::domain::probabilistic::threshold_points(th)
+                    .map_err(|_| invalid("tenants.<tenant>.probabilistic_threshold", format!("tenant {tenant:?}: must be in (0, 1], got {th}")))?;
+            }
+            if t.probabilistic_max_ip_persons.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+                return Err(invalid("tenants.<tenant>.probabilistic_max_ip_persons", format!("tenant {tenant:?}: must be in 1..=1000000")));
+            }
         }
         Ok(())
+    }
+
+    /// The tenants with `probabilistic = true` and their settings (validated).
+    pub fn linking(&self) -> touchline_actors::query::linking::LinkingPolicy {
+        use touchline_actors::domain::probabilistic::{threshold_points, DEFAULT_MAX_IP_PERSONS, DEFAULT_THRESHOLD_POINTS};
+        let per_tenant = self
+            .tenants
+            .iter()
+            .filter(|(_, s)| s.probabilistic)
+            .map(|(t, s)| {
+                let threshold = s.probabilistic_threshold.and_then(|x| threshold_points(x).ok()).unwrap_or(DEFAULT_THRESHOLD_POINTS);
+                let max_ip_persons = s.probabilistic_max_ip_persons.unwrap_or(DEFAULT_MAX_IP_PERSONS);
+                (t.clone(), touchline_actors::query::linking::Linking { threshold, max_ip_persons })
+            })
+            .collect();
+        touchline_actors::query::linking::LinkingPolicy { per_tenant }
     }
 
     /// The retention policy: `engine.retention_days` with `[tenants.*]` overrides.
@@ -484,7 +526,7 @@ impl NodeConfig {
             journey_actor_cap: self.engine.journey_actor_cap,
             state_cache_entries: self.engine.state_cache_entries,
             tenant_actors: Default::default(),
-            fault_panic_customer: self.engine.fault_panic_customer.clone(),
+            fault_panic_customer: self.engine.unsafe_fault_panic_customer.clone(),
             retention: self.retention(),
             retention_sweep_interval: std::time::Duration::from_millis(self.engine.retention_sweep_interval_ms),
             retention_sweep_batch: self.engine.retention_sweep_batch,

@@ -98,19 +98,26 @@ pub fn membership_config(c: &NodeConfig, brokers: String, http_addr: String) -> 
 }
 
 /// Runs one node until `shutdown` becomes true; without `brokers` it first
-/// starts the embedded broker (not `Send`: run it on the main task).
-pub async fn run(config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
+/// starts the embedded broker (not `Send`: run it on the main task) in a data
+/// dir fit for it (`crate::data_dir`).
+pub async fn run(mut config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
     config.validate()?;
     crate::tls::load(&config.tls)?; // bad PEM files fail before any broker starts
     match config.brokers.clone() {
-        Some(b) => run_with_brokers(config, b, shutdown).await,
+        Some(b) => {
+            crate::data_dir::check_for_brokers(&config, &b)?;
+            run_with_brokers(config, b, shutdown).await
+        }
         None => {
+            let dir = crate::data_dir::for_embedded(config.data_dir.as_deref())?;
+            config.data_dir = Some(dir.path().to_path_buf());
             let embedded = EmbeddedBroker::start()?;
             let b = embedded.bootstrap_servers();
             embedded.create_node_topics(&config)?;
             println!("touchline: embedded broker (rdkafka MockCluster) at {b}");
             let r = run_with_brokers(config, b, shutdown).await;
             drop(embedded);
+            drop(dir);
             r
         }
     }
@@ -120,8 +127,9 @@ pub async fn run(config: NodeConfig, shutdown: watch::Receiver<bool>) -> Result<
 pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: watch::Receiver<bool>) -> Result<(), NodeError> {
     config.validate()?;
     let prometheus = crate::telemetry::metrics();
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| NodeError::Storage {
-        path: config.data_dir.display().to_string(),
+    let data_dir = crate::data_dir::path(&config);
+    std::fs::create_dir_all(&data_dir).map_err(|e| NodeError::Storage {
+        path: data_dir.display().to_string(),
         source: touchline_storage::StorageError::Encode(e.to_string()),
     })?;
     let store_opts = StoreOptions {
@@ -130,20 +138,25 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         sync: config.storage.sync_writes,
         replicated_wal: config.storage.replicated_wal,
     };
-    let store = Store::open(&config.data_dir, &store_opts).map_err(|source| NodeError::Storage { path: config.data_dir.display().to_string(), source })?;
+    let store = Store::open(&data_dir, &store_opts).map_err(|source| NodeError::Storage { path: data_dir.display().to_string(), source })?;
     let status = Arc::new(NodeStatus::default());
 
     let tls = crate::tls::load(&config.tls)?;
     let listener = tokio::net::TcpListener::bind(config.http).await.map_err(|source| NodeError::Listen { addr: config.http.to_string(), source })?;
-    let http_addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    println!("touchline: node {} http listening on {http_addr}", config.node_id);
+    let bound = listener.local_addr().map_err(|source| NodeError::Listen { addr: config.http.to_string(), source })?;
+    println!("touchline: node {} http listening on {bound}", config.node_id);
+    // What the other nodes reach this one at: in heartbeats, so forwarding and snapshot transfer use it.
+    let http_addr = crate::advertise::advertised(&config, bound);
+    if http_addr != bound.to_string() {
+        println!("touchline: node {} advertises http address {http_addr}", config.node_id);
+    }
     if tls.is_some() {
         println!("touchline: TLS on: the HTTP surface (including /metrics and /health) is https only");
     }
     let membership = Membership::start(membership_config(&config, brokers.clone(), http_addr.clone()), status.clone()).await.map_err(|source| NodeError::Membership { brokers: brokers.clone(), source })?;
     let forward = Arc::new(http::forward::Forwarder::new(membership.members(), Duration::from_millis(config.cluster.forward_timeout_ms), tls.as_ref().map(|t| t.client.clone())));
     let paths = touchline_actors::query::paths_cache::PathsCache::new(config.storage.paths_cache_mb << 20);
-    let snapshot_dir = http::snapshots::snapshot_dir(&config.data_dir);
+    let snapshot_dir = http::snapshots::snapshot_dir(&data_dir);
     let shelf = http::snapshots::SnapshotShelf::new(snapshot_dir.clone()).map_err(|e| NodeError::Storage {
         path: snapshot_dir.display().to_string(),
         source: touchline_storage::StorageError::Encode(e.to_string()),
@@ -173,6 +186,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         forward,
         paths: paths.clone(),
         snapshots: Arc::new(shelf),
+        linking: config.linking(),
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));

@@ -46,6 +46,9 @@ pub enum Space {
     Segment = b'S',
     /// Erasure tombstones by a hash of the identifier (never the identifier).
     Erased = b'E',
+    /// Probabilistic-stitching signals (ip, user agent, geolocation) of a
+    /// customer_id's accepted events by (customer_id, ts, event_id).
+    Signal = b'Z',
 }
 
 /// Start of a partition's key range.

@@ -192,6 +192,13 @@ pub fn build_with_retention(records: &[(i32, Vec<u8>)], partitions: i32, retenti
 /// than its tenant's like any other (events.md, Transport), `false` rejects it
 /// as `misrouted`.
 pub fn build_with_options(records: &[(i32, Vec<u8>)], partitions: i32, retention: &Retention, reroute: bool) -> Reference {
+    build_with_linking(records, partitions, retention, reroute, &BTreeMap::new())
+}
+
+/// [`build_with_options`] with probabilistic links for the tenants of
+/// `linking` (tenant → (threshold in points, `probabilistic_max_ip_persons`)):
+/// their persons are the final persons of attribution.md.
+pub fn build_with_linking(records: &[(i32, Vec<u8>)], partitions: i32, retention: &Retention, reroute: bool, linking: &BTreeMap<String, (u32, usize)>) -> Reference {
     let now = Ts::now();
     let mut rejected = BTreeMap::new();
     let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -219,7 +226,8 @@ pub fn build_with_options(records: &[(i32, Vec<u8>)], partitions: i32, retention
         .into_iter()
         .map(|(t, evs)| {
             let days = retention.per_tenant.get(&t).copied().unwrap_or(retention.default_days);
-            (t, tenant_data(evs, days))
+            let l = linking.get(&t).copied();
+            (t, tenant_data(evs, days, l))
         })
         .collect();
     Reference {
@@ -230,7 +238,7 @@ pub fn build_with_options(records: &[(i32, Vec<u8>)], partitions: i32, retention
     }
 }
 
-fn tenant_data(events: Vec<Event>, retention_days: u32) -> TenantData {
+fn tenant_data(events: Vec<Event>, retention_days: u32, linking: Option<(u32, usize)>) -> TenantData {
     fn node(td: &mut TenantData, kind: IdKind, id: &str) -> usize {
         if let Some(n) = td.node_of.get(&(kind, id.to_string())) {
             return *n;
@@ -277,6 +285,9 @@ fn tenant_data(events: Vec<Event>, retention_days: u32) -> TenantData {
         uf.size[big] += uf.size[small];
     }
     td.root = (0..n).map(|x| uf.find(x)).collect();
+    if let Some((threshold, max_ip)) = linking {
+        link_probabilistically(&mut td, &events, threshold, max_ip);
+    }
     for (node, root) in td.root.iter().enumerate() {
         td.members.entry(*root).or_default().push(node);
     }
@@ -348,6 +359,30 @@ fn tenant_data(events: Vec<Event>, retention_days: u32) -> TenantData {
             .sort_by(|a, b| (a.ts, a.event_id.as_bytes()).cmp(&(b.ts, b.event_id.as_bytes())));
     }
     td
+}
+
+/// Joins anonymous deterministic persons to known ones by the probabilistic
+/// rule (`probabilistic::links`): every node of a linked person takes the
+/// known person's root, so all that follows reads final persons.
+fn link_probabilistically(td: &mut TenantData, events: &[Event], threshold: u32, max_ip: usize) {
+    let mut roles: BTreeMap<usize, probabilistic::RefRole> = BTreeMap::new();
+    for (node, root) in td.root.iter().enumerate() {
+        roles.entry(*root).or_default().known |= td.nodes[node].0 == IdKind::UserId;
+    }
+    let mut signals = Vec::new();
+    for ev in events {
+        let Body::Journey(j) = &ev.body else { continue };
+        let (true, Some(c)) = (j.analytics_consent, &j.context) else { continue };
+        let Some(ip) = c.ip_address.clone() else { continue };
+        let component = td.root[td.node_of[&(IdKind::CustomerId, j.customer_id.clone())]];
+        signals.push(probabilistic::RefSignal { component, ts: ev.ts, ip, user_agent: c.user_agent.clone(), geo: c.geolocation.map(|g| (g.lat, g.lon)) });
+    }
+    let links = probabilistic::links(&roles, &signals, threshold, max_ip);
+    for root in td.root.iter_mut() {
+        if let Some((known, _)) = links.get(root) {
+            *root = *known;
+        }
+    }
 }
 
 fn bad_request(message: String) -> Value {

@@ -287,6 +287,14 @@ async fn sync<M: ractor::Message>(msg: impl FnOnce(RpcReplyPort<()>) -> M, a: &A
     }
 }
 
+/// The probabilistic-stitching signal of an accepted journey event (its
+/// decoded context holds only well-typed signals; a non-empty ip is needed).
+fn signal_of(ts: crate::domain::Ts, j: &crate::domain::JourneyEvent) -> Option<crate::state::SignalRec> {
+    let c = j.context.as_ref()?;
+    let ip = c.ip_address.clone()?;
+    Some(crate::state::SignalRec { customer_id: j.customer_id.clone(), ts, ip, user_agent: c.user_agent.clone(), geo: c.geolocation.map(|g| (g.lat, g.lon)) })
+}
+
 /// Identity for one event; returns what to route where.
 fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize) -> Result<(Dispatch, LinkOutcome), ApplyError> {
     let mut outcome = LinkOutcome::default();
@@ -299,11 +307,14 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize)
                 return Ok((Dispatch::None, outcome)); // an erased person's past stays erased
             }
             if let Some(u) = &j.user_id {
-                let link = Link { ts: ev.ts, event_id: ev.event_id.clone(), a: node.clone(), b: IdNode::user(u.clone()) };
+                let link = Link::new(ev.ts, ev.event_id.clone(), node.clone(), IdNode::user(u.clone()));
                 outcome = apply_link(st, &link, max_ids)?;
-                st.note_blocked(outcome.blocked);
+                st.note_blocked(outcome.blocked, outcome.unblocked);
             } else {
                 ensure_node(st, &node, &mut outcome.created)?;
+            }
+            if let Some(rec) = signal_of(ev.ts, j) {
+                st.put_signal(&j.customer_id, &ev.event_id, &rec)?;
             }
             let person = crate::domain::identity::IdentityStore::person_of(st, &node)?.unwrap_or_default();
             Ok((plan_journey(person, ev, j), outcome))

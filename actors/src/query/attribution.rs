@@ -4,6 +4,7 @@
 //! conversions behind the tenant's retention horizon ignored).
 
 use super::consent::ConsentCache;
+use super::linking::FinalPersons;
 use super::paths::lookback_touches;
 use super::{tenant_meta, QueryError};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
@@ -45,6 +46,13 @@ pub struct ConversionPath {
 
 /// Loads every conversion of the report currency in `[from, to)` with its path.
 pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &AttributionQuery) -> Result<(Option<String>, Vec<ConversionPath>), QueryError> {
+    conversions_with_paths_in(store, p, tenant, q, None)
+}
+
+/// [`conversions_with_paths`] over the final persons of `view`: a
+/// conversion's person is its final person, its path is read from every
+/// member's timeline, and its consent is that of all members.
+pub fn conversions_with_paths_in(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, view: Option<&FinalPersons>) -> Result<(Option<String>, Vec<ConversionPath>), QueryError> {
     let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
     let Some(cur) = currency.clone() else { return Ok((None, Vec::new())) };
@@ -61,13 +69,26 @@ pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &Attributi
         true
     })?;
     let lookback = q.lookback_days.saturating_mul(86_400);
-    let mut consent = ConsentCache::new(store, p, tenant, &meta);
+    let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
     let mut out = Vec::with_capacity(index.len());
-    for (ts, rec) in index {
+    for (ts, mut rec) in index {
+        let members = match view {
+            Some(v) => {
+                rec.person = v.group_of(rec.person);
+                v.members_of(rec.person)
+            }
+            None => vec![rec.person],
+        };
         if !consent.allows(rec.person, ts)? {
             continue;
         }
-        let mut touches_in = lookback_touches(store, p, tenant, rec.person, ts, lookback, q.horizon)?;
+        let mut touches_in = Vec::new();
+        for m in &members {
+            touches_in.extend(lookback_touches(store, p, tenant, *m, ts, lookback, q.horizon)?);
+        }
+        if members.len() > 1 {
+            touches_in.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
+        }
         consent.retain(rec.person, &mut touches_in, |t| t.ts)?;
         let touches = touches_in
             .into_iter()
@@ -101,12 +122,18 @@ pub fn rule_report(model: Model, params: &ModelParams, convs: &[ConversionPath])
 
 /// The attribution report of one rule-based model.
 pub fn attribution(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<AttributionResult, QueryError> {
+    attribution_in(store, p, tenant, model, q, None)
+}
+
+/// [`attribution`] over the final persons of `view` (computed afresh, not
+/// from the report cache).
+pub fn attribution_in(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, view: Option<&FinalPersons>) -> Result<AttributionResult, QueryError> {
     if model == Model::Custom && q.params.custom_weights.is_none() {
         return Err(QueryError::BadRequest { param: "weights", message: "the custom model needs weights=F,M,L".into() });
     }
-    let (currency, convs) = conversions_with_paths(store, p, tenant, q)?;
+    let (currency, convs) = conversions_with_paths_in(store, p, tenant, q, view)?;
     if model.is_data_driven() {
-        let mut r = super::datadriven::data_driven_report(store, p, tenant, model, q, &convs)?;
+        let mut r = super::datadriven::data_driven_report_in(store, p, tenant, model, q, &convs, view)?;
         r.currency = currency;
         return Ok(r);
     }

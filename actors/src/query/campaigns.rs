@@ -3,7 +3,7 @@
 //! campaign key of attributed touchpoints — with its attributed conversions and
 //! revenue under the chosen model and ROAS = attributed revenue / spend.
 
-use super::attribution::{attribution, AttributionQuery};
+use super::attribution::AttributionQuery;
 use super::QueryError;
 use crate::domain::models::Model;
 use crate::domain::{GroupBy, DIRECT_KEY, NONE_KEY};
@@ -60,8 +60,13 @@ pub fn join(records: Vec<CampaignRec>, attributed: &[crate::domain::report::Row]
 }
 
 pub fn campaigns(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<Value, QueryError> {
+    campaigns_in(store, p, tenant, model, q, None)
+}
+
+/// [`campaigns`] over the final persons of `view`.
+pub fn campaigns_in(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, view: Option<&super::linking::FinalPersons>) -> Result<Value, QueryError> {
     let q = AttributionQuery { group_by: GroupBy::Campaign, ..q.clone() };
-    let report = attribution(store, p, tenant, model, &q)?;
+    let report = super::attribution::attribution_in(store, p, tenant, model, &q, view)?;
     let records: Vec<CampaignRec> = store.prefix_as(&key::campaign_prefix(p, tenant))?;
     let rows = join(records, &report.rows);
     Ok(json!({

@@ -35,13 +35,21 @@ struct Cell {
 }
 
 pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<Value, QueryError> {
+    cohorts_in(store, p, tenant, q, None)
+}
+
+/// [`cohorts`] over the final persons of `view`: a final person's first
+/// touchpoint is the first of all its members'.
+pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Option<&super::linking::FinalPersons>) -> Result<Value, QueryError> {
+    let group = |person: u64| view.map_or(person, |v| v.group_of(person));
     let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
-    let mut consent = ConsentCache::new(store, p, tenant, &meta);
+    let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
     let mut err: Option<QueryError> = None;
 
     // 1. First consented touchpoint per person: timelines are sorted by (person, ts, event_id).
-    let mut first: HashMap<u64, (i64, String)> = HashMap::new();
+    // Per final person: its first consented touchpoint (ts, event_id, key).
+    let mut earliest: HashMap<u64, (Ts, String, String)> = HashMap::new();
     let tprefix = KeyBuf::space(p, Space::Touch).tenant(tenant).into_vec();
     let mut current: Option<u64> = None;
     store.scan_prefix(&tprefix, |k, v| {
@@ -53,19 +61,23 @@ pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<V
         if !retained(ts, q.horizon) {
             return true;
         }
-        match consent.allows_in_scan(person, ts, &mut err) {
+        let g = group(person);
+        match consent.allows_in_scan(g, ts, &mut err) {
             Some(true) => {}
             Some(false) => return true,
             None => return false,
         }
         current = Some(person);
-        let start = bucket_start(ts, q.cohort);
-        if Ts::new(start, 0) < q.from || Ts::new(start, 0) >= q.to {
-            return true;
-        }
         match codec::decode::<TouchRec>(k, v) {
             Ok(t) => {
-                first.insert(person, (start, t.touch.key(q.by).to_string()));
+                let cand = (t.ts, t.event_id, t.touch.key(q.by).to_string());
+                match earliest.get_mut(&g) {
+                    Some(e) if (&e.0, &e.1) <= (&cand.0, &cand.1) => {}
+                    Some(e) => *e = cand,
+                    None => {
+                        earliest.insert(g, cand);
+                    }
+                }
                 true
             }
             Err(e) => {
@@ -77,13 +89,18 @@ pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<V
     if let Some(e) = err.take() {
         return Err(e);
     }
+    let first: HashMap<u64, (i64, String)> = earliest
+        .into_iter()
+        .map(|(g, (ts, _, key))| (g, (bucket_start(ts, q.cohort), key)))
+        .filter(|(_, (start, _))| Ts::new(*start, 0) >= q.from && Ts::new(*start, 0) < q.to)
+        .collect();
 
     // 2. Conversions of those persons in the report currency.
     let mut per_person: HashMap<u64, (u64, ExactSum)> = HashMap::new();
     if let Some(cur) = &currency {
         let cprefix = KeyBuf::space(p, Space::Conversion).tenant(tenant).into_vec();
         store.scan_prefix(&cprefix, |k, v| {
-            let Some(person) = person_in_key(k, cprefix.len()) else { return true };
+            let Some(person) = person_in_key(k, cprefix.len()).map(group) else { return true };
             if !first.contains_key(&person) {
                 return true;
             }

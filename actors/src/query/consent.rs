@@ -3,6 +3,7 @@
 //! person's touchpoints and conversions count. Applied at read time over the
 //! final identity graph, so late updates and late merges stay exact.
 
+use super::linking::FinalPersons;
 use super::QueryError;
 use crate::domain::identity::IdKind;
 use crate::domain::Ts;
@@ -26,16 +27,26 @@ pub struct ConsentCache<'a> {
     tenant: &'a str,
     enabled: bool,
     persons: HashMap<u64, Vec<ConsentRec>>,
+    /// Final persons (identity=all with probabilistic links): a person's
+    /// consent is that of all its members.
+    view: Option<&'a FinalPersons>,
 }
 
 impl<'a> ConsentCache<'a> {
     pub fn new(store: &'a Store, partition: u16, tenant: &'a str, meta: &TenantMeta) -> ConsentCache<'a> {
-        ConsentCache { store, partition, tenant, enabled: meta.consent_updates > 0, persons: HashMap::new() }
+        ConsentCache { store, partition, tenant, enabled: meta.consent_updates > 0, persons: HashMap::new(), view: None }
+    }
+
+    /// Reads consent per final person of `view` (the person keys passed in are
+    /// then final persons).
+    pub fn with_view(mut self, view: Option<&'a FinalPersons>) -> ConsentCache<'a> {
+        self.view = view;
+        self
     }
 
     /// An empty cache with the same settings (for another thread).
     pub fn fork(&self) -> ConsentCache<'a> {
-        ConsentCache { store: self.store, partition: self.partition, tenant: self.tenant, enabled: self.enabled, persons: HashMap::new() }
+        ConsentCache { store: self.store, partition: self.partition, tenant: self.tenant, enabled: self.enabled, persons: HashMap::new(), view: self.view }
     }
 
     pub fn is_enabled(&self) -> bool {
@@ -82,12 +93,18 @@ impl<'a> ConsentCache<'a> {
 
     fn load(&self, person: u64) -> Result<Vec<ConsentRec>, QueryError> {
         let (p, t) = (self.partition, self.tenant);
-        let pk = key::person(p, t, person);
-        let Some(raw) = self.store.get(&pk)? else { return Ok(Vec::new()) };
-        let rec: PersonRec = codec::decode(&pk, &raw)?;
+        let members = match self.view {
+            Some(v) => v.members_of(person),
+            None => vec![person],
+        };
         let mut updates: Vec<ConsentRec> = Vec::new();
-        for n in rec.ids.members.iter().filter(|n| n.kind == IdKind::Customer) {
-            updates.extend(self.store.prefix_as::<ConsentRec>(&key::consent_prefix(p, t, &n.id))?);
+        for m in members {
+            let pk = key::person(p, t, m);
+            let Some(raw) = self.store.get(&pk)? else { continue };
+            let rec: PersonRec = codec::decode(&pk, &raw)?;
+            for n in rec.ids.members.iter().filter(|n| n.kind == IdKind::Customer) {
+                updates.extend(self.store.prefix_as::<ConsentRec>(&key::consent_prefix(p, t, &n.id))?);
+            }
         }
         updates.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
         Ok(updates)

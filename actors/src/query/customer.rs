@@ -3,6 +3,7 @@
 //! and every conversion with its per-touch credit under each rule model.
 
 use super::consent::ConsentCache;
+use super::linking::FinalPersons;
 use super::paths::lookback_touches;
 use super::QueryError;
 use crate::domain::identity::IdKind;
@@ -49,22 +50,48 @@ fn touch_json(t: &TouchRec) -> Value {
 }
 
 pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery) -> Result<Value, QueryError> {
-    let person = resolve(store, p, tenant, id)?.ok_or_else(|| QueryError::NotFound(format!("customer {id}")))?;
-    let pk = key::person(p, tenant, person);
-    let rec: PersonRec = match store.get(&pk)? {
-        Some(b) => codec::decode(&pk, &b)?,
-        None => return Err(QueryError::NotFound(format!("customer {id}"))),
+    customer_in(store, p, tenant, id, q, None)
+}
+
+/// [`customer`] as the final person of `view` (attribution.md, Probabilistic
+/// links 7): the identifiers of a linked member are `probabilistic` with its
+/// link's confidence, and the person id is the known member's.
+pub fn customer_in(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery, view: Option<&FinalPersons>) -> Result<Value, QueryError> {
+    let found = resolve(store, p, tenant, id)?.ok_or_else(|| QueryError::NotFound(format!("customer {id}")))?;
+    let person = view.map_or(found, |v| v.group_of(found));
+    let members = view.map_or_else(|| vec![person], |v| v.members_of(person));
+    let mut recs: Vec<(u64, PersonRec)> = Vec::with_capacity(members.len());
+    for m in &members {
+        let pk = key::person(p, tenant, *m);
+        match store.get(&pk)? {
+            Some(b) => recs.push((*m, codec::decode(&pk, &b)?)),
+            None if *m == found => return Err(QueryError::NotFound(format!("customer {id}"))),
+            None => {}
+        }
+    }
+    let Some(rec) = recs.iter().find(|(m, _)| *m == person).map(|(_, r)| r.clone()) else {
+        return Err(QueryError::NotFound(format!("customer {id}")));
     };
-    let identifiers: Vec<Value> = rec
-        .ids
-        .members
+    let identifiers: Vec<Value> = recs
         .iter()
-        .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "method": "deterministic", "confidence": 1.0}))
+        .flat_map(|(m, r)| {
+            let (method, confidence) = match view.and_then(|v| v.links.get(m)) {
+                Some(l) => ("probabilistic", l.confidence()),
+                None => ("deterministic", 1.0),
+            };
+            r.ids.members.iter().map(move |n| json!({"id": n.id, "kind": n.kind.as_str(), "method": method, "confidence": confidence}))
+        })
         .collect();
     let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
-    let mut consent = ConsentCache::new(store, p, tenant, &meta);
-    let mut touches: Vec<TouchRec> = store.prefix_as(&key::touch_prefix(p, tenant, person))?;
-    let mut convs: Vec<ConvRec> = store.prefix_as(&key::conv_prefix(p, tenant, person))?;
+    let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
+    let mut touches: Vec<TouchRec> = Vec::new();
+    let mut convs: Vec<ConvRec> = Vec::new();
+    for m in &members {
+        touches.extend(store.prefix_as::<TouchRec>(&key::touch_prefix(p, tenant, *m))?);
+        convs.extend(store.prefix_as::<ConvRec>(&key::conv_prefix(p, tenant, *m))?);
+    }
+    touches.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
+    convs.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
     touches.retain(|t| retained(t.ts, q.horizon));
     convs.retain(|c| retained(c.ts, q.horizon));
     consent.retain(person, &mut touches, |t| t.ts)?;
@@ -72,7 +99,11 @@ pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut conversions = Vec::with_capacity(convs.len());
     for c in &convs {
-        let mut path_recs = lookback_touches(store, p, tenant, person, c.ts, lookback, q.horizon)?;
+        let mut path_recs = Vec::new();
+        for m in &members {
+            path_recs.extend(lookback_touches(store, p, tenant, *m, c.ts, lookback, q.horizon)?);
+        }
+        path_recs.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
         consent.retain(person, &mut path_recs, |t| t.ts)?;
         let path: Vec<PathTouch> = path_recs
             .iter()
@@ -111,8 +142,8 @@ pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery
             "credit": credit,
         }));
     }
-    let mut segments: BTreeSet<String> = rec.segments.iter().cloned().collect();
-    for n in rec.ids.members.iter().filter(|n| n.kind == IdKind::Customer) {
+    let mut segments: BTreeSet<String> = recs.iter().flat_map(|(_, r)| r.segments.iter().cloned()).collect();
+    for n in recs.iter().flat_map(|(_, r)| r.ids.members.iter()).filter(|n| n.kind == IdKind::Customer) {
         let prefix = key::segment_prefix(p, tenant, &n.id);
         store.scan_prefix(&prefix, |k, _| {
             segments.insert(String::from_utf8_lossy(&k[prefix.len()..]).into_owned());

@@ -13,6 +13,7 @@
 //! aggregate up to date by recomputing only the persons that changed.
 
 use super::attribution::{conversions_with_paths, AttributionQuery, AttributionResult, ConversionPath};
+use super::linking::FinalPersons;
 use super::consent::ConsentCache;
 use super::QueryError;
 use crate::domain::datadriven::{markov_counted, shapley_counted, CountedPath, DataDrivenResult};
@@ -75,7 +76,13 @@ impl PersonPaths {
 
 /// The report of `model` (markov or shapley) over the tenant's paths.
 pub fn data_driven_report(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, convs: &[ConversionPath]) -> Result<AttributionResult, QueryError> {
-    let persons = all_persons(store, p, tenant, q, convs)?;
+    data_driven_report_in(store, p, tenant, model, q, convs, None)
+}
+
+/// [`data_driven_report`] over the final persons of `view` (`convs` loaded
+/// over the same view).
+pub fn data_driven_report_in(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, convs: &[ConversionPath], view: Option<&FinalPersons>) -> Result<AttributionResult, QueryError> {
+    let persons = all_persons_in(store, p, tenant, q, convs, view)?;
     // Per distinct path: conversions, nulls, the conversions' value.
     let mut paths: HashMap<Vec<String>, (u64, u64, ExactSum)> = HashMap::new();
     let mut totals = Totals::default();
@@ -135,6 +142,13 @@ pub fn rows_of(result: &DataDrivenResult, totals: &Totals) -> AttributionResult 
 /// Every person's part, from the query's conversions (as
 /// [`conversions_with_paths`] loads them) and one scan of the tenant's touchpoints.
 pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, convs: &[ConversionPath]) -> Result<BTreeMap<u64, PersonPaths>, QueryError> {
+    all_persons_in(store, p, tenant, q, convs, None)
+}
+
+/// [`all_persons`] per final person of `view` (`convs` loaded over the same
+/// view): a final person's non-converting tail merges its members' touches in
+/// (ts, event_id) order.
+pub fn all_persons_in(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, convs: &[ConversionPath], view: Option<&FinalPersons>) -> Result<BTreeMap<u64, PersonPaths>, QueryError> {
     let mut out: BTreeMap<u64, PersonPaths> = BTreeMap::new();
     let mut last_conv: HashMap<u64, Ts> = HashMap::new();
     for c in convs {
@@ -149,10 +163,13 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
     // (person, ts, event_id).
     let prefix = KeyBuf::space(p, Space::Touch).tenant(tenant).into_vec();
     let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
-    let mut consent = ConsentCache::new(store, p, tenant, &meta);
+    let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
     let mut err: Option<QueryError> = None;
+    // Tails of final persons with several members, merged after the scan.
+    let mut merged: BTreeMap<u64, Vec<(Ts, String, PathKey)>> = BTreeMap::new();
     store.scan_prefix(&prefix, |k, v| {
         let Some(person) = crate::state::tenant::person_in_key(k, prefix.len()) else { return true };
+        let person = view.map_or(person, |v| v.group_of(person));
         let Some(ts) = crate::state::tenant::ts_in_key(k, prefix.len() + 8) else { return true };
         if ts < q.from || ts >= q.to || !crate::domain::retention::retained(ts, q.horizon) || last_conv.get(&person).is_some_and(|lc| ts <= *lc) {
             return true;
@@ -164,9 +181,14 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
         }
         match codec::decode::<TouchRec>(k, v) {
             Ok(t) => {
+                let key = PathKey::Owned(t.touch.key(q.group_by).to_string());
+                if view.is_some_and(|v| v.linked.contains_key(&person)) {
+                    merged.entry(person).or_default().push((t.ts, t.event_id, key));
+                    return true;
+                }
                 let pp = out.entry(person).or_default();
                 pp.saw(t.ts);
-                pp.null.get_or_insert_with(Vec::new).push(PathKey::Owned(t.touch.key(q.group_by).to_string()));
+                pp.null.get_or_insert_with(Vec::new).push(key);
             }
             Err(e) => {
                 err = Some(e.into());
@@ -175,10 +197,18 @@ pub fn all_persons(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, co
         }
         true
     })?;
-    match err {
-        Some(e) => Err(e),
-        None => Ok(out),
+    if let Some(e) = err {
+        return Err(e);
     }
+    for (person, mut tail) in merged {
+        tail.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let pp = out.entry(person).or_default();
+        for (ts, _, key) in tail {
+            pp.saw(ts);
+            pp.null.get_or_insert_with(Vec::new).push(key);
+        }
+    }
+    Ok(out)
 }
 
 /// Loads the query's conversions and every person's part (for callers without a

@@ -3,7 +3,7 @@
 //! revenue under `last_touch` (default lookback, default currency), bucketed at
 //! the conversion's time under the key of its last touchpoint.
 
-use super::attribution::{conversions_with_paths, AttributionQuery};
+use super::attribution::AttributionQuery;
 use super::QueryError;
 use crate::domain::models::ModelParams;
 use crate::domain::window::{bucket_start, Granularity};
@@ -26,6 +26,23 @@ struct Bucket {
 /// ignored; the window counters are anonymous aggregates and stay).
 #[allow(clippy::too_many_arguments)]
 pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granularity, from: Ts, to: Ts, lookback_days: i64, horizon: Option<Ts>) -> Result<Value, QueryError> {
+    performance_in(store, p, tenant, journey, g, from, to, lookback_days, horizon, None)
+}
+
+/// [`performance`] with conversions attributed over the final persons of `view`.
+#[allow(clippy::too_many_arguments)]
+pub fn performance_in(
+    store: &Store,
+    p: u16,
+    tenant: &str,
+    journey: &str,
+    g: Granularity,
+    from: Ts,
+    to: Ts,
+    lookback_days: i64,
+    horizon: Option<Ts>,
+    view: Option<&super::linking::FinalPersons>,
+) -> Result<Value, QueryError> {
     let mut buckets: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
     let prefix = key::window_prefix(p, tenant, g.tag(), journey);
     let start = [prefix.as_slice(), &Ts::new(from.secs + (from.nanos > 0) as i64, 0).to_key_bytes()].concat();
@@ -50,7 +67,7 @@ pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granul
         currency: None,
         horizon,
     };
-    let (_, convs) = conversions_with_paths(store, p, tenant, &q)?;
+    let (_, convs) = super::attribution::conversions_with_paths_in(store, p, tenant, &q, view)?;
     for c in convs {
         let b = bucket_start(c.ts, g);
         // Late conversions skip the 5-second windows, as late touches do.
@@ -58,10 +75,18 @@ pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granul
             continue;
         }
         let Some(last) = c.touches.last() else { continue };
-        // Re-read the last touch for its composite key.
-        let tk = key::touch(p, tenant, c.person, last.0, &last.3);
-        let Some(raw) = store.get(&tk)? else { continue };
-        let t: TouchRec = codec::decode(&tk, &raw)?;
+        // Re-read the last touch for its composite key (from the member of
+        // the final person whose timeline holds it).
+        let members = view.map_or_else(|| vec![c.person], |v| v.members_of(c.person));
+        let mut found = None;
+        for m in members {
+            let tk = key::touch(p, tenant, m, last.0, &last.3);
+            if let Some(raw) = store.get(&tk)? {
+                found = Some(codec::decode::<TouchRec>(&tk, &raw)?);
+                break;
+            }
+        }
+        let Some(t) = found else { continue };
         if t.touch.dims.journey.as_deref().unwrap_or("-") != journey {
             continue;
         }

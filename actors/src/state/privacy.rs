@@ -8,9 +8,9 @@
 //! leaves, per identifier, only a SHA-256 tombstone with the erasure time, so
 //! an event of that identifier at or before it that arrives later is dropped.
 
-use super::records::{key, ConsentRec, ConvRec, PersonRec, VariantRec};
+use super::records::{key, ConsentRec, ConvRec, PersonRec, SignalRec, VariantRec};
 use super::tenant::TenantState;
-use crate::domain::identity::{IdKind, IdNode, IdentityStore, Link};
+use crate::domain::identity::{IdKind, IdNode, IdentityStore};
 use crate::domain::{Ts, VariantMetrics};
 use touchline_storage::{codec, StorageError};
 
@@ -28,6 +28,12 @@ impl TenantState<'_> {
         self.meta.consent_updates += 1;
         self.mark_meta_dirty();
         Ok(())
+    }
+
+    /// Stores the probabilistic-stitching signal of an accepted event.
+    pub fn put_signal(&mut self, customer_id: &str, event_id: &str, rec: &SignalRec) -> Result<(), StorageError> {
+        let k = key::signal(self.partition, self.tenant, customer_id, rec.ts, event_id);
+        self.txn.put_as(k, rec)
     }
 
     pub fn add_segments(&mut self, customer_id: &str, segments: &[String]) {
@@ -81,15 +87,9 @@ impl TenantState<'_> {
         let members = if members.is_empty() { vec![node.clone()] } else { members };
         for n in &members {
             self.delete_node(n);
-            for (k, v) in self.txn.collect_prefix(&key::link_prefix(p, &t, n))? {
-                let l: Link = codec::decode(&k, &v)?;
-                let other = if &l.a == n { &l.b } else { &l.a };
-                self.txn.delete(key::link(p, &t, other, l.ts, &l.event_id, n));
-                self.txn.delete(k);
-                out.records += 1;
-            }
+            out.records += self.delete_links_of(n)?;
             if n.kind == IdKind::Customer {
-                for prefix in [key::consent_prefix(p, &t, &n.id), key::segment_prefix(p, &t, &n.id)] {
+                for prefix in [key::consent_prefix(p, &t, &n.id), key::segment_prefix(p, &t, &n.id), key::signal_prefix(p, &t, &n.id)] {
                     for (k, _) in self.txn.collect_prefix(&prefix)? {
                         self.txn.delete(k);
                         out.records += 1;

@@ -122,6 +122,19 @@ pub struct ConsentRec {
     pub analytics: bool,
 }
 
+/// The probabilistic-stitching signal of one accepted event with analytics
+/// consent (attribution.md, "Probabilistic links", 2); its key carries the
+/// event's customer_id, time and event_id. Kept for every tenant, so turning
+/// `probabilistic` on takes effect for all data already stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalRec {
+    pub customer_id: String,
+    pub ts: Ts,
+    pub ip: String,
+    pub user_agent: Option<String>,
+    pub geo: Option<(f64, f64)>,
+}
+
 /// Per-variant performance from personalization events (platform-reported deltas).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct VariantRec {
@@ -176,7 +189,13 @@ pub mod key {
     pub fn link_prefix(p: u16, tenant: &str, n: &IdNode) -> Vec<u8> {
         t(p, Space::Link, tenant).u8(n.kind.tag()).str0(&n.id).into_vec()
     }
-    pub fn link(p: u16, tenant: &str, n: &IdNode, ts: Ts, event_id: &str, other: &IdNode) -> Vec<u8> {
+    /// The record of the pair `n`–`other`, under `n` (the pair is kept under both).
+    pub fn link(p: u16, tenant: &str, n: &IdNode, other: &IdNode) -> Vec<u8> {
+        KeyBuf(link_prefix(p, tenant, n)).u8(other.kind.tag()).bytes(other.id.as_bytes()).into_vec()
+    }
+    /// One link per event, as builds before pair records wrote them (still
+    /// read, and deleted by erasure; never written).
+    pub fn link_per_event(p: u16, tenant: &str, n: &IdNode, ts: Ts, event_id: &str, other: &IdNode) -> Vec<u8> {
         KeyBuf(link_prefix(p, tenant, n))
             .bytes(&ts.to_key_bytes())
             .str0(event_id)
@@ -242,6 +261,15 @@ pub mod key {
     }
     pub fn consent(p: u16, tenant: &str, customer_id: &str, ts: Ts, event_id: &str) -> Vec<u8> {
         KeyBuf(consent_prefix(p, tenant, customer_id)).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
+    }
+    pub fn signals_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::Signal, tenant).into_vec()
+    }
+    pub fn signal_prefix(p: u16, tenant: &str, customer_id: &str) -> Vec<u8> {
+        t(p, Space::Signal, tenant).str0(customer_id).into_vec()
+    }
+    pub fn signal(p: u16, tenant: &str, customer_id: &str, ts: Ts, event_id: &str) -> Vec<u8> {
+        KeyBuf(signal_prefix(p, tenant, customer_id)).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
     }
     pub fn segment_prefix(p: u16, tenant: &str, customer_id: &str) -> Vec<u8> {
         t(p, Space::Segment, tenant).str0(customer_id).into_vec()

@@ -27,12 +27,14 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
     let model = p.model(Model::Linear)?;
     let (from, to) = p.range_all()?;
     let mut q = p.attribution_query(from, to, Some(GroupBy::Campaign), state.default_lookback_days)?;
+    let p_identity = p.identity()?;
     require_weights(model, &q.params)?;
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
     let body = blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
-        Ok(query::campaigns::campaigns(&store, partition, &tenant, model, &q)?)
+        let view = state.final_persons(partition, &tenant, p_identity)?;
+        Ok(query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, view.as_ref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))
@@ -52,7 +54,9 @@ pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>
     let store = state.store.clone();
     let body = blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
-        Ok(query::cohorts::cohorts(&store, partition, &tenant, &q)?)
+        // Cohorts use the final persons (attribution.md, Probabilistic links 6).
+        let view = state.final_persons(partition, &tenant, Default::default())?;
+        Ok(query::cohorts::cohorts_in(&store, partition, &tenant, &q, view.as_ref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))

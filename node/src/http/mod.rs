@@ -50,9 +50,21 @@ pub struct AppState {
     pub paths: Arc<touchline_actors::query::paths_cache::PathsCache>,
     /// Partition snapshots exported for restoring peers.
     pub snapshots: Arc<snapshots::SnapshotShelf>,
+    /// Tenants with probabilistic links on, and their settings.
+    pub linking: touchline_actors::query::linking::LinkingPolicy,
 }
 
 impl AppState {
+    /// The final persons of `tenant` when the query asks for them and the
+    /// tenant has probabilistic links that join anyone (`None`: the
+    /// deterministic persons, answered from the report cache).
+    pub fn final_persons(&self, partition: u16, tenant: &str, view: touchline_actors::query::linking::IdentityView) -> Result<Option<touchline_actors::query::linking::FinalPersons>, ApiError> {
+        use touchline_actors::query::linking::{final_persons, IdentityView};
+        let Some(linking) = self.linking.of(tenant).filter(|_| view == IdentityView::All) else { return Ok(None) };
+        let f = final_persons(&self.store, partition, tenant, linking)?;
+        Ok((!f.is_empty()).then_some(f))
+    }
+
     /// The retention horizon of `tenant` in `partition` (a blocking RocksDB read).
     pub fn horizon(&self, partition: u16, tenant: &str) -> Result<Option<touchline_actors::domain::Ts>, ApiError> {
         Ok(touchline_actors::query::horizon(&self.store, partition, tenant, &self.retention)?)

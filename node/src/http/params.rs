@@ -79,6 +79,15 @@ impl Params {
         }
     }
 
+    /// `identity=all|deterministic` (attribution.md, Probabilistic links 6).
+    pub fn identity(&self) -> Result<touchline_actors::query::linking::IdentityView, ApiError> {
+        match self.str("identity") {
+            None => Ok(Default::default()),
+            Some(v) => touchline_actors::query::linking::IdentityView::parse(v)
+                .ok_or_else(|| ApiError::param("identity", format!("unknown identity view {v:?} (one of all, deterministic)"))),
+        }
+    }
+
     pub fn group_by(&self, key: &str) -> Result<GroupBy, ApiError> {
         match self.str(key) {
             None => Ok(GroupBy::Channel),

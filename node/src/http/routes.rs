@@ -123,7 +123,7 @@ fn rows_json(rows: &[Row]) -> Value {
     Value::Array(rows.iter().map(|r| json!({"key": r.key, "credit": r.credit, "value": r.value})).collect())
 }
 
-pub(super) const ATTR_PARAMS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights"];
+pub(super) const ATTR_PARAMS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights", "identity"];
 
 async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>, compare: bool) -> Result<Response<Full<Bytes>>, ApiError> {
     // `compare` ignores a `model` parameter (every model is answered).
@@ -131,6 +131,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
     let model = if compare { Model::Linear } else { p.model(Model::Linear)? };
     let (from, to) = p.range(super::params::DEFAULT_RANGE_DAYS, state.limits.max_query_range_days)?;
     let q = p.attribution_query(from, to, None, state.default_lookback_days)?;
+    let identity = p.identity()?;
     if !compare {
         require_weights(model, &q.params)?;
     }
@@ -147,7 +148,15 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
             "consumed_through": watermark.map(|w| w.to_string()),
         });
         // Every model is answered from the paths cache (one entry per query
-        // shape, kept up to date incrementally).
+        // shape, kept up to date incrementally), but over final persons joined
+        // by probabilistic links, which are computed afresh.
+        let view = state.final_persons(partition, &t, identity)?;
+        let report = |m: Model| -> Result<_, ApiError> {
+            Ok(match &view {
+                Some(v) => query::attribution::attribution_in(&store, partition, &t, m, &q2, Some(v))?,
+                None => paths.report(&store, partition, &t, m, &q2)?,
+            })
+        };
         if compare {
             let mut models = serde_json::Map::new();
             let mut totals = (0u64, 0.0f64, None);
@@ -155,7 +164,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
                 if m == Model::Custom && q2.params.custom_weights.is_none() {
                     continue;
                 }
-                let r = paths.report(&store, partition, &t, m, &q2)?;
+                let r = report(m)?;
                 totals = (r.conversions, r.conversion_value, r.currency);
                 models.insert(m.as_str().to_string(), rows_json(&r.rows));
             }
@@ -164,7 +173,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
             head["currency"] = json!(totals.2);
             head["models"] = Value::Object(models);
         } else {
-            let r = paths.report(&store, partition, &t, model, &q2)?;
+            let r = report(model)?;
             head["model"] = json!(model.as_str());
             head["conversions"] = json!(r.conversions);
             head["conversion_value"] = json!(r.conversion_value);
@@ -181,7 +190,8 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
 }
 
 async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
-    let p = Params::parse(query.as_deref(), &["lookback_days", "half_life_hours", "weights", "group_by"])?;
+    let p = Params::parse(query.as_deref(), &["lookback_days", "half_life_hours", "weights", "group_by", "identity"])?;
+    let identity = p.identity()?;
     let mut q = CustomerQuery {
         lookback_days: p.int("lookback_days", 0, 3650)?.unwrap_or(state.default_lookback_days),
         params: p.model_params()?,
@@ -195,7 +205,8 @@ async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Optio
     let store = state.store.clone();
     let body = blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
-        Ok(query::customer::customer(&store, partition, &tenant, &id, &q)?)
+        let view = state.final_persons(partition, &tenant, identity)?;
+        Ok(query::customer::customer_in(&store, partition, &tenant, &id, &q, view.as_ref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))
@@ -213,7 +224,9 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
     let lookback = state.default_lookback_days;
     let body = blocking(move || {
         let horizon = state.horizon(partition, &tenant)?;
-        Ok(query::journey::performance(&store, partition, &tenant, &journey, g, from, to, lookback, horizon)?)
+        // Journeys use the final persons (attribution.md, Probabilistic links 6).
+        let view = state.final_persons(partition, &tenant, Default::default())?;
+        Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizon, view.as_ref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))

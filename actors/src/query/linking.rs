@@ -1,0 +1,154 @@
+//! Probabilistic links as queries see them (attribution.md, "Probabilistic
+//! links"): for a tenant with `probabilistic = true`, the deterministic persons
+//! are joined into final persons by evaluating the pure rule
+//! (`domain::probabilistic::links`) over the tenant's stored signals
+//! (`state::SignalRec`, kept for every tenant) and its current identity graph,
+//! at query time — so a later event, merge, login or erasure is reflected
+//! exactly, whatever the arrival order. Reports under `identity=all` then read
+//! each final person's members together ([`FinalPersons`]).
+
+use super::QueryError;
+use crate::domain::identity::IdKind;
+use crate::domain::probabilistic::{self, Component, ProbLink, Signal, SignalEvent};
+use crate::state::{key, PersonRec, SignalRec};
+use std::collections::{BTreeMap, HashMap};
+use touchline_storage::{codec, Store};
+
+/// One tenant's probabilistic settings (config `[tenants.<t>]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linking {
+    /// `probabilistic_threshold` in points (10 000 = 1.0).
+    pub threshold: u32,
+    /// `probabilistic_max_ip_persons`.
+    pub max_ip_persons: usize,
+}
+
+/// The tenants with `probabilistic = true` and their settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkingPolicy {
+    pub per_tenant: BTreeMap<String, Linking>,
+}
+
+impl LinkingPolicy {
+    pub fn of(&self, tenant: &str) -> Option<Linking> {
+        self.per_tenant.get(tenant).copied()
+    }
+}
+
+/// Which persons a query answers over (`identity` query parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IdentityView {
+    /// Final persons: deterministic ones joined by probabilistic links.
+    #[default]
+    All,
+    Deterministic,
+}
+
+impl IdentityView {
+    pub fn parse(s: &str) -> Option<IdentityView> {
+        match s {
+            "all" => Some(IdentityView::All),
+            "deterministic" => Some(IdentityView::Deterministic),
+            _ => None,
+        }
+    }
+}
+
+/// Final persons of a tenant: each anonymous deterministic person linked to a
+/// known one, and each known person's linked members.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FinalPersons {
+    /// Anonymous person → its link.
+    pub links: BTreeMap<u64, ProbLink>,
+    /// Known person → its linked anonymous persons (ascending).
+    pub linked: BTreeMap<u64, Vec<u64>>,
+}
+
+impl FinalPersons {
+    pub fn from_links(links: BTreeMap<u64, ProbLink>) -> FinalPersons {
+        let mut linked: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for (a, l) in &links {
+            linked.entry(l.known).or_default().push(*a);
+        }
+        FinalPersons { links, linked }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// The final person a deterministic person belongs to (its known person's key).
+    pub fn group_of(&self, person: u64) -> u64 {
+        self.links.get(&person).map_or(person, |l| l.known)
+    }
+
+    /// The deterministic persons of the final person `group`: itself first,
+    /// then its linked ones.
+    pub fn members_of(&self, group: u64) -> Vec<u64> {
+        std::iter::once(group).chain(self.linked.get(&group).into_iter().flatten().copied()).collect()
+    }
+}
+
+/// Evaluates the tenant's probabilistic links over its stored signals: one
+/// scan of the signals plus a lookup of each distinct customer_id's person.
+pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<FinalPersons, QueryError> {
+    let mut person_of: HashMap<String, Option<u64>> = HashMap::new();
+    let mut known: BTreeMap<u64, bool> = BTreeMap::new();
+    let mut events = Vec::new();
+    let mut recs: Vec<SignalRec> = Vec::new();
+    store.scan_as::<SignalRec>(&key::signals_prefix(p, tenant), &touchline_storage::keys::prefix_end(&key::signals_prefix(p, tenant)), |_, r| {
+        recs.push(r);
+        true
+    })?;
+    for r in recs {
+        let person = match person_of.get(&r.customer_id) {
+            Some(x) => *x,
+            None => {
+                let x = lookup(store, p, tenant, &r.customer_id)?;
+                person_of.insert(r.customer_id.clone(), x);
+                x
+            }
+        };
+        // An erased person's identifiers are gone: it takes no part.
+        let Some(person) = person else { continue };
+        if let std::collections::btree_map::Entry::Vacant(e) = known.entry(person) {
+            e.insert(is_known(store, p, tenant, person)?);
+        }
+        if let Some(signal) = Signal::new(&r.ip, r.user_agent.as_deref(), r.geo) {
+            events.push(SignalEvent { component: person, ts: r.ts, signal });
+        }
+    }
+    let components: Vec<Component> = known.iter().map(|(&id, &k)| if k { Component::known(id) } else { Component::anonymous(id) }).collect();
+    let links = probabilistic::links(&components, &events, linking.threshold, linking.max_ip_persons);
+    crate::metrics::probabilistic_links(p, tenant, links.len());
+    Ok(FinalPersons::from_links(links))
+}
+
+/// The person of a customer_id node.
+fn lookup(store: &Store, p: u16, tenant: &str, customer_id: &str) -> Result<Option<u64>, QueryError> {
+    Ok(store.get(&key::node_lookup(p, tenant, IdKind::Customer, customer_id))?.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok()).map(u64::from_be_bytes))
+}
+
+/// Whether a person holds a user_id node.
+fn is_known(store: &Store, p: u16, tenant: &str, person: u64) -> Result<bool, QueryError> {
+    let k = key::person(p, tenant, person);
+    let Some(raw) = store.get(&k)? else { return Ok(false) };
+    let rec: PersonRec = codec::decode(&k, &raw)?;
+    Ok(rec.ids.members.iter().any(|n| n.kind == IdKind::User))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_join_linked_persons_under_their_known_person() {
+        let links = BTreeMap::from([(5, ProbLink { known: 2, score: 8000 }), (7, ProbLink { known: 2, score: 7200 }), (9, ProbLink { known: 3, score: 9000 })]);
+        let f = FinalPersons::from_links(links);
+        assert_eq!((f.group_of(5), f.group_of(7), f.group_of(9), f.group_of(2), f.group_of(4)), (2, 2, 3, 2, 4));
+        assert_eq!(f.members_of(2), vec![2, 5, 7]);
+        assert_eq!(f.members_of(4), vec![4]);
+        assert_eq!(IdentityView::parse("all"), Some(IdentityView::All));
+        assert_eq!(IdentityView::parse("x"), None);
+    }
+}
