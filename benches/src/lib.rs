@@ -182,7 +182,7 @@ pub fn identity_links(n: usize) -> Vec<Link> {
     pairs
         .into_iter()
         .enumerate()
-        .map(|(i, (a, b))| Link { ts: t0.plus_secs(i as i64), event_id: format!("lnk-{i:07}"), a, b })
+        .map(|(i, (a, b))| Link::new(t0.plus_secs(i as i64), format!("lnk-{i:07}"), a, b))
         .collect()
 }
 

@@ -11,6 +11,13 @@
 //! every link simply merges (no merge can then be blocked in any order); once a
 //! component exceeds it, its persons are marked `guarded` and every later link
 //! touching them re-stitches the component from its stored links.
+//!
+//! Links are stored one record per node pair ([`Link::count`]): the pair's
+//! earliest link in `(timestamp, event_id)` order and how many links it has
+//! seen. That keeps the guard and the blocked count exact: in the batch order
+//! a pair's later links either find both nodes already joined (no-ops) or,
+//! once its earliest link is blocked, are blocked too (the two persons only
+//! grow, so their sum stays over the cap) and count one each.
 
 use crate::domain::event::Ts;
 use serde::{Deserialize, Serialize};
@@ -53,13 +60,42 @@ impl IdNode {
     }
 }
 
-/// A deterministic link observed on an event (`customer_id` ↔ `user_id`).
+/// A deterministic link observed on an event (`customer_id` ↔ `user_id`),
+/// or, stored, the record of one node pair: its earliest link and the
+/// number of links of the pair seen.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Link {
     pub ts: Ts,
     pub event_id: String,
     pub a: IdNode,
     pub b: IdNode,
+    /// Links of the pair this record stands for: 1 for one event's link.
+    /// Values written before pairs were kept (one record per event) read as 1.
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Link {
+    /// The link of one event.
+    pub fn new(ts: Ts, event_id: impl Into<String>, a: IdNode, b: IdNode) -> Link {
+        Link { ts, event_id: event_id.into(), a, b, count: 1 }
+    }
+
+    /// Whether `other` joins the same two nodes (in either direction).
+    pub fn same_pair(&self, other: &Link) -> bool {
+        (self.a == other.a && self.b == other.b) || (self.a == other.b && self.b == other.a)
+    }
+
+    /// The record of this pair once `other` (a link of the same pair) is
+    /// added: the earlier of the two in `(ts, event_id)` order, counts summed.
+    pub fn merged(&self, other: &Link) -> Link {
+        let first = if (other.ts, &other.event_id) < (self.ts, &self.event_id) { other } else { self };
+        Link { count: self.count + other.count, ..first.clone() }
+    }
 }
 
 /// The identity part of a person record.
@@ -89,8 +125,11 @@ pub trait IdentityStore {
     fn person(&mut self, key: u64) -> Result<Option<PersonIds>, Self::Error>;
     fn put_person(&mut self, key: u64, ids: &PersonIds) -> Result<(), Self::Error>;
     fn delete_person(&mut self, key: u64) -> Result<(), Self::Error>;
-    /// Stores a link under both of its nodes.
-    fn add_link(&mut self, link: &Link) -> Result<(), Self::Error>;
+    /// Adds `link` to its pair's record ([`Link::merged`]), kept under both
+    /// nodes; returns the record before (`None`: the pair's first link).
+    fn add_link(&mut self, link: &Link) -> Result<Option<Link>, Self::Error>;
+    /// The records of `node`'s pairs (one per pair; stores written by older
+    /// builds may also hold one record per link, each counting 1).
     fn links_of(&mut self, node: &IdNode) -> Result<Vec<Link>, Self::Error>;
     fn next_person_key(&mut self) -> Result<u64, Self::Error>;
 }
@@ -112,6 +151,10 @@ pub struct LinkOutcome {
     /// metric counts each blocked link once, however often its component is
     /// re-stitched).
     pub blocked: usize,
+    /// Links the guard blocked before this step and no longer does: a late
+    /// link earlier in `(ts, event_id)` order can change which merges come
+    /// first. `blocked − unblocked` summed over every step is the batch count.
+    pub unblocked: usize,
     /// Persons created for previously unknown nodes.
     pub created: Vec<u64>,
 }
@@ -133,7 +176,7 @@ pub fn apply_link<S: IdentityStore>(store: &mut S, link: &Link, max_ids: usize) 
     let mut out = LinkOutcome::default();
     let pa = ensure_node(store, &link.a, &mut out.created)?;
     let pb = ensure_node(store, &link.b, &mut out.created)?;
-    store.add_link(link)?;
+    let prev = store.add_link(link)?;
     let a = store.person(pa)?.unwrap_or_default();
     let b = if pa == pb { a.clone() } else { store.person(pb)?.unwrap_or_default() };
     if pa == pb && !a.guarded {
@@ -154,13 +197,13 @@ pub fn apply_link<S: IdentityStore>(store: &mut S, link: &Link, max_ids: usize) 
         out.moves.push(Move { from: gone, to: keep, nodes: moved.members, whole: true });
         return Ok(out);
     }
-    restitch(store, link, max_ids, &mut out)?;
+    restitch(store, link, prev.as_ref(), max_ids, &mut out)?;
     Ok(out)
 }
 
 /// Recomputes the guarded persons of the whole link component of `new`, the
-/// link just added.
-fn restitch<S: IdentityStore>(store: &mut S, new: &Link, max_ids: usize, out: &mut LinkOutcome) -> Result<(), S::Error> {
+/// link just added to its pair's record `prev`.
+fn restitch<S: IdentityStore>(store: &mut S, new: &Link, prev: Option<&Link>, max_ids: usize, out: &mut LinkOutcome) -> Result<(), S::Error> {
     let start = &new.a;
     // Gather the raw component and its links.
     let mut seen: BTreeSet<IdNode> = BTreeSet::new();
@@ -192,8 +235,12 @@ fn restitch<S: IdentityStore>(store: &mut S, new: &Link, max_ids: usize, out: &m
     let nodes: Vec<IdNode> = seen.iter().cloned().collect();
     let links: Vec<Link> = links.into_iter().collect();
     let st = stitch(&nodes, &links, max_ids);
-    let before: Vec<Link> = links.iter().filter(|l| *l != new).cloned().collect();
-    out.blocked += st.blocked.saturating_sub(stitch(&nodes, &before, max_ids).blocked);
+    // The component before this link: its pair's record as it was.
+    let after = prev.map_or_else(|| new.clone(), |p| p.merged(new));
+    let before: Vec<Link> = links.iter().filter(|l| **l != after).cloned().chain(prev.cloned()).collect();
+    let was = stitch(&nodes, &before, max_ids).blocked;
+    out.blocked += st.blocked.saturating_sub(was);
+    out.unblocked += was.saturating_sub(st.blocked);
     let guarded = nodes.len() > max_ids;
     // Give each new group the old key that holds most of its members (ties: smaller key).
     let mut used: BTreeSet<u64> = BTreeSet::new();
@@ -256,7 +303,9 @@ pub struct Stitching {
 }
 
 /// The batch definition: every node is a person; links in `(ts, event_id)` order
-/// merge persons unless the merged person would exceed `max_ids`.
+/// merge persons unless the merged person would exceed `max_ids`. A record
+/// standing for several links of one pair ([`Link::count`]) is decided by its
+/// earliest and, blocked, counts each of them.
 pub fn stitch(nodes: &[IdNode], links: &[Link], max_ids: usize) -> Stitching {
     let mut index: HashMap<&IdNode, usize> = HashMap::new();
     let mut all: Vec<&IdNode> = Vec::new();
@@ -284,7 +333,7 @@ pub fn stitch(nodes: &[IdNode], links: &[Link], max_ids: usize) -> Stitching {
             continue;
         }
         if size[ra] + size[rb] > max_ids {
-            blocked += 1;
+            blocked += l.count as usize;
             continue;
         }
         let (big, small) = if size[ra] >= size[rb] { (ra, rb) } else { (rb, ra) };
@@ -309,6 +358,7 @@ pub fn stitch(nodes: &[IdNode], links: &[Link], max_ids: usize) -> Stitching {
 pub struct MemIdentity {
     pub node_person: HashMap<IdNode, u64>,
     pub persons: HashMap<u64, PersonIds>,
+    /// Per node, one record per pair ([`Link::merged`]).
     pub links: HashMap<IdNode, Vec<Link>>,
     pub next: u64,
 }
@@ -342,14 +392,19 @@ impl IdentityStore for MemIdentity {
         self.persons.remove(&key);
         Ok(())
     }
-    fn add_link(&mut self, link: &Link) -> Result<(), Self::Error> {
+    fn add_link(&mut self, link: &Link) -> Result<Option<Link>, Self::Error> {
+        let mut prev = None;
         for n in [&link.a, &link.b] {
             let v = self.links.entry(n.clone()).or_default();
-            if !v.contains(link) {
-                v.push(link.clone());
+            match v.iter_mut().find(|l| l.same_pair(link)) {
+                Some(l) => {
+                    prev = Some(l.clone());
+                    *l = l.merged(link);
+                }
+                None => v.push(link.clone()),
             }
         }
-        Ok(())
+        Ok(prev)
     }
     fn links_of(&mut self, node: &IdNode) -> Result<Vec<Link>, Self::Error> {
         Ok(self.links.get(node).cloned().unwrap_or_default())

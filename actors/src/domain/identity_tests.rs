@@ -4,16 +4,19 @@ use super::*;
 use proptest::prelude::*;
 
 fn link(ts: i64, eid: &str, c: &str, u: &str) -> Link {
-    Link { ts: Ts::new(ts, 0), event_id: eid.into(), a: IdNode::customer(c), b: IdNode::user(u) }
+    Link::new(Ts::new(ts, 0), eid, IdNode::customer(c), IdNode::user(u))
 }
 
+/// Applies `links` in this order; returns the store and the blocked links
+/// counted (newly blocked minus unblocked).
 fn run(links: &[Link], max: usize) -> (MemIdentity, usize) {
     let mut s = MemIdentity::default();
-    let mut blocked = 0;
+    let mut blocked = 0isize;
     for l in links {
-        blocked += apply_link(&mut s, l, max).unwrap().blocked;
+        let out = apply_link(&mut s, l, max).unwrap();
+        blocked += out.blocked as isize - out.unblocked as isize;
     }
-    (s, blocked)
+    (s, usize::try_from(blocked).expect("never below zero"))
 }
 
 #[test]
@@ -68,6 +71,40 @@ fn each_blocked_link_is_counted_once_whatever_the_arrival() {
 }
 
 #[test]
+fn many_logins_keep_one_link_per_pair() {
+    // Two devices of alice, each logging in 100 times: two pairs, so two
+    // links under alice and one under each device, the earliest login with
+    // the number of logins; re-logins neither add links nor change persons.
+    let mut s = MemIdentity::default();
+    for i in 0..100 {
+        apply_link(&mut s, &link(1_000 - i, &format!("p{i:03}"), "phone", "alice"), 64).unwrap();
+        apply_link(&mut s, &link(2_000 + i, &format!("l{i:03}"), "laptop", "alice"), 64).unwrap();
+    }
+    let alice = s.links_of(&IdNode::user("alice")).unwrap();
+    assert_eq!(alice.len(), 2, "{alice:?}");
+    let phone = s.links_of(&IdNode::customer("phone")).unwrap();
+    assert_eq!(phone, vec![Link { count: 100, ..link(901, "p099", "phone", "alice") }]);
+    let laptop = s.links_of(&IdNode::customer("laptop")).unwrap();
+    assert_eq!((laptop.len(), laptop[0].ts, laptop[0].count), (1, Ts::new(2_000, 0), 100));
+    assert_eq!(s.groups().len(), 1);
+}
+
+#[test]
+fn a_blocked_pair_counts_each_of_its_links() {
+    // max 2: a-u merges first (t1); b-u is blocked, and so is each later b-u
+    // login: the batch counts 3, and so does the stream, whatever the order,
+    // though it keeps one link for the pair.
+    let links = vec![link(1, "e1", "a", "u"), link(2, "e2", "b", "u"), link(3, "e3", "b", "u"), link(4, "e4", "b", "u")];
+    assert_eq!(stitch(&[], &links, 2).blocked, 3);
+    for perm in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 0, 3, 1], [1, 3, 0, 2]] {
+        let ordered: Vec<Link> = perm.iter().map(|&i| links[i].clone()).collect();
+        let (mut s, blocked) = run(&ordered, 2);
+        assert_eq!(blocked, 3, "arrival order {perm:?}");
+        assert_eq!(s.links_of(&IdNode::customer("b")).unwrap().len(), 1);
+    }
+}
+
+#[test]
 fn public_id_is_smallest_member() {
     let p = PersonIds { members: vec![IdNode::customer("b"), IdNode::user("a")], guarded: false };
     assert_eq!(p.public_id(), "customer_id:b");
@@ -102,6 +139,20 @@ proptest! {
                 prop_assert_eq!(s.node_person.get(n), Some(key));
             }
         }
+        // The blocked count is the batch's, whatever the order; in the batch
+        // order no link is ever unblocked, so the metric (a counter) is too.
+        let (_, blocked) = run(&shuffled, max);
+        prop_assert_eq!(blocked, batch.blocked);
+        let mut canonical = links.clone();
+        canonical.sort_by(|x, y| (x.ts, &x.event_id).cmp(&(y.ts, &y.event_id)));
+        let mut s = MemIdentity::default();
+        let (mut newly, mut unblocked) = (0, 0);
+        for l in &canonical {
+            let out = apply_link(&mut s, l, max).unwrap();
+            newly += out.blocked;
+            unblocked += out.unblocked;
+        }
+        prop_assert_eq!((newly, unblocked), (batch.blocked, 0));
         // Without a binding cap the persons are the connected components.
         let (free, blocked) = run(&shuffled, usize::MAX);
         prop_assert_eq!(blocked, 0);

@@ -333,9 +333,11 @@ impl<'a> TenantState<'a> {
         self.meta_dirty = true;
     }
 
-    pub fn note_blocked(&mut self, n: usize) {
-        if n > 0 {
-            self.meta.merges_blocked += n as u64;
+    /// Keeps the tenant's count of blocked links (the batch's: links newly
+    /// blocked minus those a late, earlier link unblocked).
+    pub fn note_blocked(&mut self, blocked: usize, unblocked: usize) {
+        if blocked != unblocked {
+            self.meta.merges_blocked = (self.meta.merges_blocked + blocked as u64).saturating_sub(unblocked as u64);
             self.meta_dirty = true;
         }
     }
@@ -383,12 +385,8 @@ impl IdentityStore for TenantState<'_> {
         }
         self.write_person_rec(key_, None)
     }
-    fn add_link(&mut self, l: &Link) -> Result<(), StorageError> {
-        let (p, t) = (self.partition, self.tenant);
-        let v = codec::encode(l)?;
-        self.txn.put(key::link(p, t, &l.a, l.ts, &l.event_id, &l.b), v.clone());
-        self.txn.put(key::link(p, t, &l.b, l.ts, &l.event_id, &l.a), v);
-        Ok(())
+    fn add_link(&mut self, l: &Link) -> Result<Option<Link>, StorageError> {
+        self.put_link(l)
     }
     fn links_of(&mut self, node: &IdNode) -> Result<Vec<Link>, StorageError> {
         self.txn.prefix_as(&key::link_prefix(self.partition, self.tenant, node))
