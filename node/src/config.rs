@@ -635,6 +635,21 @@ mod tests {
     }
 
     #[test]
+    fn probabilistic_settings_parse_validate_and_default() {
+        let c: NodeConfig = toml::from_str("[tenants.acme]\nprobabilistic = true\nprobabilistic_threshold = 0.57\n[tenants.b]\nprobabilistic = true\n[tenants.off]\nprobabilistic_threshold = 0.9\n").unwrap();
+        c.validate().unwrap();
+        let l = c.linking();
+        assert_eq!(l.of("acme").map(|x| (x.threshold, x.max_ip_persons)), Some((5700, 10)));
+        assert_eq!(l.of("b").map(|x| x.threshold), Some(7000));
+        assert_eq!((l.of("off"), l.of("other")), (None, None), "off by default");
+        for bad in ["probabilistic_threshold = 0", "probabilistic_threshold = 1.5", "probabilistic_max_ip_persons = 0"] {
+            let c: NodeConfig = toml::from_str(&format!("[tenants.acme]\n{bad}\n")).unwrap();
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(bad.split(' ').next().unwrap()), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn tls_is_both_or_neither_and_named() {
         let c: NodeConfig = toml::from_str("[tls]\ncert = \"c.pem\"\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("`tls.key`"));
