@@ -114,7 +114,7 @@ async fn any_node_answers_any_query_like_the_reference() {
     let broker = Broker::start().await;
     let (partitions, topic) = (6, "ev-cluster");
     let (spec, records) = dataset(&broker, topic, partitions).await;
-    let total = records.len() as i64;
+    let total = touchline_tests::fixtures::offsets_after(&records, partitions);
     let dir = tempfile::tempdir().unwrap();
     let (nodes, owners) = start_settled(&broker, topic, dir.path(), partitions, total).await;
     for v in all_views(&nodes).await.iter().flatten() {
@@ -200,7 +200,7 @@ async fn scale_out_one_node_at_a_time_settles() {
         let up = wait_for(Duration::from_secs(60), || async { cluster_view(n).await.is_some_and(owns) }).await;
         assert!(up, "{} never owned a partition", n.spec.node_id);
     }
-    wait_settled(&nodes, partitions, records.len() as i64, Duration::from_secs(60)).await.unwrap();
+    wait_settled(&nodes, partitions, touchline_tests::fixtures::offsets_after(&records, partitions), Duration::from_secs(60)).await.unwrap();
 }
 
 async fn all_views(nodes: &[Node]) -> Vec<Option<Value>> {

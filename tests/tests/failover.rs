@@ -7,6 +7,10 @@
 //! restored from the changelog — a silent fall-back to replaying the events
 //! topic would fail the test.
 //!
+//! Tenant `acme` has probabilistic links on: its reports (over final persons,
+//! computed from the signals every copy of the state holds) must survive the
+//! faults too.
+//!
 //! Nodes use the eager `roundrobin` assignment: Tansu's coordinator does not run
 //! the second phase of a cooperative rebalance (see the ignored test in
 //! cluster.rs), which would leave partitions unassigned after a join.
@@ -20,9 +24,11 @@ use touchline_tests::cluster::{consumed, eager_spec, metric, settled, view};
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
 /// Peer snapshots tried on every restore (the default threshold would skip
-/// them for a dataset this small).
+/// them for a dataset this small); tenant `acme` has probabilistic links on.
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
-    eager_spec(broker, topic, dir, id, &["--snapshot-min-records", "1"])
+    let config = dir.join("node.toml");
+    std::fs::write(&config, "[tenants.acme]\nprobabilistic = true\n").expect("config");
+    eager_spec(broker, topic, dir, id, &["--snapshot-min-records", "1", "--config", &config.display().to_string()])
 }
 
 /// Every partition has a warm standby: an alive member other than its owner
@@ -46,7 +52,7 @@ async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
     let (partitions, topic) = (6, "ev-failover");
     let spec_ds = DatasetSpec { seed: 47, tenants: 12, persons: 1200, partitions, ..DatasetSpec::default() };
     let records = generate(&spec_ds);
-    let total = records.len() as i64;
+    let total = touchline_tests::fixtures::offsets_after(&records, partitions);
     let third = records.len() / 3;
     // Every partition has state before the faults, so no restore may fall back to replay.
     let early: std::collections::BTreeSet<i32> = as_partitioned(&records[..third], partitions).into_iter().map(|(p, _)| p).collect();
@@ -100,7 +106,8 @@ async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
         panic!("the cluster did not settle with every record consumed");
     }
 
-    let reference = reference::build(&as_partitioned(&records, partitions), partitions);
+    let linking = std::collections::BTreeMap::from([("acme".to_string(), (7000u32, 10usize))]);
+    let reference = reference::build_with_linking(&as_partitioned(&records, partitions), partitions, &reference::Retention::default(), true, &linking);
     let from = touchline_actors::domain::Ts::from_millis(spec_ds.start_ms);
     let to = from.plus_secs((spec_ds.span_days + 31) * 86_400);
     let queries = standard_queries(&reference.tenants(), from, to);

@@ -54,7 +54,7 @@ async fn a_joining_node_restores_from_a_peer_snapshot_and_stays_exact() {
 
     let rest = produce(&broker.addr, topic, &records[half..], 0, &[]).await.expect("produce");
     assert_eq!(rest, records.len() - half);
-    let total = records.len() as i64;
+    let total = touchline_tests::fixtures::offsets_after(&records, partitions);
     for n in [&a, &b] {
         let ok = wait_for(Duration::from_secs(120), || async { view(n).await.is_some_and(|v| settled(&v, &ids, partitions as usize, total)) }).await;
         assert!(ok, "{} did not settle on every record: {:#?}", n.spec.node_id, view(n).await);
