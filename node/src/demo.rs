@@ -39,7 +39,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let broker = EmbeddedBroker::start().map_err(|e| e.to_string())?;
     let brokers = broker.bootstrap_servers();
     println!("touchline demo: embedded broker at {brokers}");
-    let tmp = tempdir_for_demo()?;
+    // A temporary directory, or the given one made fit for a fresh embedded broker.
+    let dir = crate::data_dir::for_embedded(args.data_dir.as_deref()).map_err(|e| e.to_string())?;
     let http = match (args.http, args.serve) {
         (Some(a), _) => a,
         (None, true) => "127.0.0.1:8080".parse().map_err(|e| format!("{e}"))?,
@@ -50,7 +51,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         brokers: Some(brokers.clone()),
         partitions: args.partitions,
         http,
-        data_dir: args.data_dir.clone().unwrap_or_else(|| tmp.clone()),
+        data_dir: Some(dir.path().to_path_buf()),
         ..NodeConfig::default()
     };
     config.engine.session_timeout_ms = 6000;
@@ -97,20 +98,12 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let _ = stop_tx.send(true);
     let _ = node.await;
     drop(broker);
-    if args.data_dir.is_none() {
-        let _ = std::fs::remove_dir_all(&tmp);
-    }
+    drop(dir);
     Ok(())
 }
 
 fn enc(s: &str) -> String {
     s.replace(':', "%3A").replace('+', "%2B")
-}
-
-fn tempdir_for_demo() -> Result<PathBuf, String> {
-    let p = std::env::temp_dir().join(format!("touchline-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&p).map_err(|e| e.to_string())?;
-    Ok(p)
 }
 
 fn print_table(tenant: &str, v: &serde_json::Value) {

@@ -1,12 +1,14 @@
 //! touchline node: configuration, wiring, the HTTP query surface, metrics, the
 //! load generator and the demo. The binary (`main.rs`) only parses flags.
 
+pub mod advertise;
 pub mod bench;
 pub mod bench_floor;
 pub mod bench_rebalance;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod data_dir;
 pub mod demo;
 pub mod gen;
 pub mod http;

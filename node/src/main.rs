@@ -1,17 +1,21 @@
 //! The `touchline` binary: parses the command line and calls into the library.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 /// mimalloc: the apply path allocates many small, short-lived buffers; glibc's
 /// allocator spent a quarter of the CPU there and fragmented (see BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use touchline_node::{bench::BenchArgs, bench_rebalance::RebalanceBenchArgs, cli::NodeArgs, demo::DemoArgs, gen::GenArgs, run, telemetry};
+use touchline_node::telemetry::LogFormat;
+use touchline_node::{bench::BenchArgs, bench_rebalance::RebalanceBenchArgs, cli, cli::NodeArgs, config::ConfigError, demo::DemoArgs, gen::GenArgs, run, telemetry};
 
 #[derive(Parser)]
 #[command(name = "touchline", version, about = "Real-time multi-touch marketing attribution on Kafka")]
 struct Cli {
+    /// Log lines on stderr: text (coloured only on a terminal) or json, one object per line; filter with RUST_LOG (config key `log_format`; default: text).
+    #[arg(long, env = "TOUCHLINE_LOG_FORMAT", value_enum, global = true)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -64,14 +68,40 @@ fn tune_glibc_malloc() {
 }
 
 async fn run_cli() -> ExitCode {
-    telemetry::init_tracing();
-    let cli = Cli::parse();
+    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => match cli::env_behind_clap_error(&Cli::command(), &argv, &e) {
+            Some(env) => {
+                eprintln!("error: environment variable {env}: {}", e.to_string().trim_start_matches("error: ").trim_end());
+                return ExitCode::from(2);
+            }
+            None => e.exit(),
+        },
+    };
+    // A config error names its key and, when the value came from one, the variable.
+    let config_error = |e: &ConfigError| match e {
+        ConfigError::Invalid { key, .. } => match cli::env_behind_config_key(&Cli::command(), &argv, key) {
+            Some(env) => format!("{e} (from the environment variable {env})"),
+            None => e.to_string(),
+        },
+        _ => e.to_string(),
+    };
+    // A node's log format may come from its config file: it starts tracing itself.
+    if !matches!(cli.cmd, Cmd::Node(_)) {
+        telemetry::init_tracing(cli.log_format.unwrap_or_default());
+    }
     let result: Result<(), String> = match cli.cmd {
         Cmd::Node(args) => match args.resolve() {
-            Err(e) => Err(e.to_string()),
-            Ok(config) => {
+            Err(e) => Err(config_error(&e)),
+            Ok(mut config) => {
+                config.log_format = cli.log_format.unwrap_or(config.log_format);
+                telemetry::init_tracing(config.log_format);
                 let shutdown = run::shutdown_on_signals();
-                run::run(config, shutdown).await.map_err(|e| e.to_string())
+                run::run(config, shutdown).await.map_err(|e| match &e {
+                    run::NodeError::Config(c) => config_error(c),
+                    _ => e.to_string(),
+                })
             }
         },
         Cmd::Gen(args) => match touchline_node::gen::run(args).await {

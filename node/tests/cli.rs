@@ -151,3 +151,76 @@ fn unreachable_brokers_exit_with_their_address() {
     std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut e).expect("read stderr");
     assert!(e.contains(&format!("kafka at {addr}")), "stderr does not name the brokers: {e}");
 }
+
+#[test]
+fn a_clustered_wildcard_bind_needs_an_advertised_address() {
+    // Refused before any broker is contacted (nothing listens on port 1).
+    let o = touchline(&["node", "--brokers", "127.0.0.1:1", "--http", "0.0.0.0:0"], &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("`advertise_http`") && e.contains("0.0.0.0"), "stderr: {e}");
+    // A wildcard advertised address from the environment names the key and the variable.
+    let o = touchline(&["node", "--brokers", "127.0.0.1:1", "--http", "0.0.0.0:0"], &[("TOUCHLINE_ADVERTISE_HTTP", "0.0.0.0:8080")]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("`advertise_http`") && e.contains("TOUCHLINE_ADVERTISE_HTTP"), "stderr: {e}");
+}
+
+#[test]
+fn the_fault_hook_is_no_config_key_and_not_in_the_help() {
+    let e = node_with_file_fails("[engine]\nfault_panic_customer = \"poison-me\"\n");
+    assert!(e.contains("fault_panic_customer"), "stderr: {e}");
+    let o = touchline(&["node", "--help"], &[]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(!help.contains("panic"), "the fault hook shows in the help:\n{help}");
+    // The test flag is still accepted, under its unsafe name only.
+    let o = touchline(&["node", "--fault-panic-customer", "x", "--help"], &[]);
+    assert!(!o.status.success(), "the old flag name is still accepted");
+    let o = touchline(&["node", "--unsafe-fault-panic-customer", "x", "--help"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn environment_errors_name_the_variable() {
+    for (var, value, key) in [
+        ("TOUCHLINE_PARTITIONS", "abc", "--partitions"),
+        ("TOUCHLINE_LOG_FORMAT", "xml", "--log-format"),
+        ("TOUCHLINE_HTTP", "nowhere", "--http"),
+        ("TOUCHLINE_PARTITIONS", "0", "`partitions`"),
+        ("TOUCHLINE_STANDBY_REPLICAS", "9", "`cluster.standby_replicas`"),
+    ] {
+        let o = touchline(&["node"], &[(var, value)]);
+        assert!(!o.status.success(), "{var}={value} accepted");
+        let e = stderr(&o);
+        assert!(e.contains(var) && e.contains(key), "{var}={value}: stderr: {e}");
+    }
+    // A flag that wins over the variable is the one named.
+    let o = touchline(&["node", "--partitions", "abc"], &[("TOUCHLINE_PARTITIONS", "4")]);
+    let e = stderr(&o);
+    assert!(!o.status.success() && !e.contains("TOUCHLINE_PARTITIONS"), "stderr: {e}");
+}
+
+#[test]
+fn node_help_gives_every_flag_a_meaning_and_a_default() {
+    let o = touchline(&["node", "--help"], &[]);
+    assert!(o.status.success());
+    let help = String::from_utf8_lossy(&o.stdout).into_owned();
+    // `--help` lists each option as a line `  [-x, ]--name <V>` followed by its text.
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let t = line.trim_start();
+        if line.starts_with("  ") && (t.starts_with("--") || (t.starts_with('-') && t.get(2..4) == Some(", "))) {
+            let flag = t.split_whitespace().find(|w| w.starts_with("--")).unwrap_or(t).trim_end_matches(',').to_string();
+            blocks.push((flag, String::new()));
+        } else if let Some((_, text)) = blocks.last_mut() {
+            text.push_str(t);
+            text.push(' ');
+        }
+    }
+    assert!(blocks.len() > 25, "too few options parsed from the help:\n{help}");
+    for (flag, text) in blocks.iter().filter(|(f, _)| f != "--help" && f != "--version") {
+        let meaning = text.split(['[', '(']).next().unwrap_or("").trim();
+        assert!(meaning.len() > 10, "{flag} has no meaning in the help: {text:?}");
+        assert!(text.contains("default:") || text.contains("[default:"), "{flag} shows no default: {text:?}");
+    }
+}

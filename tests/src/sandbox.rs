@@ -147,6 +147,8 @@ pub struct NodeSpec {
     pub topic: String,
     pub group: String,
     pub data_dir: PathBuf,
+    /// `--http`: the listen address (default `127.0.0.1:0`, a free port).
+    pub http: String,
     pub extra: Vec<String>,
 }
 
@@ -158,6 +160,7 @@ impl NodeSpec {
             topic: topic.into(),
             group: format!("g-{topic}"),
             data_dir: data_dir.to_path_buf(),
+            http: "127.0.0.1:0".into(),
             extra: Vec::new(),
         }
     }
@@ -187,7 +190,7 @@ impl Node {
             cmd.args(["--brokers", &spec.brokers]);
         }
         cmd
-            .args(["--dlq-topic", &format!("{}.dlq", spec.topic), "--group", &spec.group, "--http", "127.0.0.1:0"])
+            .args(["--dlq-topic", &format!("{}.dlq", spec.topic), "--group", &spec.group, "--http", &spec.http])
             .args(["--changelog-topic", &format!("{}.changelog", spec.topic)])
             .arg("--data-dir")
             .arg(&spec.data_dir)
@@ -206,7 +209,9 @@ impl Node {
                     let _ = tx.send((false, addr.trim().to_string()));
                 }
                 if let Some(addr) = line.split("http listening on ").nth(1) {
-                    let _ = tx.send((true, addr.trim().to_string()));
+                    // A wildcard bind is reached over loopback here.
+                    let addr = addr.trim().replace("0.0.0.0:", "127.0.0.1:").replace("[::]:", "[::1]:");
+                    let _ = tx.send((true, addr));
                 }
             }
         });

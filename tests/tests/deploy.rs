@@ -281,6 +281,11 @@ fn dockerfile_and_compose_args_are_accepted_by_the_binary_and_compose_is_wired()
         }
         assert_eq!(flag_value(&command, "--brokers"), Some("kafka:9092"), "{name}");
         assert_eq!(flag_value(&command, "--http"), Some("0.0.0.0:8080"), "{name}");
+        // Peers reach a node at its service name, never at the wildcard it binds.
+        let advertise = format!("{name}:8080");
+        assert_eq!(flag_value(&command, "--advertise-http"), Some(advertise.as_str()), "{name} must advertise its service name");
+        let config = NodeConfig { brokers: Some("kafka:9092".into()), http: "0.0.0.0:8080".parse().unwrap(), advertise_http: Some(advertise), ..NodeConfig::default() };
+        config.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
         ids.insert(flag_value(&command, "--node-id").unwrap_or_else(|| panic!("{name} has no --node-id")).to_string());
         for p in strings(&svc["ports"], &format!("{name}.ports")) {
             assert!(p.ends_with(":8080"), "{name} maps {p}");
@@ -340,8 +345,21 @@ fn statefulset_and_configmap_match_the_binary_and_the_config_schema() {
     // The ConfigMap is a valid node config, mounted where --config points.
     let dir = tempfile::tempdir().unwrap();
     let (key, toml_path) = configmap_toml(&objects, dir.path());
-    let config = NodeConfig::from_file(&toml_path).unwrap_or_else(|e| panic!("ConfigMap {key}: {e}"));
-    config.validate().unwrap_or_else(|e| panic!("ConfigMap {key}: {e}"));
+    let mut config = NodeConfig::from_file(&toml_path).unwrap_or_else(|e| panic!("ConfigMap {key}: {e}"));
+    // It binds the wildcard address, so alone it is refused; the pod advertises
+    // its IP (downward API, declared before the variable that expands it).
+    if config.http.ip().is_unspecified() {
+        let e = config.validate().expect_err("a clustered wildcard bind without an advertised address").to_string();
+        assert!(e.contains("advertise_http"), "{e}");
+    }
+    let env = container["env"].as_vec().unwrap();
+    let env_pos = |n: &str| env.iter().position(|e| e["name"].as_str() == Some(n)).unwrap_or_else(|| panic!("env {n}"));
+    let advertise = str_of(&env[env_pos("TOUCHLINE_ADVERTISE_HTTP")]["value"], "TOUCHLINE_ADVERTISE_HTTP");
+    assert!(env_pos("POD_IP") < env_pos("TOUCHLINE_ADVERTISE_HTTP"), "POD_IP must come first for $(POD_IP) to expand");
+    assert_eq!(env[env_pos("POD_IP")]["valueFrom"]["fieldRef"]["fieldPath"].as_str(), Some("status.podIP"));
+    assert_eq!(advertise, format!("$(POD_IP):{port}"), "advertise the pod IP and the container port");
+    config.advertise_http = Some(advertise.replace("$(POD_IP)", "10.1.2.3"));
+    config.validate().unwrap_or_else(|e| panic!("ConfigMap {key} with the pod's advertised address: {e}"));
     let mounts = container["volumeMounts"].as_vec().expect("volumeMounts");
     let mount_of = |vol: &str| mounts.iter().find(|m| m["name"].as_str() == Some(vol)).map(|m| str_of(&m["mountPath"], "mountPath").to_string());
     let config_vol = pod["spec"]["volumes"].as_vec().unwrap().iter().find(|v| v["configMap"]["name"].as_str() == Some("touchline-config")).expect("ConfigMap volume");
@@ -349,7 +367,7 @@ fn statefulset_and_configmap_match_the_binary_and_the_config_schema() {
     assert_eq!(flag_value(&args, "--config"), Some(format!("{config_dir}/{key}").as_str()), "--config vs the ConfigMap mount");
     let claim = str_of(&sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "volumeClaimTemplate name");
     let data_dir = mount_of(claim).expect("the PVC is mounted");
-    let data_flag = flag_value(&args, "--data-dir").map(str::to_string).unwrap_or_else(|| config.data_dir.display().to_string());
+    let data_flag = flag_value(&args, "--data-dir").map(str::to_string).or_else(|| config.data_dir.as_ref().map(|d| d.display().to_string())).expect("a data dir");
     assert_eq!(data_flag, data_dir, "the node's data dir is the PVC mount");
     let http_port = flag_value(&args, "--http").map(|h| h.rsplit(':').next().unwrap().parse::<i64>().unwrap()).unwrap_or(config.http.port() as i64);
     assert_eq!(http_port, port, "the node listens on the container port");

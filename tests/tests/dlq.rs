@@ -51,7 +51,7 @@ async fn every_reason_is_dead_lettered_and_the_partition_keeps_flowing() {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = NodeSpec::new("dlq-1", &broker.addr, topic, dir.path());
     // `misrouted` is a dead-letter reason only when re-routing is off.
-    spec.extra = vec!["--fault-panic-customer".into(), "poison-me".into(), "--ingest-misrouted".into(), "dlq".into()];
+    spec.extra = vec!["--unsafe-fault-panic-customer".into(), "poison-me".into(), "--ingest-misrouted".into(), "dlq".into()];
     let node = Node::start(spec).await;
     assert!(node.wait_consumed(cases.len() as i64 + 1, Duration::from_secs(120)).await, "node did not consume");
     // The valid event after the poison one was applied.
