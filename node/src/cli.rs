@@ -70,6 +70,9 @@ pub struct NodeArgs {
     /// Tenant bearer token, TENANT=TOKEN, repeatable; env: comma-separated (config key `auth.tenant_tokens`; default: none; no token at all = open surface).
     #[arg(long = "tenant-token", value_name = "TENANT=TOKEN", env = "TOUCHLINE_TENANT_TOKENS", value_delimiter = ',', hide_env_values = true)]
     pub tenant_token: Vec<crate::config::Secret>,
+    /// Collector write key, TENANT=KEY, repeatable; env: comma-separated (config key `tenants.<t>.write_keys`; default: none, collector closed).
+    #[arg(long = "write-key", value_name = "TENANT=KEY", env = "TOUCHLINE_WRITE_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub write_key: Vec<crate::config::Secret>,
     /// Event-time retention of timelines in days, 0 keeps forever (config key `engine.retention_days`; default: 90).
     #[arg(long, env = "TOUCHLINE_RETENTION_DAYS")]
     pub retention_days: Option<u32>,
@@ -173,6 +176,10 @@ impl NodeArgs {
                 .split_once('=')
                 .ok_or_else(|| ConfigError::Invalid { key: "auth.tenant_tokens", message: "--tenant-token must be TENANT=TOKEN".into() })?;
             c.auth.tenant_tokens.insert(t.trim().to_string(), crate::config::Secret::new(tok));
+        }
+        for kv in &self.write_key {
+            let (t, key) = kv.expose().split_once('=').ok_or_else(|| ConfigError::Invalid { key: "tenants.write_keys", message: "--write-key must be TENANT=KEY".into() })?;
+            c.tenants.entry(t.trim().to_string()).or_default().write_keys.push(crate::config::Secret::new(key));
         }
         for kv in &self.kafka_property {
             let (k, v) = kv.split_once('=').ok_or_else(|| ConfigError::Invalid { key: "kafka", message: format!("--kafka-property {kv:?} is not KEY=VALUE") })?;

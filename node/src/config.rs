@@ -55,6 +55,10 @@ pub struct TenantSection {
     pub probabilistic_threshold: Option<f64>,
     /// An ip seen with more distinct persons than this scores nothing (default 10).
     pub probabilistic_max_ip_persons: Option<usize>,
+    /// Collector write keys of this tenant (`/v1/collect/*`; they only write).
+    pub write_keys: Vec<Secret>,
+    /// `track` event names counted as conversions (default: `collect::DEFAULT_CONVERSIONS`).
+    pub conversions: Option<BTreeMap<String, crate::collect::ConversionSpec>>,
 }
 
 /// TLS for the HTTP listener (and for forwarding between nodes). Both `cert`

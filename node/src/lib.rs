@@ -7,6 +7,7 @@ pub mod bench_floor;
 pub mod bench_rebalance;
 pub mod cli;
 pub mod client;
+pub mod collect;
 pub mod config;
 pub mod data_dir;
 pub mod demo;

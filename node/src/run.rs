@@ -171,6 +171,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         min_records: config.cluster.snapshot_min_records as i64,
     });
     paths.observe(&store);
+    crate::collect::register_metrics();
     let state = Arc::new(AppState {
         node_id: config.node_id.clone(),
         http_addr: http_addr.clone(),
@@ -187,6 +188,8 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         paths: paths.clone(),
         snapshots: Arc::new(shelf),
         linking: config.linking(),
+        link_cache: touchline_actors::query::linking::LinkCache::new(64),
+        collect: crate::collect::Collector::new(&config),
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));

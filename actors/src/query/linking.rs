@@ -124,6 +124,40 @@ pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking) -> R
     Ok(FinalPersons::from_links(links))
 }
 
+/// Final persons evaluated per (partition, tenant), reused while the
+/// partition has applied nothing since (state is a function of the applied
+/// prefix of the partition, so the same next offset means the same links).
+/// At most `cap` tenants are kept.
+pub struct LinkCache {
+    cap: usize,
+    entries: std::sync::Mutex<HashMap<(u16, String), (i64, std::sync::Arc<FinalPersons>)>>,
+}
+
+impl LinkCache {
+    pub fn new(cap: usize) -> LinkCache {
+        LinkCache { cap, entries: Default::default() }
+    }
+
+    /// The final persons of `tenant` as of `next_offset` (read before the call).
+    pub fn get(&self, store: &Store, p: u16, tenant: &str, linking: Linking, next_offset: i64) -> Result<std::sync::Arc<FinalPersons>, QueryError> {
+        let k = (p, tenant.to_string());
+        if let Some((o, f)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
+            if *o == next_offset {
+                return Ok(f.clone());
+            }
+        }
+        let f = std::sync::Arc::new(final_persons(store, p, tenant, linking)?);
+        let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= self.cap && !m.contains_key(&k) {
+            if let Some(evict) = m.keys().next().cloned() {
+                m.remove(&evict);
+            }
+        }
+        m.insert(k, (next_offset, f.clone()));
+        Ok(f)
+    }
+}
+
 /// The person of a customer_id node.
 fn lookup(store: &Store, p: u16, tenant: &str, customer_id: &str) -> Result<Option<u64>, QueryError> {
     Ok(store.get(&key::node_lookup(p, tenant, IdKind::Customer, customer_id))?.and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok()).map(u64::from_be_bytes))
@@ -150,5 +184,18 @@ mod tests {
         assert_eq!(f.members_of(4), vec![4]);
         assert_eq!(IdentityView::parse("all"), Some(IdentityView::All));
         assert_eq!(IdentityView::parse("x"), None);
+    }
+
+    #[test]
+    fn the_cache_reuses_an_evaluation_only_at_the_same_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Default::default()).unwrap();
+        let c = LinkCache::new(1);
+        let l = Linking { threshold: 7000, max_ip_persons: 10 };
+        let a = c.get(&store, 0, "t", l, 5).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &c.get(&store, 0, "t", l, 5).unwrap()));
+        assert!(!std::sync::Arc::ptr_eq(&a, &c.get(&store, 0, "t", l, 6).unwrap()), "applied since: evaluated again");
+        c.get(&store, 0, "u", l, 6).unwrap();
+        assert_eq!(c.entries.lock().unwrap().len(), 1, "bounded");
     }
 }

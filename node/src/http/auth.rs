@@ -81,7 +81,7 @@ fn bearer(h: &[u8]) -> Option<&[u8]> {
 
 /// Constant-time equality for equal lengths (a length mismatch returns early:
 /// token lengths are not secret enough to matter, their bytes are).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

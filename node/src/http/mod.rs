@@ -4,8 +4,10 @@
 //! hung connection.
 
 pub mod auth;
+mod collect;
 pub mod error;
 mod insights;
+mod listing;
 mod cluster_view;
 pub mod forward;
 pub mod params;
@@ -52,6 +54,10 @@ pub struct AppState {
     pub snapshots: Arc<snapshots::SnapshotShelf>,
     /// Tenants with probabilistic links on, and their settings.
     pub linking: touchline_actors::query::linking::LinkingPolicy,
+    /// Their final persons, reused until the partition applies more.
+    pub link_cache: touchline_actors::query::linking::LinkCache,
+    /// Collector write keys and conversion mappings.
+    pub collect: crate::collect::Collector,
 }
 
 impl AppState {
@@ -59,15 +65,26 @@ impl AppState {
     /// tenant has probabilistic links that join anyone (`None`: the
     /// deterministic persons, answered from the report cache).
     pub fn final_persons(&self, partition: u16, tenant: &str, view: touchline_actors::query::linking::IdentityView) -> Result<Option<touchline_actors::query::linking::FinalPersons>, ApiError> {
-        use touchline_actors::query::linking::{final_persons, IdentityView};
+        use touchline_actors::query::linking::IdentityView;
         let Some(linking) = self.linking.of(tenant).filter(|_| view == IdentityView::All) else { return Ok(None) };
-        let f = final_persons(&self.store, partition, tenant, linking)?;
-        Ok((!f.is_empty()).then_some(f))
+        let offset = self.status.get(partition as i32).map(|s| s.next_offset.load(std::sync::atomic::Ordering::Acquire)).unwrap_or(-1);
+        let f = self.link_cache.get(&self.store, partition, tenant, linking, offset)?;
+        Ok((!f.is_empty()).then(|| (*f).clone()))
     }
 
-    /// The retention horizon of `tenant` in `partition` (a blocking RocksDB read).
+    /// The retention horizon of `tenant` in `partition` (a blocking RocksDB
+    /// read); 404 `not_found` for a tenant the partition has no event of, so
+    /// every query reading it answers "no events for tenant", not zeros.
     pub fn horizon(&self, partition: u16, tenant: &str) -> Result<Option<touchline_actors::domain::Ts>, ApiError> {
-        Ok(touchline_actors::query::horizon(&self.store, partition, tenant, &self.retention)?)
+        let meta = listing::seen(self, partition, tenant)?;
+        Ok(self.retention.horizon(tenant, meta.max_ts))
+    }
+
+    /// The retention and 5-second window horizons of `tenant` in `partition`
+    /// (one blocking RocksDB read).
+    pub fn journey_horizons(&self, partition: u16, tenant: &str) -> Result<touchline_actors::query::journey::Horizons, ApiError> {
+        let newest = touchline_actors::query::tenant_meta(&self.store, partition, tenant)?.and_then(|m| m.max_ts);
+        Ok(touchline_actors::query::journey::Horizons { retention: self.retention.horizon(tenant, newest), window_5s: self.retention.window_5s_horizon(newest) })
     }
 }
 
@@ -151,7 +168,7 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<B
 async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = req.into_parts();
     // Bounded body: we read at most max_body_bytes (+1 to detect overflow).
-    let limit = state.limits.max_body_bytes;
+    let limit = if parts.uri.path().starts_with("/v1/collect/") { crate::collect::MAX_BATCH_BYTES } else { state.limits.max_body_bytes };
     if let Some(len) = parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
         if len > limit {
             return Err(ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes")));

@@ -31,6 +31,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["v1", "tenants", _, "cohorts"] => "cohorts",
         ["v1", "tenants", _, "variants"] => "variants",
         ["v1", "cluster"] => "cluster",
+        ["v1", "collect", _] => "collect",
         ["internal", ..] => "internal",
         _ => "other",
     }
@@ -89,6 +90,7 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
                 _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
             }
         }
+        (["v1", "collect", call], _) => super::collect::route(state, parts, body, call).await,
         (["v1", ..], _) => {
             state.auth.check(authorization(&parts), Target::Admin)?;
             Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method)))

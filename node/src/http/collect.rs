@@ -1,0 +1,137 @@
+//! `POST /v1/collect/{track,identify,page,screen,alias,batch}`: Segment's HTTP
+//! Tracking API on the node's listener. A write key (HTTP Basic user, or
+//! `writeKey` in the body) picks the tenant; every message is validated and
+//! mapped first (a batch is all-or-nothing), then all are produced to the
+//! events topic and the answer is 200 `{"success": true}` only once Kafka
+//! acknowledged every one of them.
+
+use super::error::{ApiError, ErrorCode};
+use super::{json_response, AppState};
+use crate::collect::mapping::{map_message, MapContext};
+use crate::collect::{self, MAX_BATCH_BYTES, MAX_EVENT_BYTES};
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::http::request::Parts;
+use hyper::{Method, Response, StatusCode};
+use serde_json::{json, Map, Value};
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use touchline_actors::domain::Ts;
+
+const CALLS: [&str; 6] = ["track", "identify", "page", "screen", "alias", "batch"];
+
+pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let Some(call) = CALLS.iter().copied().find(|c| *c == call) else {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("no collector call {call:?} (one of {})", CALLS.join(", "))));
+    };
+    if parts.method != Method::POST {
+        return Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} /v1/collect/{call} (POST only)", parts.method)));
+    }
+    metrics::counter!(collect::REQUESTS, "route" => call).increment(1);
+    let result = collect(&state, &parts, &body, call).await;
+    if let Err((reason, _)) = &result {
+        metrics::counter!(collect::REJECTED, "reason" => *reason).increment(1);
+    }
+    result.map_err(|(_, e)| e)
+}
+
+type Rejection = (&'static str, ApiError);
+
+fn invalid(message: String) -> Rejection {
+    ("invalid", ApiError::new(ErrorCode::BadRequest, message))
+}
+
+async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> Result<Response<Full<Bytes>>, Rejection> {
+    let limit = if call == "batch" { MAX_BATCH_BYTES } else { MAX_EVENT_BYTES };
+    let too_large = |what: &str| ("too_large", ApiError::new(ErrorCode::TooLarge, format!("{what} over {limit} bytes")));
+    let gzip = parts.headers.get(hyper::header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let raw = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| invalid(format!("body: not valid gzip: {e}")))?;
+        out
+    } else {
+        body.to_vec()
+    };
+    if raw.len() > limit {
+        return Err(too_large("body"));
+    }
+    let doc: Value = serde_json::from_slice(&raw).map_err(|e| invalid(format!("body: not valid JSON: {e}")))?;
+    let Value::Object(doc) = doc else { return Err(invalid("body: must be a JSON object".into())) };
+    let tenant = authenticate(state, parts, &doc)?;
+
+    // Validate and map everything before producing anything.
+    let events = map_all(state, &tenant, call, doc)?;
+
+    let producer = state.events.as_ref().ok_or_else(|| ("produce", ApiError::new(ErrorCode::Unavailable, "no event producer on this node")))?;
+    let timeout = Duration::from_millis(state.limits.request_timeout_ms);
+    let started = Instant::now();
+    let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).unwrap_or_default()).collect();
+    let sends = payloads.iter().map(|p| producer.send(&tenant, p, timeout));
+    let results = futures::future::join_all(sends).await;
+    metrics::histogram!(collect::PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
+    if let Some(e) = results.into_iter().find_map(Result::err) {
+        return Err(("produce", ApiError::new(ErrorCode::Unavailable, format!("Kafka did not acknowledge the events (re-send: the messageIds make it safe): {e}"))));
+    }
+    for e in &events {
+        let kind = e.get("event_type").and_then(Value::as_str).unwrap_or("unknown").to_string();
+        metrics::counter!(collect::EVENTS, "type" => kind).increment(1);
+    }
+    Ok(json_response(StatusCode::OK, &json!({"success": true})))
+}
+
+/// Every message of the request validated and mapped (nothing is produced
+/// unless all of them are valid).
+fn map_all(state: &AppState, tenant: &str, call: &str, doc: Map<String, Value>) -> Result<Vec<Value>, Rejection> {
+    let received_at = Ts::now();
+    let conversion = |event: &str| state.collect.conversion(tenant, event);
+    let cx = MapContext { tenant, received_at, conversion: &conversion };
+    let mut events = Vec::new();
+    if call == "batch" {
+        let items = doc.get("batch").and_then(Value::as_array).ok_or_else(|| invalid("field `batch`: is required and must be an array".into()))?;
+        let shared = doc.get("context").and_then(Value::as_object);
+        for (i, item) in items.iter().enumerate() {
+            if serde_json::to_vec(item).map_or(0, |v| v.len()) > MAX_EVENT_BYTES {
+                return Err(("too_large", ApiError::new(ErrorCode::TooLarge, format!("batch[{i}]: over {MAX_EVENT_BYTES} bytes"))));
+            }
+            let item = with_context(item, shared);
+            let kind = item.get("type").and_then(Value::as_str).ok_or_else(|| invalid(format!("batch[{i}].type: is required (track, identify, page, screen or alias)")))?;
+            let ev = map_message(kind, &item, &cx).map_err(|e| invalid(format!("batch[{i}].{}: {}", e.field, e.message)))?;
+            events.push(ev);
+        }
+    } else {
+        let ev = map_message(call, &Value::Object(doc), &cx).map_err(|e| invalid(format!("field `{}`: {}", e.field, e.message)))?;
+        events.push(ev);
+    }
+    Ok(events)
+}
+
+/// The tenant of the request's write key: HTTP Basic (key as user, empty
+/// password) first, else `writeKey` in the body. Keys are never logged.
+fn authenticate(state: &AppState, parts: &Parts, doc: &Map<String, Value>) -> Result<String, Rejection> {
+    let unauthorized = |m: &str| ("unauthorized", ApiError::new(ErrorCode::Unauthorized, m.to_string()));
+    let header = parts.headers.get(hyper::header::AUTHORIZATION).map(|v| v.as_bytes());
+    let key: Option<Vec<u8>> = match header {
+        Some(h) if h.len() > 6 && h[..6].eq_ignore_ascii_case(b"basic ") => {
+            let decoded = base64::engine::general_purpose::STANDARD.decode(h[6..].trim_ascii()).map_err(|_| unauthorized("`Authorization: Basic` is not valid base64"))?;
+            let user = decoded.iter().position(|b| *b == b':').map_or(&decoded[..], |i| &decoded[..i]);
+            Some(user.to_vec())
+        }
+        _ => doc.get("writeKey").and_then(Value::as_str).map(|k| k.as_bytes().to_vec()),
+    };
+    let key = key.ok_or_else(|| unauthorized("a write key is required: HTTP Basic with the key as user, or `writeKey` in the body (query tokens cannot write)"))?;
+    state.collect.tenant_of(&key).ok_or_else(|| unauthorized("unknown write key"))
+}
+
+/// `item` with the batch's top-level `context` merged in (the item's own keys win).
+fn with_context(item: &Value, shared: Option<&Map<String, Value>>) -> Value {
+    let (Some(shared), Some(obj)) = (shared, item.as_object()) else { return item.clone() };
+    let mut ctx = shared.clone();
+    if let Some(own) = obj.get("context").and_then(Value::as_object) {
+        ctx.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mut out = obj.clone();
+    out.insert("context".into(), Value::Object(ctx));
+    Value::Object(out)
+}
