@@ -146,6 +146,12 @@ pub struct EngineSection {
     pub retention_sweep_interval_ms: u64,
     /// Keys the sweep visits per step at most.
     pub retention_sweep_batch: usize,
+    /// Days of the tenant's event time a dedup marker is kept after its event
+    /// was applied (0 keeps forever); README, "Retention".
+    pub dedup_horizon_days: u32,
+    /// Hours behind the tenant's newest event time 5-second window buckets
+    /// are kept (0 keeps forever); README, "Windows".
+    pub window_5s_retention_hours: u32,
 }
 
 /// How records come in (events.md, Transport).
@@ -263,6 +269,8 @@ impl Default for EngineSection {
             retention_days: 90,
             retention_sweep_interval_ms: 10_000,
             retention_sweep_batch: 10_000,
+            dedup_horizon_days: touchline_actors::domain::retention::DEFAULT_DEDUP_HORIZON_DAYS,
+            window_5s_retention_hours: touchline_actors::domain::retention::DEFAULT_WINDOW_5S_RETENTION_HOURS,
         }
     }
 }
@@ -461,6 +469,18 @@ impl NodeConfig {
         if !(1..=1_000_000).contains(&e.retention_sweep_batch) {
             return Err(invalid("engine.retention_sweep_batch", "must be in 1..=1000000"));
         }
+        if e.dedup_horizon_days > 36_500 {
+            return Err(invalid("engine.dedup_horizon_days", "must be in 0..=36500 (0 keeps forever)"));
+        }
+        // A 5-second window still open (allowed lateness) is never expired.
+        let min_5s_hours = (e.allowed_lateness_secs.max(0) + 5 + 3_599) / 3_600;
+        if e.window_5s_retention_hours != 0 && !(i64::from(e.window_5s_retention_hours) >= min_5s_hours && e.window_5s_retention_hours <= 876_000) {
+            return Err(invalid("engine.window_5s_retention_hours", format!("must be 0 (keep forever) or in {min_5s_hours}..=876000 (cover engine.allowed_lateness_secs)")));
+        }
+        // A repeat past the dedup horizon then never reaches a kept 5-second bucket.
+        if e.dedup_horizon_days != 0 && u64::from(e.dedup_horizon_days) * 24 < u64::from(e.window_5s_retention_hours) {
+            return Err(invalid("engine.dedup_horizon_days", "must be 0 (keep forever) or cover engine.window_5s_retention_hours"));
+        }
         for (tenant, t) in &self.tenants {
             if !touchline_actors::domain::decode::valid_tenant(tenant) {
                 return Err(invalid("tenants", format!("{tenant:?} is not a valid tenant id")));
@@ -499,6 +519,7 @@ impl NodeConfig {
     pub fn retention(&self) -> touchline_actors::domain::retention::RetentionPolicy {
         let mut p = touchline_actors::domain::retention::RetentionPolicy::new(self.engine.retention_days);
         p.per_tenant = self.tenants.iter().filter_map(|(t, s)| s.retention_days.map(|d| (t.clone(), d))).collect();
+        (p.dedup_days, p.window_5s_hours) = (self.engine.dedup_horizon_days, self.engine.window_5s_retention_hours);
         p
     }
 
@@ -636,6 +657,20 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("engine.retention_sweep_interval_ms"));
         let e = toml::from_str::<NodeConfig>("[tenants.acme]\nretention = 2\n").unwrap_err().to_string();
         assert!(e.contains("retention"), "{e}");
+        let p = NodeConfig::default().retention();
+        assert_eq!((p.dedup_days, p.window_5s_hours), (180, 48));
+        let c: NodeConfig = toml::from_str("[engine]\ndedup_horizon_days = 0\nwindow_5s_retention_hours = 0\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!((c.retention().dedup_days, c.retention().window_5s_hours), (0, 0), "0 keeps forever");
+        for (toml, key) in [
+            ("dedup_horizon_days = 40000", "engine.dedup_horizon_days"),
+            ("window_5s_retention_hours = 1", "engine.window_5s_retention_hours"),
+            ("allowed_lateness_secs = 86400\nwindow_5s_retention_hours = 24", "engine.window_5s_retention_hours"),
+            ("dedup_horizon_days = 1\nwindow_5s_retention_hours = 48", "engine.dedup_horizon_days"),
+        ] {
+            let bad: NodeConfig = toml::from_str(&format!("[engine]\n{toml}\n")).unwrap();
+            assert!(bad.validate().unwrap_err().to_string().contains(key), "{toml}");
+        }
     }
 
     #[test]

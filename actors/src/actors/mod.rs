@@ -51,7 +51,8 @@ pub struct EngineConfig {
     pub state_cache_entries: usize,
     /// Testing hook: a customer actor panics on events of this customer_id.
     pub fault_panic_customer: Option<String>,
-    /// Event-time retention per tenant: older touchpoints and conversions stay out of per-person state.
+    /// Event-time retention per tenant: older touchpoints and conversions stay
+    /// out of per-person state; also the dedup and 5-second window horizons.
     pub retention: crate::domain::retention::RetentionPolicy,
     /// Each partition actor runs one retention sweep step this often, between
     /// its batches (`Duration::ZERO`: never).
@@ -101,7 +102,11 @@ impl Default for EngineConfig {
             journey_actor_cap: 1024,
             state_cache_entries: 65_536,
             fault_panic_customer: None,
-            retention: crate::domain::retention::RetentionPolicy::new(90),
+            retention: crate::domain::retention::RetentionPolicy {
+                dedup_days: crate::domain::retention::DEFAULT_DEDUP_HORIZON_DAYS,
+                window_5s_hours: crate::domain::retention::DEFAULT_WINDOW_5S_RETENTION_HOURS,
+                ..crate::domain::retention::RetentionPolicy::new(90)
+            },
             retention_sweep_interval: std::time::Duration::from_secs(10),
             retention_sweep_batch: 10_000,
             tenant_actors: Arc::default(),

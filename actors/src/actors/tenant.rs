@@ -148,8 +148,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                 if st.is_applied(&ev.event_id)? {
                     return Ok(None);
                 }
-                st.mark_applied(&ev.event_id);
-                st.meta.max_ts = retention::next_max(st.meta.max_ts, &ev);
+                st.mark_applied(&ev);
                 Ok(Some(apply_identity_and_plan(&mut st, &ev, max_ids)?))
             })();
             meta = st.into_meta();

@@ -5,22 +5,52 @@
 //! only grows, a record once behind the horizon stays behind it: queries ignore
 //! it, the apply path keeps a late one out, the sweep may delete it whenever it
 //! likes, and every answer stays that of a batch run over the same events.
+//!
+//! Two aggregate key families get horizons of their own on the same clock:
+//! dedup markers ([`RetentionPolicy::dedup_horizon`]) and 5-second journey
+//! windows ([`RetentionPolicy::window_5s_horizon`]).
 
 use super::{Body, Event, Ts};
 use std::collections::BTreeMap;
 
 pub const SECS_PER_DAY: i64 = 86_400;
 
+/// The node's default `engine.dedup_horizon_days`: longer than the 90 days of
+/// topic retention events.md lets a deployment rely on, so a redelivery of
+/// any record still on the topic is recognised.
+pub const DEFAULT_DEDUP_HORIZON_DAYS: u32 = 180;
+
+/// The node's default `engine.window_5s_retention_hours`.
+pub const DEFAULT_WINDOW_5S_RETENTION_HOURS: u32 = 48;
+
 /// Retention per tenant, in days; 0 keeps forever.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
     pub default_days: u32,
     pub per_tenant: BTreeMap<String, u32>,
+    /// A dedup marker goes once the tenant's newest event time is this many
+    /// days past the newest time when its event was applied (0 keeps forever).
+    pub dedup_days: u32,
+    /// 5-second window buckets starting this many hours before the tenant's
+    /// newest event time are gone (0 keeps forever).
+    pub window_5s_hours: u32,
 }
 
 impl RetentionPolicy {
+    /// Timeline retention only: dedup markers and 5-second windows kept forever.
     pub fn new(default_days: u32) -> RetentionPolicy {
-        RetentionPolicy { default_days, per_tenant: BTreeMap::new() }
+        RetentionPolicy { default_days, per_tenant: BTreeMap::new(), dedup_days: 0, window_5s_hours: 0 }
+    }
+
+    /// Dedup markers stamped before the returned time may go (`None`: keep all).
+    pub fn dedup_horizon(&self, max_ts: Option<Ts>) -> Option<Ts> {
+        horizon(max_ts, self.dedup_days)
+    }
+
+    /// 5-second buckets starting before the returned time are gone (`None`: keep all).
+    pub fn window_5s_horizon(&self, max_ts: Option<Ts>) -> Option<Ts> {
+        let hours = i64::from(self.window_5s_hours);
+        max_ts.filter(|_| hours > 0).map(|m| m.minus_secs(hours * 3_600))
     }
 
     pub fn days_for(&self, tenant: &str) -> u32 {
@@ -100,6 +130,16 @@ mod tests {
         assert_eq!(p.horizon("short", Some(day(100))), Some(day(98)));
         assert_eq!(p.horizon("other", Some(day(100))), Some(day(10)));
         assert_eq!(p.horizon("forever", Some(day(100))), None);
+    }
+
+    #[test]
+    fn dedup_and_5s_window_horizons() {
+        let p = RetentionPolicy { dedup_days: 180, window_5s_hours: 48, ..RetentionPolicy::new(90) };
+        assert_eq!(p.dedup_horizon(Some(day(200))), Some(day(20)));
+        assert_eq!(p.window_5s_horizon(Some(day(200))), Some(day(198)));
+        assert_eq!(p.window_5s_horizon(None), None);
+        let forever = RetentionPolicy::new(90);
+        assert_eq!((forever.dedup_horizon(Some(day(200))), forever.window_5s_horizon(Some(day(200)))), (None, None));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! side, through a [`touchline_storage::Txn`]) and by queries (read side).
 
 pub mod cache;
+pub mod dedup;
 pub mod links;
 pub mod privacy;
 pub mod records;

@@ -93,16 +93,6 @@ impl<'a> TenantState<'a> {
         Ok(())
     }
 
-    pub fn is_applied(&self, event_id: &str) -> Result<bool, StorageError> {
-        self.txn.contains(&key::dedup(self.partition, self.tenant, event_id))
-    }
-
-    pub fn mark_applied(&mut self, event_id: &str) {
-        self.txn.put(key::dedup(self.partition, self.tenant, event_id), Vec::new());
-        self.meta.events += 1;
-        self.meta_dirty = true;
-    }
-
     /// Appends a touchpoint to the person's timeline and summary.
     pub fn put_touch(&mut self, person: u64, rec: &TouchRec) -> Result<(), StorageError> {
         self.append(person, None, [NewRecord::Touch(rec)]).map(drop)

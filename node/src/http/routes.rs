@@ -225,10 +225,10 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
     let store = state.store.clone();
     let lookback = state.default_lookback_days;
     let body = blocking(move || {
-        let horizon = state.horizon(partition, &tenant)?;
+        let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default())?;
-        Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizon, view.as_ref())?)
+        Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_ref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))

@@ -4,7 +4,10 @@
 //! the default currency under `last_touch` with the default lookback, at the
 //! conversion's time, under the composite key of its last touchpoint. (The
 //! 5-second windows close at the watermark, so they depend on arrival order and
-//! are not compared.)
+//! are not compared; nor is their bound, which the roll-ups do not depend on:
+//! the node keeps 5-second buckets only `engine.window_5s_retention_hours`
+//! behind the tenant's newest event time, README "Windows", and a `5s` query
+//! answers nothing older — checked end to end in `tests/tenant_endpoints.rs`.)
 
 use super::Reference;
 use serde_json::{json, Value};
