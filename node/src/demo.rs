@@ -122,18 +122,19 @@ fn print_table(tenant: &str, v: &serde_json::Value) {
         v["conversion_value"].as_f64().map(|x| format!("{x:.2}")).unwrap_or_default(),
         v["currency"].as_str().unwrap_or("-")
     );
-    let short = |m: &str| m.replace("position_based", "u_shape").replace("last_non_direct", "lnd").replace("participation", "particip.");
+    // Columns named as the API names the models (`model=`).
+    let width = models.iter().map(|m| m.len()).max().unwrap_or(10) + 2;
     print!("{:<14}", "key");
     for m in &models {
-        print!("{:>12}", short(m));
+        print!("{m:>width$}");
     }
     println!();
     for (key, cols) in &table {
         print!("{key:<14}");
         for m in &models {
             match cols.get(m) {
-                Some(c) => print!("{c:>12.2}"),
-                None => print!("{:>12}", "-"),
+                Some(c) => print!("{c:>width$.2}"),
+                None => print!("{:>width$}", "-"),
             }
         }
         println!();
