@@ -130,8 +130,11 @@ pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking) -> R
 /// At most `cap` tenants are kept.
 pub struct LinkCache {
     cap: usize,
-    entries: std::sync::Mutex<HashMap<(u16, String), (i64, std::sync::Arc<FinalPersons>)>>,
+    entries: std::sync::Mutex<HashMap<(u16, String), Evaluated>>,
 }
+
+/// The next offset an evaluation was made at, and its result.
+type Evaluated = (i64, std::sync::Arc<FinalPersons>);
 
 impl LinkCache {
     pub fn new(cap: usize) -> LinkCache {
