@@ -59,6 +59,8 @@ pub struct TenantSection {
     pub write_keys: Vec<Secret>,
     /// `track` event names counted as conversions (default: `collect::DEFAULT_CONVERSIONS`).
     pub conversions: Option<BTreeMap<String, crate::collect::ConversionSpec>>,
+    /// Ordered channel rules tried before the collector's defaults (docs/collector.md).
+    pub channel_rules: Vec<crate::collect::channel::Rule>,
 }
 
 /// TLS for the HTTP listener (and for forwarding between nodes). Both `cert`

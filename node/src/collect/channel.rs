@@ -1,7 +1,11 @@
 //! Channel grouping for web events, which carry no `channel`: a pure function of
 //! `utm_source`, `utm_medium` and the referrer, modelled on GA4's default channel
 //! grouping and mapped onto events.md's channels. The rules, first match wins,
-//! are documented in docs/collector.md.
+//! are documented in docs/collector.md. A tenant may put its own ordered
+//! rules (`[[tenants.<t>.channel_rules]]`) before them.
+
+use serde::{Deserialize, Serialize};
+use touchline_actors::domain::Channel;
 
 /// The inputs of the grouping (already percent-decoded; empty = absent).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,6 +73,75 @@ pub fn channel(s: &Signals<'_>) -> &'static str {
         return "referral";
     }
     "other"
+}
+
+/// A rule's channel: one of events.md's (`touchline_actors::domain::Channel`), by name.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String", into = "String")]
+pub struct RuleChannel(pub Channel);
+
+impl TryFrom<String> for RuleChannel {
+    type Error = String;
+    fn try_from(s: String) -> Result<RuleChannel, String> {
+        Channel::parse(&s).map(RuleChannel).ok_or_else(|| format!("{s:?} is not one of events.md's channels ({})", Channel::ALL.map(Channel::as_str).join(", ")))
+    }
+}
+
+impl From<RuleChannel> for String {
+    fn from(c: RuleChannel) -> String {
+        c.0.as_str().to_string()
+    }
+}
+
+/// A tenant's own rule: every condition given must match (case-insensitive
+/// glob, `*` = any run of characters; `""` = absent); `referrer` matches the
+/// referrer's host without `www.`. The first matching rule wins over the defaults.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub medium: Option<String>,
+    #[serde(default)]
+    pub referrer: Option<String>,
+    pub channel: RuleChannel,
+}
+
+/// The channel by the tenant's `rules` first, else by the default rules.
+pub fn channel_with(rules: &[Rule], s: &Signals<'_>) -> &'static str {
+    let norm = |v: Option<&str>| v.map(|v| v.trim().to_ascii_lowercase()).filter(|v| !v.is_empty());
+    let (source, medium, referrer) = (norm(s.source), norm(s.medium), s.referrer.and_then(host));
+    let cond = |pat: &Option<String>, v: &Option<String>| match (pat.as_deref(), v.as_deref()) {
+        (None, _) => true,
+        (Some(""), v) => v.is_none(),
+        (Some(p), Some(v)) => glob(&p.to_ascii_lowercase(), v),
+        (Some(_), None) => false,
+    };
+    rules
+        .iter()
+        .find(|r| cond(&r.source, &source) && cond(&r.medium, &medium) && cond(&r.referrer, &referrer))
+        .map_or_else(|| channel(s), |r| r.channel.0.as_str())
+}
+
+/// `*`-glob match of the whole of `v`.
+fn glob(pattern: &str, v: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == v;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !v.starts_with(first) || !v[first.len()..].ends_with(last) || v.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &v[first.len()..v.len() - last.len()];
+    for p in &parts[1..parts.len() - 1] {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The lower-case host of a URL without `www.` (`None` if it has none).
@@ -178,6 +251,29 @@ mod tests {
     fn anything_else_is_other() {
         assert_eq!(ch(Some("billboard"), Some("offline"), None), "other");
         assert_eq!(ch(Some("billboard"), None, None), "other");
+    }
+
+    #[test]
+    fn tenant_rules_come_first() {
+        let rules: Vec<Rule> = toml::from_str::<std::collections::BTreeMap<String, Vec<Rule>>>(
+            "[[r]]\nsource = \"partner-*\"\nmedium = \"cpc\"\nchannel = \"native\"\n[[r]]\nreferrer = \"*.intranet.example\"\nchannel = \"field_sales\"\n[[r]]\nsource = \"\"\nmedium = \"\"\nreferrer = \"\"\nchannel = \"other\"\n",
+        )
+        .unwrap()
+        .remove("r")
+        .unwrap();
+        let ch = |source, medium, referrer| channel_with(&rules, &Signals { source, medium, referrer });
+        assert_eq!(ch(Some("Partner-A"), Some("CPC"), None), "native");
+        assert_eq!(ch(Some("partner-a"), Some("email"), None), "email", "a condition that fails falls through to the defaults");
+        assert_eq!(ch(None, None, Some("https://crm.intranet.example/x")), "field_sales");
+        assert_eq!(ch(None, None, None), "other", "\"\" matches absent");
+        assert_eq!(ch(Some("google"), Some("cpc"), None), "search");
+        assert!(toml::from_str::<Rule>("channel = \"tv\"").is_err(), "channels are events.md's");
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("a*c", "abc") && glob("*", "") && glob("a*", "a") && glob("*b*", "abc") && glob("abc", "abc"));
+        assert!(!glob("a*c", "ab") && !glob("ab*ba", "aba") && !glob("abc", "abd"));
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct MapContext<'a> {
     pub received_at: Ts,
     /// The tenant's conversion spec of a `track` event name (`None`: not a conversion).
     pub conversion: &'a dyn Fn(&str) -> Option<ConversionSpec>,
+    /// The tenant's own channel rules, tried before the defaults.
+    pub channel_rules: &'a [channel::Rule],
 }
 
 /// The events.md event of `msg`; `call` is the message type (the route, or the
@@ -85,7 +87,7 @@ pub fn map_message(call: &str, msg: &Value, cx: &MapContext<'_>) -> Result<Value
                 out.insert("conversion_data".into(), conversion_data(name.as_deref().unwrap_or(""), props, &spec)?);
             } else {
                 out.insert("event_type".into(), json!("touchpoint_interaction"));
-                out.insert("touchpoints".into(), touchpoint(name.as_deref().unwrap_or("view"), context, props));
+                out.insert("touchpoints".into(), touchpoint(name.as_deref().unwrap_or("view"), context, props, cx.channel_rules));
             }
         }
         other => return Err(err("type", format!("{other:?} is not one of track, identify, page, screen, alias"))),
@@ -152,7 +154,7 @@ fn signals(c: &Map<String, Value>) -> Option<Map<String, Value>> {
 }
 
 /// The touchpoint of a page, screen or non-conversion track.
-fn touchpoint(interaction: &str, context: Option<&Map<String, Value>>, props: Option<&Map<String, Value>>) -> Value {
+fn touchpoint(interaction: &str, context: Option<&Map<String, Value>>, props: Option<&Map<String, Value>>, rules: &[channel::Rule]) -> Value {
     let page = context.and_then(|c| c.get("page")).and_then(Value::as_object);
     let page_str = |k: &str| page.and_then(|p| p.get(k)).and_then(Value::as_str).or_else(|| props.and_then(|p| p.get(k)).and_then(Value::as_str)).filter(|s| !s.is_empty());
     let campaign = context.and_then(|c| c.get("campaign")).and_then(Value::as_object);
@@ -160,7 +162,7 @@ fn touchpoint(interaction: &str, context: Option<&Map<String, Value>>, props: Op
     let referrer = page_str("referrer").filter(|r| channel::host(r).is_none() || channel::host(r) != channel::host(&url));
     let source = query_param(&url, "utm_source");
     let medium = query_param(&url, "utm_medium");
-    let ch = channel::channel(&Signals { source: source.as_deref(), medium: medium.as_deref(), referrer });
+    let ch = channel::channel_with(rules, &Signals { source: source.as_deref(), medium: medium.as_deref(), referrer });
     let mut tp = json!({"channel": ch, "interaction_type": interaction});
     if !url.is_empty() {
         tp["metadata"] = json!({"url": url});

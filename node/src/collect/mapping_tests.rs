@@ -8,7 +8,7 @@ fn cx_map(call: &str, msg: Value) -> Result<Value, MapError> {
         "Purchase" => Some(ConversionSpec { value: Some("total".into()), currency: Some("cur".into()) }),
         _ => None,
     };
-    let cx = MapContext { tenant: "acme", received_at: Ts::new(1_700_000_000, 0), conversion: &conv };
+    let cx = MapContext { tenant: "acme", received_at: Ts::new(1_700_000_000, 0), conversion: &conv, channel_rules: &[] };
     map_message(call, &msg, &cx)
 }
 

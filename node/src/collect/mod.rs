@@ -34,13 +34,15 @@ pub const DEFAULT_CONVERSIONS: [&str; 4] = ["Order Completed", "Checkout Complet
 pub struct Collector {
     keys: Vec<(String, Secret)>,
     conversions: BTreeMap<String, BTreeMap<String, ConversionSpec>>,
+    channel_rules: BTreeMap<String, Vec<channel::Rule>>,
 }
 
 impl Collector {
     pub fn new(config: &NodeConfig) -> Collector {
         let keys = config.tenants.iter().flat_map(|(t, s)| s.write_keys.iter().map(move |k| (t.clone(), k.clone()))).collect();
         let conversions = config.tenants.iter().filter_map(|(t, s)| Some((t.clone(), s.conversions.clone()?))).collect();
-        Collector { keys, conversions }
+        let channel_rules = config.tenants.iter().filter(|(_, s)| !s.channel_rules.is_empty()).map(|(t, s)| (t.clone(), s.channel_rules.clone())).collect();
+        Collector { keys, conversions, channel_rules }
     }
 
     /// The tenant of a write key. Compares against every key without early
@@ -56,6 +58,11 @@ impl Collector {
             }
         }
         found
+    }
+
+    /// The tenant's own channel rules (none: the defaults alone).
+    pub fn channel_rules(&self, tenant: &str) -> &[channel::Rule] {
+        self.channel_rules.get(tenant).map_or(&[], Vec::as_slice)
     }
 
     /// The conversion spec of `event` for `tenant` (`None`: not a conversion).
@@ -105,5 +112,12 @@ mod tests {
         assert_eq!(c.conversion("acme", "Order Completed"), None);
         assert_eq!(c.conversion("beta", "Order Completed"), Some(ConversionSpec::default()));
         assert_eq!(c.conversion("beta", "Product Viewed"), None);
+    }
+
+    #[test]
+    fn channel_rules_per_tenant() {
+        let c = Collector::new(&config("[[tenants.acme.channel_rules]]\nmedium = \"qr\"\nchannel = \"field_sales\"\n"));
+        assert_eq!(c.channel_rules("acme").len(), 1);
+        assert!(c.channel_rules("beta").is_empty());
     }
 }

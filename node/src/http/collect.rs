@@ -72,7 +72,13 @@ async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> R
     let results = futures::future::join_all(sends).await;
     metrics::histogram!(collect::PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
     if let Some(e) = results.into_iter().find_map(Result::err) {
-        return Err(("produce", ApiError::new(ErrorCode::Unavailable, format!("Kafka did not acknowledge the events (re-send: the messageIds make it safe): {e}"))));
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        use touchline_cluster::ClusterError;
+        let code = match e {
+            ClusterError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => ErrorCode::Overloaded,
+            _ => ErrorCode::Unavailable,
+        };
+        return Err(("produce", ApiError::new(code, format!("Kafka did not acknowledge the events (re-send: the messageIds make it safe): {e}"))));
     }
     for e in &events {
         let kind = e.get("event_type").and_then(Value::as_str).unwrap_or("unknown").to_string();
@@ -86,7 +92,7 @@ async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> R
 fn map_all(state: &AppState, tenant: &str, call: &str, doc: Map<String, Value>) -> Result<Vec<Value>, Rejection> {
     let received_at = Ts::now();
     let conversion = |event: &str| state.collect.conversion(tenant, event);
-    let cx = MapContext { tenant, received_at, conversion: &conversion };
+    let cx = MapContext { tenant, received_at, conversion: &conversion, channel_rules: state.collect.channel_rules(tenant) };
     let mut events = Vec::new();
     if call == "batch" {
         let items = doc.get("batch").and_then(Value::as_array).ok_or_else(|| invalid("field `batch`: is required and must be an array".into()))?;
