@@ -68,9 +68,11 @@ pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
 pub const KINDS: [&str; 4] = ["partition", "tenant", "customer", "journey"];
 
 /// HTTP routes (label `route`).
-pub const ROUTES: [&str; 9] = [
+pub const ROUTES: [&str; 11] = [
     "attribution",
     "attribution_compare",
+    "tenants",
+    "customers",
     "customer",
     "journey_performance",
     "campaigns",

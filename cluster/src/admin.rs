@@ -38,6 +38,12 @@ pub async fn ensure_topic_spec(brokers: &str, props: &[(String, String)], topic:
     if let Some(n) = partition_count(brokers, props, topic).await? {
         return Ok(n);
     }
+    if is_mock_cluster(brokers, props).await? {
+        return Err(ClusterError::Topic {
+            topic: topic.into(),
+            detail: "the broker is a node's embedded broker (librdkafka's mock cluster), which creates no topics: produce to the node's own topic (`touchline node --topic`, default marketing-events)".into(),
+        });
+    }
     let admin: AdminClient<DefaultClientContext> = client_config(brokers, props).create()?;
     let mut nt = NewTopic::new(topic, spec.partitions, TopicReplication::Fixed(spec.replication));
     for (k, v) in spec.config {
@@ -67,6 +73,19 @@ pub async fn ensure_topic_spec(brokers: &str, props: &[(String, String)], topic:
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(ClusterError::Topic { topic: topic.into(), detail: format!("no partitions visible {} s after its creation", spec.timeout.as_secs()) })
+}
+
+/// `true` when `brokers` is librdkafka's mock cluster (a node's embedded broker),
+/// known by the cluster id it reports (`mockCluster…`): it never answers
+/// CreateTopics, so asking would only wait for the timeout.
+pub async fn is_mock_cluster(brokers: &str, props: &[(String, String)]) -> Result<bool, ClusterError> {
+    let cfg = client_config(brokers, props);
+    tokio::task::spawn_blocking(move || -> Result<bool, ClusterError> {
+        let c: BaseConsumer = cfg.create()?;
+        Ok(c.client().fetch_cluster_id(Duration::from_secs(10)).is_some_and(|id| id.starts_with("mockCluster")))
+    })
+    .await
+    .map_err(|e| ClusterError::Actor(e.to_string()))?
 }
 
 /// The topic's partition count, `None` when the topic does not exist.

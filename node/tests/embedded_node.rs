@@ -3,7 +3,8 @@
 //! every start, so the state of the earlier run is dropped, said in a log line,
 //! instead of wedging the restore), keeps no `./touchline-data` when no data dir
 //! is given, refuses a directory holding state of real brokers, and writes its
-//! log lines without ANSI colour to a pipe, or as JSON lines with `--log-format json`.
+//! log lines without ANSI colour to a pipe, or as JSON lines with `--log-format json`;
+//! and `touchline gen` to a topic the embedded broker lacks fails at once.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -183,4 +184,30 @@ async fn logs_to_a_pipe_have_no_colour_and_json_lines_parse() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen_to_a_topic_the_embedded_broker_lacks_fails_fast() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut node = Running::start(cwd.path(), &[], &[]);
+    let started = Instant::now();
+    let mut gen = Command::new(env!("CARGO_BIN_EXE_touchline"))
+        .args(["gen", "--brokers", &node.broker, "--topic", "not-the-nodes-topic", "--persons", "5", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run touchline gen");
+    // It used to wait 30 s for a CreateTopics answer the mock broker never gives.
+    while gen.try_wait().expect("wait").is_none() {
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = gen.kill();
+            panic!("gen still waiting after 15 s for a topic the embedded broker cannot create");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = gen.wait_with_output().expect("gen output");
+    node.stop();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "gen succeeded: {e}");
+    assert!(e.contains("not-the-nodes-topic") && e.contains("embedded broker") && e.contains("marketing-events"), "stderr: {e}");
 }

@@ -1,7 +1,8 @@
 //! Auth per http-api.md: with tokens configured every `/v1` request needs a
 //! bearer token; a tenant token reaches only its tenant (403 elsewhere, also
-//! `/v1/cluster`), the admin token reaches everything; `/metrics` and
-//! `/health/*` stay open. Runs one node on its embedded broker.
+//! `/v1/cluster` and `/v1/tenants`), the admin token reaches everything;
+//! `/metrics` and `/health/*` stay open. Runs one node on its embedded broker,
+//! with one event of each tenant (a tenant without events is 404).
 
 use std::time::Duration;
 use touchline_node::client::request_with;
@@ -25,6 +26,20 @@ async fn tokens_gate_tenants_and_cluster() {
     let node = Node::start(spec).await;
     let ready = wait_for(Duration::from_secs(60), || async { node.get("/health/ready").await.status == 200 }).await;
     assert!(ready, "node never became ready");
+    let records: Vec<touchline_node::gen::GenRecord> = ["acme", "beta"]
+        .iter()
+        .map(|t| {
+            let e = serde_json::json!({"event_id": format!("{t}-1"), "tenant_id": t, "event_type": "touchpoint_interaction",
+                "timestamp": "2026-10-05T10:00:00Z", "customer_id": "c0", "touchpoints": {"channel": "email", "interaction_type": "click"}});
+            touchline_node::gen::GenRecord { key: t.to_string(), value: serde_json::to_vec(&e).unwrap(), partition: None, valid: true }
+        })
+        .collect();
+    touchline_node::gen::produce(node.embedded.as_deref().expect("embedded broker"), "marketing-events", &records, 0, &[]).await.expect("produce");
+    let applied = wait_for(Duration::from_secs(60), || async {
+        status(&node, "GET", "/v1/tenants/acme/variants", Some("adm1n")).await.0 == 200 && status(&node, "GET", "/v1/tenants/beta/variants", Some("adm1n")).await.0 == 200
+    })
+    .await;
+    assert!(applied, "the two events were not applied");
 
     let acme = "/v1/tenants/acme/attribution";
     let cases: &[(&str, &str, Option<&str>, u16, &str)] = &[
@@ -39,6 +54,9 @@ async fn tokens_gate_tenants_and_cluster() {
         ("GET", "/v1/cluster", None, 401, "unauthorized"),
         ("GET", "/v1/cluster", Some("tok-acme"), 403, "forbidden"),
         ("GET", "/v1/cluster", Some("adm1n"), 200, ""),
+        ("GET", "/v1/tenants", None, 401, "unauthorized"),
+        ("GET", "/v1/tenants", Some("tok-acme"), 403, "forbidden"),
+        ("GET", "/v1/tenants", Some("adm1n"), 200, ""),
         ("GET", "/metrics", None, 200, ""),
         ("GET", "/health/live", None, 200, ""),
         ("GET", "/health/ready", None, 200, ""),

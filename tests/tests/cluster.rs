@@ -161,6 +161,25 @@ async fn any_node_answers_any_query_like_the_reference() {
     }
     assert!(forwarded_answers > 0, "no query needed forwarding: owners {owners:?}");
 
+    // Every node lists every tenant, gathered from the partitions' owners, and
+    // pages a tenant's customers through a forward like its owner does.
+    let mut listings = Vec::new();
+    for node in &nodes {
+        let r = node.get("/v1/tenants").await;
+        assert_eq!(r.status, 200, "{}: {}", node.spec.node_id, r.body);
+        let v = r.json().unwrap();
+        let listed: Vec<String> = v["tenants"].as_array().unwrap().iter().map(|t| t["tenant"].as_str().unwrap().to_string()).collect();
+        assert_eq!(listed, tenants, "{}: {v}", node.spec.node_id);
+        for t in v["tenants"].as_array().unwrap() {
+            assert_eq!(t["partition"].as_i64(), Some(partition_for(t["tenant"].as_str().unwrap(), partitions) as i64), "{t}");
+            assert!(t["events"].as_u64().is_some_and(|n| n > 0) && t["persons"].as_u64().is_some_and(|n| n > 0), "{t}");
+        }
+        let page = node.get(&format!("/v1/tenants/{}/customers?limit=5", tenants[0])).await;
+        assert_eq!((page.status, page.header(SERVED_BY)), (200, Some(owner_of(&tenants[0]).as_str())), "{}", page.body);
+        listings.push((v, page.json()));
+    }
+    assert!(listings.windows(2).all(|w| w[0] == w[1]), "the nodes list differently: {listings:#?}");
+
     // A request that was already forwarded once is not forwarded again: 503 with Retry-After.
     let t = &tenants[0];
     let stranger = nodes.iter().find(|n| n.spec.node_id != owner_of(t)).expect("a non-owner");

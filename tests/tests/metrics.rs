@@ -87,7 +87,7 @@ async fn metrics_are_complete_at_startup_and_pass_promtool_and_errors_are_json()
         ("/v1/tenants/acme/attribution?lookback_days=-1", 400, "bad_request", "lookback_days"),
         ("/v1/tenants/acme/attribution?bogus=1", 400, "bad_request", "bogus"),
         ("/v1/tenants/Not%20A%20Tenant/attribution", 400, "bad_request", "tenant"),
-        ("/v1/tenants/acme/customers/nobody", 404, "not_found", "nobody"),
+        ("/v1/tenants/acme/customers/nobody", 404, "not_found", "no events for tenant"),
         ("/v1/nothing-here", 404, "not_found", "nothing-here"),
     ] {
         let r = touchline_node::client::get(&addr, path).await.unwrap();
@@ -97,10 +97,10 @@ async fn metrics_are_complete_at_startup_and_pass_promtool_and_errors_are_json()
         assert_eq!(v["error"]["code"], code, "{path}");
         assert!(v["error"]["message"].as_str().unwrap_or("").contains(needle), "{path}: {}", r.body);
     }
-    // A valid query on an empty tenant answers an empty report.
+    // A valid query on a tenant without events says so (404), not a report of zeros.
     let r = touchline_node::client::get(&addr, "/v1/tenants/acme/attribution?model=linear").await.unwrap();
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.json().unwrap()["conversions"], 0);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.json().unwrap()["error"]["message"].as_str().unwrap_or("").contains("no events for tenant"), "{}", r.body);
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let _ = child.wait();
 }

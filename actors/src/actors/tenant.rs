@@ -149,6 +149,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                     return Ok(None);
                 }
                 st.mark_applied(&ev);
+                st.meta.min_ts = retention::next_min(st.meta.min_ts, &ev);
                 Ok(Some(apply_identity_and_plan(&mut st, &ev, max_ids)?))
             })();
             meta = st.into_meta();

@@ -96,6 +96,14 @@ pub fn next_max(max_ts: Option<Ts>, ev: &Event) -> Option<Ts> {
     Some(max_ts.map_or(ev.ts, |m| m.max(ev.ts)))
 }
 
+/// The tenant's minimum event time after accepting `ev` (the same events count).
+pub fn next_min(min_ts: Option<Ts>, ev: &Event) -> Option<Ts> {
+    if !advances_max(ev) {
+        return min_ts;
+    }
+    Some(min_ts.map_or(ev.ts, |m| m.min(ev.ts)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ pub mod consent;
 pub mod customer;
 pub mod datadriven;
 pub mod journey;
+pub mod listing;
 pub mod linking;
 pub mod paths_cache;
 pub mod sweep;

@@ -76,6 +76,11 @@ pub struct TenantMeta {
     /// horizon is this minus the tenant's retention (`domain::retention`).
     #[serde(default)]
     pub max_ts: Option<Ts>,
+    /// Minimum event time accepted (erasure requests aside): the start of the
+    /// tenant's event-time range (`GET /v1/tenants`); `None` in state written
+    /// before it was kept.
+    #[serde(default)]
+    pub min_ts: Option<Ts>,
 }
 
 impl TenantMeta {
@@ -185,6 +190,9 @@ pub mod key {
     }
     pub fn person(p: u16, tenant: &str, person: u64) -> Vec<u8> {
         t(p, Space::Person, tenant).u64(person).into_vec()
+    }
+    pub fn person_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::Person, tenant).into_vec()
     }
     pub fn link_prefix(p: u16, tenant: &str, n: &IdNode) -> Vec<u8> {
         t(p, Space::Link, tenant).u8(n.kind.tag()).str0(&n.id).into_vec()

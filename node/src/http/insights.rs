@@ -67,7 +67,11 @@ pub async fn variants(state: Arc<AppState>, tenant: String, query: Option<String
     Params::parse(query.as_deref(), &[])?;
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || Ok(query::variants::variants(&store, partition, &tenant)?)).await?;
+    let body = blocking(move || {
+        super::listing::seen(&state, partition, &tenant)?;
+        Ok(query::variants::variants(&store, partition, &tenant)?)
+    })
+    .await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 

@@ -41,11 +41,12 @@ impl Params {
             None => Ok(None),
             // An unencoded `+hh:mm` offset arrives as a space after form decoding:
             // accept `... 00:00:00 02:00` as `+02:00` (a date-time separator space
-            // is earlier in the string and stays).
+            // is earlier in the string and stays). A date alone is midnight UTC.
             Some(v) => parse_rfc3339(v)
                 .or_else(|| v.rfind(' ').filter(|i| *i > 10).and_then(|i| parse_rfc3339(&format!("{}+{}", &v[..i], &v[i + 1..]))))
+                .or_else(|| is_date(v).then(|| parse_rfc3339(&format!("{v}T00:00:00Z"))).flatten())
                 .map(Some)
-                .ok_or_else(|| ApiError::param(k, format!("not an RFC 3339 timestamp: {v:?}"))),
+                .ok_or_else(|| ApiError::param(k, format!("not an RFC 3339 timestamp or a date (YYYY-MM-DD): {v:?}"))),
         }
     }
 
@@ -151,6 +152,12 @@ impl Params {
     }
 }
 
+/// `YYYY-MM-DD`, digits in place (the calendar is checked by the parse).
+fn is_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 10 && b[4] == b'-' && b[7] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
 fn ordered(from: Ts, to: Ts) -> Result<(), ApiError> {
     if from > to {
         return Err(ApiError::param("from", "must not be after `to`"));
@@ -193,6 +200,18 @@ mod tests {
         assert!(p.int("lookback_days", 1, 3650).unwrap_err().message.contains("lookback_days"));
         let p = Params::parse(Some("from=yesterday"), &["from"]).unwrap();
         assert!(p.range(30, 3660).unwrap_err().message.contains("`from`"));
+    }
+
+    #[test]
+    fn a_date_alone_is_midnight_utc() {
+        let p = Params::parse(Some("from=2026-10-01&to=2026-11-01"), &["from", "to"]).unwrap();
+        let (from, to) = p.range(30, 3660).unwrap();
+        assert_eq!((from.to_string(), to.to_string()), ("2026-10-01T00:00:00Z".to_string(), "2026-11-01T00:00:00Z".to_string()));
+        for bad in ["2026-13-01", "2026-02-30", "2026-1-01", "20261001", "2026-10-01x"] {
+            let p = Params::parse(Some(&format!("from={bad}")), &["from"]).unwrap();
+            let e = p.ts("from").unwrap_err().message;
+            assert!(e.contains("`from`") && e.contains("YYYY-MM-DD"), "{bad}: {e}");
+        }
     }
 
     #[test]

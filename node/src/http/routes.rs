@@ -25,6 +25,8 @@ pub fn route_name(path: &str) -> &'static str {
     match segs.as_slice() {
         ["v1", "tenants", _, "attribution"] => "attribution",
         ["v1", "tenants", _, "attribution", "compare"] => "attribution_compare",
+        ["v1", "tenants"] => "tenants",
+        ["v1", "tenants", _, "customers"] => "customers",
         ["v1", "tenants", _, "customers", _] => "customer",
         ["v1", "tenants", _, "journeys", _, "performance"] => "journey_performance",
         ["v1", "tenants", _, "campaigns"] => "campaigns",
@@ -63,6 +65,10 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
             Params::parse(query.as_deref(), &[])?;
             Ok(json_response(StatusCode::OK, &cluster(&state)))
         }
+        (["v1", "tenants"], true) => {
+            state.auth.check(authorization(&parts), Target::Admin)?;
+            super::listing::tenants(state.clone(), &parts, query).await
+        }
         (["internal", "v1", rest @ ..], _) => {
             state.auth.check(authorization(&parts), Target::Admin)?;
             super::snapshots::route(state.clone(), &parts.method, rest, query.as_deref()).await
@@ -81,6 +87,7 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
             match (rest.as_slice(), get) {
                 (["attribution"], true) => attribution(state, tenant, query, false).await,
                 (["attribution", "compare"], true) => attribution(state, tenant, query, true).await,
+                (["customers"], true) => super::listing::customers(state, tenant, query).await,
                 (["customers", id], true) => customer(state, tenant, id.to_string(), query).await,
                 (["customers", id], false) if parts.method == Method::DELETE => super::insights::erase(state, tenant, id.to_string(), query).await,
                 (["campaigns"], true) => super::insights::campaigns(state, tenant, query).await,
@@ -225,6 +232,7 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
     let store = state.store.clone();
     let lookback = state.default_lookback_days;
     let body = blocking(move || {
+        super::listing::seen(&state, partition, &tenant)?;
         let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default())?;
