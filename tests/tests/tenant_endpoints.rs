@@ -137,7 +137,7 @@ async fn campaigns_cohorts_consent_and_erasure() {
     let later = ev("z1", "consent_update", T9 + 3 * DAY, json!({"customer_id": "c-nobody", "consent": {"analytics": true}}));
     touchline_node::gen::produce(&broker.addr, topic, &[later], 0, &[]).await.expect("produce");
     let gone = wait_for(Duration::from_secs(60), || async { get(&node, &perf("5s")).await["buckets"].as_array().is_some_and(|b| b.is_empty()) }).await;
-    assert!(gone, "5-second buckets behind the 5-second horizon still answer");
+    assert!(gone, "5-second buckets behind the 5-second horizon still answer: {}", get(&node, &perf("5s")).await);
     assert_eq!(counts(&get(&node, &perf("hour")).await), want, "the roll-ups stay");
 
     // Erasure through the API, by the person's user_id-linked customer id.
