@@ -343,6 +343,16 @@ mod tests {
         t.commit(None).unwrap();
     }
 
+    /// A store holding tenant `t` of partition `p` with `newest` as its newest event time.
+    fn tenant_store(p: u16, t: &str, newest: Ts) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Default::default()).unwrap();
+        put(&store, key::tenant_index(p, t), Vec::new());
+        let meta = TenantMeta { max_ts: Some(newest), ..Default::default() };
+        put(&store, key::tenant_meta(p, t), touchline_storage::codec::encode(&meta).unwrap());
+        (dir, store)
+    }
+
     fn timeline_keys(store: &Store, p: u16, tenant: &str) -> Vec<(Space, Ts)> {
         let mut out = Vec::new();
         for space in [Space::Touch, Space::Conversion, Space::ConversionByTime] {
@@ -359,12 +369,8 @@ mod tests {
 
     #[test]
     fn sweeps_only_what_lies_behind_the_horizon_in_bounded_steps() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &Default::default()).unwrap();
         let (p, t) = (3u16, "acme");
-        put(&store, key::tenant_index(p, t), Vec::new());
-        let meta = TenantMeta { max_ts: Some(Ts::new(100 * DAY, 0)), ..Default::default() };
-        put(&store, key::tenant_meta(p, t), touchline_storage::codec::encode(&meta).unwrap());
+        let (_dir, store) = tenant_store(p, t, Ts::new(100 * DAY, 0));
         for person in 1..=5u64 {
             for d in [1i64, 50, 97, 98, 99] {
                 let ts = Ts::new(d * DAY, 0);
@@ -380,6 +386,7 @@ mod tests {
         }
         // Another partition's tenant is not owned: untouched.
         put(&store, key::tenant_index(4, t), Vec::new());
+        let meta = TenantMeta { max_ts: Some(Ts::new(100 * DAY, 0)), ..Default::default() };
         put(&store, key::tenant_meta(4, t), touchline_storage::codec::encode(&meta).unwrap());
         put(&store, key::touch(4, t, 1, Ts::new(DAY, 0), "x"), vec![1]);
 
@@ -433,13 +440,9 @@ mod tests {
         use super::super::dedup::Marker;
         use crate::state::WindowCounts;
         const HOUR: i64 = 3_600;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &Default::default()).unwrap();
         let (p, t) = (3u16, "acme");
         let newest = Ts::new(1_000 * HOUR, 0);
-        put(&store, key::tenant_index(p, t), Vec::new());
-        let meta = TenantMeta { max_ts: Some(newest), ..Default::default() };
-        put(&store, key::tenant_meta(p, t), touchline_storage::codec::encode(&meta).unwrap());
+        let (_dir, store) = tenant_store(p, t, newest);
         // Three journeys (one id with escaped bytes), 5-second buckets from 4 h
         // before the newest time to it, and their hour roll-ups.
         let one = WindowCounts { touches: 1, impressions: 0, clicks: 1 };
@@ -498,12 +501,8 @@ mod tests {
     #[test]
     fn a_long_walk_over_dedup_markers_does_not_hold_the_timelines_up() {
         use super::super::dedup::Marker;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &Default::default()).unwrap();
         let (p, t) = (3u16, "acme");
-        put(&store, key::tenant_index(p, t), Vec::new());
-        let meta = TenantMeta { max_ts: Some(Ts::new(100 * DAY, 0)), ..Default::default() };
-        put(&store, key::tenant_meta(p, t), touchline_storage::codec::encode(&meta).unwrap());
+        let (_dir, store) = tenant_store(p, t, Ts::new(100 * DAY, 0));
         let mut txn = store.txn();
         for i in 0..1_000 {
             txn.put(key::dedup(p, t, &format!("e{i:04}")), Marker::Stamped(Ts::new(99 * DAY, 0)).value());
@@ -526,12 +525,8 @@ mod tests {
     #[test]
     fn keeps_each_customers_latest_consent_update_behind_the_horizon() {
         use crate::state::ConsentRec;
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), &Default::default()).unwrap();
         let (p, t) = (3u16, "acme");
-        put(&store, key::tenant_index(p, t), Vec::new());
-        let meta = TenantMeta { max_ts: Some(Ts::new(100 * DAY, 0)), ..Default::default() };
-        put(&store, key::tenant_meta(p, t), touchline_storage::codec::encode(&meta).unwrap());
+        let (_dir, store) = tenant_store(p, t, Ts::new(100 * DAY, 0));
         // Horizon: day 98. c1: days 1, 50, 50 (two at one time), 97, 99; c2: 10 only; c3: 99 only.
         let updates = [("c1", 1, "a"), ("c1", 50, "b"), ("c1", 50, "c"), ("c1", 97, "d"), ("c1", 99, "e"), ("c2", 10, "f"), ("c3", 99, "g")];
         let mut txn = store.txn();
