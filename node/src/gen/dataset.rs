@@ -8,13 +8,25 @@
 //! channels, landing URLs with `utm_*` / `cm_*` parameters, conversions in several
 //! currencies, campaign lifecycle and personalization events, a few events without
 //! analytics consent, late consent withdrawals, exact duplicates, and invalid records for every rejection
-//! reason but `poison` (built in [`super::payload`]). Work is O(n log n) in the
-//! number of records (one final sort), so millions of records are fine.
+//! reason but `poison` (built in [`super::payload`]).
+//!
+//! Device signals for probabilistic stitching (attribution.md): each person
+//! belongs to a household (1 to 6 persons sharing one home address in one
+//! city); each device has a stable user agent and a spot near home
+//! (`geolocation`), and a mobile device is now and then on a carrier-grade NAT
+//! address that many persons of its tenant share (more than 10, so that it
+//! scores nothing). A person's browser sometimes loses its cookies and comes
+//! back minutes to hours later under a new `customer_id`, from the same address
+//! and user agent, without logging in. A few contexts are ill-typed, which
+//! never rejects an event.
+//!
+//! Work is O(n log n) in the number of records (one final sort), so millions of
+//! records are fine.
 //!
 //! Validity (`GenRecord::valid`) assumes the consumer's clock is no more than 7
 //! days before the generated event times (the default span is in the past).
 
-use super::payload::{self, Campaign, InvalidKind, TenantCtx, DAY_MS, HOUR_MS, MIN_MS};
+use super::payload::{self, Campaign, Device, Household, InvalidKind, Net, Signal, TenantCtx, DAY_MS, HOUR_MS, MIN_MS};
 use rand::rngs::SmallRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
@@ -43,6 +55,11 @@ pub struct DatasetSpec {
     pub late_login_rate: f64,
     /// Probability per record of MessagePack instead of JSON.
     pub msgpack_rate: f64,
+    /// Probability per person that one of its browsers reappears under a new
+    /// `customer_id` (same address and user agent), never logging in.
+    pub cookie_reset_rate: f64,
+    /// Probability per device context of being written ill-typed.
+    pub bad_signal_rate: f64,
     /// Conversion currencies; the first one carries ~75 % of conversions.
     pub currencies: Vec<String>,
     /// Partition count of the topic (misrouted records need at least 2).
@@ -64,6 +81,8 @@ impl Default for DatasetSpec {
             invalid_rate: 0.03,
             late_login_rate: 0.3,
             msgpack_rate: 0.2,
+            cookie_reset_rate: 0.1,
+            bad_signal_rate: 0.03,
             currencies: vec!["USD".to_string(), "EUR".to_string()],
             partitions: 12,
         }
@@ -127,6 +146,8 @@ pub struct Chunks {
     seq: u64,
     tenants: Vec<TenantCtx>,
     cumulative: Vec<f64>,
+    /// Each tenant's households and CGNAT pool (households span chunks).
+    nets: Vec<Net>,
     next_person: usize,
     started: bool,
 }
@@ -142,7 +163,9 @@ impl Chunks {
                 Some(*acc)
             })
             .collect();
-        Chunks { spec, chunk_persons: chunk_persons.max(1), rng, seq: 0, tenants, cumulative, next_person: 0, started: false }
+        let total = cumulative.last().copied().unwrap_or(1.0);
+        let nets = tenants.iter().map(|t| Net::new(t.idx, spec.persons as f64 * t.weight / total)).collect();
+        Chunks { spec, chunk_persons: chunk_persons.max(1), rng, seq: 0, tenants, cumulative, nets, next_person: 0, started: false }
     }
 
     /// Persons generated so far (those of the chunks already yielded).
@@ -160,7 +183,7 @@ impl Iterator for Chunks {
         }
         let n = self.chunk_persons.min(self.spec.persons - self.next_person);
         let rng = std::mem::replace(&mut self.rng, SmallRng::seed_from_u64(0));
-        let mut g = Gen { spec: &self.spec, rng, out: Vec::with_capacity(n.saturating_mul(12)), seq: self.seq };
+        let mut g = Gen { spec: &self.spec, nets: &mut self.nets, rng, out: Vec::with_capacity(n.saturating_mul(12)), seq: self.seq, scratch: Vec::with_capacity(4096) };
         if !self.started {
             for t in &self.tenants {
                 g.campaign_events(t);
@@ -218,9 +241,12 @@ enum Link {
 
 struct Gen<'a> {
     spec: &'a DatasetSpec,
+    nets: &'a mut [Net],
     rng: SmallRng,
     out: Vec<Pending>,
     seq: u64,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
 }
 
 impl Gen<'_> {
@@ -270,7 +296,7 @@ impl Gen<'_> {
 
     fn emit_at(&mut self, t: &TenantCtx, arrival: i64, v: &Value) {
         let rate = self.p(self.spec.msgpack_rate);
-        let bytes = payload::encode(&mut self.rng, v, rate);
+        let bytes = payload::encode_with(&mut self.rng, v, rate, &mut self.scratch);
         self.push(t, arrival, bytes, None, true);
     }
 
@@ -357,11 +383,46 @@ impl Gen<'_> {
         m
     }
 
+    /// Puts a context of device `dev` on `m` under `key` with probability `p`;
+    /// returns its signal when the event carries exactly that one.
+    fn context(&mut self, m: &mut Map<String, Value>, key: &str, p: f64, t: &TenantCtx, home: &Household, dev: &Device) -> Option<Signal> {
+        if !self.rng.random_bool(p) {
+            return None;
+        }
+        let s = payload::signal(&mut self.rng, &self.nets[t.idx], home, dev);
+        let bad = self.p(self.spec.bad_signal_rate);
+        payload::put_context(&mut self.rng, m, key, &s, bad).then_some(s)
+    }
+
+    /// A `conversion_event` of `cid` at `ts` (consent and context left to the caller).
+    fn conversion(&mut self, t: &TenantCtx, ts: i64, cid: &str, uid: Option<&str>, journey: &str) -> Map<String, Value> {
+        let mut m = self.journey_header(t, "conversion_event", ts, cid, uid);
+        let currency = payload::pick_currency(&mut self.rng, &self.spec.currencies);
+        let value = if self.rng.random_bool(0.2) {
+            json!(self.rng.random_range(1..50) * 10)
+        } else {
+            json!((self.rng.random_range(20.0..2_000.0_f64) * 100.0).round() / 100.0)
+        };
+        let ctype = *["purchase", "signup", "rx_fill", "lead", "demo_request"]
+            .choose(&mut self.rng)
+            .unwrap();
+        m.insert(
+            "conversion_data".into(),
+            json!({"value": value, "currency": currency, "conversion_type": ctype}),
+        );
+        m.insert("journey_id".into(), json!(journey));
+        m
+    }
+
     fn person(&mut self, t: &TenantCtx) {
         let spec = self.spec;
         let ndev = self.range(spec.devices_per_person).max(1);
         let cids: Vec<String> = (0..ndev).map(|_| payload::customer_id(&mut self.rng)).collect();
         let uid = payload::user_id(&mut self.rng);
+        let home = self.nets[t.idx].household(&mut self.rng);
+        let devices: Vec<Device> = (0..ndev).map(|_| payload::device(&mut self.rng, &home)).collect();
+        // Events whose signal is exactly their device's (and with consent): where a cookie reset can happen.
+        let mut anchors: Vec<(i64, Signal)> = Vec::new();
         let end = self.end_ms();
         let span = (end - spec.start_ms).max(2);
         let pstart = spec.start_ms + self.rng.random_range(0..(span * 4 / 5).max(1));
@@ -373,7 +434,7 @@ impl Gen<'_> {
         let devs: Vec<usize> = (0..ntouch)
             .map(|i| if i == 0 { 0 } else { self.rng.random_range(0..ndev) })
             .collect();
-        let home = self.rng.random_range(0..t.campaigns.len());
+        let home_camp = self.rng.random_range(0..t.campaigns.len());
 
         // How each device gets linked; one login may arrive late.
         let mut links: Vec<Link> = (0..ndev)
@@ -401,7 +462,7 @@ impl Gen<'_> {
             let carry = links[d] == Link::Carried && (!carried_done[d] || self.rng.random_bool(0.3));
             let uid_opt = if carry { Some(uid.as_str()) } else { None };
             let camp = if self.rng.random_bool(0.7) {
-                home
+                home_camp
             } else {
                 self.rng.random_range(0..t.campaigns.len())
             };
@@ -420,6 +481,12 @@ impl Gen<'_> {
             if carry && consented {
                 carried_done[d] = true;
             }
+            let (key, p) = if i == 0 { ("initial_context", 0.7) } else { ("context", 0.75) };
+            if let Some(s) = self.context(&mut m, key, p, t, &home, &devices[d]) {
+                if consented {
+                    anchors.push((ts, s));
+                }
+            }
             self.emit(t, ts, &Value::Object(m));
             last_arrival = last_arrival.max(ts + 5_000);
             if stage_i + 1 < stages.len() && self.rng.random_bool(0.25) {
@@ -429,6 +496,9 @@ impl Gen<'_> {
                 m.insert("current_stage".into(), json!(stages[stage_i]));
                 m.insert("previous_stage".into(), json!(stages[stage_i - 1]));
                 m.insert("journey_id".into(), json!(t.campaigns[camp].journey));
+                if let Some(s) = self.context(&mut m, "context", 0.5, t, &home, &devices[d]) {
+                    anchors.push((sts, s));
+                }
                 self.emit(t, sts, &Value::Object(m));
                 last_arrival = last_arrival.max(sts + 5_000);
             }
@@ -445,33 +515,55 @@ impl Gen<'_> {
                 } else {
                     None
                 };
-                // Now and then an anonymous (e.g. offline) conversion: an empty path, `(direct)`.
+                // Now and then an anonymous (e.g. offline) conversion: an empty path, `(direct)`, no device context.
                 let anon = self.rng.random_bool(0.05).then(|| payload::customer_id(&mut self.rng));
                 let (cid, uid_opt) = match &anon {
                     Some(a) => (a.as_str(), None),
                     None => (cids[d].as_str(), uid_opt),
                 };
-                let mut m = self.journey_header(t, "conversion_event", ts, cid, uid_opt);
-                let currency = payload::pick_currency(&mut self.rng, &spec.currencies);
-                let value = if self.rng.random_bool(0.2) {
-                    json!(self.rng.random_range(1..50) * 10)
-                } else {
-                    json!((self.rng.random_range(20.0..2_000.0_f64) * 100.0).round() / 100.0)
-                };
-                let ctype = *["purchase", "signup", "rx_fill", "lead", "demo_request"]
-                    .choose(&mut self.rng)
-                    .unwrap();
-                m.insert(
-                    "conversion_data".into(),
-                    json!({"value": value, "currency": currency, "conversion_type": ctype}),
-                );
-                m.insert("journey_id".into(), json!(t.campaigns[home].journey));
+                let mut m = self.conversion(t, ts, cid, uid_opt, &t.campaigns[home_camp].journey);
                 self.consent(&mut m);
                 if uid_opt.is_some() && !m.contains_key("consent") {
                     carried_done[d] = true;
                 }
+                let consented = !matches!(m.get("consent"), Some(c) if c["analytics"] == json!(false));
+                if anon.is_none() {
+                    if let Some(s) = self.context(&mut m, "context", 0.75, t, &home, &devices[d]) {
+                        if consented {
+                            anchors.push((ts, s));
+                        }
+                    }
+                }
                 self.emit(t, ts, &Value::Object(m));
                 last_arrival = last_arrival.max(ts + 5_000);
+            }
+        }
+        // A cookie reset: the browser of one of those events comes back minutes
+        // to hours later under a new cookie, same address and user agent, and
+        // never logs in; a conversion there is re-attributed once it is linked.
+        if self.chance(spec.cookie_reset_rate) && !anchors.is_empty() {
+            let (at, s) = anchors.swap_remove(self.rng.random_range(0..anchors.len()));
+            let cid = payload::cookie_id(&mut self.rng);
+            let mut ts = at + if self.rng.random_bool(0.5) {
+                self.rng.random_range(MIN_MS..=30 * MIN_MS)
+            } else {
+                self.rng.random_range(30 * MIN_MS..12 * HOUR_MS)
+            };
+            let n = self.rng.random_range(1..=3);
+            for k in 0..n {
+                let mut m = if k + 1 == n && self.rng.random_bool(0.3) {
+                    self.conversion(t, ts, &cid, None, &t.campaigns[home_camp].journey)
+                } else {
+                    let mut m = self.journey_header(t, "touchpoint_interaction", ts, &cid, None);
+                    self.touch_fields(&mut m, &t.campaigns[home_camp], ts, false);
+                    m
+                };
+                self.consent(&mut m);
+                let bad = self.p(spec.bad_signal_rate);
+                payload::put_context(&mut self.rng, &mut m, "context", &s, bad);
+                self.emit(t, ts, &Value::Object(m));
+                last_arrival = last_arrival.max(ts + 5_000);
+                ts += self.rng.random_range(MIN_MS..20 * MIN_MS);
             }
         }
         // Logins: `identify` for identify-linked devices and for carried links that never happened.
@@ -488,9 +580,7 @@ impl Gen<'_> {
                 first + self.rng.random_range(0..6 * HOUR_MS)
             };
             let mut m = self.journey_header(t, "identify", ts, &cids[d], Some(&uid));
-            if self.rng.random_bool(0.5) {
-                m.insert("context".into(), payload::context(&mut self.rng));
-            }
+            self.context(&mut m, "context", 0.9, t, &home, &devices[d]);
             if late {
                 let arrival = last_arrival + self.rng.random_range(MIN_MS..12 * HOUR_MS);
                 self.emit_at(t, arrival, &Value::Object(m));
@@ -523,7 +613,7 @@ impl Gen<'_> {
         }
     }
 
-    /// `touchpoints` (+ `entry_point`, `journey_id`, `initial_context` on a journey start).
+    /// `touchpoints` (+ `entry_point`, `journey_id` on a journey start).
     fn touch_fields(&mut self, m: &mut Map<String, Value>, c: &Campaign, ts: i64, start: bool) {
         let channel = if start && self.rng.random_bool(0.5) {
             c.channel
@@ -569,9 +659,6 @@ impl Gen<'_> {
             }
             m.insert("entry_point".into(), Value::Object(ep));
             m.insert("current_stage".into(), json!("awareness"));
-            if self.rng.random_bool(0.7) {
-                m.insert("initial_context".into(), payload::context(&mut self.rng));
-            }
         }
     }
 

@@ -1,7 +1,9 @@
 //! Building blocks of the generated dataset: ids, timestamps (RFC 3339 with
 //! offsets or epoch ms), landing URLs with `utm_*` / `cm_*` parameters, campaign
-//! catalogues, JSON/MessagePack encoding, and the deliberately invalid records
-//! (one builder per rejection reason of events.md except `poison`).
+//! catalogues, JSON/MessagePack encoding, device signals for probabilistic
+//! stitching (households, carrier-grade NAT pools, devices, contexts, some of
+//! them ill-typed), and the deliberately invalid records (one builder per
+//! rejection reason of events.md except `poison`).
 //!
 //! Everything draws from the caller's RNG, so [`super::dataset::generate`] stays
 //! deterministic.
@@ -116,11 +118,19 @@ fn title(brand: &str) -> String {
 
 /// JSON, or MessagePack of the same map with probability `msgpack_rate`.
 pub fn encode(rng: &mut SmallRng, v: &Value, msgpack_rate: f64) -> Vec<u8> {
+    encode_with(rng, v, msgpack_rate, &mut Vec::new())
+}
+
+/// [`encode`] through a reused `scratch` buffer, so that a record costs one
+/// exact-size allocation instead of a growing one.
+pub fn encode_with(rng: &mut SmallRng, v: &Value, msgpack_rate: f64, scratch: &mut Vec<u8>) -> Vec<u8> {
+    scratch.clear();
     if rng.random_bool(msgpack_rate) {
-        rmp_serde::to_vec_named(v).expect("a JSON value always encodes as MessagePack")
+        rmp_serde::encode::write_named(scratch, v).expect("a JSON value always encodes as MessagePack");
     } else {
-        serde_json::to_vec(v).expect("a JSON value always serializes")
+        serde_json::to_writer(&mut *scratch, v).expect("a JSON value always serializes");
     }
+    scratch.as_slice().to_vec()
 }
 
 /// A random (version-4 shaped) UUID; 122 random bits make collisions negligible.
@@ -144,6 +154,11 @@ pub fn customer_id(rng: &mut SmallRng) -> String {
     } else {
         format!("dev-{:012X}", x & 0xffff_ffff_ffff)
     }
+}
+
+/// A browser cookie id.
+pub fn cookie_id(rng: &mut SmallRng) -> String {
+    format!("ck_{:016x}", rng.random::<u64>())
 }
 
 /// An authenticated id (CRM style).
@@ -243,11 +258,10 @@ pub fn pick_currency(rng: &mut SmallRng, currencies: &[String]) -> String {
     }
 }
 
-/// Percent-encodes a query value, spaces as `+` or `%20`, sometimes `-` as `%2D`.
-fn enc(rng: &mut SmallRng, s: &str) -> String {
+/// Percent-encodes a query value onto `out`, spaces as `+` or `%20`, sometimes `-` as `%2D`.
+fn enc(rng: &mut SmallRng, s: &str, out: &mut String) {
     let plus = rng.random_bool(0.5);
     let dash = rng.random_bool(0.3);
-    let mut out = String::with_capacity(s.len() + 8);
     for b in s.bytes() {
         match b {
             b' ' if plus => out.push('+'),
@@ -258,103 +272,360 @@ fn enc(rng: &mut SmallRng, s: &str) -> String {
             }
         }
     }
-    out
+}
+
+/// A URL's query being written in place: parameters joined by `&`.
+struct Query {
+    url: String,
+    /// Where the query starts.
+    start: usize,
+    /// Where the first parameter ends, once there is a second one.
+    first_end: Option<usize>,
+}
+
+impl Query {
+    /// Starts parameter `key`; its value is written onto the returned string.
+    fn key(&mut self, key: &str) -> &mut String {
+        if self.url.len() > self.start {
+            self.first_end.get_or_insert(self.url.len());
+            self.url.push('&');
+        }
+        self.url.push_str(key);
+        self.url.push('=');
+        &mut self.url
+    }
+
+    fn is_empty(&self) -> bool {
+        self.url.len() == self.start
+    }
+
+    fn first(&self) -> &str {
+        &self.url[self.start..self.first_end.unwrap_or(self.url.len())]
+    }
 }
 
 /// A landing URL (None for most `direct` touches). `cm_only` leaves out the `utm_*`
-/// values so that a journey start's `entry_point` fills them.
+/// values so that a journey start's `entry_point` fills them. Written into one string.
 pub fn landing_url(rng: &mut SmallRng, c: &Campaign, channel: &str, cm_only: bool) -> Option<String> {
-    let host = format!("https://www.{}.com", c.brand.to_lowercase());
+    let mut url = String::with_capacity(320);
+    url.push_str("https://www.");
+    url.extend(c.brand.chars().flat_map(char::to_lowercase));
+    url.push_str(".com");
     if channel == "direct" {
         return match rng.random_range(0..10) {
             0..=6 => None,
-            7 | 8 => Some(format!("{host}/")),
-            _ => Some(format!("{host}/support?ref=bookmark")),
+            7 | 8 => Some(url + "/"),
+            _ => Some(url + "/support?ref=bookmark"),
         };
     }
     let path = *["/", "/hcp", "/patients/support", "/dosing", "/savings-card"]
         .choose(rng)
         .unwrap_or(&"/");
-    let mut q: Vec<String> = Vec::with_capacity(10);
+    url.push_str(path);
+    url.push('?');
+    let start = url.len();
+    let mut q = Query { url, start, first_end: None };
     if !cm_only {
         let (source, medium) = source_medium(channel);
-        q.push(format!("utm_source={}", enc(rng, source)));
-        q.push(format!("utm_medium={}", enc(rng, medium)));
+        enc(rng, source, q.key("utm_source"));
+        enc(rng, medium, q.key("utm_medium"));
         if rng.random_bool(0.9) {
-            q.push(format!("utm_campaign={}", enc(rng, &c.utm_name)));
+            enc(rng, &c.utm_name, q.key("utm_campaign"));
         }
         if rng.random_bool(0.8) {
             let content = *CONTENTS.choose(rng).unwrap_or(&"hero banner");
-            q.push(format!("utm_content={}", enc(rng, content)));
+            enc(rng, content, q.key("utm_content"));
         }
         if channel == "search" {
             let term = *["eylea dosing", "wet amd treatment", "anti-vegf"]
                 .choose(rng)
                 .unwrap_or(&"");
-            q.push(format!("utm_term={}", enc(rng, term)));
+            enc(rng, term, q.key("utm_term"));
         } else if rng.random_bool(0.05) {
-            q.push("utm_term=".to_string()); // empty counts as absent
+            q.key("utm_term"); // empty counts as absent
         }
     }
     if rng.random_bool(0.85) {
-        q.push(format!("cm_campaign_id={}", c.id));
+        q.key("cm_campaign_id").push_str(&c.id);
     }
     if rng.random_bool(0.8) {
-        q.push(format!("cm_journey_id={}", c.journey));
+        q.key("cm_journey_id").push_str(&c.journey);
     }
     if rng.random_bool(0.75) {
         let seq = rng.random_range(1..=c.nodes);
-        q.push(if rng.random_bool(0.3) {
-            format!("cm_node_seq={seq:02}")
-        } else {
-            format!("cm_node_seq={seq}")
-        });
+        let padded = rng.random_bool(0.3);
+        let v = q.key("cm_node_seq");
+        let _ = if padded { write!(v, "{seq:02}") } else { write!(v, "{seq}") };
     }
     if rng.random_bool(0.7) {
         let variant = *["A", "B", "control"].choose(rng).unwrap_or(&"A");
-        q.push(format!("cm_variant={variant}"));
+        q.key("cm_variant").push_str(variant);
     }
     if rng.random_bool(0.2) {
-        q.push(format!("cm_brand={}", c.brand.to_lowercase()));
-        q.push(format!("cm_audience={}", c.audience));
+        q.key("cm_brand").extend(c.brand.chars().flat_map(char::to_lowercase));
+        q.key("cm_audience").push_str(c.audience);
     }
     if rng.random_bool(0.05) && !q.is_empty() {
-        q.push(q[0].clone().replace('=', "=ignored-repeat-")); // a repeated parameter: the first wins
+        // A repeated parameter: the first wins.
+        let again = q.first().replace('=', "=ignored-repeat-");
+        q.url.push('&');
+        q.url.push_str(&again);
     }
     if rng.random_bool(0.1) {
-        q.push("gclid=Cj0KCQjw".to_string());
+        q.key("gclid").push_str("Cj0KCQjw");
     }
-    let frag = if rng.random_bool(0.1) { "#isi" } else { "" };
-    Some(format!("{host}{path}?{}{frag}", q.join("&")))
+    if rng.random_bool(0.1) {
+        q.url.push_str("#isi");
+    }
+    Some(q.url)
 }
 
-/// A device context (used only by probabilistic stitching).
-pub fn context(rng: &mut SmallRng) -> Value {
-    let device = *["desktop", "mobile", "tablet"].choose(rng).unwrap_or(&"desktop");
-    let ua = match device {
-        "mobile" => "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
-        "tablet" => "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148",
-        _ => "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
+/// Cities of the generated households: `location` label and centre (degrees).
+const CITIES: [(&str, f64, f64); 8] = [
+    ("New York, US", 40.7128, -74.0060),
+    ("Tarrytown, US", 41.0762, -73.8587),
+    ("Berlin, DE", 52.5200, 13.4050),
+    ("Toronto, CA", 43.6532, -79.3832),
+    ("Austin, US", 30.2672, -97.7431),
+    ("Chicago, US", 41.8781, -87.6298),
+    ("London, GB", 51.5074, -0.1278),
+    ("Munich, DE", 48.1351, 11.5820),
+];
+
+/// Browser user agents per device type. Few enough that two members of a
+/// family sometimes run the very same one, as in real traffic.
+const DESKTOP_UAS: [&str; 6] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/125.0.0.0 Safari/537.36",
+];
+const MOBILE_UAS: [&str; 5] = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36",
+];
+const TABLET_UAS: [&str; 3] = [
+    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.6478.71 Safari/537.36",
+    "Mozilla/5.0 (iPad; CPU OS 16_7_8 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+];
+
+/// Mobile persons per carrier-grade NAT address, on average: well over the
+/// spec's 10 (`probabilistic_max_ip_persons`), so that those addresses score nothing.
+pub const CGNAT_PERSONS: f64 = 25.0;
+/// Share of a mobile device's events sent over the carrier (a CGNAT address), not home Wi-Fi.
+const MOBILE_AWAY: f64 = 0.45;
+
+/// A family: one home address (its router's) near one city.
+#[derive(Clone, Debug)]
+pub struct Household {
+    pub ip: String,
+    pub city: usize,
+    /// Where the home is (degrees).
+    pub at: (f64, f64),
+}
+
+/// The addresses of one tenant's persons: households formed in generation
+/// order (a person joins the open household, or opens the next one with 1 to 6
+/// members), and a small pool of carrier-grade NAT addresses (100.64.0.0/10)
+/// sized so that each is used by about [`CGNAT_PERSONS`] persons. O(1) per person.
+pub struct Net {
+    tenant: usize,
+    opened: u64,
+    open: Option<Household>,
+    /// Members the open household still expects.
+    left: usize,
+    cgnat: u32,
+}
+
+impl Net {
+    /// `expected_persons`: about how many persons the tenant will have.
+    pub fn new(tenant: usize, expected_persons: f64) -> Net {
+        let cgnat = (expected_persons * 0.5 / CGNAT_PERSONS).round().clamp(1.0, 65_000.0) as u32;
+        Net { tenant, opened: 0, open: None, left: 0, cgnat }
+    }
+
+    /// The household of the next person.
+    pub fn household(&mut self, rng: &mut SmallRng) -> Household {
+        if self.left > 0 {
+            if let Some(h) = &self.open {
+                self.left -= 1;
+                return h.clone();
+            }
+        }
+        let size = match rng.random_range(0..100) {
+            0..=34 => 1,
+            35..=64 => 2,
+            65..=82 => 3,
+            83..=94 => 4,
+            95..=98 => 5,
+            _ => 6,
+        };
+        // Distinct per tenant for 16 million households: 10.a.b.c, c in 1..=254.
+        let n = self.opened;
+        self.opened += 1;
+        let ip = format!("10.{}.{}.{}", (n / 65_024) % 256, (n / 254) % 256, n % 254 + 1);
+        let city = rng.random_range(0..CITIES.len());
+        let (_, lat, lon) = CITIES[city];
+        let at = (round5(lat + rng.random_range(-0.12..0.12)), round5(lon + rng.random_range(-0.15..0.15)));
+        let h = Household { ip, city, at };
+        self.open = Some(h.clone());
+        self.left = size - 1;
+        h
+    }
+
+    /// One of the tenant's carrier-grade NAT addresses.
+    pub fn cgnat_ip(&self, rng: &mut SmallRng) -> String {
+        let k = rng.random_range(0..self.cgnat);
+        format!("100.{}.{}.{}", 64 + self.tenant % 64, k / 254, k % 254 + 1)
+    }
+}
+
+fn round5(x: f64) -> f64 {
+    (x * 100_000.0).round() / 100_000.0
+}
+
+/// One device (one `customer_id`) of a person: its type, its browser's user
+/// agent (a few have none), and where it sits at home (none when location is off).
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub kind: &'static str,
+    pub ua: Option<&'static str>,
+    pub at: Option<(f64, f64)>,
+}
+
+/// A device of a member of household `home`.
+pub fn device(rng: &mut SmallRng, home: &Household) -> Device {
+    let (kind, uas): (&'static str, &[&'static str]) = match rng.random_range(0..100) {
+        0..=39 => ("desktop", &DESKTOP_UAS),
+        40..=84 => ("mobile", &MOBILE_UAS),
+        _ => ("tablet", &TABLET_UAS),
     };
-    let city = *[
-        "New York, US",
-        "Tarrytown, US",
-        "Berlin, DE",
-        "Toronto, CA",
-        "Austin, US",
-    ]
-    .choose(rng)
-    .unwrap_or(&"");
-    json!({
-        "device_type": device,
-        "location": city,
-        "ip_address": format!("10.{}.{}.{}", rng.random_range(0..256), rng.random_range(0..256), rng.random_range(1..255)),
-        "user_agent": ua,
-        "geolocation": {
-            "lat": (rng.random_range(25.0..55.0_f64) * 1000.0).round() / 1000.0,
-            "lon": (rng.random_range(-120.0..15.0_f64) * 1000.0).round() / 1000.0,
-        },
-    })
+    let ua = if rng.random_bool(0.04) { None } else { uas.choose(rng).copied() };
+    let at = rng
+        .random_bool(0.85)
+        .then(|| (round5(home.at.0 + rng.random_range(-0.001..0.001)), round5(home.at.1 + rng.random_range(-0.0013..0.0013))));
+    Device { kind, ua, at }
+}
+
+/// What one event of a device reveals: the address it came from, its user agent, where it was.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signal {
+    pub device_type: &'static str,
+    pub location: &'static str,
+    pub ip: String,
+    pub ua: Option<&'static str>,
+    pub geo: Option<(f64, f64)>,
+}
+
+/// The signal of an event of `dev`: a mobile device is on the carrier (a CGNAT
+/// address of `net`, somewhere in or around the city) part of the time, at
+/// home (the household's address, the device's own spot) otherwise.
+pub fn signal(rng: &mut SmallRng, net: &Net, home: &Household, dev: &Device) -> Signal {
+    let (location, clat, clon) = CITIES[home.city];
+    let (ip, geo) = if dev.kind == "mobile" && rng.random_bool(MOBILE_AWAY) {
+        let away = dev.at.map(|_| (round5(clat + rng.random_range(-0.25..0.25)), round5(clon + rng.random_range(-0.3..0.3))));
+        (net.cgnat_ip(rng), away)
+    } else {
+        (home.ip.clone(), dev.at)
+    };
+    Signal { device_type: dev.kind, location, ip, ua: dev.ua, geo }
+}
+
+fn context_map(s: &Signal) -> Map<String, Value> {
+    let mut c = Map::new();
+    c.insert("device_type".into(), json!(s.device_type));
+    c.insert("location".into(), json!(s.location));
+    c.insert("ip_address".into(), json!(s.ip));
+    if let Some(ua) = s.ua {
+        c.insert("user_agent".into(), json!(ua));
+    }
+    if let Some((lat, lon)) = s.geo {
+        c.insert("geolocation".into(), json!({"lat": lat, "lon": lon}));
+    }
+    c
+}
+
+/// The ways [`put_context`] writes a signal ill-typed (events.md: counted as
+/// absent by probabilistic stitching, never a rejection).
+pub const BAD_SIGNAL_KINDS: usize = 7;
+
+/// Puts the device context `s` on event `m` under `key` (`context`, or
+/// `initial_context` on a journey start). With probability `bad_rate` it is
+/// written ill-typed instead, one of [`BAD_SIGNAL_KINDS`] ways: `ip_address` a
+/// number; `geolocation` not a `{lat, lon}` of numbers; `geolocation` out of
+/// range (or exactly on the bounds, which is valid); `context` not an object
+/// next to an `initial_context` object (which is then the signal object);
+/// empty strings; a `context` object without an address next to a full
+/// `initial_context` (no per-field fallback: no signal). Returns whether the
+/// event's signal, as stitching reads it, is exactly `s`.
+pub fn put_context(rng: &mut SmallRng, m: &mut Map<String, Value>, key: &str, s: &Signal, bad_rate: f64) -> bool {
+    let mut c = context_map(s);
+    if !rng.random_bool(bad_rate) {
+        m.insert(key.into(), Value::Object(c));
+        return true;
+    }
+    let (lat, lon) = s.geo.unwrap_or((CITIES[0].1, CITIES[0].2));
+    match rng.random_range(0..BAD_SIGNAL_KINDS) {
+        0 => {
+            let n = s.ip.split('.').filter_map(|o| o.parse::<u32>().ok()).fold(0u32, |a, o| a.wrapping_shl(8) | o);
+            c.insert("ip_address".into(), json!(n));
+        }
+        1 => {
+            let bad = match rng.random_range(0..4) {
+                0 => json!(format!("{lat:.5},{lon:.5}")),
+                1 => json!([lat, lon]),
+                2 => json!({"lat": format!("{lat}"), "lon": lon}),
+                _ => json!({"lat": lat}),
+            };
+            c.insert("geolocation".into(), bad);
+        }
+        2 => {
+            let over = round5(rng.random_range(0.00001..30.0));
+            let bad = if rng.random_bool(0.5) {
+                json!({"lat": if lat < 0.0 { -90.0 - over } else { 90.0 + over }, "lon": lon})
+            } else {
+                json!({"lat": lat, "lon": if lon < 0.0 { -180.0 - over } else { 180.0 + over }})
+            };
+            c.insert("geolocation".into(), bad);
+        }
+        3 => {
+            let junk = [json!("n/a"), json!(0), json!([]), json!(true), Value::Null];
+            m.insert("context".into(), junk.choose(rng).cloned().unwrap_or(Value::Null));
+            m.insert("initial_context".into(), Value::Object(c));
+            return true;
+        }
+        4 => {
+            let which = rng.random_range(0..3);
+            if which != 1 {
+                c.insert("ip_address".into(), json!(""));
+            }
+            if which != 0 {
+                c.insert("user_agent".into(), json!(""));
+            }
+            c.insert("device_type".into(), json!(""));
+        }
+        5 => {
+            let mut partial = Map::new();
+            partial.insert("device_type".into(), json!(s.device_type));
+            partial.insert("location".into(), json!(s.location));
+            m.insert("context".into(), Value::Object(partial));
+            m.insert("initial_context".into(), Value::Object(c));
+            return false;
+        }
+        _ => {
+            let lat_b = if rng.random_bool(0.5) { 90.0 } else { -90.0 };
+            let lon_b = if rng.random_bool(0.5) { 180.0 } else { -180.0 };
+            c.insert("geolocation".into(), json!({"lat": lat_b, "lon": lon_b}));
+        }
+    }
+    m.insert(key.into(), Value::Object(c));
+    false
 }
 
 /// A personalization event from its header (seed: PersonalizationEvent).
