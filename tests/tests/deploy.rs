@@ -258,6 +258,13 @@ fn dockerfile_and_compose_args_are_accepted_by_the_binary_and_compose_is_wired()
     for needle in ["cargo build --release", "-p touchline-node", "libclang-dev", "EXPOSE 8080", "VOLUME [\"/data\"]"] {
         assert!(docker.contains(needle), "Dockerfile lacks {needle:?}");
     }
+    // The image copies the release binary as built: the profile strips its debug
+    // info (RocksDB's C++ debug info made it 524 MB).
+    let workspace: toml::Value = toml::from_str(&std::fs::read_to_string(deploy_dir().join("../Cargo.toml")).unwrap()).expect("Cargo.toml");
+    let release = &workspace["profile"]["release"];
+    assert_eq!(release.get("debug").and_then(toml::Value::as_bool), Some(false), "[profile.release] debug = false (C++ built without -g)");
+    assert_eq!(release.get("strip").and_then(toml::Value::as_str), Some("debuginfo"), "[profile.release] strip = \"debuginfo\"");
+    assert!(docker.contains("target/release/touchline"), "the image installs the release binary");
     let user = docker.lines().rfind(|l| l.starts_with("USER ")).expect("Dockerfile sets USER");
     assert!(!user.contains("root") && !user.ends_with(" 0") && !user.contains(" 0:"), "runtime user must not be root: {user}");
 
