@@ -4,8 +4,8 @@
 //! conversions behind the tenant's retention horizon ignored).
 
 use super::consent::ConsentCache;
-use super::linking::FinalPersons;
-use super::paths::lookback_touches;
+use super::linking::{members, FinalPersons};
+use super::paths::lookback_touches_of;
 use super::{tenant_meta, QueryError};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, Row};
@@ -72,23 +72,11 @@ pub fn conversions_with_paths_in(store: &Store, p: u16, tenant: &str, q: &Attrib
     let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
     let mut out = Vec::with_capacity(index.len());
     for (ts, mut rec) in index {
-        let members = match view {
-            Some(v) => {
-                rec.person = v.group_of(rec.person);
-                v.members_of(rec.person)
-            }
-            None => vec![rec.person],
-        };
+        rec.person = view.map_or(rec.person, |v| v.group_of(rec.person));
         if !consent.allows(rec.person, ts)? {
             continue;
         }
-        let mut touches_in = Vec::new();
-        for m in &members {
-            touches_in.extend(lookback_touches(store, p, tenant, *m, ts, lookback, q.horizon)?);
-        }
-        if members.len() > 1 {
-            touches_in.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
-        }
+        let mut touches_in = lookback_touches_of(store, p, tenant, &members(view, rec.person), ts, lookback, q.horizon)?;
         consent.retain(rec.person, &mut touches_in, |t| t.ts)?;
         let touches = touches_in
             .into_iter()

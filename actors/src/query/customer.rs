@@ -4,7 +4,7 @@
 
 use super::consent::ConsentCache;
 use super::linking::FinalPersons;
-use super::paths::lookback_touches;
+use super::paths::lookback_touches_of;
 use super::QueryError;
 use crate::domain::identity::IdKind;
 use crate::domain::models::{weights, Model, ModelParams, PathTouch};
@@ -59,7 +59,7 @@ pub fn customer(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery
 pub fn customer_in(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQuery, view: Option<&FinalPersons>) -> Result<Value, QueryError> {
     let found = resolve(store, p, tenant, id)?.ok_or_else(|| QueryError::NotFound(format!("customer {id}")))?;
     let person = view.map_or(found, |v| v.group_of(found));
-    let members = view.map_or_else(|| vec![person], |v| v.members_of(person));
+    let members = super::linking::members(view, person);
     let mut recs: Vec<(u64, PersonRec)> = Vec::with_capacity(members.len());
     for m in &members {
         let pk = key::person(p, tenant, *m);
@@ -99,11 +99,7 @@ pub fn customer_in(store: &Store, p: u16, tenant: &str, id: &str, q: &CustomerQu
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut conversions = Vec::with_capacity(convs.len());
     for c in &convs {
-        let mut path_recs = Vec::new();
-        for m in &members {
-            path_recs.extend(lookback_touches(store, p, tenant, *m, c.ts, lookback, q.horizon)?);
-        }
-        path_recs.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
+        let mut path_recs = lookback_touches_of(store, p, tenant, &members, c.ts, lookback, q.horizon)?;
         consent.retain(person, &mut path_recs, |t| t.ts)?;
         let path: Vec<PathTouch> = path_recs
             .iter()

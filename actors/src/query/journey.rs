@@ -93,7 +93,7 @@ pub fn performance_in(
         let Some(last) = c.touches.last() else { continue };
         // Re-read the last touch for its composite key (from the member of
         // the final person whose timeline holds it).
-        let members = view.map_or_else(|| vec![c.person], |v| v.members_of(c.person));
+        let members = super::linking::members(view, c.person);
         let mut found = None;
         for m in members {
             let tk = key::touch(p, tenant, m, last.0, &last.3);

@@ -89,6 +89,12 @@ impl FinalPersons {
     }
 }
 
+/// The deterministic persons of `person` as `view` sees it (itself alone
+/// without a view).
+pub fn members(view: Option<&FinalPersons>, person: u64) -> Vec<u64> {
+    view.map_or_else(|| vec![person], |v| v.members_of(person))
+}
+
 /// Evaluates the tenant's probabilistic links over its stored signals: one
 /// scan of the signals plus a lookup of each distinct customer_id's person.
 pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<FinalPersons, QueryError> {

@@ -18,3 +18,16 @@ pub fn lookback_touches(store: &Store, p: u16, tenant: &str, person: u64, conv_t
     })?;
     Ok(out)
 }
+
+/// [`lookback_touches`] of several persons (a final person's members),
+/// merged in (ts, event_id) order.
+pub fn lookback_touches_of(store: &Store, p: u16, tenant: &str, persons: &[u64], conv_ts: Ts, lookback_secs: i64, horizon: Option<Ts>) -> Result<Vec<TouchRec>, StorageError> {
+    let mut out = Vec::new();
+    for person in persons {
+        out.extend(lookback_touches(store, p, tenant, *person, conv_ts, lookback_secs, horizon)?);
+    }
+    if persons.len() > 1 {
+        out.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
+    }
+    Ok(out)
+}
