@@ -34,7 +34,7 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
     let body = blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
         let view = state.final_persons(partition, &tenant, p_identity)?;
-        Ok(query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, view.as_ref())?)
+        Ok(query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, view.as_deref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))
@@ -56,7 +56,7 @@ pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>
         q.horizon = state.horizon(partition, &tenant)?;
         // Cohorts use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default())?;
-        Ok(query::cohorts::cohorts_in(&store, partition, &tenant, &q, view.as_ref())?)
+        Ok(query::cohorts::cohorts_in(&store, partition, &tenant, &q, view.as_deref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))

@@ -215,7 +215,7 @@ async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Optio
     let body = blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
         let view = state.final_persons(partition, &tenant, identity)?;
-        Ok(query::customer::customer_in(&store, partition, &tenant, &id, &q, view.as_ref())?)
+        Ok(query::customer::customer_in(&store, partition, &tenant, &id, &q, view.as_deref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))
@@ -236,7 +236,7 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
         let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default())?;
-        Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_ref())?)
+        Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))
