@@ -95,7 +95,8 @@ async fn check_trend(node: &Node, tenant: &str, view: &Value, to: &str, name: &s
     assert_ready(view, name);
     let (headers, rows) = table(view, "table-trend");
     assert!(rows.len() >= 2, "{name}: {rows:?}");
-    assert_eq!(view["requests"].as_array().unwrap().len(), rows.len(), "{name}: one query per bucket");
+    let queries = view["requests"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|u| u.contains("/attribution?")).count();
+    assert_eq!(queries, rows.len(), "{name}: one query per bucket");
     for (i, r) in rows.iter().enumerate() {
         let end = rows.get(i + 1).map_or(to, |n| n[0].as_str());
         let want = api(node, &format!("/v1/tenants/{tenant}/attribution?model=linear&group_by=channel&from={}&to={end}", r[0])).await;
@@ -152,6 +153,7 @@ async fn report_page_shows_the_api_answers_in_chromium() {
         "base": format!("http://{}", node.http), "out": out, "chromium": CHROMIUM,
         "admin_token": ADMIN, "wrong_token": format!("tok-{other}"), "tenant": tenant,
         "from": from, "to": to, "person": person, "empty_from": "2020-01-01", "empty_to": "2020-01-08",
+        "weights": "0.5,0.1,0.4", "half_life_hours": "24", "lookback_days": "14", "other_tenant": other,
     });
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/check.cjs");
     let run = tokio::process::Command::new("node").arg(script).arg(&pw).arg(cfg.to_string()).output().await.expect("run node (Node.js)");
@@ -182,6 +184,12 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     check_compare(&views["compare_campaign"], &api(&node, &format!("{base}/attribution/compare?group_by=campaign&{q}")).await, "compare_campaign");
     assert_ne!(table(&views["compare_campaign"], "table-compare").1, table(&views["compare"], "table-compare").1);
 
+    // Custom weights, half-life and lookback from the page-wide bar: the custom model joins the comparison.
+    let params = &views["compare_params"];
+    assert!(requested(params, &["attribution/compare", "weights=0.5%2C0.1%2C0.4", "half_life_hours=24", "lookback_days=14"]), "{params}");
+    assert!(table(params, "table-compare").0.contains(&"custom".to_string()), "{params}");
+    check_compare(params, &api(&node, &format!("{base}/attribution/compare?group_by=campaign&weights=0.5%2C0.1%2C0.4&half_life_hours=24&lookback_days=14&{q}")).await, "compare_params");
+
     check_trend(&node, &tenant, &views["trend"], &to, "trend").await;
     check_trend(&node, &tenant, &views["trend_week"], &to, "trend_week").await;
 
@@ -204,6 +212,11 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     let words = forbidden["status"].as_str().unwrap();
     assert!(words.contains("Forbidden") && words.contains("does not grant tenant"), "{forbidden}");
     assert_eq!(forbidden["canvases"], 0, "{forbidden}");
+    // A tenant token on its own tenant: the page's query (its range from the tenant's watermark) answered as /v1 does.
+    let own = &views["own_tenant"];
+    let asked = own["requests"].as_array().unwrap().iter().filter_map(Value::as_str).rfind(|u| u.contains("/attribution/compare")).unwrap_or_else(|| panic!("{own}"));
+    assert!(asked.starts_with(&format!("/v1/tenants/{other}/")), "{asked}");
+    check_compare(own, &api(&node, asked).await, "own_tenant");
 }
 
 /// The first person of `tenant` (in listing order) with a conversion.

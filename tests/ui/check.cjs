@@ -125,6 +125,15 @@ async function setRange(page, from, to) {
 
     await visit(page, 'compare');
     await change(page, 'compare', 'compare_campaign', () => page.selectOption('[data-testid="view-compare"] [data-testid="control-group_by"]', 'campaign'));
+    // The page-wide model parameters: custom weights add the custom model, half-life and lookback re-query.
+    await change(page, 'compare', 'compare_params', async () => {
+      await page.fill('[data-testid="control-weights"]', cfg.weights);
+      await page.fill('[data-testid="control-half_life_hours"]', cfg.half_life_hours);
+      await page.fill('[data-testid="control-lookback_days"]', cfg.lookback_days);
+      await page.dispatchEvent('[data-testid="control-weights"]', 'change');
+    });
+    for (const f of ['weights', 'half_life_hours', 'lookback_days']) await page.fill(`[data-testid="control-${f}"]`, '');
+    await page.dispatchEvent('[data-testid="control-weights"]', 'change');
     await visit(page, 'trend');
     await change(page, 'trend', 'trend_week', () => page.selectOption('[data-testid="view-trend"] [data-testid="control-bucket"]', 'week'));
     const j = await visit(page, 'journeys');
@@ -153,6 +162,11 @@ async function setRange(page, from, to) {
     await settled(page, 'compare');
     await change(page, 'compare', 'forbidden', async () => {
       await page.fill('input[data-testid="tenant"]', cfg.tenant);
+      await page.dispatchEvent('input[data-testid="tenant"]', 'change');
+    });
+    // The same token on its own tenant: the report shows.
+    await change(page, 'compare', 'own_tenant', async () => {
+      await page.fill('input[data-testid="tenant"]', cfg.other_tenant);
       await page.dispatchEvent('input[data-testid="tenant"]', 'change');
     });
   } catch (e) {
