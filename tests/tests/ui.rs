@@ -206,6 +206,11 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     assert_eq!(empty["state"], "empty", "{empty}");
     assert!(empty["status"].as_str().unwrap().contains("No conversions"), "{empty}");
     assert_eq!(empty["canvases"], 0, "an empty range draws no chart: {empty}");
+    for v in ["trend_empty", "journeys_empty", "cohorts_empty"] {
+        let e = &views[v];
+        assert_eq!((e["state"].as_str(), e["canvases"].as_u64()), (Some("empty"), Some(0)), "{v}: words, no chart: {e}");
+        assert!(e["status"].as_str().unwrap().starts_with("No "), "{v}: {e}");
+    }
 
     let forbidden = &views["forbidden"];
     assert_eq!(forbidden["state"], "error", "{forbidden}");

@@ -152,6 +152,8 @@ async function setRange(page, from, to) {
     // A range without events: words, not a blank chart.
     await visit(page, 'compare', 'compare_again');
     await change(page, 'compare', 'compare_empty', () => setRange(page, cfg.empty_from, cfg.empty_to));
+    for (const v of ['trend', 'journeys', 'cohorts']) await visit(page, v, `${v}_empty`);
+    await visit(page, 'compare', 'compare_empty_again');
 
     // A tenant token of another tenant: the tenant is typed in, and the 403 is shown in words.
     await page.click('[data-testid="change-token"]');
