@@ -47,6 +47,7 @@ async function read(page, view) {
       total_conversions: total('total-conversions'),
       total_value: total('total-value'),
       canvases: [...s.querySelectorAll('.chart:not([hidden]) canvas')].length,
+      controls: Object.fromEntries([...s.querySelectorAll('.controls [name]')].map((c) => [c.name, c.value])),
     };
   }, view);
 }
@@ -136,9 +137,8 @@ async function setRange(page, from, to) {
     await page.dispatchEvent('[data-testid="control-weights"]', 'change');
     await visit(page, 'trend');
     await change(page, 'trend', 'trend_week', () => page.selectOption('[data-testid="view-trend"] [data-testid="control-bucket"]', 'week'));
-    const j = await visit(page, 'journeys');
-    j.journey = await page.inputValue('[data-testid="control-journey"]');
-    j.granularity = await page.inputValue('[data-testid="view-journeys"] [data-testid="control-granularity"]');
+    await visit(page, 'journeys');
+    await change(page, 'journeys', 'journeys_week', () => page.selectOption('[data-testid="view-journeys"] [data-testid="control-granularity"]', 'week'));
     await visit(page, 'campaigns');
     await change(page, 'campaigns', 'campaigns_first_touch', () => page.selectOption('[data-testid="view-campaigns"] [data-testid="control-model"]', 'first_touch'));
     await visit(page, 'cohorts');
