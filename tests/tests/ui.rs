@@ -91,19 +91,21 @@ fn check_compare(view: &Value, want: &Value, name: &str) {
 }
 
 /// One model over time: each bucket row equals the attribution of that bucket.
-async fn check_trend(node: &Node, tenant: &str, view: &Value, to: &str, name: &str) {
+async fn check_trend(node: &Node, tenant: &str, view: &Value, from: &str, to: &str, name: &str) {
     assert_ready(view, name);
     let (headers, rows) = table(view, "table-trend");
     assert!(rows.len() >= 2, "{name}: {rows:?}");
     let queries = view["requests"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|u| u.contains("/attribution?")).count();
     assert_eq!(queries, rows.len(), "{name}: one query per bucket");
-    for (i, r) in rows.iter().enumerate() {
-        let end = rows.get(i + 1).map_or(to, |n| n[0].as_str());
-        let want = api(node, &format!("/v1/tenants/{tenant}/attribution?model=linear&group_by=channel&from={}&to={end}", r[0])).await;
+    // The buckets tile the range.
+    assert_eq!((rows[0][0].as_str(), rows[rows.len() - 1][1].as_str()), (from, to), "{name}");
+    assert!(rows.windows(2).all(|w| w[0][1] == w[1][0]), "{name}: {rows:?}");
+    for r in &rows {
+        let want = api(node, &format!("/v1/tenants/{tenant}/attribution?model=linear&group_by=channel&from={}&to={}", r[0], r[1])).await;
         for x in want["rows"].as_array().unwrap() {
             assert!(headers.contains(&x["key"].as_str().unwrap().to_string()), "{name}: key {} of bucket {} missing", x["key"], r[0]);
         }
-        for (k, cell) in headers[1..].iter().zip(&r[1..]) {
+        for (k, cell) in headers[2..].iter().zip(&r[2..]) {
             assert_shows(cell, credit_of(&want["rows"], k, "credit"), &format!("{name} {} {k}", r[0]));
         }
     }
@@ -192,8 +194,8 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     assert!(table(params, "table-compare").0.contains(&"custom".to_string()), "{params}");
     check_compare(params, &api(&node, &format!("{base}/attribution/compare?group_by=campaign&weights=0.5%2C0.1%2C0.4&half_life_hours=24&lookback_days=14&{q}")).await, "compare_params");
 
-    check_trend(&node, &tenant, &views["trend"], &to, "trend").await;
-    check_trend(&node, &tenant, &views["trend_week"], &to, "trend_week").await;
+    check_trend(&node, &tenant, &views["trend"], &from, &to, "trend").await;
+    check_trend(&node, &tenant, &views["trend_week"], &from, &to, "trend_week").await;
 
     check_journeys(&node, &base, &views["journeys"], &q).await;
     // Another granularity re-asks the performance (not the journey list) and shows the same totals per key.
