@@ -20,7 +20,7 @@ use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec, GenRecord};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
-use touchline_tests::cluster::{consumed, eager_spec, metric, settled, view};
+use touchline_tests::cluster::{consumed, multi_node_spec, metric, settled, view};
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
 /// Peer snapshots tried on every restore (the default threshold would skip
@@ -28,7 +28,7 @@ use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
     let config = dir.join("node.toml");
     std::fs::write(&config, "[tenants.acme]\nprobabilistic = true\n").expect("config");
-    eager_spec(broker, topic, dir, id, &["--snapshot-min-records", "1", "--config", &config.display().to_string()])
+    multi_node_spec(broker, topic, dir, id, &["--snapshot-min-records", "1", "--config", &config.display().to_string()])
 }
 
 /// Every partition has a warm standby: an alive member other than its owner
@@ -48,7 +48,7 @@ async fn produce_part(broker: &Broker, topic: &str, records: &[GenRecord]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
-    let broker = Broker::start().await;
+    let broker = Broker::start_multi_node().await;
     let (partitions, topic) = (6, "ev-failover");
     let spec_ds = DatasetSpec { seed: 47, tenants: 12, persons: 1200, partitions, ..DatasetSpec::default() };
     let records = generate(&spec_ds);

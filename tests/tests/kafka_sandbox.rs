@@ -1,0 +1,78 @@
+//! The Apache Kafka broker of the test sandbox (tests/src/broker.rs): it comes
+//! up from the Maven-resolved jars, its log cleaner really compacts a compacted
+//! topic within a test (what Tansu never does), and dropping the broker kills
+//! the JVM and removes its directory.
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use touchline_tests::sandbox::{wait_for, Broker, BrokerKind};
+
+/// Every record of partition 0 of `topic`, from the beginning to the high watermark.
+fn read_all(addr: &str, topic: &str) -> Vec<(String, String)> {
+    let c: BaseConsumer = touchline_cluster::client_config(addr, &[]).set("group.id", "kafka-sandbox-reader").create().unwrap();
+    let (_, high) = c.fetch_watermarks(topic, 0, Duration::from_secs(10)).unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < until {
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+                out.push((text(m.key()), text(m.payload())));
+                if m.offset() + 1 >= high {
+                    return out;
+                }
+            }
+            Some(Err(e)) => panic!("read {topic}: {e}"),
+            None if high == 0 => return out,
+            None => {}
+        }
+    }
+    panic!("read {topic}: the high watermark {high} not reached in 30 s ({} records read)", out.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apache_kafka_starts_compacts_and_stops() {
+    let broker = Broker::start_kind(BrokerKind::Kafka).await;
+    let topic = "compacted";
+    let config = [("cleanup.policy", "compact"), ("segment.ms", "200"), ("min.cleanable.dirty.ratio", "0.01"), ("min.compaction.lag.ms", "0")];
+    touchline_cluster::admin::ensure_topic_with_config(&broker.addr, &[], topic, 1, &config).await.expect("compacted topic");
+
+    // 3000 records over 10 keys, produced one by one over seconds: many closed
+    // segments (a new one every 200 ms; 1 MiB is the smallest `segment.bytes`) to clean.
+    let producer: FutureProducer = touchline_cluster::client_config(&broker.addr, &[]).create().unwrap();
+    let mut last = BTreeMap::new();
+    for i in 0..3000 {
+        let (key, value) = (format!("k{}", i % 10), format!("{i:0>90}"));
+        producer.send(FutureRecord::to(topic).partition(0).key(&key).payload(&value), Duration::from_secs(10)).await.expect("produce");
+        last.insert(key, value);
+    }
+    let addr = broker.addr.clone();
+    let compacted = wait_for(Duration::from_secs(90), || {
+        let addr = addr.clone();
+        async move { tokio::task::spawn_blocking(move || read_all(&addr, topic).len() < 1000).await.unwrap() }
+    })
+    .await;
+    assert!(compacted, "the log cleaner did not compact {topic} in 90 s");
+    // Compaction keeps the latest value of every key.
+    let addr = broker.addr.clone();
+    let records = tokio::task::spawn_blocking(move || read_all(&addr, topic)).await.unwrap();
+    let latest: BTreeMap<String, String> = records.into_iter().collect();
+    assert_eq!(latest, last);
+
+    // Dropping the broker stops the JVM: its port closes.
+    let addr = broker.addr.clone();
+    drop(broker);
+    let closed = wait_for(Duration::from_secs(10), || {
+        let addr = addr.clone();
+        async move { tokio::net::TcpStream::connect(&addr).await.is_err() }
+    })
+    .await;
+    assert!(closed, "{addr} still accepts connections after the broker was dropped");
+}
