@@ -133,6 +133,19 @@ impl Broker {
         SHARED.get_or_init(Broker::start_multi_node).await
     }
 
+    /// An Apache Kafka broker shared by the tests of this binary whatever
+    /// `TOUCHLINE_TEST_BROKER` says — for tests of what only a real broker
+    /// does (cooperative rebalances, static membership): the shared
+    /// multi-node broker when that is Kafka, else one of its own.
+    pub async fn shared_kafka() -> &'static Broker {
+        static KAFKA: tokio::sync::OnceCell<Broker> = tokio::sync::OnceCell::const_new();
+        let shared = Broker::shared_multi_node().await;
+        if shared.kind == BrokerKind::Kafka {
+            return shared;
+        }
+        KAFKA.get_or_init(|| Broker::start_kind(BrokerKind::Kafka)).await
+    }
+
     pub async fn start_kind(kind: BrokerKind) -> Broker {
         match kind {
             BrokerKind::Tansu => Broker::launch_tansu(free_port(), "memory://tansu/", Vec::new(), None).await,

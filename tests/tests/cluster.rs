@@ -1,5 +1,5 @@
 //! Membership and forwarding: three nodes in one consumer group on a real
-//! Kafka-protocol broker (Tansu) split the partitions. Once everything is
+//! Kafka-protocol broker (Apache Kafka by default) split the partitions. Once everything is
 //! consumed, every node answers every standard query exactly like the batch
 //! reference — a non-owner by forwarding, naming the owner in
 //! `x-touchline-served-by` — and every node's `/v1/cluster` lists three alive
@@ -12,7 +12,7 @@ use touchline_actors::domain::routing::partition_for;
 use touchline_node::gen::{generate, DatasetSpec};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference_with, create_topics, standard_queries};
 use touchline_tests::reference;
-use touchline_tests::sandbox::{wait_for, Broker, BrokerKind, Node, NodeSpec};
+use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
 const SERVED_BY: &str = "x-touchline-served-by";
 
@@ -111,7 +111,7 @@ async fn start_settled(broker: &Broker, topic: &str, dir: &std::path::Path, part
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn any_node_answers_any_query_like_the_reference() {
-    let broker = Broker::start_multi_node().await;
+    let broker = Broker::shared_multi_node().await;
     let (partitions, topic) = (6, "ev-cluster");
     let (spec, records) = dataset(&broker, topic, partitions).await;
     let total = touchline_tests::fixtures::offsets_after(&records, partitions);
@@ -207,7 +207,7 @@ async fn any_node_answers_any_query_like_the_reference() {
 /// `start_settled` retries around.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scale_out_one_node_at_a_time_settles() {
-    let broker = Broker::start_kind(BrokerKind::Kafka).await;
+    let broker = Broker::shared_kafka().await;
     let (partitions, topic) = (6, "ev-scale-out");
     let (_, records) = dataset(&broker, topic, partitions).await;
     let dir = tempfile::tempdir().unwrap();

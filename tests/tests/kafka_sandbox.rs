@@ -3,38 +3,16 @@
 //! topic within a test (what Tansu never does), and dropping the broker kills
 //! the JVM and removes its directory.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use touchline_tests::fixtures::read_partition;
 use touchline_tests::sandbox::{wait_for, Broker, BrokerKind};
 
-/// Every record of partition 0 of `topic`, from the beginning to the high watermark.
+/// Every record of partition 0 of `topic`, as text.
 fn read_all(addr: &str, topic: &str) -> Vec<(String, String)> {
-    let c: BaseConsumer = touchline_cluster::client_config(addr, &[]).set("group.id", "kafka-sandbox-reader").create().unwrap();
-    let (_, high) = c.fetch_watermarks(topic, 0, Duration::from_secs(10)).unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let until = std::time::Instant::now() + Duration::from_secs(30);
-    while std::time::Instant::now() < until {
-        match c.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let text = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
-                out.push((text(m.key()), text(m.payload())));
-                if m.offset() + 1 >= high {
-                    return out;
-                }
-            }
-            Some(Err(e)) => panic!("read {topic}: {e}"),
-            None if high == 0 => return out,
-            None => {}
-        }
-    }
-    panic!("read {topic}: the high watermark {high} not reached in 30 s ({} records read)", out.len());
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    read_partition(addr, topic, 0).into_iter().map(|(k, v)| (text(&k), text(&v.unwrap_or_default()))).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
