@@ -260,6 +260,13 @@ pub async fn run_intake(
                 match m {
                     Ok(m) => push(&mut pending, &mut next_offset, &paused, &m),
                     Err(e) => {
+                        // A fatal consumer (fenced static member) never consumes
+                        // again: step down rather than live on as a zombie that
+                        // serves stale state and claims partitions.
+                        if let Some((code, reason)) = intake.consumer.client().fatal_error() {
+                            tracing::error!(?code, reason, "fatal consumer error; stepping down");
+                            return Err(ClusterError::Fatal { code: format!("{code:?}"), reason });
+                        }
                         tracing::warn!(error = %e, "consume error");
                         continue;
                     }

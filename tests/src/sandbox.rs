@@ -103,9 +103,17 @@ impl Node {
             .args(&spec.extra)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start touchline node");
         let stdout = child.stdout.take().expect("piped stdout");
+        // The node's log lines to this process's stderr, each prefixed with the node id.
+        let (stderr, id) = (child.stderr.take().expect("piped stderr"), spec.node_id.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(std::io::stderr().lock(), "[{id}] {line}");
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -138,6 +146,11 @@ impl Node {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The exit status once the process has exited (never blocks).
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL: no shutdown protocol at all.

@@ -122,3 +122,45 @@ async fn a_static_member_restarted_within_the_session_timeout_keeps_its_partitio
         assert!(rows > 50, "{}: too few rows compared ({rows})", n.spec.node_id);
     }
 }
+
+/// A replacement started with the same node id (static member
+/// `group.instance.id`) while the old process is frozen (SIGSTOP) takes its
+/// partitions over; the broker fences the old member. Once thawed (SIGCONT),
+/// the old process steps down — it exits instead of living on as a zombie
+/// that serves stale answers and claims partitions in its heartbeats — and
+/// the replacement answers exactly like the batch reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fenced_static_member_steps_down() {
+    let broker = Broker::shared_kafka().await;
+    let (partitions, topic) = (3, "ev-fenced");
+    let ds = DatasetSpec { seed: 83, tenants: 4, persons: 300, partitions, ..DatasetSpec::default() };
+    let records = generate(&ds);
+    let half = records.len() / 2;
+    create_topics(&broker.addr, topic, partitions).await;
+    touchline_node::gen::produce(&broker.addr, topic, &records[..half], 0, &[]).await.expect("produce");
+    let dir = tempfile::tempdir().unwrap();
+    let old_spec = NodeSpec::new("same", &broker.addr, topic, &dir.path().join("old"));
+    let mut old = Node::start(old_spec.clone()).await;
+    assert!(old.wait_consumed(offsets_after(&records[..half], partitions), Duration::from_secs(120)).await, "the old process did not consume the first half");
+
+    let signal = |sig: &str, pid: u32| assert!(std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success(), "kill {sig}");
+    signal("-STOP", old.pid());
+    let new = Node::start(NodeSpec { data_dir: dir.path().join("new"), ..old_spec }).await;
+    touchline_node::gen::produce(&broker.addr, topic, &records[half..], 0, &[]).await.expect("produce");
+    let total = offsets_after(&records, partitions);
+    assert!(new.wait_consumed(total, Duration::from_secs(120)).await, "the replacement did not take over and consume everything");
+
+    signal("-CONT", old.pid());
+    let exited = wait_for(Duration::from_secs(60), || {
+        let exited = old.try_exit().is_some();
+        async move { exited }
+    })
+    .await;
+    assert!(exited, "the fenced old process still runs 60 s after SIGCONT");
+
+    let reference = reference::build(&as_partitioned(&records, partitions), partitions);
+    let from = touchline_actors::domain::Ts::from_millis(ds.start_ms);
+    let to = from.plus_secs((ds.span_days + 31) * 86_400);
+    let rows = assert_matches_reference(&new, &reference, &standard_queries(&reference.tenants(), from, to)).await;
+    assert!(rows > 50);
+}
