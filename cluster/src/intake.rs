@@ -402,12 +402,14 @@ impl Intake {
         }
     }
 
-    /// Group self-heal. Some coordinators (Tansu 0.6) occasionally end a
-    /// rebalance round with partitions assigned to nobody, or leave a member
-    /// waiting forever. When this node has not joined, or some partition has
-    /// had no alive owner in the member table, for 3 session timeouts (well past
-    /// any legitimate rebalance), it leaves and rejoins the group, which starts
-    /// a fresh round. Exactness is unaffected: partitions restore on assign.
+    /// Group self-heal, compatibility for brokers like Tansu: some coordinators
+    /// (Tansu 0.6) occasionally end a rebalance round with partitions assigned
+    /// to nobody, or leave a member waiting forever; Apache Kafka's does not
+    /// (the multi-node tests run on it without a rejoin). When this node has
+    /// not joined, or some partition has had no alive owner in the member
+    /// table, for 3 session timeouts (well past any legitimate rebalance), it
+    /// leaves and rejoins the group, which starts a fresh round. Exactness is
+    /// unaffected: partitions restore on assign.
     fn self_heal(&mut self, since: &mut Option<std::time::Instant>) {
         let Some(members) = &self.members else { return };
         let n = self.status.topic_partitions.load(Ordering::Relaxed) as i32;

@@ -1,4 +1,4 @@
-//! Snapshot transfer between real nodes (Tansu broker, node processes): node A
+//! Snapshot transfer between real nodes (Apache Kafka by default, node processes): node A
 //! consumes the first half of a dataset with no standbys anywhere; node B joins
 //! with an empty data directory and takes half of the partitions. B must restore
 //! each of them from A's RocksDB snapshot (the state A still holds after handing
