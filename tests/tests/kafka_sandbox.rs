@@ -3,9 +3,9 @@
 //! topic within a test (what Tansu never does), and dropping the broker kills
 //! the JVM and removes its directory.
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use touchline_node::gen::GenRecord;
 use touchline_tests::fixtures::read_partition;
 use touchline_tests::sandbox::{wait_for, Broker, BrokerKind};
 
@@ -22,15 +22,14 @@ async fn apache_kafka_starts_compacts_and_stops() {
     let config = [("cleanup.policy", "compact"), ("segment.ms", "200"), ("min.cleanable.dirty.ratio", "0.01"), ("min.compaction.lag.ms", "0")];
     touchline_cluster::admin::ensure_topic_with_config(&broker.addr, &[], topic, 1, &config).await.expect("compacted topic");
 
-    // 3000 records over 10 keys, produced one by one over seconds: many closed
-    // segments (a new one every 200 ms; 1 MiB is the smallest `segment.bytes`) to clean.
-    let producer: FutureProducer = touchline_cluster::client_config(&broker.addr, &[]).create().unwrap();
-    let mut last = BTreeMap::new();
-    for i in 0..3000 {
-        let (key, value) = (format!("k{}", i % 10), format!("{i:0>90}"));
-        producer.send(FutureRecord::to(topic).partition(0).key(&key).payload(&value), Duration::from_secs(10)).await.expect("produce");
-        last.insert(key, value);
-    }
+    // 3000 records over 10 keys at 1000/s: a new segment every 200 ms (1 MiB
+    // is the smallest `segment.bytes`), so many closed segments to clean.
+    let records: Vec<GenRecord> = (0..3000)
+        .map(|i| GenRecord { key: format!("k{}", i % 10), value: format!("{i:0>90}").into_bytes(), partition: Some(0), valid: true })
+        .collect();
+    let sent = touchline_node::gen::produce(&broker.addr, topic, &records, 1000, &[]).await.expect("produce");
+    assert_eq!(sent, records.len());
+    let last: BTreeMap<String, String> = records.iter().map(|r| (r.key.clone(), String::from_utf8(r.value.clone()).unwrap())).collect();
     let addr = broker.addr.clone();
     let compacted = wait_for(Duration::from_secs(90), || {
         let addr = addr.clone();
