@@ -18,7 +18,7 @@ fn free_wildcard_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_on_the_wildcard_address_forward_to_the_advertised_one() {
-    let broker = Broker::start().await;
+    let broker = Broker::start_multi_node().await;
     let (topic, partitions) = ("ev-advertise", 4);
     create_topics(&broker.addr, topic, partitions).await;
     let data = DatasetSpec { seed: 5, tenants: 4, persons: 40, partitions, ..DatasetSpec::default() };
