@@ -49,7 +49,15 @@ async fn restore_applies_complete_batches_only_and_compensates_the_tail_on_tansu
 }
 
 async fn restore_applies_complete_batches_only_and_compensates_the_tail(kind: BrokerKind) {
-    let broker = Broker::start_kind(kind).await;
+    // Kafka: the JVM shared with the compaction test below (other topic).
+    let own;
+    let broker: &Broker = match kind {
+        BrokerKind::Kafka => Broker::shared_kafka().await,
+        BrokerKind::Tansu => {
+            own = Broker::start_kind(kind).await;
+            &own
+        }
+    };
     let cfg = ChangelogConfig { brokers: broker.addr.clone(), kafka_props: vec![], topic: "cl-restore".into(), node_id: "t".into() };
     ensure_topic(&cfg, 2, true).await.expect("changelog topic");
     let sink: SharedSink = Arc::new(KafkaChangelog::new(&cfg).unwrap());
@@ -109,7 +117,7 @@ async fn produce_tail(cfg: &ChangelogConfig, p: u16, records: &[(Vec<u8>, Option
 /// roll every 200 ms.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compacted_changelog_restores_to_the_last_marker_on_kafka() {
-    let broker = Broker::start_kind(BrokerKind::Kafka).await;
+    let broker = Broker::shared_kafka().await;
     let cfg = ChangelogConfig { brokers: broker.addr.clone(), kafka_props: vec![], topic: "cl-compacted".into(), node_id: "t".into() };
     let config = [("cleanup.policy", "compact"), ("min.compaction.lag.ms", "0"), ("segment.ms", "200"), ("min.cleanable.dirty.ratio", "0.01"), ("delete.retention.ms", "100")];
     touchline_cluster::admin::ensure_topic_with_config(&cfg.brokers, &[], &cfg.topic, 2, &config).await.expect("changelog topic");
