@@ -12,10 +12,12 @@
 //! - `probabilistic`: opt-in probabilistic cross-device links (batch and incremental).
 //! - `window`: event-time bucket assignment.
 //! - `retention`: the event-time retention horizon of a tenant.
+//! - `governance`: taxonomy templates, tracking-value validation and URL building (issue 20).
 
 pub mod decode;
 pub mod datadriven;
 pub mod event;
+pub mod governance;
 pub mod identity;
 pub mod models;
 pub mod probabilistic;
