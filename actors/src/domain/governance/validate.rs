@@ -83,7 +83,7 @@ impl FieldError {
 }
 
 /// The outcome of [`validate`].
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Validation {
     /// The template version validated against.
     pub version: u32,

@@ -262,3 +262,50 @@ fn versions_follow_each_other() {
     assert_eq!(check_version(Some(3), 3), Err(TemplateError::Version { got: 3, expected: 4 }));
     assert_eq!(check_version(None, 2).unwrap_err().field(), "version");
 }
+
+mod concat_graphs {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Whether the graph (field i concatenates the fields in `edges[i]`) has a
+    /// cycle, by repeatedly removing fields whose parts are all removed.
+    fn has_cycle(edges: &[Vec<usize>]) -> bool {
+        let mut gone = vec![false; edges.len()];
+        while let Some(i) = (0..edges.len()).find(|&i| !gone[i] && edges[i].iter().all(|&p| gone[p])) {
+            gone[i] = true;
+        }
+        gone.contains(&false)
+    }
+
+    proptest! {
+        #[test]
+        fn compile_orders_parts_first_and_refuses_exactly_the_cycles(
+            edges in (1usize..7).prop_flat_map(|n| proptest::collection::vec(proptest::collection::vec(0..n, 0..3), n))
+        ) {
+            let name = |i: usize| format!("cm_f{i}");
+            let t = Taxonomy {
+                version: 1,
+                fields: edges.iter().enumerate().map(|(i, parts)| {
+                    let concat = (!parts.is_empty()).then(|| Concat { fields: parts.iter().map(|&p| name(p)).collect(), separator: ".".into() });
+                    (name(i), FieldRule { concat, ..FieldRule::default() })
+                }).collect(),
+            };
+            match t.compile() {
+                Ok(c) => {
+                    prop_assert!(!has_cycle(&edges));
+                    prop_assert_eq!(c.order.len(), edges.len());
+                    let at = |n: &str| c.order.iter().position(|o| o == n).unwrap();
+                    for (i, parts) in edges.iter().enumerate() {
+                        for &p in parts {
+                            prop_assert!(at(&name(p)) < at(&name(i)));
+                        }
+                    }
+                }
+                Err(e) => {
+                    prop_assert!(has_cycle(&edges));
+                    prop_assert!(e.iter().all(|e| matches!(e, TemplateError::ConcatCycle { .. })), "{:?}", e);
+                }
+            }
+        }
+    }
+}
