@@ -51,6 +51,18 @@ pub fn settled(v: &Value, ids: &[&str], partitions: usize, total: i64) -> bool {
         && consumed >= total
 }
 
+/// Waits until every node of `nodes` sees the cluster [`settled`]; `false` on deadline.
+pub async fn wait_settled(nodes: &[&Node], ids: &[&str], partitions: usize, total: i64, deadline: std::time::Duration) -> bool {
+    crate::sandbox::wait_for(deadline, || async {
+        let mut all = true;
+        for n in nodes {
+            all &= view(n).await.is_some_and(|v| settled(&v, ids, partitions, total));
+        }
+        all
+    })
+    .await
+}
+
 pub async fn consumed(nodes: &[&Node]) -> i64 {
     let mut best = 0;
     for n in nodes {

@@ -7,9 +7,9 @@
 use std::time::Duration;
 use touchline_actors::domain::routing::partition_for;
 use touchline_node::gen::{generate, DatasetSpec};
-use touchline_tests::cluster::{multi_node_spec, settled, view};
+use touchline_tests::cluster::{multi_node_spec, view, wait_settled};
 use touchline_tests::fixtures::{create_topics, enc};
-use touchline_tests::sandbox::{wait_for, Broker, Node};
+use touchline_tests::sandbox::{Broker, Node};
 
 /// A port free on every interface right now (bound on the wildcard, then released).
 fn free_wildcard_port() -> u16 {
@@ -38,14 +38,7 @@ async fn nodes_on_the_wildcard_address_forward_to_the_advertised_one() {
         nodes.push(Node::start(spec).await);
     }
     let total = records.len() as i64;
-    let ok = wait_for(Duration::from_secs(90), || async {
-        let mut all = true;
-        for n in &nodes {
-            all &= view(n).await.is_some_and(|v| settled(&v, &["a", "b"], partitions as usize, total));
-        }
-        all
-    })
-    .await;
+    let ok = wait_settled(&nodes.iter().collect::<Vec<_>>(), &["a", "b"], partitions as usize, total, Duration::from_secs(90)).await;
     assert!(ok, "the two nodes did not settle: {:?}", view(&nodes[0]).await);
 
     // Heartbeats carry the advertised addresses, never the wildcard.

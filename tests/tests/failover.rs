@@ -23,7 +23,7 @@ use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec, GenRecord};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
-use touchline_tests::cluster::{consumed, multi_node_spec, metric, settled, view};
+use touchline_tests::cluster::{consumed, multi_node_spec, metric, view, wait_settled};
 use touchline_tests::sandbox::{wait_for, Broker, BrokerKind, Node, NodeSpec};
 
 /// Peer snapshots tried on every restore (the default threshold would skip
@@ -94,14 +94,7 @@ async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
     // Phase 3: n1, n3 (restarted) and n4 settle with everything consumed.
     let nodes = [&n1, &n3, &n4];
     let ids = ["n1", "n3", "n4"];
-    let ok = wait_for(Duration::from_secs(240), || async {
-        let mut all = true;
-        for n in nodes {
-            all &= view(n).await.is_some_and(|v| settled(&v, &ids, partitions as usize, total));
-        }
-        all
-    })
-    .await;
+    let ok = wait_settled(&nodes, &ids, partitions as usize, total, Duration::from_secs(240)).await;
     if !ok {
         for n in nodes {
             eprintln!("{}: {:#?}", n.spec.node_id, view(n).await);
