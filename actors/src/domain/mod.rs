@@ -12,7 +12,9 @@
 //! - `probabilistic`: opt-in probabilistic cross-device links (batch and incremental).
 //! - `window`: event-time bucket assignment.
 //! - `retention`: the event-time retention horizon of a tenant.
+//! - `costs`: imported daily spend and its supersede rule.
 
+pub mod costs;
 pub mod decode;
 pub mod datadriven;
 pub mod event;
