@@ -1,9 +1,10 @@
 //! `POST /v1/collect/{track,identify,page,screen,alias,batch}`: Segment's HTTP
-//! Tracking API on the node's listener. A write key (HTTP Basic user, or
-//! `writeKey` in the body) picks the tenant; every message is validated and
-//! mapped first (a batch is all-or-nothing), then all are produced to the
-//! events topic and the answer is 200 `{"success": true}` only once Kafka
-//! acknowledged every one of them.
+//! Tracking API on the node's listener, and `POST /v1/collect/costs` (cost
+//! import: CSV or JSON daily totals). A write key (HTTP Basic user, or
+//! `writeKey` in a JSON body) picks the tenant; every message or row is
+//! validated and mapped first (a batch or a file is all-or-nothing), then all
+//! are produced to the events topic and the answer is 200 `{"success": true}`
+//! only once Kafka acknowledged every one of them.
 
 use super::error::{ApiError, ErrorCode};
 use super::{json_response, AppState};
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use touchline_actors::domain::Ts;
 
-const CALLS: [&str; 6] = ["track", "identify", "page", "screen", "alias", "batch"];
+const CALLS: [&str; 7] = ["track", "identify", "page", "screen", "alias", "batch", "costs"];
 
 pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) -> Result<Response<Full<Bytes>>, ApiError> {
     let Some(call) = CALLS.iter().copied().find(|c| *c == call) else {
@@ -30,7 +31,7 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) 
         return Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} /v1/collect/{call} (POST only)", parts.method)));
     }
     metrics::counter!(collect::REQUESTS, "route" => call).increment(1);
-    let result = collect(&state, &parts, &body, call).await;
+    let result = if call == "costs" { import_costs(&state, &parts, &body).await } else { collect(&state, &parts, &body, call).await };
     if let Err((reason, _)) = &result {
         metrics::counter!(collect::REJECTED, "reason" => *reason).increment(1);
     }
@@ -43,9 +44,8 @@ fn invalid(message: String) -> Rejection {
     ("invalid", ApiError::new(ErrorCode::BadRequest, message))
 }
 
-async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> Result<Response<Full<Bytes>>, Rejection> {
-    let limit = if call == "batch" { MAX_BATCH_BYTES } else { MAX_EVENT_BYTES };
-    let too_large = |what: &str| ("too_large", ApiError::new(ErrorCode::TooLarge, format!("{what} over {limit} bytes")));
+/// The request body, gunzipped when `Content-Encoding: gzip`, at most `limit` bytes.
+fn decoded_body(parts: &Parts, body: &Bytes, limit: usize) -> Result<Vec<u8>, Rejection> {
     let gzip = parts.headers.get(hyper::header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let raw = if gzip {
         let mut out = Vec::new();
@@ -55,20 +55,65 @@ async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> R
         body.to_vec()
     };
     if raw.len() > limit {
-        return Err(too_large("body"));
+        return Err(("too_large", ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes"))));
     }
+    Ok(raw)
+}
+
+async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> Result<Response<Full<Bytes>>, Rejection> {
+    let limit = if call == "batch" { MAX_BATCH_BYTES } else { MAX_EVENT_BYTES };
+    let raw = decoded_body(parts, body, limit)?;
     let doc: Value = serde_json::from_slice(&raw).map_err(|e| invalid(format!("body: not valid JSON: {e}")))?;
     let Value::Object(doc) = doc else { return Err(invalid("body: must be a JSON object".into())) };
     let tenant = authenticate(state, parts, &doc)?;
 
     // Validate and map everything before producing anything.
     let events = map_all(state, &tenant, call, doc)?;
+    produce(state, &tenant, &events).await?;
+    Ok(json_response(StatusCode::OK, &json!({"success": true})))
+}
 
+/// `POST /v1/collect/costs`: CSV (`Content-Type: text/csv`, or a body not
+/// starting with `[`/`{`) or JSON (an array of rows, or `{"rows": [...],
+/// "writeKey"?}`); every row checked before any is produced.
+async fn import_costs(state: &AppState, parts: &Parts, body: &Bytes) -> Result<Response<Full<Bytes>>, Rejection> {
+    use crate::collect::costs::{self, ImportError};
+    let raw = decoded_body(parts, body, state.limits.cost_import_max_bytes)?;
+    let max_rows = state.limits.cost_import_max_rows;
+    let content_type = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let first = raw.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let is_json = content_type.contains("json") || (!content_type.contains("csv") && matches!(first, Some(b'[' | b'{')));
+    let (doc, parsed) = if is_json {
+        let doc: Value = serde_json::from_slice(&raw).map_err(|e| invalid(format!("body: not valid JSON: {e}")))?;
+        let rows = match &doc {
+            Value::Array(rows) => rows.as_slice(),
+            Value::Object(o) => o.get("rows").and_then(Value::as_array).map(Vec::as_slice).ok_or_else(|| invalid("field `rows`: is required and must be an array".into()))?,
+            _ => return Err(invalid("body: must be an array of rows or an object with `rows`".into())),
+        };
+        let parsed = costs::parse_json(rows, max_rows);
+        (doc.as_object().cloned().unwrap_or_default(), parsed)
+    } else {
+        (Map::new(), costs::parse_csv(&raw, max_rows))
+    };
+    // Authentication before the rows' verdict, so an unauthenticated caller learns nothing of the file.
+    let tenant = authenticate(state, parts, &doc)?;
+    let rows = parsed.map_err(|e| match e {
+        ImportError::TooManyRows(_) => ("too_large", ApiError::new(ErrorCode::TooLarge, e.to_string())),
+        ImportError::Invalid { .. } => invalid(e.to_string()),
+    })?;
+    let imported_at = Ts::now();
+    let events: Vec<Value> = rows.iter().map(|r| costs::event(&tenant, imported_at, r)).collect();
+    produce(state, &tenant, &events).await?;
+    Ok(json_response(StatusCode::OK, &json!({"success": true, "rows": rows.len(), "imported_at": imported_at.to_string()})))
+}
+
+/// Produces `events` to the tenant's partition and waits for every ack.
+async fn produce(state: &AppState, tenant: &str, events: &[Value]) -> Result<(), Rejection> {
     let producer = state.events.as_ref().ok_or_else(|| ("produce", ApiError::new(ErrorCode::Unavailable, "no event producer on this node")))?;
     let timeout = Duration::from_millis(state.limits.request_timeout_ms);
     let started = Instant::now();
     let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).unwrap_or_default()).collect();
-    let sends = payloads.iter().map(|p| producer.send(&tenant, p, timeout));
+    let sends = payloads.iter().map(|p| producer.send(tenant, p, timeout));
     let results = futures::future::join_all(sends).await;
     metrics::histogram!(collect::PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
     if let Some(e) = results.into_iter().find_map(Result::err) {
@@ -80,11 +125,11 @@ async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> R
         };
         return Err(("produce", ApiError::new(code, format!("Kafka did not acknowledge the events (re-send: the messageIds make it safe): {e}"))));
     }
-    for e in &events {
+    for e in events {
         let kind = e.get("event_type").and_then(Value::as_str).unwrap_or("unknown").to_string();
         metrics::counter!(collect::EVENTS, "type" => kind).increment(1);
     }
-    Ok(json_response(StatusCode::OK, &json!({"success": true})))
+    Ok(())
 }
 
 /// Every message of the request validated and mapped (nothing is produced

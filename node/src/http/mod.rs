@@ -168,7 +168,11 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<B
 async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = req.into_parts();
     // Bounded body: we read at most max_body_bytes (+1 to detect overflow).
-    let limit = if parts.uri.path().starts_with("/v1/collect/") { crate::collect::MAX_BATCH_BYTES } else { state.limits.max_body_bytes };
+    let limit = match parts.uri.path() {
+        "/v1/collect/costs" => state.limits.cost_import_max_bytes,
+        p if p.starts_with("/v1/collect/") => crate::collect::MAX_BATCH_BYTES,
+        _ => state.limits.max_body_bytes,
+    };
     if let Some(len) = parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
         if len > limit {
             return Err(ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes")));
