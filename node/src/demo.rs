@@ -1,9 +1,12 @@
 //! `touchline demo`: an embedded broker, one node, a generated dataset, and a
-//! side-by-side table of every attribution model per tenant. `--serve` keeps the
-//! node (and its HTTP surface) up afterwards.
+//! side-by-side table of every attribution model per tenant, then what to try
+//! next: a sample customer id, the exact query URLs over the dataset's range, and
+//! where to send events of one's own (the embedded broker's address, and the
+//! collector write key of the tenant `my-shop`). `--serve` keeps the node (and its
+//! HTTP surface) up afterwards.
 
 use crate::client;
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, Secret, TenantSection};
 use crate::gen::{self, DatasetSpec};
 use crate::run::{self, EmbeddedBroker};
 use clap::Args;
@@ -35,6 +38,10 @@ pub struct DemoArgs {
     pub serve: bool,
 }
 
+/// The tenant that events of one's own go to through the collector, and its write key.
+pub const OWN_TENANT: &str = "my-shop";
+pub const OWN_WRITE_KEY: &str = "wk-my-shop";
+
 pub async fn run(args: DemoArgs) -> Result<(), String> {
     let broker = EmbeddedBroker::start().map_err(|e| e.to_string())?;
     let brokers = broker.bootstrap_servers();
@@ -46,6 +53,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         (None, true) => "127.0.0.1:8080".parse().map_err(|e| format!("{e}"))?,
         (None, false) => client::free_local_addr().map_err(|e| e.to_string())?,
     };
+    // Fail here rather than query whatever else listens there.
+    drop(std::net::TcpListener::bind(http).map_err(|e| format!("cannot listen on {http}: {e} (give another address with --http)"))?);
     let mut config = NodeConfig {
         node_id: "demo".into(),
         brokers: Some(brokers.clone()),
@@ -55,6 +64,8 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         ..NodeConfig::default()
     };
     config.engine.session_timeout_ms = 6000;
+    let own = TenantSection { write_keys: vec![Secret::new(OWN_WRITE_KEY)], ..TenantSection::default() };
+    config.tenants.insert(OWN_TENANT.to_string(), own);
     broker.create_node_topics(&config).map_err(|e| e.to_string())?;
 
     let spec = DatasetSpec { seed: args.seed, tenants: args.tenants, persons: args.persons, partitions: args.partitions, ..DatasetSpec::default() };
@@ -91,8 +102,11 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             .collect();
         println!("dead-lettered: {}", if rejected.is_empty() { "none".to_string() } else { rejected.join(", ") });
     }
+    if let Some(t) = tenants.first() {
+        print_next_steps(&addr, &brokers, &config.topic, t, from, to, args.serve).await;
+    }
     if args.serve {
-        println!("touchline demo: serving on http://{addr} (Ctrl-C to stop), e.g. curl 'http://{addr}/v1/tenants/{}/attribution?model=linear&from={}&to={}'", tenants.first().cloned().unwrap_or_default(), enc(&from.to_string()), enc(&to.to_string()));
+        println!("touchline demo: serving on http://{addr} (Ctrl-C to stop)");
         let _ = tokio::signal::ctrl_c().await;
     }
     let _ = stop_tx.send(true);
@@ -100,6 +114,77 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     drop(broker);
     drop(dir);
     Ok(())
+}
+
+/// What to try next, with ids and ranges taken from the node's own answers: a
+/// customer with a conversion (found through the customers listing), a journey,
+/// and the exact URLs over the dataset's range (whole UTC dates).
+async fn print_next_steps(addr: &str, brokers: &str, topic: &str, tenant: &str, from: Ts, to: Ts, serve: bool) {
+    let from_date = from.to_string()[..10].to_string();
+    // The first midnight at or after `to`.
+    let to_date = to.plus_secs(86_399).to_string()[..10].to_string();
+    let range = format!("from={from_date}&to={to_date}");
+    let customer = sample_customer(addr, tenant).await.unwrap_or_else(|| "<customer_id>".into());
+    let journey = first_key(addr, &format!("/v1/tenants/{tenant}/attribution?model=last_touch&group_by=journey&{range}")).await.unwrap_or_else(|| "<journey_id>".into());
+    let base = format!("http://{addr}");
+    println!();
+    if serve {
+        println!("Try (the data lies in [{from_date}, {to_date})):");
+    } else {
+        println!("Run `touchline demo --serve` to keep the node up, then try (the data lies in [{from_date}, {to_date})):");
+    }
+    let urls = [
+        format!("{base}/v1/tenants"),
+        format!("{base}/v1/tenants/{tenant}/customers?limit=5"),
+        format!("{base}/v1/tenants/{tenant}/attribution?model=linear&{range}"),
+        format!("{base}/v1/tenants/{tenant}/attribution?model=markov&group_by=campaign&{range}"),
+        format!("{base}/v1/tenants/{tenant}/attribution/compare?{range}"),
+        format!("{base}/v1/tenants/{tenant}/customers/{}", enc_segment(&customer)),
+        format!("{base}/v1/tenants/{tenant}/journeys/{}/performance?granularity=day&{range}", enc_segment(&journey)),
+        format!("{base}/v1/tenants/{tenant}/campaigns?{range}"),
+    ];
+    for u in urls {
+        println!("  curl '{u}'");
+    }
+    println!("Sample customer of {tenant}: {customer}");
+    println!("Send events of your own: Kafka at {brokers}, topic {topic} (key = tenant_id; docs/events.md),");
+    println!("  or the collector as tenant {OWN_TENANT}: curl -u {OWN_WRITE_KEY}: {base}/v1/collect/track -H 'Content-Type: application/json' -d '{{...}}' (docs/collector.md)");
+}
+
+/// A customer id of `tenant` whose person has a conversion (else any), from the
+/// customers listing and the customer endpoint.
+async fn sample_customer(addr: &str, tenant: &str) -> Option<String> {
+    let page = client::get(addr, &format!("/v1/tenants/{tenant}/customers?limit=50")).await.ok()?.json()?;
+    let mut fallback = None;
+    for person in page["customers"].as_array()? {
+        let ids = person["identifiers"].as_array()?;
+        let Some(id) = ids.iter().find(|i| i["kind"] == "customer_id").or(ids.first()).and_then(|i| i["id"].as_str()) else { continue };
+        fallback.get_or_insert_with(|| id.to_string());
+        let reply = client::get(addr, &format!("/v1/tenants/{tenant}/customers/{}", enc_segment(id))).await.ok()?;
+        if reply.json().is_some_and(|c| c["conversions"].as_array().is_some_and(|a| !a.is_empty())) {
+            return Some(id.to_string());
+        }
+    }
+    fallback
+}
+
+/// The first row's key of an attribution answer, other than `(direct)`/`(none)`.
+async fn first_key(addr: &str, path: &str) -> Option<String> {
+    let v = client::get(addr, path).await.ok()?.json()?;
+    v["rows"].as_array()?.iter().filter_map(|r| r["key"].as_str()).find(|k| !k.starts_with('(')).map(str::to_string)
+}
+
+/// Percent-encodes what a path segment cannot hold as is.
+fn enc_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn enc(s: &str) -> String {

@@ -10,6 +10,7 @@
 use super::QueryError;
 use crate::domain::identity::IdKind;
 use crate::domain::probabilistic::{self, Component, ProbLink, Signal, SignalEvent};
+use crate::domain::Ts;
 use crate::state::{key, PersonRec, SignalRec};
 use std::collections::{BTreeMap, HashMap};
 use touchline_storage::{codec, Store};
@@ -97,7 +98,10 @@ pub fn members(view: Option<&FinalPersons>, person: u64) -> Vec<u64> {
 
 /// Evaluates the tenant's probabilistic links over its stored signals: one
 /// scan of the signals plus a lookup of each distinct customer_id's person.
-pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<FinalPersons, QueryError> {
+/// Signals behind the retention `horizon` are gone like the touchpoints of
+/// their time (the sweep deletes them; until it has, they are skipped here),
+/// so the links never depend on how far the sweep got.
+pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking, horizon: Option<Ts>) -> Result<FinalPersons, QueryError> {
     let mut person_of: HashMap<String, Option<u64>> = HashMap::new();
     let mut known: BTreeMap<u64, bool> = BTreeMap::new();
     let mut events = Vec::new();
@@ -106,7 +110,7 @@ pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking) -> R
         recs.push(r);
         true
     })?;
-    for r in recs {
+    for r in recs.into_iter().filter(|r| crate::domain::retention::retained(r.ts, horizon)) {
         let person = match person_of.get(&r.customer_id) {
             Some(x) => *x,
             None => {
@@ -147,15 +151,17 @@ impl LinkCache {
         LinkCache { cap, entries: Default::default() }
     }
 
-    /// The final persons of `tenant` as of `next_offset` (read before the call).
-    pub fn get(&self, store: &Store, p: u16, tenant: &str, linking: Linking, next_offset: i64) -> Result<std::sync::Arc<FinalPersons>, QueryError> {
+    /// The final persons of `tenant` as of `next_offset` (read before the
+    /// call; `horizon`, the tenant's retention horizon, is a function of the
+    /// same applied prefix).
+    pub fn get(&self, store: &Store, p: u16, tenant: &str, linking: Linking, horizon: Option<Ts>, next_offset: i64) -> Result<std::sync::Arc<FinalPersons>, QueryError> {
         let k = (p, tenant.to_string());
         if let Some((o, f)) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get(&k) {
             if *o == next_offset {
                 return Ok(f.clone());
             }
         }
-        let f = std::sync::Arc::new(final_persons(store, p, tenant, linking)?);
+        let f = std::sync::Arc::new(final_persons(store, p, tenant, linking, horizon)?);
         let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= self.cap && !m.contains_key(&k) {
             if let Some(evict) = m.keys().next().cloned() {
@@ -201,10 +207,37 @@ mod tests {
         let store = Store::open(dir.path(), &Default::default()).unwrap();
         let c = LinkCache::new(1);
         let l = Linking { threshold: 7000, max_ip_persons: 10 };
-        let a = c.get(&store, 0, "t", l, 5).unwrap();
-        assert!(std::sync::Arc::ptr_eq(&a, &c.get(&store, 0, "t", l, 5).unwrap()));
-        assert!(!std::sync::Arc::ptr_eq(&a, &c.get(&store, 0, "t", l, 6).unwrap()), "applied since: evaluated again");
-        c.get(&store, 0, "u", l, 6).unwrap();
+        let a = c.get(&store, 0, "t", l, None, 5).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &c.get(&store, 0, "t", l, None, 5).unwrap()));
+        assert!(!std::sync::Arc::ptr_eq(&a, &c.get(&store, 0, "t", l, None, 6).unwrap()), "applied since: evaluated again");
+        c.get(&store, 0, "u", l, None, 6).unwrap();
         assert_eq!(c.entries.lock().unwrap().len(), 1, "bounded");
+    }
+
+    #[test]
+    fn signals_behind_the_retention_horizon_link_nothing() {
+        use crate::domain::identity::{IdNode, PersonIds};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), &Default::default()).unwrap();
+        let (p, t) = (0u16, "t");
+        let mut txn = store.txn();
+        // Person 1 known (phone + login), person 2 an anonymous laptop cookie.
+        for (pk, members) in [(1u64, vec![IdNode::customer("phone".to_string()), IdNode::user("u1".to_string())]), (2, vec![IdNode::customer("laptop".to_string())])] {
+            for n in members.iter().filter(|n| n.kind == IdKind::Customer) {
+                txn.put(key::node_lookup(p, t, IdKind::Customer, &n.id), pk.to_be_bytes().to_vec());
+            }
+            txn.put_as(key::person(p, t, pk), &PersonRec { ids: PersonIds { members, guarded: false }, segments: vec![] }).unwrap();
+        }
+        // Same ip and user agent, ten minutes apart on day 1: a 0.80 pair.
+        for (c, secs, id) in [("phone", 86_400, "e1"), ("laptop", 87_000, "e2")] {
+            let rec = SignalRec { customer_id: c.into(), ts: Ts::new(secs, 0), ip: "10.1.1.1".into(), user_agent: Some("UA".into()), geo: None };
+            txn.put_as(key::signal(p, t, c, rec.ts, id), &rec).unwrap();
+        }
+        txn.commit(None).unwrap();
+        let l = Linking { threshold: 7000, max_ip_persons: 10 };
+        let linked = final_persons(&store, p, t, l, Some(Ts::new(86_400, 0))).unwrap();
+        assert_eq!(linked.group_of(2), 1, "both signals retained: linked");
+        let gone = final_persons(&store, p, t, l, Some(Ts::new(86_401, 0))).unwrap();
+        assert!(gone.is_empty(), "the phone's signal is behind the horizon: no link, swept or not");
     }
 }

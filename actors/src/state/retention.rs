@@ -4,18 +4,19 @@
 //! dedup markers behind the dedup horizon (`super::dedup`), 5-second journey
 //! window buckets behind the 5-second horizon, and the `consent_update`
 //! records behind the retention horizon except each customer_id's latest
-//! (the one that still decides for retained events). Identity (nodes,
+//! (the one that still decides for retained events), and the probabilistic
+//! signal records behind the retention horizon. Identity (nodes,
 //! persons, links), segments, campaigns, variants and the hour, day and week
 //! window roll-ups are never touched.
 //!
-//! One pass walks, for every tenant of every owned partition, seven spaces:
+//! One pass walks, for every tenant of every owned partition, eight spaces:
 //! the per-person touch and conversion timelines (each person's expired
 //! records are a key prefix, so the walk seeks past a person's retained rest),
 //! the conversion time index (expired entries are one leading key range),
 //! the persons' path summaries (`super::summary`, trimmed in place), every
 //! dedup marker (their order is the event ids': a pass visits them all), the
-//! 5-second window buckets and the consent records (per journey, per
-//! customer_id in time order: the walk seeks past the retained rest).
+//! 5-second window buckets, the consent and the signal records (per journey,
+//! per customer_id in time order: the walk seeks past the retained rest).
 //! A step visits at most `budget` keys and resumes where the last one stopped.
 //! It reads committed state and writes its deletes and trims into a
 //! transaction, which the partition actor commits between batches like any
@@ -38,7 +39,7 @@ use touchline_storage::{StorageError, Store, Txn, Walk};
 /// The spaces of the main pass, in order (`Window`: its 5-second buckets
 /// only). Each walk seeks past what it keeps: a pass costs about the expired
 /// keys plus one visit per person, journey and customer_id.
-const SPACES: [Space; 6] = [Space::Touch, Space::Conversion, Space::ConversionByTime, Space::Summary, Space::Window, Space::Consent];
+const SPACES: [Space; 7] = [Space::Touch, Space::Conversion, Space::ConversionByTime, Space::Summary, Space::Window, Space::Consent, Space::Signal];
 
 /// Dedup markers are in event-id order, so a walk visits every one: they have
 /// a lane of their own, which takes half of a step's budget while the main
@@ -171,7 +172,7 @@ impl Lane {
         // Keys of a NUL-terminated segment (journey, customer_id) then a
         // time; `Some(true)`: the segment's latest record behind `h` stays.
         let segmented = match u.space {
-            Space::Window => Some(false),
+            Space::Window | Space::Signal => Some(false),
             Space::Consent => Some(true),
             _ => None,
         };
@@ -546,5 +547,29 @@ mod tests {
         step(&store, &mut sw, &[p], &RetentionPolicy::new(2), 1000);
         let left = |c: &str| -> Vec<String> { store.prefix_as::<ConsentRec>(&key::consent_prefix(p, t, c)).unwrap().into_iter().map(|r| r.event_id).collect() };
         assert_eq!((left("c1"), left("c2"), left("c3")), (vec!["d".to_string(), "e".into()], vec!["f".to_string()], vec!["g".to_string()]));
+    }
+
+    #[test]
+    fn sweeps_signals_behind_the_retention_horizon() {
+        use crate::state::SignalRec;
+        let (p, t) = (3u16, "acme");
+        let (_dir, store) = tenant_store(p, t, Ts::new(100 * DAY, 0));
+        // Horizon: day 98. c1: days 1, 50, 97, 98, 99; c2: 10 only; c3: 99 only.
+        let signals = [("c1", 1, "a"), ("c1", 50, "b"), ("c1", 97, "c"), ("c1", 98, "d"), ("c1", 99, "e"), ("c2", 10, "f"), ("c3", 99, "g")];
+        let mut txn = store.txn();
+        for (c, d, id) in signals {
+            let rec = SignalRec { customer_id: c.into(), ts: Ts::new(d * DAY, 0), ip: format!("10.0.0.{d}"), user_agent: None, geo: None };
+            txn.put_as(key::signal(p, t, c, rec.ts, id), &rec).unwrap();
+        }
+        txn.commit(None).unwrap();
+        let mut sw = Sweeper::new();
+        for steps in 0.. {
+            if step(&store, &mut sw, &[p], &RetentionPolicy::new(2), 2).pass_completed {
+                break;
+            }
+            assert!(steps < 100, "no progress");
+        }
+        let left = |c: &str| -> Vec<i64> { store.prefix_as::<SignalRec>(&key::signal_prefix(p, t, c)).unwrap().into_iter().map(|r| r.ts.as_millis() / 1000 / DAY).collect() };
+        assert_eq!((left("c1"), left("c2"), left("c3")), (vec![98, 99], vec![], vec![99]));
     }
 }

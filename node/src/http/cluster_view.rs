@@ -2,7 +2,8 @@
 //! entry from its live status), and every partition of the events topic with
 //! its owner, state and progress — local partitions from live status (with the
 //! storage error of a partition stalled on a failing write), the
-//! others from their owner's last heartbeat (at most one interval old).
+//! others from their owner's last heartbeat (at most one interval old); and
+//! this node's warm standbys with the source offset each has applied.
 
 use super::AppState;
 use serde_json::{json, Value};
@@ -43,5 +44,8 @@ pub fn view(state: &AppState) -> Value {
             json!({"node_id": h.node_id, "http_addr": h.http_addr, "partitions": h.owned, "standby": h.standby, "state": h.state, "alive": m.alive})
         })
         .collect();
-    json!({"node_id": state.node_id, "topic_partitions": n, "members": members, "partitions": partitions})
+    // This node's warm standbys and how far each has applied its partition's
+    // changelog (the source offset of the last batch it holds).
+    let standby: Vec<Value> = state.status.standby().into_iter().map(|(p, next)| json!({"partition": p, "consumed_offset": next})).collect();
+    json!({"node_id": state.node_id, "topic_partitions": n, "members": members, "partitions": partitions, "standby": standby})
 }

@@ -1,7 +1,7 @@
 //! The HTTP surface (hyper 1): routing, forwarding to the owning node, limits
 //! (concurrency → 429, request timeout, body size → 413), per-route latency
-//! metrics, optional TLS (rustls) on the same listener, and JSON everywhere — never a panic, never an HTML page, never a
-//! hung connection.
+//! metrics, optional TLS (rustls) on the same listener, and JSON everywhere — never a panic, never an HTML page
+//! (but the report page at `/ui`, see `ui`), never a hung connection.
 
 pub mod auth;
 mod collect;
@@ -13,6 +13,7 @@ pub mod forward;
 pub mod params;
 mod routes;
 pub mod snapshots;
+pub mod ui;
 
 use bytes::Bytes;
 use error::{ApiError, ErrorCode};
@@ -68,7 +69,8 @@ impl AppState {
         use touchline_actors::query::linking::IdentityView;
         let Some(linking) = self.linking.of(tenant).filter(|_| view == IdentityView::All) else { return Ok(None) };
         let offset = self.status.get(partition as i32).map(|s| s.next_offset.load(std::sync::atomic::Ordering::Acquire)).unwrap_or(-1);
-        let f = self.link_cache.get(&self.store, partition, tenant, linking, offset)?;
+        let horizon = touchline_actors::query::horizon(&self.store, partition, tenant, &self.retention)?;
+        let f = self.link_cache.get(&self.store, partition, tenant, linking, horizon, offset)?;
         Ok((!f.is_empty()).then_some(f))
     }
 

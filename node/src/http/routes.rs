@@ -35,6 +35,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["v1", "cluster"] => "cluster",
         ["v1", "collect", _] => "collect",
         ["internal", ..] => "internal",
+        ["ui", ..] => "ui",
         _ => "other",
     }
 }
@@ -97,6 +98,8 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
                 _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
             }
         }
+        // The report page needs no token; its /v1 calls carry the user's.
+        (["ui", ..], true) => super::ui::serve(&parts),
         (["v1", "collect", call], _) => super::collect::route(state, parts, body, call).await,
         (["v1", ..], _) => {
             state.auth.check(authorization(&parts), Target::Admin)?;

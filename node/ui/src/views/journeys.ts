@@ -1,0 +1,64 @@
+// Journeys: the composite-key (`{journey}/SEQ-n/{content}/{variant}`)
+// performance of one journey per bucket (GET journeys/{j}/performance). The
+// journeys to pick from are the keys of attribution grouped by journey.
+import { get, tenantPath, type Attribution, type Bucket } from '../api';
+import { draw } from '../charts';
+import { el, input, int, labelled, opts, select, setStatus, table } from '../dom';
+import { attributionParams, type View } from '../view';
+import { chartBox, range } from './common';
+
+const journey = input('journey', '', { list: 'journey-list', placeholder: 'journey id', size: '24' });
+const known = el('datalist', { id: 'journey-list' });
+const granularity = select('granularity', [['day', 'day'], ['week', 'week'], ['hour', 'hour'], ['5s', '5 s']], 'day');
+const METRICS = ['touches', 'impressions', 'clicks', 'conversions', 'revenue'] as const;
+const metric = select('metric', opts(METRICS), 'touches');
+
+export const journeys: View = {
+  id: 'journeys',
+  title: 'Journeys',
+  mount(controls, rerun) {
+    controls.append(labelled('journey', journey), known, labelled('granularity', granularity), labelled('chart', metric));
+    [journey, granularity, metric].forEach((c) => c.addEventListener('change', rerun));
+  },
+  async load(ctx, view, out) {
+    const list = await get<Attribution>(tenantPath(ctx.tenant, 'attribution'), { ...attributionParams(ctx), model: 'participation', group_by: 'journey' }, ctx.signal).catch(() => null);
+    const ids = list ? list.rows.map((r) => r.key).filter((k) => k !== '(none)') : [];
+    known.replaceChildren(...ids.map((k) => el('option', { value: k })));
+    if (!journey.value && ids.length > 0) journey.value = ids[0];
+    if (!journey.value) {
+      out.replaceChildren();
+      setStatus(view, 'empty', `No journey has a conversion ${range(ctx)}: type a journey id.`);
+      return;
+    }
+    const r = await get<{ journey: string; granularity: string; buckets: Bucket[] }>(
+      tenantPath(ctx.tenant, `journeys/${encodeURIComponent(journey.value)}/performance`),
+      { granularity: granularity.value, from: ctx.from, to: ctx.to },
+      ctx.signal,
+    );
+    if (r.buckets.length === 0) {
+      out.replaceChildren();
+      setStatus(view, 'empty', `No touches of journey ${journey.value} ${range(ctx)}.`);
+      return;
+    }
+    // Totals per composite key over the range, and the chosen metric per bucket and key.
+    const keys = [...new Set(r.buckets.map((b) => b.key))].sort();
+    const starts = [...new Set(r.buckets.map((b) => b.start))].sort();
+    const sum = (k: string, m: (typeof METRICS)[number]): number => r.buckets.filter((b) => b.key === k).reduce((s, b) => s + b[m], 0);
+    const m = metric.value as (typeof METRICS)[number];
+    const chart = chartBox('chart-journeys', true);
+    out.replaceChildren(
+      chart,
+      table(['key', ...METRICS], keys.map((k) => [k, ...METRICS.map((x) => (x === 'revenue' ? sum(k, x) : { text: int(sum(k, x)), value: sum(k, x) }))]), 'table-journeys'),
+    );
+    draw(chart, {
+      tooltip: { trigger: 'axis' },
+      legend: { type: 'scroll', top: 0 },
+      grid: { top: 40, bottom: 60, left: 60, right: 20 },
+      dataZoom: starts.length > 60 ? [{ type: 'slider' }] : [],
+      xAxis: { type: 'category', data: starts.map((s) => s.replace('T00:00:00Z', '').replace('Z', '')) },
+      yAxis: { type: 'value', name: m },
+      series: keys.map((k) => ({ name: k, type: 'bar', stack: m, data: starts.map((s) => r.buckets.find((b) => b.start === s && b.key === k)?.[m] ?? 0) })),
+    });
+    setStatus(view, 'ready');
+  },
+};
