@@ -27,6 +27,9 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) 
     let Some(call) = CALLS.iter().copied().find(|c| *c == call) else {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no collector call {call:?} (one of {})", CALLS.join(", "))));
     };
+    if parts.method == Method::OPTIONS {
+        return Ok(preflight());
+    }
     if parts.method != Method::POST {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} /v1/collect/{call} (POST only)", parts.method)));
     }
@@ -39,6 +42,25 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) 
 }
 
 type Rejection = (&'static str, ApiError);
+
+/// Web pages post from their own origin (a write key is public, as Segment's
+/// is): every collector answer, errors included, lets any origin read it.
+pub fn allow_any_origin(resp: &mut Response<Full<Bytes>>) {
+    resp.headers_mut().insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, hyper::header::HeaderValue::from_static("*"));
+}
+
+/// The CORS preflight of a collector call: POST with the headers the calls
+/// use (a JSON body, Basic auth, gzip), cached by the browser for a day.
+fn preflight() -> Response<Full<Bytes>> {
+    use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE};
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, Content-Encoding"));
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    resp
+}
 
 fn invalid(message: String) -> Rejection {
     ("invalid", ApiError::new(ErrorCode::BadRequest, message))

@@ -163,6 +163,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<B
     if v1 {
         forward::mark_served_by(&mut resp, &state.node_id);
     }
+    if route == "collect" {
+        collect::allow_any_origin(&mut resp);
+    }
     metrics::histogram!(touchline_actors::metrics::HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
     resp
 }
