@@ -40,9 +40,9 @@ pub struct RebalanceBenchArgs {
     pub log_dir: Option<std::path::PathBuf>,
 }
 
-struct NodeProc {
-    child: Child,
-    addr: String,
+pub(crate) struct NodeProc {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Drop for NodeProc {
