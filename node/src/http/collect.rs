@@ -67,14 +67,14 @@ fn invalid(message: String) -> Rejection {
 }
 
 /// The request body, gunzipped when `Content-Encoding: gzip`, at most `limit` bytes.
-fn decoded_body(parts: &Parts, body: &Bytes, limit: usize) -> Result<Vec<u8>, Rejection> {
+fn decoded_body(parts: &Parts, body: &Bytes, limit: usize) -> Result<Bytes, Rejection> {
     let gzip = parts.headers.get(hyper::header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let raw = if gzip {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| invalid(format!("body: not valid gzip: {e}")))?;
-        out
+        Bytes::from(out)
     } else {
-        body.to_vec()
+        body.clone()
     };
     if raw.len() > limit {
         return Err(("too_large", ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes"))));
@@ -162,13 +162,18 @@ fn map_all(state: &AppState, tenant: &str, call: &str, doc: Map<String, Value>) 
     let cx = MapContext { tenant, received_at, conversion: &conversion, channel_rules: state.collect.channel_rules(tenant) };
     let mut events = Vec::new();
     if call == "batch" {
-        let items = doc.get("batch").and_then(Value::as_array).ok_or_else(|| invalid("field `batch`: is required and must be an array".into()))?;
-        let shared = doc.get("context").and_then(Value::as_object);
-        for (i, item) in items.iter().enumerate() {
-            if serde_json::to_vec(item).map_or(0, |v| v.len()) > MAX_EVENT_BYTES {
+        let mut doc = doc;
+        let Some(Value::Array(items)) = doc.remove("batch") else { return Err(invalid("field `batch`: is required and must be an array".into())) };
+        let shared = match doc.remove("context") {
+            Some(Value::Object(c)) => Some(c),
+            _ => None,
+        };
+        events.reserve(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            if json_len(&item) > MAX_EVENT_BYTES {
                 return Err(("too_large", ApiError::new(ErrorCode::TooLarge, format!("batch[{i}]: over {MAX_EVENT_BYTES} bytes"))));
             }
-            let item = with_context(item, shared);
+            let item = with_context(item, shared.as_ref());
             let kind = item.get("type").and_then(Value::as_str).ok_or_else(|| invalid(format!("batch[{i}].type: is required (track, identify, page, screen or alias)")))?;
             let ev = map_message(kind, &item, &cx).map_err(|e| invalid(format!("batch[{i}].{}: {}", e.field, e.message)))?;
             events.push(ev);
@@ -198,13 +203,36 @@ fn authenticate(state: &AppState, parts: &Parts, doc: &Map<String, Value>) -> Re
 }
 
 /// `item` with the batch's top-level `context` merged in (the item's own keys win).
-fn with_context(item: &Value, shared: Option<&Map<String, Value>>) -> Value {
-    let (Some(shared), Some(obj)) = (shared, item.as_object()) else { return item.clone() };
-    let mut ctx = shared.clone();
-    if let Some(own) = obj.get("context").and_then(Value::as_object) {
-        ctx.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+fn with_context(item: Value, shared: Option<&Map<String, Value>>) -> Value {
+    match (shared, item) {
+        (Some(shared), Value::Object(mut obj)) => {
+            let mut ctx = match obj.remove("context") {
+                Some(Value::Object(own)) => own,
+                _ => Map::new(),
+            };
+            for (k, v) in shared {
+                ctx.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            obj.insert("context".into(), Value::Object(ctx));
+            Value::Object(obj)
+        }
+        (_, item) => item,
     }
-    let mut out = obj.clone();
-    out.insert("context".into(), Value::Object(ctx));
-    Value::Object(out)
+}
+
+/// The serialized length of `v`, without building the bytes.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
