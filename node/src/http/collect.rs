@@ -145,7 +145,7 @@ async fn produce(state: &AppState, tenant: &str, events: &[Value]) -> Result<(),
             ClusterError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => ErrorCode::Overloaded,
             _ => ErrorCode::Unavailable,
         };
-        return Err(("produce", ApiError::new(code, format!("Kafka did not acknowledge the events (re-send: the messageIds make it safe): {e}"))));
+        return Err(("produce", ApiError::new(code, format!("Kafka did not acknowledge the events (re-sending is safe: messageIds dedup, a re-imported day supersedes): {e}"))));
     }
     for e in events {
         let kind = e.get("event_type").and_then(Value::as_str).unwrap_or("unknown").to_string();
