@@ -7,8 +7,10 @@
 //! it) and acks=all. The topic is created compacted with `min.compaction.lag.ms`
 //! of one hour: a restore needs every record after the last marker it applies
 //! uncompacted, and an incomplete tail (a crashed batch) must not be compacted
-//! into the records before it before a new owner compensated it (seconds). Tansu
-//! never compacts; nothing here relies on compaction happening.
+//! into the records before it before a new owner compensated it (seconds). This
+//! is for real, compacting brokers (Apache Kafka compacts within the tests:
+//! tests/tests/changelog_restore.rs restores a compacted changelog exactly);
+//! Tansu never compacts, and nothing here relies on compaction happening.
 
 use crate::{admin, client_config, ClusterError};
 use rdkafka::client::ClientContext;
@@ -185,8 +187,10 @@ pub fn assign(consumer: &StreamConsumer, topic: &str, partitions: &[(i32, i64)])
     Ok(())
 }
 
-/// The partition's end offset as last reported by a fetch response (not
-/// ListOffsets, which Tansu answers wrongly); `None` before the first fetch.
+/// The partition's end offset as last reported by a fetch response; `None`
+/// before the first fetch. Compatibility for brokers like Tansu, whose
+/// ListOffsets answers wrongly: on Apache Kafka both agree, and the fetch
+/// response costs no extra request.
 pub fn fetched_end(consumer: &StreamConsumer, topic: &str, partition: i32) -> Option<i64> {
     let topic = std::ffi::CString::new(topic).ok()?;
     let (mut lo, mut hi) = (-1i64, -1i64);

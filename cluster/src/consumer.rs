@@ -44,7 +44,9 @@ pub(crate) fn group_consumer(cfg: &IntakeConfig, prefetch: &str, ctx: IntakeCont
     for (k, v) in &cfg.kafka_props {
         c.set(k, v);
     }
-    // `group.instance.id=` (empty) turns static membership off.
+    // `group.instance.id=` (empty) turns static membership off: compatibility
+    // for brokers like Tansu, whose coordinator breaks static membership (with
+    // `partition.assignment.strategy=roundrobin`, README, Group assignment).
     if c.get("group.instance.id").is_some_and(str::is_empty) {
         c.remove("group.instance.id");
     }

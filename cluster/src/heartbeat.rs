@@ -139,6 +139,13 @@ impl Membership {
         self.members.clone()
     }
 
+    /// Stops both tasks without a final heartbeat: for a fenced node, whose
+    /// node id now belongs to another process.
+    pub fn abandon(self) {
+        self.publisher.abort();
+        self.reader.abort();
+    }
+
     /// Publishes the final `left` heartbeat (bounded wait) and stops both tasks.
     pub async fn leave(self) {
         let _ = self.stop.send(true);

@@ -260,6 +260,13 @@ pub async fn run_intake(
                 match m {
                     Ok(m) => push(&mut pending, &mut next_offset, &paused, &m),
                     Err(e) => {
+                        // A fatal consumer (fenced static member) never consumes
+                        // again: step down rather than live on as a zombie that
+                        // serves stale state and claims partitions.
+                        if let Some((code, reason)) = intake.consumer.client().fatal_error() {
+                            tracing::error!(?code, reason, "fatal consumer error; stepping down");
+                            return Err(ClusterError::Fatal { code: format!("{code:?}"), reason });
+                        }
                         tracing::warn!(error = %e, "consume error");
                         continue;
                     }
@@ -395,12 +402,14 @@ impl Intake {
         }
     }
 
-    /// Group self-heal. Some coordinators (Tansu 0.6) occasionally end a
-    /// rebalance round with partitions assigned to nobody, or leave a member
-    /// waiting forever. When this node has not joined, or some partition has
-    /// had no alive owner in the member table, for 3 session timeouts (well past
-    /// any legitimate rebalance), it leaves and rejoins the group, which starts
-    /// a fresh round. Exactness is unaffected: partitions restore on assign.
+    /// Group self-heal, compatibility for brokers like Tansu: some coordinators
+    /// (Tansu 0.6) occasionally end a rebalance round with partitions assigned
+    /// to nobody, or leave a member waiting forever; Apache Kafka's does not
+    /// (the multi-node tests run on it without a rejoin). When this node has
+    /// not joined, or some partition has had no alive owner in the member
+    /// table, for 3 session timeouts (well past any legitimate rebalance), it
+    /// leaves and rejoins the group, which starts a fresh round. Exactness is
+    /// unaffected: partitions restore on assign.
     fn self_heal(&mut self, since: &mut Option<std::time::Instant>) {
         let Some(members) = &self.members else { return };
         let n = self.status.topic_partitions.load(Ordering::Relaxed) as i32;

@@ -10,7 +10,13 @@
 //! asks the broker (ListOffsets) for the high watermark of each owned
 //! partition whose statistics went stale, and takes it when it is higher
 //! (`listed_watermark_applies`). While the intake fetches, fresh statistics
-//! always win. That matters on Tansu, whose ListOffsets(latest) answers 1.
+//! always win.
+//!
+//! Broker compatibility: the lag from fetch statistics is what any broker
+//! needs (no request per partition while the intake polls). Taking the listed
+//! high watermark only when it is higher, and only for stale partitions, is
+//! compatibility for brokers like Tansu, whose ListOffsets(latest) answers 1;
+//! on Apache Kafka ListOffsets is right and the rule changes nothing.
 
 use crate::membership::now_ms;
 use crate::{client_config, ClusterError};

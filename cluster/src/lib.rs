@@ -36,6 +36,11 @@ pub enum ClusterError {
     Actor(String),
     #[error("storage: {0}")]
     Storage(#[from] touchline_storage::StorageError),
+    /// The group consumer failed for good (librdkafka's fatal error): e.g.
+    /// fenced because another process joined with the same node id (static
+    /// membership). The node steps down.
+    #[error("the Kafka consumer failed fatally ({code}): {reason}; this node stops (another process with the same node id took over?)")]
+    Fatal { code: String, reason: String },
 }
 
 /// Base librdkafka settings plus the user's pass-through properties (which win).

@@ -20,7 +20,7 @@
 //!    noise and the sharing of cores do not move.
 
 use crate::bench::committed;
-use crate::bench_rebalance::NodeProc;
+use crate::bench_rebalance::{NodeProc, TANSU_COMPAT};
 use crate::client;
 use base64::Engine;
 use bytes::Bytes;
@@ -52,6 +52,10 @@ pub struct CollectBenchArgs {
     /// Concurrent keep-alive HTTP connections.
     #[arg(long, default_value_t = 8)]
     pub connections: usize,
+    /// Eager `roundrobin` assignment and no static membership for both nodes,
+    /// as `bench-rebalance --tansu-compat` (for brokers like Tansu).
+    #[arg(long)]
+    pub tansu_compat: bool,
 }
 
 fn start(brokers: &str, topic: &str, id: &str, dir: &std::path::Path, extra: &[String]) -> Result<NodeProc, String> {
@@ -126,7 +130,8 @@ pub async fn run(args: CollectBenchArgs) -> Result<(), String> {
     }
     let tmp = std::env::temp_dir().join(format!("touchline-bench-collect-{}", std::process::id()));
     let keys: Vec<String> = (0..args.tenants).map(|t| format!("t{t}=wk-bench-{t}")).collect();
-    let flags: Vec<String> = keys.iter().flat_map(|k| ["--write-key".to_string(), k.clone()]).collect();
+    let compat: Vec<String> = if args.tansu_compat { TANSU_COMPAT.map(String::from).to_vec() } else { Vec::new() };
+    let flags: Vec<String> = keys.iter().flat_map(|k| ["--write-key".to_string(), k.clone()]).chain(compat.iter().cloned()).collect();
     let a = start(&args.brokers, &topic, "collect-a", &tmp.join("a"), &flags)?;
     let parts = args.partitions as usize;
     wait_until(Duration::from_secs(60), || async { consumed_all(&a.addr, parts).await.is_some() }).await.map_err(|e| format!("node A not ready: {e}"))?;
@@ -209,7 +214,7 @@ pub async fn run(args: CollectBenchArgs) -> Result<(), String> {
     drop(a);
 
     // The same records applied by a fresh node: its apply rate.
-    let b = start(&args.brokers, &topic, "apply-b", &tmp.join("b"), &[])?;
+    let b = start(&args.brokers, &topic, "apply-b", &tmp.join("b"), &compat)?;
     let mut first: Option<(Instant, i64)> = None;
     let mut b_cpu0 = 0.0;
     let until = Instant::now() + Duration::from_secs(1800);

@@ -38,7 +38,17 @@ pub struct RebalanceBenchArgs {
     /// Keep each node's stdout and stderr here as `<node id>.out.log` / `<node id>.err.log` (default: discarded).
     #[arg(long)]
     pub log_dir: Option<std::path::PathBuf>,
+    /// Run the nodes with the eager `roundrobin` assignment and no static
+    /// membership: compatibility for brokers like Tansu, whose coordinator
+    /// breaks cooperative rebalances and static membership (README, Group
+    /// assignment). Off: the node's defaults (cooperative-sticky, static
+    /// membership), as on Apache Kafka.
+    #[arg(long)]
+    pub tansu_compat: bool,
 }
+
+/// `--tansu-compat`: what Tansu's coordinator completes reliably.
+pub(crate) const TANSU_COMPAT: [&str; 4] = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="];
 
 pub(crate) struct NodeProc {
     pub(crate) child: Child,
@@ -64,8 +74,8 @@ fn start(args: &RebalanceBenchArgs, topic: &str, id: &str, dir: &std::path::Path
         .args(["--group", &format!("{topic}-g"), "--http", &addr, "--session-timeout-ms", "6000", "--standby-replicas", &standbys.to_string()])
         .args(["--changelog-topic", &format!("{topic}.changelog"), "--members-topic", &format!("{topic}.members")])
         .args(["--snapshot-transfer", if snapshots { "true" } else { "false" }])
-        // Eager assignment, no static membership: what Tansu completes reliably (README, Cluster).
-        .args(["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="])
+        // Compatibility for brokers like Tansu: eager assignment, no static membership.
+        .args(if args.tansu_compat { &TANSU_COMPAT[..] } else { &[] })
         .arg("--data-dir")
         .arg(dir)
         .stdout(log("out"))

@@ -570,6 +570,8 @@ impl NodeConfig {
             journey_actor_cap: self.engine.journey_actor_cap,
             state_cache_entries: self.engine.state_cache_entries,
             tenant_actors: Default::default(),
+            live_customers: Default::default(),
+            live_journeys: Default::default(),
             fault_panic_customer: self.engine.unsafe_fault_panic_customer.clone(),
             retention: self.retention(),
             retention_sweep_interval: std::time::Duration::from_millis(self.engine.retention_sweep_interval_ms),

@@ -208,7 +208,13 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     let result = run_intake(intake, store.clone(), engine, status, Some(membership.members()), shutdown).await;
     gauges.abort();
     prewarm.abort();
-    membership.leave().await;
+    // A fenced node must not announce "left" under its node id: the process
+    // that fenced it has the same id.
+    if matches!(result, Err(touchline_cluster::ClusterError::Fatal { .. })) {
+        membership.abandon();
+    } else {
+        membership.leave().await;
+    }
     let _ = http_stop_tx.send(true);
     let _ = http_task.await;
     result.map_err(NodeError::from)

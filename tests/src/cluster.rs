@@ -3,19 +3,22 @@
 //! its end offset) and the records consumed so far; and the spec of a node that
 //! joins such a cluster.
 
-use crate::sandbox::{Broker, Node, NodeSpec};
+use crate::sandbox::{Broker, BrokerKind, Node, NodeSpec};
 use serde_json::Value;
 
-/// Node `id` of a multi-node test, its data under `dir/id`, with the eager
-/// `roundrobin` assignment and no static membership (what Tansu completes
-/// reliably: README, Group assignment), then `extra` flags.
-pub fn eager_spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str, extra: &[&str]) -> NodeSpec {
+/// Node `id` of a multi-node test, its data under `dir/id`, then `extra` flags.
+/// On Apache Kafka the node keeps its default group configuration
+/// (cooperative-sticky, static membership with `group.instance.id` = node id).
+/// On Tansu — compatibility for a broker whose coordinator breaks cooperative
+/// rebalances and static membership (README, Group assignment) — the eager
+/// `roundrobin` assignment and no static membership.
+pub fn multi_node_spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str, extra: &[&str]) -> NodeSpec {
     let mut s = NodeSpec::new(id, &broker.addr, topic, &dir.join(id));
-    s.extra = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="]
-        .iter()
-        .chain(extra)
-        .map(|a| a.to_string())
-        .collect();
+    let tansu: &[&str] = match broker.kind {
+        BrokerKind::Kafka => &[],
+        BrokerKind::Tansu => &["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="],
+    };
+    s.extra = tansu.iter().chain(extra).map(|a| a.to_string()).collect();
     s
 }
 

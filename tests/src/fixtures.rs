@@ -207,3 +207,36 @@ pub async fn post(node: &Node, path: &str, headers: &[(&str, &str)], body: &[u8]
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
+
+/// Every record (key, value; `None` = tombstone) of one partition of `topic`,
+/// from the beginning to its high watermark, read with a group-less consumer
+/// (blocking: call it on the blocking pool).
+pub fn read_partition(brokers: &str, topic: &str, partition: i32) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use std::time::{Duration, Instant};
+    let c: BaseConsumer = touchline_cluster::client_config(brokers, &[]).set("group.id", "touchline-tests-reader").create().expect("reader");
+    let (_, high) = c.fetch_watermarks(topic, partition, Duration::from_secs(10)).expect("watermarks");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, rdkafka::Offset::Beginning).expect("offset");
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let until = Instant::now() + Duration::from_secs(30);
+    // The end is the consume position, not the last record's offset: a
+    // transactional topic ends with control records, which are never delivered.
+    let at_end = |c: &BaseConsumer| {
+        c.position().ok().and_then(|tpl| tpl.find_partition(topic, partition).and_then(|e| e.offset().to_raw())).is_some_and(|o| o >= high)
+    };
+    while high > 0 && Instant::now() < until {
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => out.push((m.key().unwrap_or_default().to_vec(), m.payload().map(<[u8]>::to_vec))),
+            Some(Err(e)) => panic!("read {topic}/{partition}: {e}"),
+            None => {}
+        }
+        if at_end(&c) {
+            return out;
+        }
+    }
+    assert!(high == 0, "read {topic}/{partition}: high watermark {high} not reached in 30 s ({} records read)", out.len());
+    out
+}

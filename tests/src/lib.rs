@@ -2,6 +2,7 @@
 //! an independent batch reference of attribution.md, and the external oracle of
 //! the data-driven models.
 
+pub mod broker;
 pub mod cluster;
 pub mod reference;
 pub mod fixtures;

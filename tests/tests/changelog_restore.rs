@@ -1,4 +1,5 @@
-//! Restore from the changelog against a real broker (Tansu): a changelog
+//! Restore from the changelog against a real broker (each test body on Apache
+//! Kafka and on Tansu): a changelog
 //! partition holding two complete batches and an incomplete tail (a crashed
 //! owner) restores to exactly the state at the last marker, the tail is
 //! compensated (its keys re-published with their restored values, then a
@@ -9,7 +10,7 @@ use touchline_actors::changelog::{marker_value, SharedSink};
 use touchline_cluster::changelog::{ensure_topic, ChangelogConfig, KafkaChangelog};
 use touchline_cluster::restore::restore;
 use touchline_storage::{Checkpoint, Store, StoreOptions};
-use touchline_tests::sandbox::Broker;
+use touchline_tests::sandbox::{Broker, BrokerKind};
 
 fn k(p: u16, s: &str) -> Vec<u8> {
     let mut v = p.to_be_bytes().to_vec();
@@ -38,8 +39,25 @@ fn state(store: &Store, p: u16) -> Vec<(Vec<u8>, Vec<u8>)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restore_applies_complete_batches_only_and_compensates_the_tail() {
-    let broker = Broker::start().await;
+async fn restore_applies_complete_batches_only_and_compensates_the_tail_on_kafka() {
+    restore_applies_complete_batches_only_and_compensates_the_tail(BrokerKind::Kafka).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_applies_complete_batches_only_and_compensates_the_tail_on_tansu() {
+    restore_applies_complete_batches_only_and_compensates_the_tail(BrokerKind::Tansu).await;
+}
+
+async fn restore_applies_complete_batches_only_and_compensates_the_tail(kind: BrokerKind) {
+    // Kafka: the JVM shared with the compaction test below (other topic).
+    let own;
+    let broker: &Broker = match kind {
+        BrokerKind::Kafka => Broker::shared_kafka().await,
+        BrokerKind::Tansu => {
+            own = Broker::start_kind(kind).await;
+            &own
+        }
+    };
     let cfg = ChangelogConfig { brokers: broker.addr.clone(), kafka_props: vec![], topic: "cl-restore".into(), node_id: "t".into() };
     ensure_topic(&cfg, 2, true).await.expect("changelog topic");
     let sink: SharedSink = Arc::new(KafkaChangelog::new(&cfg).unwrap());
@@ -89,4 +107,53 @@ async fn produce_tail(cfg: &ChangelogConfig, p: u16, records: &[(Vec<u8>, Option
         }
         producer.send(rec, std::time::Duration::from_secs(10)).await.expect("tail record");
     }
+}
+
+/// A changelog the broker really compacted (Apache Kafka's log cleaner; Tansu
+/// never compacts) still restores exactly: compaction keeps only the last
+/// marker of the partition and the latest value of each key, merging many
+/// batches into one gap. The topic is made with `min.compaction.lag.ms` = 0
+/// (the node's topic has 1 h, which a test cannot wait for) and segments that
+/// roll every 200 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compacted_changelog_restores_to_the_last_marker_on_kafka() {
+    let broker = Broker::shared_kafka().await;
+    let cfg = ChangelogConfig { brokers: broker.addr.clone(), kafka_props: vec![], topic: "cl-compacted".into(), node_id: "t".into() };
+    let config = [("cleanup.policy", "compact"), ("min.compaction.lag.ms", "0"), ("segment.ms", "200"), ("min.cleanable.dirty.ratio", "0.01"), ("delete.retention.ms", "100")];
+    touchline_cluster::admin::ensure_topic_with_config(&cfg.brokers, &[], &cfg.topic, 2, &config).await.expect("changelog topic");
+    ensure_topic(&cfg, 2, true).await.expect("the existing topic is taken");
+    let sink: SharedSink = Arc::new(KafkaChangelog::new(&cfg).unwrap());
+    let p = 0u16;
+    // 300 batches over 12 keys: each sets three keys and deletes a fourth.
+    let mut want = std::collections::BTreeMap::new();
+    let mut written = 0;
+    for i in 0..300u32 {
+        let mut entries = Vec::new();
+        for j in 0..3 {
+            let (key, value) = (k(p, &format!("k{}", (i * 3 + j) % 12)), format!("v{i}-{j}").into_bytes());
+            want.insert(key.clone(), value.clone());
+            entries.push((key, Some(value)));
+        }
+        let gone = k(p, &format!("k{}", (i * 7) % 12));
+        want.remove(&gone);
+        entries.push((gone, None));
+        written += entries.len() + 1;
+        sink.write(p, entries.into(), marker_value(&cp(i64::from(i) + 1)).unwrap()).await.unwrap();
+    }
+    let addr = cfg.brokers.clone();
+    let compacted = touchline_tests::sandbox::wait_for(std::time::Duration::from_secs(90), || {
+        let (addr, topic) = (addr.clone(), cfg.topic.clone());
+        async move { tokio::task::spawn_blocking(move || touchline_tests::fixtures::read_partition(&addr, &topic, 0).len() < written / 4).await.unwrap() }
+    })
+    .await;
+    assert!(compacted, "the log cleaner did not compact the changelog in 90 s");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    let r = restore(&cfg, &store, &sink, None, i32::from(p)).await.expect("restore");
+    assert_eq!(r.source, "changelog");
+    assert_eq!(r.checkpoint.next_offset, 300, "the last marker's checkpoint");
+    assert!((r.records as usize) < written, "read {} of {written} records: nothing was compacted", r.records);
+    let want: Vec<(Vec<u8>, Vec<u8>)> = want.into_iter().collect();
+    assert_eq!(state(&store, p), want, "the latest value of every live key, no deleted key");
 }

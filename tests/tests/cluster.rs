@@ -1,5 +1,5 @@
 //! Membership and forwarding: three nodes in one consumer group on a real
-//! Kafka-protocol broker (Tansu) split the partitions. Once everything is
+//! Kafka-protocol broker (Apache Kafka by default) split the partitions. Once everything is
 //! consumed, every node answers every standard query exactly like the batch
 //! reference — a non-owner by forwarding, naming the owner in
 //! `x-touchline-served-by` — and every node's `/v1/cluster` lists three alive
@@ -111,7 +111,7 @@ async fn start_settled(broker: &Broker, topic: &str, dir: &std::path::Path, part
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn any_node_answers_any_query_like_the_reference() {
-    let broker = Broker::start().await;
+    let broker = Broker::shared_multi_node().await;
     let (partitions, topic) = (6, "ev-cluster");
     let (spec, records) = dataset(&broker, topic, partitions).await;
     let total = touchline_tests::fixtures::offsets_after(&records, partitions);
@@ -196,18 +196,18 @@ async fn any_node_answers_any_query_like_the_reference() {
     assert!(forwarded >= forwarded_answers as f64, "touchline_forwarded_requests_total {forwarded} < {forwarded_answers}");
 }
 
-/// Scale-out one node at a time. Ignored: on Tansu 0.6 the second phase of a
-/// cooperative rebalance never happens — the leader re-joins to hand out the
-/// partitions it revoked, but Tansu answers with the same generation and never
-/// tells the other (static) members to re-sync, so they keep an empty
-/// assignment (librdkafka `debug=cgrp` shows "JoinGroup response: GenerationId 1"
-/// twice). With `partition.assignment.strategy=range` it settles. The same
+/// Scale-out one node at a time with the default cooperative-sticky assignment
+/// and static membership, on Apache Kafka whatever `TOUCHLINE_TEST_BROKER`
+/// says: on Tansu 0.6 the second phase of a cooperative rebalance never
+/// happens — the leader re-joins to hand out the partitions it revoked, but
+/// Tansu answers with the same generation and never tells the other (static)
+/// members to re-sync, so they keep an empty assignment (librdkafka
+/// `debug=cgrp` shows "JoinGroup response: GenerationId 1" twice). The same
 /// coordinator behaviour, after a round Tansu restarts by itself, is what
 /// `start_settled` retries around.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "Tansu: cooperative rebalance second phase never starts (see doc comment)"]
 async fn scale_out_one_node_at_a_time_settles() {
-    let broker = Broker::start().await;
+    let broker = Broker::shared_kafka().await;
     let (partitions, topic) = (6, "ev-scale-out");
     let (_, records) = dataset(&broker, topic, partitions).await;
     let dir = tempfile::tempdir().unwrap();

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 use touchline_node::client::request;
 use touchline_node::gen::GenRecord;
-use touchline_tests::cluster::{eager_spec, metric, view};
+use touchline_tests::cluster::{multi_node_spec, metric, view};
 use touchline_tests::fixtures::create_topics;
 use touchline_tests::sandbox::{wait_for, Broker, Node};
 
@@ -79,13 +79,13 @@ async fn standbys_and_snapshot_restores_hold_no_byte_of_an_erased_person() {
     for p in 0..i64::from(PARTITIONS) {
         assert!(!tenants_on(p).is_empty(), "no tenant on partition {p}: pick other tenant names");
     }
-    let broker = Broker::start().await;
+    let broker = Broker::shared_multi_node().await;
     let topic = "ev-erasure-copies";
     create_topics(&broker.addr, topic, PARTITIONS).await;
     let data = dataset();
     touchline_node::gen::produce(&broker.addr, topic, &data, 0, &[]).await.expect("produce");
     let dir = tempfile::tempdir().unwrap();
-    let spec = |id: &str, extra: &[&str]| eager_spec(&broker, topic, dir.path(), id, extra);
+    let spec = |id: &str, extra: &[&str]| multi_node_spec(broker, topic, dir.path(), id, extra);
     let a = Node::start(spec("a", &["--standby-replicas", "1", "--snapshot-min-records", "1"])).await;
     let mut b = Node::start(spec("b", &["--standby-replicas", "1", "--snapshot-min-records", "1"])).await;
 

@@ -11,24 +11,27 @@
 //! computed from the signals every copy of the state holds) must survive the
 //! faults too.
 //!
-//! Nodes use the eager `roundrobin` assignment: Tansu's coordinator does not run
-//! the second phase of a cooperative rebalance (see the ignored test in
-//! cluster.rs), which would leave partitions unassigned after a join.
+//! Apache Kafka by default, the nodes with their default group configuration
+//! (cooperative-sticky, static membership). With `TOUCHLINE_TEST_BROKER=tansu`
+//! they use the eager `roundrobin` assignment without static membership
+//! (`multi_node_spec`): Tansu's coordinator does not run the second phase of a
+//! cooperative rebalance (see the scale-out test in cluster.rs), which would
+//! leave partitions unassigned after a join.
 
 use serde_json::Value;
 use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec, GenRecord};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
-use touchline_tests::cluster::{consumed, eager_spec, metric, settled, view};
-use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
+use touchline_tests::cluster::{consumed, multi_node_spec, metric, settled, view};
+use touchline_tests::sandbox::{wait_for, Broker, BrokerKind, Node, NodeSpec};
 
 /// Peer snapshots tried on every restore (the default threshold would skip
 /// them for a dataset this small); tenant `acme` has probabilistic links on.
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
     let config = dir.join("node.toml");
     std::fs::write(&config, "[tenants.acme]\nprobabilistic = true\n").expect("config");
-    eager_spec(broker, topic, dir, id, &["--snapshot-min-records", "1", "--config", &config.display().to_string()])
+    multi_node_spec(broker, topic, dir, id, &["--snapshot-min-records", "1", "--config", &config.display().to_string()])
 }
 
 /// Every partition has a warm standby: an alive member other than its owner
@@ -48,7 +51,7 @@ async fn produce_part(broker: &Broker, topic: &str, records: &[GenRecord]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
-    let broker = Broker::start().await;
+    let broker = Broker::start_multi_node().await;
     let (partitions, topic) = (6, "ev-failover");
     let spec_ds = DatasetSpec { seed: 47, tenants: 12, persons: 1200, partitions, ..DatasetSpec::default() };
     let records = generate(&spec_ds);
@@ -135,6 +138,10 @@ async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
         let m = n.get("/metrics").await.body;
         changelog_records += metric(&m, "touchline_changelog_records_total", "");
         assert!(metric(&m, "touchline_rebalances_total", "") > 0.0);
+        // The rejoin fallback is for coordinators like Tansu's; Apache Kafka's never needs it.
+        if broker.kind == BrokerKind::Kafka {
+            assert_eq!(metric(&m, "touchline_group_rejoins_total", ""), 0.0, "{} left and rejoined the group on Apache Kafka", n.spec.node_id);
+        }
     }
     assert!(changelog_records > 0.0, "no changelog records written");
 

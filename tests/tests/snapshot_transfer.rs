@@ -1,4 +1,4 @@
-//! Snapshot transfer between real nodes (Tansu broker, node processes): node A
+//! Snapshot transfer between real nodes (Apache Kafka by default, node processes): node A
 //! consumes the first half of a dataset with no standbys anywhere; node B joins
 //! with an empty data directory and takes half of the partitions. B must restore
 //! each of them from A's RocksDB snapshot (the state A still holds after handing
@@ -9,18 +9,18 @@
 
 use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec};
-use touchline_tests::cluster::{eager_spec, metric, settled, view};
+use touchline_tests::cluster::{multi_node_spec, metric, settled, view};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
 fn spec(broker: &Broker, topic: &str, dir: &std::path::Path, id: &str) -> NodeSpec {
-    eager_spec(broker, topic, dir, id, &["--standby-replicas", "0", "--snapshot-min-records", "1"])
+    multi_node_spec(broker, topic, dir, id, &["--standby-replicas", "0", "--snapshot-min-records", "1"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_joining_node_restores_from_a_peer_snapshot_and_stays_exact() {
-    let broker = Broker::start().await;
+    let broker = Broker::start_multi_node().await;
     let (partitions, topic) = (4, "ev-snapshot");
     let ds = DatasetSpec { seed: 61, tenants: 10, persons: 900, partitions, ..DatasetSpec::default() };
     let records = generate(&ds);

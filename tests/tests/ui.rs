@@ -91,18 +91,21 @@ fn check_compare(view: &Value, want: &Value, name: &str) {
 }
 
 /// One model over time: each bucket row equals the attribution of that bucket.
-async fn check_trend(node: &Node, tenant: &str, view: &Value, to: &str, name: &str) {
+async fn check_trend(node: &Node, tenant: &str, view: &Value, from: &str, to: &str, name: &str) {
     assert_ready(view, name);
     let (headers, rows) = table(view, "table-trend");
     assert!(rows.len() >= 2, "{name}: {rows:?}");
-    assert_eq!(view["requests"].as_array().unwrap().len(), rows.len(), "{name}: one query per bucket");
-    for (i, r) in rows.iter().enumerate() {
-        let end = rows.get(i + 1).map_or(to, |n| n[0].as_str());
-        let want = api(node, &format!("/v1/tenants/{tenant}/attribution?model=linear&group_by=channel&from={}&to={end}", r[0])).await;
+    let queries = view["requests"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|u| u.contains("/attribution?")).count();
+    assert_eq!(queries, rows.len(), "{name}: one query per bucket");
+    // The buckets tile the range.
+    assert_eq!((rows[0][0].as_str(), rows[rows.len() - 1][1].as_str()), (from, to), "{name}");
+    assert!(rows.windows(2).all(|w| w[0][1] == w[1][0]), "{name}: {rows:?}");
+    for r in &rows {
+        let want = api(node, &format!("/v1/tenants/{tenant}/attribution?model=linear&group_by=channel&from={}&to={}", r[0], r[1])).await;
         for x in want["rows"].as_array().unwrap() {
             assert!(headers.contains(&x["key"].as_str().unwrap().to_string()), "{name}: key {} of bucket {} missing", x["key"], r[0]);
         }
-        for (k, cell) in headers[1..].iter().zip(&r[1..]) {
+        for (k, cell) in headers[2..].iter().zip(&r[2..]) {
             assert_shows(cell, credit_of(&want["rows"], k, "credit"), &format!("{name} {} {k}", r[0]));
         }
     }
@@ -113,7 +116,9 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     let pw = playwright_dir();
     let broker = Broker::start().await;
     let (topic, partitions) = ("ev-ui", 2);
-    let spec = DatasetSpec { seed: 21, tenants: 2, persons: 300, partitions, span_days: 28, ..DatasetSpec::default() };
+    // TOUCHLINE_UI_PERSONS: a bigger dataset for timing the views (issue 21.4); 300 by default.
+    let persons = std::env::var("TOUCHLINE_UI_PERSONS").ok().map_or(300, |v| v.parse().expect("TOUCHLINE_UI_PERSONS: a number of persons"));
+    let spec = DatasetSpec { seed: 21, tenants: 2, persons, partitions, span_days: 28, ..DatasetSpec::default() };
     let records = generate(&spec);
     create_topics(&broker.addr, topic, partitions).await;
     assert_eq!(produce(&broker.addr, topic, &records, 0, &[]).await.expect("produce"), records.len());
@@ -126,7 +131,7 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     }
     let node = Node::start(ns).await;
     let total = offsets_after(&records, partitions);
-    let consumed = wait_for(Duration::from_secs(180), || async {
+    let consumed = wait_for(Duration::from_secs(180 + persons as u64 / 100), || async {
         let c = api(&node, "/v1/cluster").await;
         let parts = c["partitions"].as_array().cloned().unwrap_or_default();
         let sum: i64 = parts.iter().map(|p| p["consumed_offset"].as_i64().unwrap_or(0)).sum();
@@ -152,6 +157,7 @@ async fn report_page_shows_the_api_answers_in_chromium() {
         "base": format!("http://{}", node.http), "out": out, "chromium": CHROMIUM,
         "admin_token": ADMIN, "wrong_token": format!("tok-{other}"), "tenant": tenant,
         "from": from, "to": to, "person": person, "empty_from": "2020-01-01", "empty_to": "2020-01-08",
+        "weights": "0.5,0.1,0.4", "half_life_hours": "24", "lookback_days": "14", "other_tenant": other,
     });
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui/check.cjs");
     let run = tokio::process::Command::new("node").arg(script).arg(&pw).arg(cfg.to_string()).output().await.expect("run node (Node.js)");
@@ -182,10 +188,21 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     check_compare(&views["compare_campaign"], &api(&node, &format!("{base}/attribution/compare?group_by=campaign&{q}")).await, "compare_campaign");
     assert_ne!(table(&views["compare_campaign"], "table-compare").1, table(&views["compare"], "table-compare").1);
 
-    check_trend(&node, &tenant, &views["trend"], &to, "trend").await;
-    check_trend(&node, &tenant, &views["trend_week"], &to, "trend_week").await;
+    // Custom weights, half-life and lookback from the page-wide bar: the custom model joins the comparison.
+    let params = &views["compare_params"];
+    assert!(requested(params, &["attribution/compare", "weights=0.5%2C0.1%2C0.4", "half_life_hours=24", "lookback_days=14"]), "{params}");
+    assert!(table(params, "table-compare").0.contains(&"custom".to_string()), "{params}");
+    check_compare(params, &api(&node, &format!("{base}/attribution/compare?group_by=campaign&weights=0.5%2C0.1%2C0.4&half_life_hours=24&lookback_days=14&{q}")).await, "compare_params");
+
+    check_trend(&node, &tenant, &views["trend"], &from, &to, "trend").await;
+    check_trend(&node, &tenant, &views["trend_week"], &from, &to, "trend_week").await;
 
     check_journeys(&node, &base, &views["journeys"], &q).await;
+    // Another granularity re-asks the performance (not the journey list) and shows the same totals per key.
+    let week = &views["journeys_week"];
+    assert_eq!(week["controls"]["granularity"], "week", "{week}");
+    assert!(requested(week, &["/performance", "granularity=week"]) && !requested(week, &["group_by=journey"]), "{week}");
+    check_journeys(&node, &base, week, &q).await;
     check_campaigns(&views["campaigns"], &api(&node, &format!("{base}/campaigns?model=linear&{q}")).await, "campaigns");
     assert!(requested(&views["campaigns_first_touch"], &["campaigns", "model=first_touch"]), "{}", views["campaigns_first_touch"]);
     check_campaigns(&views["campaigns_first_touch"], &api(&node, &format!("{base}/campaigns?model=first_touch&{q}")).await, "campaigns_first_touch");
@@ -198,12 +215,22 @@ async fn report_page_shows_the_api_answers_in_chromium() {
     assert_eq!(empty["state"], "empty", "{empty}");
     assert!(empty["status"].as_str().unwrap().contains("No conversions"), "{empty}");
     assert_eq!(empty["canvases"], 0, "an empty range draws no chart: {empty}");
+    for v in ["trend_empty", "journeys_empty", "cohorts_empty"] {
+        let e = &views[v];
+        assert_eq!((e["state"].as_str(), e["canvases"].as_u64()), (Some("empty"), Some(0)), "{v}: words, no chart: {e}");
+        assert!(e["status"].as_str().unwrap().starts_with("No "), "{v}: {e}");
+    }
 
     let forbidden = &views["forbidden"];
     assert_eq!(forbidden["state"], "error", "{forbidden}");
     let words = forbidden["status"].as_str().unwrap();
     assert!(words.contains("Forbidden") && words.contains("does not grant tenant"), "{forbidden}");
     assert_eq!(forbidden["canvases"], 0, "{forbidden}");
+    // A tenant token on its own tenant: the page's query (its range from the tenant's watermark) answered as /v1 does.
+    let own = &views["own_tenant"];
+    let asked = own["requests"].as_array().unwrap().iter().filter_map(Value::as_str).rfind(|u| u.contains("/attribution/compare")).unwrap_or_else(|| panic!("{own}"));
+    assert!(asked.starts_with(&format!("/v1/tenants/{other}/")), "{asked}");
+    check_compare(own, &api(&node, asked).await, "own_tenant");
 }
 
 /// The first person of `tenant` (in listing order) with a conversion.
@@ -227,7 +254,7 @@ async fn find_converted(node: &Node, tenant: &str) -> String {
 
 async fn check_journeys(node: &Node, base: &str, view: &Value, q: &str) {
     assert_ready(view, "journeys");
-    let (journey, g) = (view["journey"].as_str().unwrap(), view["granularity"].as_str().unwrap());
+    let (journey, g) = (view["controls"]["journey"].as_str().unwrap(), view["controls"]["granularity"].as_str().unwrap());
     assert!(!journey.is_empty(), "{view}");
     let want = api(node, &format!("{base}/journeys/{journey}/performance?granularity={g}&{q}")).await;
     let (headers, rows) = table(view, "table-journeys");

@@ -47,6 +47,7 @@ async function read(page, view) {
       total_conversions: total('total-conversions'),
       total_value: total('total-value'),
       canvases: [...s.querySelectorAll('.chart:not([hidden]) canvas')].length,
+      controls: Object.fromEntries([...s.querySelectorAll('.controls [name]')].map((c) => [c.name, c.value])),
     };
   }, view);
 }
@@ -125,11 +126,19 @@ async function setRange(page, from, to) {
 
     await visit(page, 'compare');
     await change(page, 'compare', 'compare_campaign', () => page.selectOption('[data-testid="view-compare"] [data-testid="control-group_by"]', 'campaign'));
+    // The page-wide model parameters: custom weights add the custom model, half-life and lookback re-query.
+    await change(page, 'compare', 'compare_params', async () => {
+      await page.fill('[data-testid="control-weights"]', cfg.weights);
+      await page.fill('[data-testid="control-half_life_hours"]', cfg.half_life_hours);
+      await page.fill('[data-testid="control-lookback_days"]', cfg.lookback_days);
+      await page.dispatchEvent('[data-testid="control-weights"]', 'change');
+    });
+    for (const f of ['weights', 'half_life_hours', 'lookback_days']) await page.fill(`[data-testid="control-${f}"]`, '');
+    await page.dispatchEvent('[data-testid="control-weights"]', 'change');
     await visit(page, 'trend');
     await change(page, 'trend', 'trend_week', () => page.selectOption('[data-testid="view-trend"] [data-testid="control-bucket"]', 'week'));
-    const j = await visit(page, 'journeys');
-    j.journey = await page.inputValue('[data-testid="control-journey"]');
-    j.granularity = await page.inputValue('[data-testid="view-journeys"] [data-testid="control-granularity"]');
+    await visit(page, 'journeys');
+    await change(page, 'journeys', 'journeys_week', () => page.selectOption('[data-testid="view-journeys"] [data-testid="control-granularity"]', 'week'));
     await visit(page, 'campaigns');
     await change(page, 'campaigns', 'campaigns_first_touch', () => page.selectOption('[data-testid="view-campaigns"] [data-testid="control-model"]', 'first_touch'));
     await visit(page, 'cohorts');
@@ -143,6 +152,8 @@ async function setRange(page, from, to) {
     // A range without events: words, not a blank chart.
     await visit(page, 'compare', 'compare_again');
     await change(page, 'compare', 'compare_empty', () => setRange(page, cfg.empty_from, cfg.empty_to));
+    for (const v of ['trend', 'journeys', 'cohorts']) await visit(page, v, `${v}_empty`);
+    await visit(page, 'compare', 'compare_empty_again');
 
     // A tenant token of another tenant: the tenant is typed in, and the 403 is shown in words.
     await page.click('[data-testid="change-token"]');
@@ -153,6 +164,11 @@ async function setRange(page, from, to) {
     await settled(page, 'compare');
     await change(page, 'compare', 'forbidden', async () => {
       await page.fill('input[data-testid="tenant"]', cfg.tenant);
+      await page.dispatchEvent('input[data-testid="tenant"]', 'change');
+    });
+    // The same token on its own tenant: the report shows.
+    await change(page, 'compare', 'own_tenant', async () => {
+      await page.fill('input[data-testid="tenant"]', cfg.other_tenant);
       await page.dispatchEvent('input[data-testid="tenant"]', 'change');
     });
   } catch (e) {

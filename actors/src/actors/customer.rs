@@ -66,11 +66,13 @@ impl Actor for CustomerActor {
 
     async fn pre_start(&self, _me: ActorRef<CustomerMsg>, args: CustomerArgs) -> Result<CustomerState, ActorProcessingErr> {
         metrics::actor_started("customer");
+        args.config.live_customers.started();
         Ok(CustomerState { args, touches: 0, conversions: 0, summary: None })
     }
 
-    async fn post_stop(&self, _me: ActorRef<CustomerMsg>, _s: &mut CustomerState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _me: ActorRef<CustomerMsg>, s: &mut CustomerState) -> Result<(), ActorProcessingErr> {
         metrics::actor_stopped("customer");
+        s.args.config.live_customers.stopped();
         Ok(())
     }
 

@@ -64,13 +64,15 @@ impl Actor for JourneyActor {
 
     async fn pre_start(&self, _me: ActorRef<JourneyMsg>, args: JourneyArgs) -> Result<JourneyState, ActorProcessingErr> {
         metrics::actor_started("journey");
+        args.config.live_journeys.started();
         // Journeys outnumber tenants: an eighth of a tenant actor's share each.
         let stored = GenCache::new(args.config.tenant_actors.share(args.config.state_cache_entries) / 8);
         Ok(JourneyState { args, pending: HashMap::new(), stored, ceilings: HashMap::new(), ceilings_epoch: 0 })
     }
 
-    async fn post_stop(&self, _me: ActorRef<JourneyMsg>, _s: &mut JourneyState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(&self, _me: ActorRef<JourneyMsg>, s: &mut JourneyState) -> Result<(), ActorProcessingErr> {
         metrics::actor_stopped("journey");
+        s.args.config.live_journeys.stopped();
         Ok(())
     }
 

@@ -62,6 +62,35 @@ pub struct EngineConfig {
     /// Live tenant actors of the node (runtime state shared by every clone of
     /// this config): the node-wide bounds above are split among them.
     pub tenant_actors: Arc<TenantActors>,
+    /// Live customer and journey actors of the node, with their high-water marks.
+    pub live_customers: Arc<LiveCount>,
+    pub live_journeys: Arc<LiveCount>,
+}
+
+/// A count of live actors of one kind and the most there ever were at once.
+#[derive(Debug, Default)]
+pub struct LiveCount {
+    live: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl LiveCount {
+    pub fn started(&self) {
+        let n = self.live.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak.fetch_max(n, Ordering::AcqRel);
+    }
+
+    pub fn stopped(&self) {
+        let _ = self.live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| Some(n.saturating_sub(1)));
+    }
+
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Acquire)
+    }
 }
 
 /// The number of live tenant actors of a node, for splitting node-wide bounds.
@@ -110,6 +139,8 @@ impl Default for EngineConfig {
             retention_sweep_interval: std::time::Duration::from_secs(10),
             retention_sweep_batch: 10_000,
             tenant_actors: Arc::default(),
+            live_customers: Arc::default(),
+            live_journeys: Arc::default(),
         }
     }
 }

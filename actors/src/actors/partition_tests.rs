@@ -182,6 +182,26 @@ async fn journey_actors_stay_within_their_cap() {
     }
 }
 
+/// Issue 15, 2: a single batch naming ten times more new journeys and persons
+/// than the caps never has more customer or journey actors alive at once than
+/// the caps (work is dispatched in waves), and every touch is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_of_many_new_journeys_stays_within_the_caps() {
+    let cap = 8;
+    let cfg = EngineConfig { journey_actor_cap: cap, customer_actor_cap: cap, ..EngineConfig::default() };
+    let (journeys, customers) = (cfg.live_journeys.clone(), cfg.live_customers.clone());
+    let h = harness(0, 1, cfg).await;
+    let evs: Vec<Vec<u8>> = (0..10 * cap).map(|i| touch("acme", &format!("ev{i:04}"), &format!("c{i}"), &format!("J{i}"))).collect();
+    let n = evs.len() as i64;
+    let cp = apply(&h, records(evs, 0)).await;
+    assert_eq!((cp.next_offset, cp.applied_events), (n, n as u64));
+    assert!(journeys.peak() <= cap, "{} journey actors alive at once over a cap of {cap}", journeys.peak());
+    assert!(customers.peak() <= cap, "{} customer actors alive at once over a cap of {cap}", customers.peak());
+    assert!(journeys.peak() > 0 && customers.peak() > 0, "the counts saw no actor");
+    let touches = (0..10 * cap).filter(|i| !keys_holding(&h.store, format!("ev{i:04}").as_bytes()).is_empty()).count();
+    assert_eq!(touches, 10 * cap, "every touch is in its timeline");
+}
+
 /// Keys of acme's touchpoint timeline (partition 0) that name `event_id`.
 fn keys_holding(store: &Store, event_id: &[u8]) -> Vec<Vec<u8>> {
     use touchline_storage::keys::{KeyBuf, Space};

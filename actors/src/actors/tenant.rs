@@ -135,8 +135,8 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     let mut work: HashMap<u64, Vec<Work>> = HashMap::new();
     let mut person_order: Vec<u64> = Vec::new();
     let mut journey_work: HashMap<String, Vec<JourneyTouch>> = HashMap::new();
-    // Batch barrier: every unit of work carries a token; all gone = all applied.
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Fault>();
+    // Work handed out while routing (persons about to merge or be erased).
+    let early = Barrier::new();
     for te in events {
         let ev = te.event;
         // 1. dedup + identity, under the lock.
@@ -176,7 +176,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         if !outcome.moves.is_empty() {
             for m in &outcome.moves {
                 for person in [m.from, m.to] {
-                    retire_customer(me, s, person, &mut work, txn, &done_tx).await?;
+                    retire_customer(me, s, person, &mut work, txn, &early).await?;
                 }
             }
             let mut g = txn.lock();
@@ -192,7 +192,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
             Dispatch::Erase(person, node, ts) => {
                 // Everything routed earlier in this batch lands first, then goes.
                 if let Some(pk) = person {
-                    retire_customer(me, s, pk, &mut work, txn, &done_tx).await?;
+                    retire_customer(me, s, pk, &mut work, txn, &early).await?;
                 }
                 let mut g = txn.lock();
                 let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta)).with_id_cache(&mut s.ids);
@@ -217,37 +217,80 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
             }
         }
     }
-    // 4. barrier: every routed write is in the transaction before the partition commits.
+    // 4. dispatch in waves: no more customer or journey actors live at once
+    // than this tenant actor's share of the node's caps, even when a batch
+    // names more new persons or journeys than that (journey ids come from
+    // event data); a full wave is let finish and its least recently used
+    // actors stop before the next one spawns more.
+    let c = s.args.config.clone();
+    let (customer_cap, journey_cap) = (c.tenant_actors.share(c.customer_actor_cap), c.tenant_actors.share(c.journey_actor_cap));
+    let mut wave = Barrier::new();
     for person in person_order {
         if let Some(w) = work.remove(&person) {
-            let c = customer(me, s, person).await?;
-            c.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+            if !s.customers.contains_key(&person) && s.customers.len() >= customer_cap {
+                std::mem::replace(&mut wave, Barrier::new()).settle().await?;
+                make_room(&mut s.customers, customer_cap.saturating_sub(1)).await?;
+            }
+            let a = customer(me, s, person).await?;
+            a.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: wave.done() }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
         }
     }
     for (j, touches) in journey_work {
-        let a = journey_actor(me, s, &j).await?;
-        a.cast(JourneyMsg::Apply { touches, txn: txn.clone(), done: Done::new(&done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
-    }
-    drop(done_tx);
-    match tokio::time::timeout(SYNC_TIMEOUT, done_rx.recv()).await {
-        Ok(None) => {}
-        Ok(Some(first)) => {
-            // A storage error anywhere is not the records' fault, even when
-            // another child failed too.
-            let storage = std::iter::once(first).chain(std::iter::from_fn(|| done_rx.try_recv().ok())).find_map(|f| match f {
-                Fault::Storage(e) => Some(e),
-                Fault::Failed => None,
-            });
-            return Err(match storage {
-                Some(e) => ApplyError::Stalled(e),
-                None => ApplyError::ActorFailed("a child failed its work".into()),
-            });
+        if !s.journeys.contains_key(&j) && s.journeys.len() >= journey_cap {
+            std::mem::replace(&mut wave, Barrier::new()).settle().await?;
+            make_room(&mut s.journeys, journey_cap.saturating_sub(1)).await?;
         }
-        Err(_) => return Err(ApplyError::Stalled(format!("children did not finish within {} s (slow storage?)", SYNC_TIMEOUT.as_secs()))),
+        let a = journey_actor(me, s, &j).await?;
+        a.cast(JourneyMsg::Apply { touches, txn: txn.clone(), done: wave.done() }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
     }
+    // 5. barrier: every routed write is in the transaction before the partition commits.
+    wave.settle().await?;
+    early.settle().await?;
     let mut g = txn.lock();
     TenantState::with_meta(&mut g, p, &tenant, meta).save()?;
     Ok(stats)
+}
+
+/// Completion of work handed to children: every unit carries a [`Done`] of
+/// the barrier; all gone = all applied.
+struct Barrier {
+    tx: tokio::sync::mpsc::UnboundedSender<Fault>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Fault>,
+}
+
+impl Barrier {
+    fn new() -> Barrier {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Barrier { tx, rx }
+    }
+
+    fn done(&self) -> Done {
+        Done::new(&self.tx)
+    }
+
+    /// Waits until every unit of work is applied; a storage error or a
+    /// timeout stalls the batch (not the records' fault), any other failure
+    /// fails it.
+    async fn settle(self) -> Result<(), ApplyError> {
+        let Barrier { tx, mut rx } = self;
+        drop(tx);
+        match tokio::time::timeout(SYNC_TIMEOUT, rx.recv()).await {
+            Ok(None) => Ok(()),
+            Ok(Some(first)) => {
+                // A storage error anywhere is not the records' fault, even when
+                // another child failed too.
+                let storage = std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())).find_map(|f| match f {
+                    Fault::Storage(e) => Some(e),
+                    Fault::Failed => None,
+                });
+                Err(match storage {
+                    Some(e) => ApplyError::Stalled(e),
+                    None => ApplyError::ActorFailed("a child failed its work".into()),
+                })
+            }
+            Err(_) => Err(ApplyError::Stalled(format!("children did not finish within {} s (slow storage?)", SYNC_TIMEOUT.as_secs()))),
+        }
+    }
 }
 
 /// Sends the person's pending work of this batch, waits until it is applied and
@@ -258,11 +301,11 @@ async fn retire_customer(
     person: u64,
     work: &mut HashMap<u64, Vec<Work>>,
     txn: &SharedTxn,
-    done_tx: &tokio::sync::mpsc::UnboundedSender<Fault>,
+    early: &Barrier,
 ) -> Result<(), ApplyError> {
     if let Some(w) = work.remove(&person) {
         let c = customer(me, s, person).await?;
-        c.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: Done::new(done_tx) }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
+        c.cast(CustomerMsg::Apply { work: w, txn: txn.clone(), done: early.done() }).map_err(|e| ApplyError::ActorFailed(e.to_string()))?;
     }
     if let Some((a, _)) = s.customers.remove(&person) {
         sync(CustomerMsg::Sync, &a).await?;
@@ -449,15 +492,35 @@ fn passivate_map<K: Clone + Eq + std::hash::Hash + Ord, M: ractor::Message>(live
         }
         keep
     });
-    if live.len() > cap {
-        let mut by_age: Vec<(u64, K)> = live.iter().map(|(k, (_, last))| (*last, k.clone())).collect();
-        by_age.sort_unstable();
-        for (_, k) in by_age.into_iter().take(live.len() - cap) {
-            if let Some((a, _)) = live.remove(&k) {
-                a.stop(None);
-                stopped += 1;
-            }
-        }
+    for a in evict_lru(live, cap) {
+        a.stop(None);
+        stopped += 1;
     }
     stopped
+}
+
+/// Removes the least recently used actors of `live` beyond `cap` (ties in key
+/// order) and returns them, still running.
+fn evict_lru<K: Clone + Eq + std::hash::Hash + Ord, M: ractor::Message>(live: &mut HashMap<K, (ActorRef<M>, u64)>, cap: usize) -> Vec<ActorRef<M>> {
+    if live.len() <= cap {
+        return Vec::new();
+    }
+    let mut by_age: Vec<(u64, K)> = live.iter().map(|(k, (_, last))| (*last, k.clone())).collect();
+    by_age.sort_unstable();
+    by_age.into_iter().take(live.len() - cap).filter_map(|(_, k)| live.remove(&k)).map(|(a, _)| a).collect()
+}
+
+/// Mid-batch, between waves (no child holds work): stops the least recently
+/// used actors of `live` beyond `keep` and waits until they are gone, so the
+/// next wave's spawns stay within the cap.
+async fn make_room<K: Clone + Eq + std::hash::Hash + Ord, M: ractor::Message>(live: &mut HashMap<K, (ActorRef<M>, u64)>, keep: usize) -> Result<(), ApplyError> {
+    let gone = evict_lru(live, keep);
+    for a in &gone {
+        a.stop(None);
+    }
+    for a in &gone {
+        a.wait(Some(SYNC_TIMEOUT)).await.map_err(|_| ApplyError::Stalled(format!("{:?} did not stop within {} s", a.get_id(), SYNC_TIMEOUT.as_secs())))?;
+    }
+    metrics::passivated(gone.len() as u64);
+    Ok(())
 }

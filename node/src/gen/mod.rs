@@ -11,6 +11,7 @@ pub mod dataset;
 #[cfg(test)]
 mod dataset_tests;
 pub mod payload;
+pub mod signals;
 
 pub use dataset::{count_duplicates, generate, shuffled, DatasetSpec, GenRecord};
 

@@ -10,7 +10,7 @@ use super::{json_response, AppState};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use touchline_actors::domain::models::Model;
@@ -21,7 +21,7 @@ use touchline_actors::query::{self, cohorts::CohortQuery};
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
 /// `campaigns`: attribution query parameters (no `group_by`); range default all time.
-pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
+pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<String>) -> Result<Value, ApiError> {
     let allowed: Vec<&str> = ATTR_PARAMS.iter().copied().filter(|p| *p != "group_by").collect();
     let p = Params::parse(query.as_deref(), &allowed)?;
     let model = p.model(Model::Linear)?;
@@ -31,17 +31,16 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
     require_weights(model, &q.params)?;
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || {
+    blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
         let view = state.final_persons(partition, &tenant, p_identity)?;
         Ok(query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, view.as_deref())?)
     })
-    .await?;
-    Ok(json_response(StatusCode::OK, &body))
+    .await
 }
 
 /// `cohorts`: `cohort` (week | day), `by` (a grouping dimension), `from`, `to`, `currency`.
-pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
+pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>) -> Result<Value, ApiError> {
     let p = Params::parse(query.as_deref(), &["cohort", "by", "from", "to", "currency"])?;
     let cohort = match p.str("cohort") {
         None | Some("week") => Granularity::Week,
@@ -52,14 +51,13 @@ pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>
     let mut q = CohortQuery { cohort, by: p.group_by("by")?, from, to, currency: p.currency()?, horizon: None };
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || {
+    blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
         // Cohorts use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default())?;
         Ok(query::cohorts::cohorts_in(&store, partition, &tenant, &q, view.as_deref())?)
     })
-    .await?;
-    Ok(json_response(StatusCode::OK, &body))
+    .await
 }
 
 /// `variants`: per-variant performance from personalization events.

@@ -5,6 +5,7 @@
 
 pub mod auth;
 mod collect;
+pub mod csv;
 pub mod error;
 mod insights;
 mod listing;

@@ -85,16 +85,19 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
             }
             let rest: Vec<String> = rest.iter().map(|s| path_segment(s)).collect();
             let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+            // Reports answer JSON or CSV (`format`, `Accept`): one answer, two renderings.
+            let mut query = query;
+            let out = super::csv::Output::negotiate(&parts.headers, &mut query, &tenant, &rest)?;
             match (rest.as_slice(), get) {
-                (["attribution"], true) => attribution(state, tenant, query, false).await,
-                (["attribution", "compare"], true) => attribution(state, tenant, query, true).await,
+                (["attribution"], true) => out.reply(attribution(state, tenant, query, false).await?),
+                (["attribution", "compare"], true) => out.reply(attribution(state, tenant, query, true).await?),
                 (["customers"], true) => super::listing::customers(state, tenant, query).await,
                 (["customers", id], true) => customer(state, tenant, id.to_string(), query).await,
                 (["customers", id], false) if parts.method == Method::DELETE => super::insights::erase(state, tenant, id.to_string(), query).await,
-                (["campaigns"], true) => super::insights::campaigns(state, tenant, query).await,
-                (["cohorts"], true) => super::insights::cohorts(state, tenant, query).await,
+                (["campaigns"], true) => out.reply(super::insights::campaigns(state, tenant, query).await?),
+                (["cohorts"], true) => out.reply(super::insights::cohorts(state, tenant, query).await?),
                 (["variants"], true) => super::insights::variants(state, tenant, query).await,
-                (["journeys", j], true) | (["journeys", j, "performance"], true) => journey(state, tenant, j.to_string(), query).await,
+                (["journeys", j], true) | (["journeys", j, "performance"], true) => out.reply(journey(state, tenant, j.to_string(), query).await?),
                 _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
             }
         }
@@ -137,7 +140,7 @@ fn rows_json(rows: &[Row]) -> Value {
 
 pub(super) const ATTR_PARAMS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights", "identity"];
 
-async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>, compare: bool) -> Result<Response<Full<Bytes>>, ApiError> {
+async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>, compare: bool) -> Result<Value, ApiError> {
     // `compare` ignores a `model` parameter (every model is answered).
     let p = Params::parse(query.as_deref(), ATTR_PARAMS)?;
     let model = if compare { Model::Linear } else { p.model(Model::Linear)? };
@@ -152,7 +155,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
     let paths = state.paths.clone();
     let t = tenant.clone();
     let mut q2 = q.clone();
-    let body = blocking(move || {
+    blocking(move || {
         q2.horizon = state.horizon(partition, &t)?;
         let mut head = json!({
             "tenant": t, "group_by": q2.group_by.as_str(),
@@ -197,8 +200,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
         }
         Ok(head)
     })
-    .await?;
-    Ok(json_response(StatusCode::OK, &body))
+    .await
 }
 
 async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -224,7 +226,7 @@ async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Optio
     Ok(json_response(StatusCode::OK, &body))
 }
 
-async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: Option<String>) -> Result<Response<Full<Bytes>>, ApiError> {
+async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: Option<String>) -> Result<Value, ApiError> {
     let p = Params::parse(query.as_deref(), &["granularity", "from", "to"])?;
     let g = match p.str("granularity") {
         None => Granularity::Hour,
@@ -234,15 +236,14 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
     let lookback = state.default_lookback_days;
-    let body = blocking(move || {
+    blocking(move || {
         super::listing::seen(&state, partition, &tenant)?;
         let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default())?;
         Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?)
     })
-    .await?;
-    Ok(json_response(StatusCode::OK, &body))
+    .await
 }
 
 fn cluster(state: &AppState) -> Value {

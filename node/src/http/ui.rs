@@ -150,6 +150,7 @@ mod tests {
         assert_eq!(lookup("/ui/assets/nope.js"), None);
         assert_eq!(lookup("/uix"), None);
         assert_eq!(lookup("/ui/../Cargo.toml"), None);
+        assert_eq!(super::super::routes::route_name("/ui/assets/app.js"), "ui", "the page has its own latency label");
     }
 
     fn get(path: &str, headers: &[(&str, &str)]) -> Response<Full<Bytes>> {

@@ -163,7 +163,8 @@ async function defaultRange(): Promise<void> {
   if (info) return setRange(info.first_event, info.last_event);
   if (!tenant) return;
   try {
-    const a = await get<Attribution>(`/v1/tenants/${encodeURIComponent(tenant)}/attribution`, { from: '1970-01-01', to: day(addDays(new Date(), 1)) });
+    // Any range answers the watermark (`consumed_through`); the default one is within every range limit.
+    const a = await get<Attribution>(`/v1/tenants/${encodeURIComponent(tenant)}/attribution`);
     setRange(null, a.consumed_through);
   } catch {
     // The view's own query shows the error in words.

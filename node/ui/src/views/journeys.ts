@@ -12,6 +12,7 @@ const known = el('datalist', { id: 'journey-list' });
 const granularity = select('granularity', [['day', 'day'], ['week', 'week'], ['hour', 'hour'], ['5s', '5 s']], 'day');
 const METRICS = ['touches', 'impressions', 'clicks', 'conversions', 'revenue'] as const;
 const metric = select('metric', opts(METRICS), 'touches');
+const listed: { shape: string; ids: string[] } = { shape: '', ids: [] };
 
 export const journeys: View = {
   id: 'journeys',
@@ -21,10 +22,21 @@ export const journeys: View = {
     [journey, granularity, metric].forEach((c) => c.addEventListener('change', rerun));
   },
   async load(ctx, view, out) {
-    const list = await get<Attribution>(tenantPath(ctx.tenant, 'attribution'), { ...attributionParams(ctx), model: 'participation', group_by: 'journey' }, ctx.signal).catch(() => null);
-    const ids = list ? list.rows.map((r) => r.key).filter((k) => k !== '(none)') : [];
-    known.replaceChildren(...ids.map((k) => el('option', { value: k })));
-    if (!journey.value && ids.length > 0) journey.value = ids[0];
+    // The journeys of the range, asked once per tenant and query (a change of journey or granularity reuses them).
+    const params = { ...attributionParams(ctx), model: 'participation', group_by: 'journey' };
+    const shape = JSON.stringify([ctx.tenant, params]);
+    if (shape !== listed.shape) {
+      const list = await get<Attribution>(tenantPath(ctx.tenant, 'attribution'), params, ctx.signal).catch((e) => {
+        if ((e as Error).name === 'AbortError') throw e;
+        return null;
+      });
+      // `(none)` and `(direct)` are the keys of no journey.
+      listed.shape = list ? shape : '';
+      listed.ids = list ? list.rows.map((r) => r.key).filter((k) => !/^\(.*\)$/.test(k)) : [];
+      // Another tenant or range: its first journey unless the chosen one is also among its journeys.
+      if (listed.ids.length > 0 && !listed.ids.includes(journey.value)) journey.value = listed.ids[0];
+      known.replaceChildren(...listed.ids.map((k) => el('option', { value: k })));
+    }
     if (!journey.value) {
       out.replaceChildren();
       setStatus(view, 'empty', `No journey has a conversion ${range(ctx)}: type a journey id.`);

@@ -90,7 +90,7 @@ export const person: View = {
     draw(timeline, {
       tooltip: { trigger: 'item' },
       grid: { top: 10, bottom: 30, left: 110, right: 20 },
-      xAxis: { type: 'time' },
+      xAxis: { type: 'time', axisLabel: { formatter: '{yyyy}-{MM}-{dd}', hideOverlap: true } },
       yAxis: { type: 'category', data: [...lanes, 'conversion'] },
       series: [
         { name: 'touch', type: 'line', lineStyle: { width: 0 }, symbolSize: 10, data: p.touchpoints.map((t) => [t.timestamp, t.channel ?? '(none)']) },

@@ -67,7 +67,7 @@ export const trend: View = {
     const chart = chartBox('chart-trend', true);
     out.replaceChildren(
       chart,
-      table(['from', ...keys], spans.map(([from], i) => [from, ...keys.map((k) => credit(i, k))]), 'table-trend'),
+      table(['from', 'to (exclusive)', ...keys], spans.map(([from, to], i) => [from, to, ...keys.map((k) => credit(i, k))]), 'table-trend'),
     );
     draw(chart, {
       tooltip: { trigger: 'axis' },
