@@ -83,6 +83,11 @@ fn check_event(e: &Event) {
             }
         }
         Body::ConsentUpdate { customer_id, .. } | Body::Erasure { customer_id } => assert!(len_in(customer_id, 256)),
+        Body::CostImport(c) => {
+            assert!(len_in(&c.campaign_id, 256) && touchline_actors::domain::costs::valid_date(&c.date));
+            assert!(c.cost.is_finite() && c.cost >= 0.0);
+            assert!(c.currency.len() == 3 && c.currency.bytes().all(|b| b.is_ascii_uppercase()));
+        }
     }
     // The storage codec round-trips every accepted event.
     let stored = rmp_serde::to_vec_named(e).expect("encode");

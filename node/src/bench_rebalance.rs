@@ -48,11 +48,11 @@ pub struct RebalanceBenchArgs {
 }
 
 /// `--tansu-compat`: what Tansu's coordinator completes reliably.
-const TANSU_COMPAT: [&str; 4] = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="];
+pub(crate) const TANSU_COMPAT: [&str; 4] = ["--kafka-property", "partition.assignment.strategy=roundrobin", "--kafka-property", "group.instance.id="];
 
-struct NodeProc {
-    child: Child,
-    addr: String,
+pub(crate) struct NodeProc {
+    pub(crate) child: Child,
+    pub(crate) addr: String,
 }
 
 impl Drop for NodeProc {

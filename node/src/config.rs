@@ -200,6 +200,10 @@ pub struct LimitsSection {
     pub request_timeout_ms: u64,
     /// Longest `[from, to)` a query may span, days.
     pub max_query_range_days: i64,
+    /// Most rows of one `POST /v1/collect/costs` (a file is all-or-nothing).
+    pub cost_import_max_rows: usize,
+    /// Most bytes of one `POST /v1/collect/costs` body (after gzip too).
+    pub cost_import_max_bytes: usize,
 }
 
 /// Membership (heartbeats on the members topic) and request forwarding.
@@ -285,7 +289,14 @@ impl Default for StorageSection {
 
 impl Default for LimitsSection {
     fn default() -> Self {
-        LimitsSection { max_body_bytes: 64 * 1024, max_concurrent_requests: 256, request_timeout_ms: 10_000, max_query_range_days: 3660 }
+        LimitsSection {
+            max_body_bytes: 64 * 1024,
+            max_concurrent_requests: 256,
+            request_timeout_ms: 10_000,
+            max_query_range_days: 3660,
+            cost_import_max_rows: 10_000,
+            cost_import_max_bytes: 2 << 20,
+        }
     }
 }
 
@@ -411,6 +422,12 @@ impl NodeConfig {
         }
         if l.max_query_range_days < 1 {
             return Err(invalid("limits.max_query_range_days", "must be at least 1"));
+        }
+        if !(1..=1_000_000).contains(&l.cost_import_max_rows) {
+            return Err(invalid("limits.cost_import_max_rows", "must be 1..=1000000"));
+        }
+        if !(1..=64 << 20).contains(&l.cost_import_max_bytes) {
+            return Err(invalid("limits.cost_import_max_bytes", "must be 1..=67108864 (64 MiB)"));
         }
         if matches!(&self.auth.admin_token, Some(t) if t.expose().trim().is_empty()) {
             return Err(invalid("auth.admin_token", "must not be empty"));
@@ -601,6 +618,12 @@ mod tests {
         let mut c = NodeConfig::default();
         c.cluster.snapshot_min_records = u64::MAX;
         assert!(c.validate().unwrap_err().to_string().contains("cluster.snapshot_min_records"));
+        let mut c = NodeConfig::default();
+        c.limits.cost_import_max_rows = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("limits.cost_import_max_rows"));
+        let mut c = NodeConfig::default();
+        c.limits.cost_import_max_bytes = 65 << 20;
+        assert!(c.validate().unwrap_err().to_string().contains("limits.cost_import_max_bytes"));
         let mut c = NodeConfig::default();
         c.storage.paths_prewarm_interval_ms = 86_400_001;
         assert!(c.validate().unwrap_err().to_string().contains("storage.paths_prewarm_interval_ms"));

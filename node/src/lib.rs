@@ -3,6 +3,7 @@
 
 pub mod advertise;
 pub mod bench;
+pub mod bench_collect;
 pub mod bench_floor;
 pub mod bench_rebalance;
 pub mod cli;

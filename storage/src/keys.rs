@@ -49,6 +49,9 @@ pub enum Space {
     /// Probabilistic-stitching signals (ip, user agent, geolocation) of a
     /// customer_id's accepted events by (customer_id, ts, event_id).
     Signal = b'Z',
+    /// Imported daily cost totals by (campaign_id, date): the surviving
+    /// `cost_import` of each (docs/collector.md).
+    CostDay = b'B',
 }
 
 /// Start of a partition's key range.

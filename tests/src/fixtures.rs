@@ -1,8 +1,13 @@
-//! Shared fixture steps: topics, producing a dataset, and comparing a node's
-//! reports with the batch reference.
+//! Shared fixture steps: topics, producing a dataset, reading a topic back,
+//! and comparing a node's reports with the batch reference.
 
 use crate::reference::{RefQuery, Reference};
 use crate::sandbox::{json_close, Node};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 use serde_json::Value;
 use touchline_actors::domain::routing::partition_for;
 use touchline_actors::domain::Ts;
@@ -147,6 +152,60 @@ pub async fn assert_journeys_match_reference(node: &Node, reference: &Reference,
         }
     }
     buckets
+}
+
+/// One record read back: partition, offset, key, bytes, headers.
+pub type Read = (i32, i64, String, Vec<u8>, BTreeMap<String, String>);
+
+/// Every record of `topic`'s `partitions` up to `ends` (per-partition end offsets).
+pub fn read_topic(brokers: &str, topic: &str, ends: &BTreeMap<i32, i64>) -> Vec<Read> {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "fixture-reader").create().unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in ends.keys() {
+        tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let want: i64 = ends.values().sum();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (out.len() as i64) < want && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            if m.offset() >= ends[&m.partition()] {
+                continue;
+            }
+            let mut h = BTreeMap::new();
+            for x in m.headers().iter().flat_map(|hs| hs.iter()) {
+                h.insert(x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned());
+            }
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            out.push((m.partition(), m.offset(), key, m.payload().unwrap_or_default().to_vec(), h));
+        }
+    }
+    assert_eq!(out.len() as i64, want, "read back the topic");
+    out
+}
+
+/// Per-partition end offsets as the node reports them once it consumed
+/// everything (Tansu answers ListOffsets wrongly, so not from the broker).
+pub async fn end_offsets(node: &Node) -> BTreeMap<i32, i64> {
+    let v = node.get("/v1/cluster").await.json().expect("cluster view");
+    v["partitions"].as_array().into_iter().flatten().map(|p| (p["partition"].as_i64().unwrap() as i32, p["end_offset"].as_i64().unwrap())).collect()
+}
+
+/// One raw HTTP/1.1 POST of `body` with `headers`; `(status, body)`. The body
+/// is written even if the node answers first (a rejected oversized body).
+pub async fn post(node: &Node, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(&node.http).await.expect("connect");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let head = format!("POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n{extra}\r\n", node.http, body.len());
+    s.write_all(head.as_bytes()).await.unwrap();
+    let _ = s.write_all(body).await;
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
 
 /// Every record (key, value; `None` = tombstone) of one partition of `topic`,

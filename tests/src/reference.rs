@@ -12,15 +12,20 @@
 //! minus its retention in days are left out, after identity and currency
 //! counts, which keep every event.
 //!
+//! Campaigns (`campaigns`): spend from campaign event deltas and the surviving
+//! imported daily costs, joined with the campaign report.
+//!
 //! Out of scope (not produced by the generator): `erasure_request` is accepted
 //! and counted but has no effect here, and probabilistic stitching is never
 //! applied (deterministic links only).
 
+mod campaigns;
 mod datadriven;
 mod journeys;
 pub mod probabilistic;
 mod rules;
 
+pub use campaigns::RefCampaign;
 use rules::{weights, Model};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -151,6 +156,10 @@ struct TenantData {
     /// neither consent updates nor retention touch): time, journey,
     /// composite key, interaction type.
     window_touches: Vec<(Ts, String, String, String)>,
+    /// Summed `performance_metrics.cost` deltas of campaign events, by campaign.
+    campaign_cost: BTreeMap<String, f64>,
+    /// The surviving `cost_import` of each (campaign, date): (import time, event_id, row).
+    cost_days: BTreeMap<(String, String), (Ts, String, touchline_actors::domain::costs::CostImport)>,
 }
 
 /// The batch result over one set of records.
@@ -249,7 +258,9 @@ fn tenant_data(events: Vec<Event>, retention_days: u32, linking: Option<(u32, us
         n
     }
     let mut td = TenantData::default();
-    let newest = events.iter().filter(|e| !matches!(e.body, Body::Erasure { .. })).map(|e| e.ts).max();
+    campaigns::collect(&mut td, &events);
+    // Erasure requests and cost imports carry wall-clock times: they move no horizon.
+    let newest = events.iter().filter(|e| !matches!(e.body, Body::Erasure { .. } | Body::CostImport(_))).map(|e| e.ts).max();
     td.horizon = newest.filter(|_| retention_days > 0).map(|m| m.minus_secs(i64::from(retention_days) * 86_400));
     // Nodes and link edges from consented journey events.
     let mut edges: Vec<(Ts, &str, usize, usize)> = Vec::new();

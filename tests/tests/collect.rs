@@ -8,8 +8,6 @@
 use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use touchline_node::client::request_with;
 use touchline_tests::fixtures::create_topics;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
@@ -18,19 +16,11 @@ const ADMIN: &str = "Bearer adm";
 /// `base64("wk-acme:")`: the write key as the Basic user, empty password.
 const BASIC: &str = "Basic d2stYWNtZTo=";
 
-/// One POST with `body`, extra headers; `(status, body)`.
+/// One POST with `body` (JSON), extra headers; `(status, body)`.
 async fn post(node: &Node, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(&node.http).await.expect("connect");
-    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    let head = format!("POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}\r\n", node.http, body.len());
-    s.write_all(head.as_bytes()).await.unwrap();
-    // A rejected oversized body may be answered before it is all written.
-    let _ = s.write_all(body).await;
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut buf)).await;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(headers);
+    touchline_tests::fixtures::post(node, path, &all, body).await
 }
 
 async fn collect(node: &Node, call: &str, body: &Value) -> (u16, String) {

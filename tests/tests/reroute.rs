@@ -7,56 +7,17 @@
 //! report equals the batch reference, and nothing is dead-lettered as
 //! `misrouted`.
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::ClientConfig;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use touchline_actors::domain::decode::{decode, ValidateCtx};
 use touchline_actors::domain::Reason;
 use touchline_node::gen::{generate, shuffled, DatasetSpec};
-use touchline_tests::fixtures::{assert_matches_reference, create_topics, standard_queries};
+use touchline_tests::fixtures::{assert_matches_reference, create_topics, end_offsets as ends, read_topic, standard_queries, Read};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
-
-/// One record read back: partition, offset, key, bytes, headers.
-type Read = (i32, i64, String, Vec<u8>, BTreeMap<String, String>);
-
-/// Every record of `topic`'s `partitions` up to `ends` (per-partition end offsets).
-fn read_topic(brokers: &str, topic: &str, ends: &BTreeMap<i32, i64>) -> Vec<Read> {
-    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", "reroute-reader").create().unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in ends.keys() {
-        tpl.add_partition_offset(topic, *p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&tpl).unwrap();
-    let want: i64 = ends.values().sum();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while (out.len() as i64) < want && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            if m.offset() >= ends[&m.partition()] {
-                continue;
-            }
-            let mut h = BTreeMap::new();
-            for x in m.headers().iter().flat_map(|hs| hs.iter()) {
-                h.insert(x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned());
-            }
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
-            out.push((m.partition(), m.offset(), key, m.payload().unwrap_or_default().to_vec(), h));
-        }
-    }
-    assert_eq!(out.len() as i64, want, "read back the topic");
-    out
-}
-
-/// Per-partition end offsets as the node reports them once it consumed
-/// everything (Tansu answers ListOffsets wrongly, so not from the broker).
-async fn ends(node: &Node) -> BTreeMap<i32, i64> {
-    let v = node.get("/v1/cluster").await.json().expect("cluster view");
-    v["partitions"].as_array().into_iter().flatten().map(|p| (p["partition"].as_i64().unwrap() as i32, p["end_offset"].as_i64().unwrap())).collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn default_partitioner_shuffled_kill_and_restart_equals_reference() {

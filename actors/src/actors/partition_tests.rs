@@ -240,3 +240,42 @@ async fn the_retention_sweep_goes_through_the_changelog() {
     assert!(!keys_holding(&restored, b"new-touch").is_empty(), "the restore holds the state");
     assert_eq!(keys_holding(&restored, b"old-touch"), Vec::<Vec<u8>>::new(), "the sweep's deletes reached the changelog");
 }
+
+fn cost_import(id: &str, imported_at: &str, cost: f64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "event_id": id, "tenant_id": "acme", "event_type": "cost_import", "timestamp": imported_at,
+        "campaign_id": "spring", "date": "2026-10-01", "cost": cost, "currency": "USD"
+    }))
+    .unwrap()
+}
+
+/// Issue 17.3: the cost-day family (`B`) keeps the latest import of a day
+/// whatever the arrival order, reaches the changelog (a restore holds the
+/// same records), and neither the retention sweep nor an erasure touches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cost_days_supersede_survive_sweep_and_erasure_and_reach_the_changelog() {
+    use crate::domain::costs::CostDay;
+    use crate::state::key;
+    let log = Arc::new(Changelog::default());
+    let config = EngineConfig { retention: crate::domain::retention::RetentionPolicy::new(2), retention_sweep_interval: Duration::ZERO, ..EngineConfig::default() };
+    let h = harness_with(0, 1, config, Some(log.clone())).await;
+    // The later import (cost 7) arrives first; the earlier one (cost 5) must not win.
+    apply(&h, records(vec![cost_import("late", "2026-10-20T00:00:00Z", 7.0), touch_at("acme", "t1", "c1", "J", "2026-10-01T10:00:00Z")], 0)).await;
+    apply(&h, records(vec![cost_import("early", "2026-10-10T00:00:00Z", 5.0)], 2)).await;
+    let erase = serde_json::to_vec(&serde_json::json!({"event_id": "er", "tenant_id": "acme", "event_type": "erasure_request", "timestamp": "2026-10-21T00:00:00Z", "customer_id": "c1"})).unwrap();
+    apply(&h, records(vec![touch_at("acme", "t2", "c2", "J", "2026-10-09T10:00:00Z"), erase], 3)).await;
+    h.actor.cast(PartitionMsg::Sweep).unwrap();
+    ractor::call!(h.actor, PartitionMsg::Drain).unwrap();
+    let days: Vec<CostDay> = h.store.prefix_as(&key::cost_day_prefix(0, "acme")).unwrap();
+    assert_eq!(days.iter().map(|d| (d.event_id.as_str(), d.row.cost)).collect::<Vec<_>>(), [("late", 7.0)]);
+    assert!(keys_holding(&h.store, b"t1").is_empty(), "t1 erased and behind the horizon (the imports moved no horizon: t2 is kept)");
+    assert!(!keys_holding(&h.store, b"t2").is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let restored = Store::open(dir.path(), &StoreOptions::default()).unwrap();
+    for entries in log.0.lock().unwrap().iter() {
+        restored.apply_entries(entries, None).unwrap();
+    }
+    let again: Vec<CostDay> = restored.prefix_as(&key::cost_day_prefix(0, "acme")).unwrap();
+    assert_eq!(again, days, "the changelog carries the cost days");
+}

@@ -387,6 +387,14 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize)
             st.put_campaign(&rec)?;
             Ok((Dispatch::None, outcome))
         }
+        Body::CostImport(row) => {
+            let new = crate::domain::costs::CostDay { imported_at: ev.ts, event_id: ev.event_id.clone(), row: row.clone() };
+            let current = st.cost_day(&row.campaign_id, &row.date)?;
+            if current.as_ref().is_none_or(|cur| new.supersedes(cur)) {
+                st.put_cost_day(&new)?;
+            }
+            Ok((Dispatch::None, outcome))
+        }
         Body::ConsentUpdate { customer_id, analytics } => {
             if !st.is_erased(&[&IdNode::customer(customer_id.clone())], ev.ts)? {
                 st.put_consent(customer_id, ev.ts, &ev.event_id, *analytics)?;

@@ -109,6 +109,7 @@ pub fn decode(bytes: &[u8], ctx: &ValidateCtx) -> Result<Event, Rejection> {
             Body::ConsentUpdate { customer_id, analytics }
         }
         Kind::Erasure => Body::Erasure { customer_id: o.req_str_len("customer_id", 256)? },
+        Kind::CostImport => Body::CostImport(cost_import(&mut o)?),
     };
     Ok(Event { event_id, tenant_id: tenant_id.into_owned(), ts, body })
 }
@@ -252,6 +253,7 @@ enum Kind {
     Personalization(PersonalizationKind),
     ConsentUpdate,
     Erasure,
+    CostImport,
 }
 
 impl Kind {
@@ -270,6 +272,7 @@ impl Kind {
             "segment_update" => Kind::Personalization(PersonalizationKind::SegmentUpdate),
             "consent_update" => Kind::ConsentUpdate,
             "erasure_request" => Kind::Erasure,
+            "cost_import" => Kind::CostImport,
             _ => return None,
         })
     }
@@ -399,6 +402,31 @@ fn campaign(o: &mut Obj<'_>, kind: CampaignKind) -> Result<CampaignEvent, Reject
         None => CampaignMetrics::default(),
     };
     Ok(CampaignEvent { kind, campaign_id: campaign_id.into_owned(), campaign_name, channel, metrics })
+}
+
+/// `cost_import` (docs/collector.md): one daily total of a campaign.
+fn cost_import(o: &mut Obj<'_>) -> Result<super::costs::CostImport, Rejection> {
+    let campaign_id = o.req_str_len("campaign_id", 256)?;
+    let date = o.req_str("date")?.into_owned();
+    if !super::costs::valid_date(&date) {
+        return Err(o.err("date", "expected a YYYY-MM-DD calendar date"));
+    }
+    fn non_negative(o: &mut Obj<'_>, key: &str) -> Result<Option<f64>, Rejection> {
+        match o.opt_num(key)? {
+            Some(x) if x < 0.0 => Err(o.err(key, "expected a number >= 0")),
+            x => Ok(x),
+        }
+    }
+    let cost = non_negative(o, "cost")?.ok_or_else(|| o.err("cost", "missing"))?;
+    let impressions = non_negative(o, "impressions")?;
+    let clicks = non_negative(o, "clicks")?;
+    let currency = o.req_str("currency")?;
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(o.err("currency", "expected [A-Z]{3}"));
+    }
+    let source = o.opt_str_len("source", 256)?;
+    let medium = o.opt_str_len("medium", 256)?;
+    Ok(super::costs::CostImport { campaign_id, date, cost, currency: currency.into_owned(), source, medium, impressions, clicks })
 }
 
 fn personalization(o: &mut Obj<'_>, kind: PersonalizationKind) -> Result<PersonalizationEvent, Rejection> {

@@ -674,3 +674,33 @@ proptest! {
         let _ = decode(&bytes, &c);
     }
 }
+
+#[test]
+fn cost_import_events() {
+    use crate::domain::costs::CostImport;
+    let base = json!({"event_id": "cost-1", "tenant_id": "acme", "timestamp": "2025-12-01T10:00:00.123456789Z",
+                      "event_type": "cost_import", "campaign_id": "spring", "date": "2026-02-28", "cost": 12.5,
+                      "currency": "EUR", "source": "google", "medium": "cpc", "impressions": 1000, "clicks": 40});
+    let e = dec(&base).unwrap();
+    let want = CostImport { campaign_id: "spring".into(), date: "2026-02-28".into(), cost: 12.5, currency: "EUR".into(), source: Some("google".into()), medium: Some("cpc".into()), impressions: Some(1000.0), clicks: Some(40.0) };
+    assert_eq!((e.body, e.ts), (Body::CostImport(want), Ts::new(1_764_583_200, 123_456_789)));
+    let bare = json!({"event_id": "cost-2", "tenant_id": "acme", "timestamp": 0, "event_type": "cost_import", "campaign_id": "c", "date": "2026-01-01", "cost": 0, "currency": "USD"});
+    assert!(matches!(dec(&bare).unwrap().body, Body::CostImport(CostImport { impressions: None, clicks: None, source: None, .. })));
+    for patch in [
+        json!({"campaign_id": ""}),
+        json!({"campaign_id": null}),
+        json!({"date": "2026-02-30"}),
+        json!({"date": 20260228}),
+        json!({"cost": -1}),
+        json!({"cost": "12"}),
+        json!({"cost": null}),
+        json!({"currency": "eur"}),
+        json!({"currency": null}),
+        json!({"impressions": -3}),
+        json!({"clicks": "x"}),
+        json!({"source": ""}),
+        json!({"medium": 4}),
+    ] {
+        assert_eq!(reason(&with(base.clone(), patch.clone())), Reason::Schema, "{patch}");
+    }
+}

@@ -332,6 +332,8 @@ pub enum Body {
     Personalization(PersonalizationEvent),
     ConsentUpdate { customer_id: String, analytics: bool },
     Erasure { customer_id: String },
+    /// An imported daily cost total (docs/collector.md, `cost_import`).
+    CostImport(super::costs::CostImport),
 }
 
 /// One accepted event.

@@ -13,7 +13,9 @@
 //! - `window`: event-time bucket assignment.
 //! - `retention`: the event-time retention horizon of a tenant.
 //! - `governance`: taxonomy templates, tracking-value validation and URL building (issue 20).
+//! - `costs`: imported daily spend and its supersede rule.
 
+pub mod costs;
 pub mod decode;
 pub mod datadriven;
 pub mod event;

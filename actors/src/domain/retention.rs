@@ -82,10 +82,11 @@ pub fn clamp_from(from: Ts, horizon: Option<Ts>) -> Ts {
 }
 
 /// Whether an accepted event moves its tenant's maximum event time. Every
-/// event does except `erasure_request`, whose time is the request's wall clock
-/// (an HTTP erasure of historical data must not expire that data).
+/// event does except `erasure_request` and `cost_import`, whose times are
+/// wall clocks (of the request, of the import): an HTTP erasure or a cost
+/// import next to historical data must not expire that data.
 pub fn advances_max(ev: &Event) -> bool {
-    !matches!(ev.body, Body::Erasure { .. })
+    !matches!(ev.body, Body::Erasure { .. } | Body::CostImport(_))
 }
 
 /// The tenant's maximum event time after accepting `ev`.
@@ -159,5 +160,7 @@ mod tests {
         let erasure = ev(day(500), Body::Erasure { customer_id: "c".into() });
         assert_eq!(next_max(Some(day(60)), &erasure), Some(day(60)));
         assert_eq!(next_max(None, &erasure), None);
+        let cost = ev(day(500), Body::CostImport(crate::domain::costs::CostImport::default()));
+        assert_eq!((next_max(Some(day(60)), &cost), next_min(Some(day(60)), &cost)), (Some(day(60)), Some(day(60))));
     }
 }

@@ -1,10 +1,14 @@
 //! `GET /v1/tenants/{t}/campaigns`: every campaign seen — from campaign events
-//! (lifecycle status, spend and platform-reported metrics, summed deltas) or as a
+//! (lifecycle status, spend and platform-reported metrics, summed deltas), from
+//! imported daily costs (`cost_import`, the surviving total of each day) or as a
 //! campaign key of attributed touchpoints — with its attributed conversions and
-//! revenue under the chosen model and ROAS = attributed revenue / spend.
+//! revenue under the chosen model and ROAS = attributed revenue / spend, where
+//! spend = the campaign events' cost deltas + the imported daily totals in the
+//! report's currency.
 
 use super::attribution::AttributionQuery;
 use super::QueryError;
+use crate::domain::costs::{self, CostDay, ImportedSpend};
 use crate::domain::models::Model;
 use crate::domain::{GroupBy, DIRECT_KEY, NONE_KEY};
 use crate::state::{key, CampaignRec};
@@ -18,12 +22,20 @@ pub struct CampaignRow {
     pub rec: CampaignRec,
     pub attributed_conversions: f64,
     pub attributed_revenue: f64,
+    /// Imported daily totals (in the report's currency).
+    pub imported: ImportedSpend,
 }
 
 impl CampaignRow {
+    /// The campaign events' cost deltas plus the imported daily totals.
+    pub fn spend(&self) -> f64 {
+        self.rec.cost + self.imported.cost
+    }
+
     /// Attributed revenue per unit of spend; `None` without spend.
     pub fn roas(&self) -> Option<f64> {
-        (self.rec.cost > 0.0).then(|| self.attributed_revenue / self.rec.cost)
+        let spend = self.spend();
+        (spend > 0.0).then(|| self.attributed_revenue / spend)
     }
 
     pub fn to_json(&self) -> Value {
@@ -34,8 +46,9 @@ impl CampaignRow {
             "channel": r.channel,
             "status": r.status_at.as_ref().map(|s| s.2.clone()),
             "status_at": r.status_at.as_ref().map(|s| s.0.to_string()),
-            "spend": r.cost,
+            "spend": self.spend(),
             "reported": {"impressions": r.impressions, "clicks": r.clicks, "conversions": r.conversions, "cost": r.cost, "revenue": r.revenue},
+            "imported": {"cost": self.imported.cost, "impressions": self.imported.impressions, "clicks": self.imported.clicks, "days": self.imported.days, "other_currency_days": self.imported.other_currency_days},
             "attributed_conversions": self.attributed_conversions,
             "attributed_revenue": self.attributed_revenue,
             "roas": self.roas(),
@@ -43,20 +56,29 @@ impl CampaignRow {
     }
 }
 
-/// Joins campaign records with the attribution report grouped by campaign.
-/// Pseudo-keys (`(none)`, `(direct)`) are not campaigns and are left out.
-pub fn join(records: Vec<CampaignRec>, attributed: &[crate::domain::report::Row]) -> Vec<CampaignRow> {
+/// Joins campaign records and imported cost days (in `currency`; `None`: all)
+/// with the attribution report grouped by campaign. Pseudo-keys (`(none)`,
+/// `(direct)`) are not campaigns and are left out.
+pub fn join(records: Vec<CampaignRec>, days: &[CostDay], currency: Option<&str>, attributed: &[crate::domain::report::Row]) -> Vec<CampaignRow> {
     let mut rows: BTreeMap<String, CampaignRow> =
         records.into_iter().map(|r| (r.campaign_id.clone(), CampaignRow { rec: r, ..Default::default() })).collect();
+    let mut by_campaign: BTreeMap<&str, Vec<&CostDay>> = BTreeMap::new();
+    for d in days {
+        by_campaign.entry(d.row.campaign_id.as_str()).or_default().push(d);
+    }
+    for (id, ds) in by_campaign {
+        row_of(&mut rows, id).imported = costs::spend(ds, currency);
+    }
     for a in attributed.iter().filter(|a| a.key != NONE_KEY && a.key != DIRECT_KEY) {
-        let row = rows.entry(a.key.clone()).or_insert_with(|| CampaignRow {
-            rec: CampaignRec { campaign_id: a.key.clone(), ..Default::default() },
-            ..Default::default()
-        });
+        let row = row_of(&mut rows, &a.key);
         row.attributed_conversions = a.credit;
         row.attributed_revenue = a.value;
     }
     rows.into_values().collect()
+}
+
+fn row_of<'a>(rows: &'a mut BTreeMap<String, CampaignRow>, id: &str) -> &'a mut CampaignRow {
+    rows.entry(id.to_string()).or_insert_with(|| CampaignRow { rec: CampaignRec { campaign_id: id.to_string(), ..Default::default() }, ..Default::default() })
 }
 
 pub fn campaigns(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<Value, QueryError> {
@@ -68,7 +90,8 @@ pub fn campaigns_in(store: &Store, p: u16, tenant: &str, model: Model, q: &Attri
     let q = AttributionQuery { group_by: GroupBy::Campaign, ..q.clone() };
     let report = super::attribution::attribution_in(store, p, tenant, model, &q, view)?;
     let records: Vec<CampaignRec> = store.prefix_as(&key::campaign_prefix(p, tenant))?;
-    let rows = join(records, &report.rows);
+    let days: Vec<CostDay> = store.prefix_as(&key::cost_day_prefix(p, tenant))?;
+    let rows = join(records, &days, report.currency.as_deref(), &report.rows);
     Ok(json!({
         "tenant": tenant, "model": model.as_str(), "currency": report.currency,
         "from": q.from.to_string(), "to": q.to.to_string(), "lookback_days": q.lookback_days,
@@ -92,12 +115,27 @@ mod tests {
             Row { key: NONE_KEY.into(), credit: 2.0, value: 10.0 },
             Row { key: DIRECT_KEY.into(), credit: 1.0, value: 5.0 },
         ];
-        let rows = join(vec![spring, idle], &attributed);
+        let rows = join(vec![spring, idle], &[], None, &attributed);
         let ids: Vec<&str> = rows.iter().map(|r| r.rec.campaign_id.as_str()).collect();
         assert_eq!(ids, ["idle", "organic", "spring"]);
         assert_eq!(rows[2].roas(), Some(1.5));
         assert_eq!(rows[0].roas(), Some(0.0));
         assert_eq!(rows[1].roas(), None, "no spend, no ROAS");
         assert_eq!((rows[2].attributed_conversions, rows[1].attributed_revenue), (1.5, 40.0));
+    }
+
+    #[test]
+    fn imported_days_add_to_the_deltas_in_the_report_currency() {
+        use crate::domain::costs::CostImport;
+        use crate::domain::Ts;
+        let day = |c: &str, date: &str, cost: f64, cur: &str| CostDay { imported_at: Ts::new(1, 0), event_id: format!("{c}{date}"), row: CostImport { campaign_id: c.into(), date: date.into(), cost, currency: cur.into(), clicks: Some(3.0), ..Default::default() } };
+        let spring = CampaignRec { campaign_id: "spring".into(), cost: 100.0, ..Default::default() };
+        let days = [day("spring", "2026-01-01", 50.0, "USD"), day("spring", "2026-01-02", 70.0, "EUR"), day("fall", "2026-01-01", 20.0, "USD")];
+        let attributed = vec![Row { key: "spring".into(), credit: 1.0, value: 300.0 }];
+        let rows = join(vec![spring], &days, Some("USD"), &attributed);
+        let (fall, spring) = (&rows[0], &rows[1]);
+        assert_eq!((spring.spend(), spring.roas(), spring.imported.other_currency_days, spring.imported.clicks), (150.0, Some(2.0), 1, 3.0));
+        assert_eq!((fall.rec.campaign_id.as_str(), fall.spend(), fall.roas()), ("fall", 20.0, Some(0.0)));
+        assert_eq!(spring.to_json()["spend"], 150.0);
     }
 }

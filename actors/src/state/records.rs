@@ -258,6 +258,12 @@ pub mod key {
     pub fn campaign_prefix(p: u16, tenant: &str) -> Vec<u8> {
         t(p, Space::Campaign, tenant).into_vec()
     }
+    pub fn cost_day(p: u16, tenant: &str, campaign_id: &str, date: &str) -> Vec<u8> {
+        t(p, Space::CostDay, tenant).str0(campaign_id).bytes(date.as_bytes()).into_vec()
+    }
+    pub fn cost_day_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::CostDay, tenant).into_vec()
+    }
     pub fn variant(p: u16, tenant: &str, variant_id: &str) -> Vec<u8> {
         t(p, Space::Variant, tenant).bytes(variant_id.as_bytes()).into_vec()
     }

@@ -319,6 +319,15 @@ impl<'a> TenantState<'a> {
         self.txn.put_as(key::campaign(self.partition, self.tenant, &rec.campaign_id), rec)
     }
 
+    /// The surviving import of (campaign, date).
+    pub fn cost_day(&self, campaign_id: &str, date: &str) -> Result<Option<crate::domain::costs::CostDay>, StorageError> {
+        self.txn.get_as(&key::cost_day(self.partition, self.tenant, campaign_id, date))
+    }
+
+    pub fn put_cost_day(&mut self, day: &crate::domain::costs::CostDay) -> Result<(), StorageError> {
+        self.txn.put_as(key::cost_day(self.partition, self.tenant, &day.row.campaign_id, &day.row.date), day)
+    }
+
     pub fn mark_meta_dirty(&mut self) {
         self.meta_dirty = true;
     }

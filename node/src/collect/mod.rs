@@ -1,9 +1,11 @@
 //! The collector: Segment-compatible tracking calls mapped onto events.md
-//! events (`mapping`), channel grouping for web events (`channel`), the
-//! per-tenant write keys and conversion mappings, and the collector's metrics.
+//! events (`mapping`), channel grouping for web events (`channel`), cost
+//! imports (`costs`), the per-tenant write keys and conversion mappings, and
+//! the collector's metrics.
 //! The HTTP side is `http::collect`.
 
 pub mod channel;
+pub mod costs;
 pub mod mapping;
 
 use crate::config::{NodeConfig, Secret};
@@ -82,7 +84,7 @@ pub const PRODUCE_DURATION: &str = "touchline_collect_produce_duration_seconds";
 /// Describes the collector's metric families (after the recorder is installed).
 pub fn register_metrics() {
     use metrics::{describe_counter, describe_histogram, Unit};
-    describe_counter!(REQUESTS, Unit::Count, "Collector requests by route (track, identify, page, screen, alias, batch).");
+    describe_counter!(REQUESTS, Unit::Count, "Collector requests by route (track, identify, page, screen, alias, batch, costs).");
     describe_counter!(EVENTS, Unit::Count, "Events the collector produced and Kafka acknowledged, by events.md type.");
     describe_counter!(REJECTED, Unit::Count, "Collector requests rejected, by reason (unauthorized, invalid, too_large, produce).");
     describe_histogram!(PRODUCE_DURATION, Unit::Seconds, "Time from the first record of a collector request produced to the last acknowledged.");

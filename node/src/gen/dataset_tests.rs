@@ -25,6 +25,7 @@ fn body_kind(b: &Body) -> &'static str {
         Body::Personalization(_) => "personalization",
         Body::ConsentUpdate { .. } => "consent_update",
         Body::Erasure { .. } => "erasure",
+        Body::CostImport(_) => "cost_import",
     }
 }
 

@@ -1,9 +1,10 @@
 //! `POST /v1/collect/{track,identify,page,screen,alias,batch}`: Segment's HTTP
-//! Tracking API on the node's listener. A write key (HTTP Basic user, or
-//! `writeKey` in the body) picks the tenant; every message is validated and
-//! mapped first (a batch is all-or-nothing), then all are produced to the
-//! events topic and the answer is 200 `{"success": true}` only once Kafka
-//! acknowledged every one of them.
+//! Tracking API on the node's listener, and `POST /v1/collect/costs` (cost
+//! import: CSV or JSON daily totals). A write key (HTTP Basic user, or
+//! `writeKey` in a JSON body) picks the tenant; every message or row is
+//! validated and mapped first (a batch or a file is all-or-nothing), then all
+//! are produced to the events topic and the answer is 200 `{"success": true}`
+//! only once Kafka acknowledged every one of them.
 
 use super::error::{ApiError, ErrorCode};
 use super::{json_response, AppState};
@@ -20,17 +21,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use touchline_actors::domain::Ts;
 
-const CALLS: [&str; 6] = ["track", "identify", "page", "screen", "alias", "batch"];
+const CALLS: [&str; 7] = ["track", "identify", "page", "screen", "alias", "batch", "costs"];
 
 pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) -> Result<Response<Full<Bytes>>, ApiError> {
     let Some(call) = CALLS.iter().copied().find(|c| *c == call) else {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no collector call {call:?} (one of {})", CALLS.join(", "))));
     };
+    if parts.method == Method::OPTIONS {
+        return Ok(preflight());
+    }
     if parts.method != Method::POST {
         return Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} /v1/collect/{call} (POST only)", parts.method)));
     }
     metrics::counter!(collect::REQUESTS, "route" => call).increment(1);
-    let result = collect(&state, &parts, &body, call).await;
+    let result = if call == "costs" { import_costs(&state, &parts, &body).await } else { collect(&state, &parts, &body, call).await };
     if let Err((reason, _)) = &result {
         metrics::counter!(collect::REJECTED, "reason" => *reason).increment(1);
     }
@@ -39,36 +43,99 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) 
 
 type Rejection = (&'static str, ApiError);
 
+/// Web pages post from their own origin (a write key is public, as Segment's
+/// is): every collector answer, errors included, lets any origin read it.
+pub fn allow_any_origin(resp: &mut Response<Full<Bytes>>) {
+    resp.headers_mut().insert(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN, hyper::header::HeaderValue::from_static("*"));
+}
+
+/// The CORS preflight of a collector call: POST with the headers the calls
+/// use (a JSON body, Basic auth, gzip), cached by the browser for a day.
+fn preflight() -> Response<Full<Bytes>> {
+    use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE};
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    let h = resp.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST, OPTIONS"));
+    h.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, Content-Encoding"));
+    h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    resp
+}
+
 fn invalid(message: String) -> Rejection {
     ("invalid", ApiError::new(ErrorCode::BadRequest, message))
 }
 
-async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> Result<Response<Full<Bytes>>, Rejection> {
-    let limit = if call == "batch" { MAX_BATCH_BYTES } else { MAX_EVENT_BYTES };
-    let too_large = |what: &str| ("too_large", ApiError::new(ErrorCode::TooLarge, format!("{what} over {limit} bytes")));
+/// The request body, gunzipped when `Content-Encoding: gzip`, at most `limit` bytes.
+fn decoded_body(parts: &Parts, body: &Bytes, limit: usize) -> Result<Bytes, Rejection> {
     let gzip = parts.headers.get(hyper::header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let raw = if gzip {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1).read_to_end(&mut out).map_err(|e| invalid(format!("body: not valid gzip: {e}")))?;
-        out
+        Bytes::from(out)
     } else {
-        body.to_vec()
+        body.clone()
     };
     if raw.len() > limit {
-        return Err(too_large("body"));
+        return Err(("too_large", ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes"))));
     }
+    Ok(raw)
+}
+
+async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> Result<Response<Full<Bytes>>, Rejection> {
+    let limit = if call == "batch" { MAX_BATCH_BYTES } else { MAX_EVENT_BYTES };
+    let raw = decoded_body(parts, body, limit)?;
     let doc: Value = serde_json::from_slice(&raw).map_err(|e| invalid(format!("body: not valid JSON: {e}")))?;
     let Value::Object(doc) = doc else { return Err(invalid("body: must be a JSON object".into())) };
     let tenant = authenticate(state, parts, &doc)?;
 
     // Validate and map everything before producing anything.
     let events = map_all(state, &tenant, call, doc)?;
+    produce(state, &tenant, &events).await?;
+    Ok(json_response(StatusCode::OK, &json!({"success": true})))
+}
 
+/// `POST /v1/collect/costs`: CSV (`Content-Type: text/csv`, or a body not
+/// starting with `[`/`{`) or JSON (an array of rows, or `{"rows": [...],
+/// "writeKey"?}`); every row checked before any is produced.
+async fn import_costs(state: &AppState, parts: &Parts, body: &Bytes) -> Result<Response<Full<Bytes>>, Rejection> {
+    use crate::collect::costs::{self, ImportError};
+    let raw = decoded_body(parts, body, state.limits.cost_import_max_bytes)?;
+    let max_rows = state.limits.cost_import_max_rows;
+    let content_type = parts.headers.get(hyper::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let first = raw.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let is_json = content_type.contains("json") || (!content_type.contains("csv") && matches!(first, Some(b'[' | b'{')));
+    let (doc, parsed) = if is_json {
+        let doc: Value = serde_json::from_slice(&raw).map_err(|e| invalid(format!("body: not valid JSON: {e}")))?;
+        let rows = match &doc {
+            Value::Array(rows) => rows.as_slice(),
+            Value::Object(o) => o.get("rows").and_then(Value::as_array).map(Vec::as_slice).ok_or_else(|| invalid("field `rows`: is required and must be an array".into()))?,
+            _ => return Err(invalid("body: must be an array of rows or an object with `rows`".into())),
+        };
+        let parsed = costs::parse_json(rows, max_rows);
+        (doc.as_object().cloned().unwrap_or_default(), parsed)
+    } else {
+        (Map::new(), costs::parse_csv(&raw, max_rows))
+    };
+    // Authentication before the rows' verdict, so an unauthenticated caller learns nothing of the file.
+    let tenant = authenticate(state, parts, &doc)?;
+    let rows = parsed.map_err(|e| match e {
+        ImportError::TooManyRows(_) => ("too_large", ApiError::new(ErrorCode::TooLarge, e.to_string())),
+        ImportError::Invalid { .. } => invalid(e.to_string()),
+    })?;
+    let imported_at = Ts::now();
+    let events: Vec<Value> = rows.iter().map(|r| costs::event(&tenant, imported_at, r)).collect();
+    produce(state, &tenant, &events).await?;
+    Ok(json_response(StatusCode::OK, &json!({"success": true, "rows": rows.len(), "imported_at": imported_at.to_string()})))
+}
+
+/// Produces `events` to the tenant's partition and waits for every ack.
+async fn produce(state: &AppState, tenant: &str, events: &[Value]) -> Result<(), Rejection> {
     let producer = state.events.as_ref().ok_or_else(|| ("produce", ApiError::new(ErrorCode::Unavailable, "no event producer on this node")))?;
     let timeout = Duration::from_millis(state.limits.request_timeout_ms);
     let started = Instant::now();
     let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).unwrap_or_default()).collect();
-    let sends = payloads.iter().map(|p| producer.send(&tenant, p, timeout));
+    let sends = payloads.iter().map(|p| producer.send(tenant, p, timeout));
     let results = futures::future::join_all(sends).await;
     metrics::histogram!(collect::PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
     if let Some(e) = results.into_iter().find_map(Result::err) {
@@ -78,13 +145,13 @@ async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> R
             ClusterError::Kafka(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => ErrorCode::Overloaded,
             _ => ErrorCode::Unavailable,
         };
-        return Err(("produce", ApiError::new(code, format!("Kafka did not acknowledge the events (re-send: the messageIds make it safe): {e}"))));
+        return Err(("produce", ApiError::new(code, format!("Kafka did not acknowledge the events (re-sending is safe: messageIds dedup, a re-imported day supersedes): {e}"))));
     }
-    for e in &events {
+    for e in events {
         let kind = e.get("event_type").and_then(Value::as_str).unwrap_or("unknown").to_string();
         metrics::counter!(collect::EVENTS, "type" => kind).increment(1);
     }
-    Ok(json_response(StatusCode::OK, &json!({"success": true})))
+    Ok(())
 }
 
 /// Every message of the request validated and mapped (nothing is produced
@@ -95,13 +162,18 @@ fn map_all(state: &AppState, tenant: &str, call: &str, doc: Map<String, Value>) 
     let cx = MapContext { tenant, received_at, conversion: &conversion, channel_rules: state.collect.channel_rules(tenant) };
     let mut events = Vec::new();
     if call == "batch" {
-        let items = doc.get("batch").and_then(Value::as_array).ok_or_else(|| invalid("field `batch`: is required and must be an array".into()))?;
-        let shared = doc.get("context").and_then(Value::as_object);
-        for (i, item) in items.iter().enumerate() {
-            if serde_json::to_vec(item).map_or(0, |v| v.len()) > MAX_EVENT_BYTES {
+        let mut doc = doc;
+        let Some(Value::Array(items)) = doc.remove("batch") else { return Err(invalid("field `batch`: is required and must be an array".into())) };
+        let shared = match doc.remove("context") {
+            Some(Value::Object(c)) => Some(c),
+            _ => None,
+        };
+        events.reserve(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            if json_len(&item) > MAX_EVENT_BYTES {
                 return Err(("too_large", ApiError::new(ErrorCode::TooLarge, format!("batch[{i}]: over {MAX_EVENT_BYTES} bytes"))));
             }
-            let item = with_context(item, shared);
+            let item = with_context(item, shared.as_ref());
             let kind = item.get("type").and_then(Value::as_str).ok_or_else(|| invalid(format!("batch[{i}].type: is required (track, identify, page, screen or alias)")))?;
             let ev = map_message(kind, &item, &cx).map_err(|e| invalid(format!("batch[{i}].{}: {}", e.field, e.message)))?;
             events.push(ev);
@@ -131,13 +203,36 @@ fn authenticate(state: &AppState, parts: &Parts, doc: &Map<String, Value>) -> Re
 }
 
 /// `item` with the batch's top-level `context` merged in (the item's own keys win).
-fn with_context(item: &Value, shared: Option<&Map<String, Value>>) -> Value {
-    let (Some(shared), Some(obj)) = (shared, item.as_object()) else { return item.clone() };
-    let mut ctx = shared.clone();
-    if let Some(own) = obj.get("context").and_then(Value::as_object) {
-        ctx.extend(own.iter().map(|(k, v)| (k.clone(), v.clone())));
+fn with_context(item: Value, shared: Option<&Map<String, Value>>) -> Value {
+    match (shared, item) {
+        (Some(shared), Value::Object(mut obj)) => {
+            let mut ctx = match obj.remove("context") {
+                Some(Value::Object(own)) => own,
+                _ => Map::new(),
+            };
+            for (k, v) in shared {
+                ctx.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            obj.insert("context".into(), Value::Object(ctx));
+            Value::Object(obj)
+        }
+        (_, item) => item,
     }
-    let mut out = obj.clone();
-    out.insert("context".into(), Value::Object(ctx));
-    Value::Object(out)
+}
+
+/// The serialized length of `v`, without building the bytes.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }

@@ -68,6 +68,11 @@ impl Report {
                 ("reported_conversions", Row("/reported/conversions")),
                 ("reported_cost", Row("/reported/cost")),
                 ("reported_revenue", Row("/reported/revenue")),
+                ("imported_cost", Row("/imported/cost")),
+                ("imported_impressions", Row("/imported/impressions")),
+                ("imported_clicks", Row("/imported/clicks")),
+                ("imported_days", Row("/imported/days")),
+                ("imported_other_currency_days", Row("/imported/other_currency_days")),
                 ("attributed_conversions", Row("/attributed_conversions")),
                 ("attributed_revenue", Row("/attributed_revenue")),
                 ("roas", Row("/roas")),
@@ -295,12 +300,13 @@ mod tests {
     fn campaigns_flatten_the_reported_metrics_and_nulls_are_empty() {
         let body = json!({"campaigns": [{"campaign_id": "spring, 2026", "name": null, "channel": "email", "status": "launched", "status_at": "2026-11-01T10:00:00Z",
             "spend": 150.0, "reported": {"impressions": 1500, "clicks": null, "conversions": 3, "cost": 150.0, "revenue": 0.0},
+            "imported": {"cost": 0.0, "impressions": 0.0, "clicks": 0.0, "days": 0, "other_currency_days": 1},
             "attributed_conversions": 2.5, "attributed_revenue": 320.0, "roas": null}]});
         let t = text(Report::Campaigns, body);
         assert_eq!(
             t,
-            "campaign_id,name,channel,status,status_at,spend,reported_impressions,reported_clicks,reported_conversions,reported_cost,reported_revenue,attributed_conversions,attributed_revenue,roas\r\n\
-             \"spring, 2026\",,email,launched,2026-11-01T10:00:00Z,150.0,1500,,3,150.0,0.0,2.5,320.0,\r\n"
+            "campaign_id,name,channel,status,status_at,spend,reported_impressions,reported_clicks,reported_conversions,reported_cost,reported_revenue,imported_cost,imported_impressions,imported_clicks,imported_days,imported_other_currency_days,attributed_conversions,attributed_revenue,roas\r\n\
+             \"spring, 2026\",,email,launched,2026-11-01T10:00:00Z,150.0,1500,,3,150.0,0.0,0.0,0.0,0.0,0,1,2.5,320.0,\r\n"
         );
     }
 

@@ -164,6 +164,9 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<B
     if v1 {
         forward::mark_served_by(&mut resp, &state.node_id);
     }
+    if route == "collect" {
+        collect::allow_any_origin(&mut resp);
+    }
     metrics::histogram!(touchline_actors::metrics::HTTP_DURATION, "route" => route).record(started.elapsed().as_secs_f64());
     resp
 }
@@ -171,7 +174,11 @@ async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Full<B
 async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ApiError> {
     let (parts, body) = req.into_parts();
     // Bounded body: we read at most max_body_bytes (+1 to detect overflow).
-    let limit = if parts.uri.path().starts_with("/v1/collect/") { crate::collect::MAX_BATCH_BYTES } else { state.limits.max_body_bytes };
+    let limit = match parts.uri.path() {
+        "/v1/collect/costs" => state.limits.cost_import_max_bytes,
+        p if p.starts_with("/v1/collect/") => crate::collect::MAX_BATCH_BYTES,
+        _ => state.limits.max_body_bytes,
+    };
     if let Some(len) = parts.headers.get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()) {
         if len > limit {
             return Err(ApiError::new(ErrorCode::TooLarge, format!("body over {limit} bytes")));
