@@ -1,7 +1,11 @@
 //! `GET /v1/tenants/{t}/cohorts`: persons grouped by the day or ISO week of
 //! their first (consented) touchpoint × a dimension of that touchpoint, with
 //! converted persons, conversions and revenue (report currency, all time).
-//! Two sequential scans of the tenant's timelines; no per-person lookups.
+//! Over the deterministic persons: one pass over the tenant's path summaries
+//! (`crate::state::summary`, a pure function of the records, in key order),
+//! and none when no cohort starts in the range; a person's consent is read
+//! only when it has a touchpoint in the range's cohorts. Over final persons
+//! (probabilistic links): two sequential scans of the tenant's timelines.
 
 use super::consent::ConsentCache;
 use super::QueryError;
@@ -41,10 +45,96 @@ pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<V
 /// [`cohorts`] over the final persons of `view`: a final person's first
 /// touchpoint is the first of all its members'.
 pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Option<&super::linking::FinalPersons>) -> Result<Value, QueryError> {
-    let group = |person: u64| view.map_or(person, |v| v.group_of(person));
     let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
     let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
+    let cells = match (view, first_touch_window(q)) {
+        // No cohort starts in the range: no person can be in it.
+        (_, None) => BTreeMap::new(),
+        (None, Some(window)) => cells_from_summaries(store, p, tenant, q, currency.as_deref(), &mut consent, window)?,
+        (Some(_), Some(_)) => cells_from_records(store, p, tenant, q, currency.as_deref(), &mut consent, view)?,
+    };
+    let rows: Vec<Value> = cells
+        .into_iter()
+        .map(|((start, k), c)| {
+            json!({"cohort_start": Ts::new(start, 0).to_string(), "key": k, "persons": c.persons,
+                   "converted_persons": c.converted, "conversions": c.conversions, "revenue": c.revenue.value()})
+        })
+        .collect();
+    Ok(json!({
+        "tenant": tenant, "cohort": q.cohort.as_str(), "by": q.by.as_str(), "currency": currency,
+        "from": q.from.to_string(), "to": q.to.to_string(), "rows": rows,
+    }))
+}
+
+/// The first-touchpoint times `[lo, hi)` whose cohort starts in `[from, to)`:
+/// from the first cohort start at or after `from` to the end of the last one
+/// starting before `to`; `None` when no cohort starts in the range.
+pub fn first_touch_window(q: &CohortQuery) -> Option<(Ts, Ts)> {
+    if q.from >= q.to {
+        return None;
+    }
+    let w = q.cohort.width_secs();
+    let mut first = bucket_start(q.from, q.cohort);
+    if Ts::new(first, 0) < q.from {
+        first += w;
+    }
+    let last = bucket_start(Ts::from_nanos(q.to.as_nanos() - 1), q.cohort);
+    (first <= last).then(|| (Ts::new(first, 0), Ts::new(last + w, 0)))
+}
+
+type Cells = BTreeMap<(i64, String), Cell>;
+
+/// The cells over the deterministic persons, from one pass over the tenant's
+/// summaries: a person's first touchpoint is the first of its summary (key
+/// order) that is retained and its consent covers; only a person with a
+/// touchpoint in `window` can have its first one there.
+fn cells_from_summaries(store: &Store, p: u16, tenant: &str, q: &CohortQuery, currency: Option<&str>, consent: &mut ConsentCache, window: (Ts, Ts)) -> Result<Cells, QueryError> {
+    let prefix = crate::state::key::summary_prefix(p, tenant);
+    let mut c = store.cursor(&prefix, &touchline_storage::keys::prefix_end(&prefix));
+    let mut cells = Cells::new();
+    while let Some((k, v)) = c.current() {
+        let Some(person) = person_in_key(k, prefix.len()) else {
+            c.next();
+            continue;
+        };
+        let s = super::sweep::person_summary(store, p, tenant, person, k, v)?;
+        let at = s.touches.partition_point(|t| t.ts < window.0);
+        if s.touches.get(at).is_some_and(|t| t.ts < window.1) {
+            let mut first = None;
+            for t in s.touches.iter().filter(|t| retained(t.ts, q.horizon)) {
+                if consent.allows(person, t.ts)? {
+                    first = Some(t);
+                    break;
+                }
+            }
+            if let Some(t) = first.filter(|t| t.ts >= window.0 && t.ts < window.1) {
+                let cell = cells.entry((bucket_start(t.ts, q.cohort), s.key(t, q.by).to_string())).or_default();
+                cell.persons += 1;
+                let (mut n, mut value) = (0, ExactSum::new());
+                for sc in s.convs.iter().filter(|sc| currency == Some(s.currency(sc)) && retained(sc.ts, q.horizon)) {
+                    if consent.allows(person, sc.ts)? {
+                        n += 1;
+                        value.add(sc.value);
+                    }
+                }
+                if n > 0 {
+                    cell.converted += 1;
+                    cell.conversions += n;
+                    cell.revenue.add(value.value());
+                }
+            }
+        }
+        c.next();
+    }
+    c.status()?;
+    Ok(cells)
+}
+
+/// The cells over the final persons of `view`, from the records: a final
+/// person's first touchpoint is the first of all its members' (ties by event id).
+fn cells_from_records(store: &Store, p: u16, tenant: &str, q: &CohortQuery, currency: Option<&str>, consent: &mut ConsentCache, view: Option<&super::linking::FinalPersons>) -> Result<Cells, QueryError> {
+    let group = |person: u64| view.map_or(person, |v| v.group_of(person));
     let mut err: Option<QueryError> = None;
 
     // 1. First consented touchpoint per person: timelines are sorted by (person, ts, event_id).
@@ -97,7 +187,7 @@ pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Op
 
     // 2. Conversions of those persons in the report currency.
     let mut per_person: HashMap<u64, (u64, ExactSum)> = HashMap::new();
-    if let Some(cur) = &currency {
+    if let Some(cur) = currency {
         let cprefix = KeyBuf::space(p, Space::Conversion).tenant(tenant).into_vec();
         store.scan_prefix(&cprefix, |k, v| {
             let Some(person) = person_in_key(k, cprefix.len()).map(group) else { return true };
@@ -111,7 +201,7 @@ pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Op
                     return false;
                 }
             };
-            if &c.conversion.currency != cur || !retained(c.ts, q.horizon) {
+            if c.conversion.currency != cur || !retained(c.ts, q.horizon) {
                 return true;
             }
             match consent.allows_in_scan(person, c.ts, &mut err) {
@@ -131,7 +221,7 @@ pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Op
     }
 
     // 3. Roll up per (cohort start, key).
-    let mut cells: BTreeMap<(i64, String), Cell> = BTreeMap::new();
+    let mut cells = Cells::new();
     for (person, (start, k)) in first {
         let cell = cells.entry((start, k)).or_default();
         cell.persons += 1;
@@ -141,15 +231,9 @@ pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Op
             cell.revenue.add(value.value());
         }
     }
-    let rows: Vec<Value> = cells
-        .into_iter()
-        .map(|((start, k), c)| {
-            json!({"cohort_start": Ts::new(start, 0).to_string(), "key": k, "persons": c.persons,
-                   "converted_persons": c.converted, "conversions": c.conversions, "revenue": c.revenue.value()})
-        })
-        .collect();
-    Ok(json!({
-        "tenant": tenant, "cohort": q.cohort.as_str(), "by": q.by.as_str(), "currency": currency,
-        "from": q.from.to_string(), "to": q.to.to_string(), "rows": rows,
-    }))
+    Ok(cells)
 }
+
+#[cfg(test)]
+#[path = "cohorts_tests.rs"]
+mod tests;
