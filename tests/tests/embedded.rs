@@ -41,3 +41,33 @@ async fn gen_feeds_a_node_on_its_embedded_broker() {
     let rows = assert_matches_reference(&node, &reference, &standard_queries(&reference.tenants(), from, to)).await;
     assert!(rows > 0, "no report rows compared");
 }
+
+/// The demo on a dataset larger than the embedded broker keeps per partition
+/// (librdkafka's mock cluster drops the oldest records past 100 000 or 5 MiB,
+/// consumed or not): one tenant, so every record lands on one partition
+/// (~8 MiB). The demo feeds it in steps the node has consumed, and its table
+/// counts every conversion of the batch reference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_loses_nothing_past_the_embedded_brokers_retention() {
+    let (persons, partitions) = (3000, 4);
+    let data = DatasetSpec { seed: 7, tenants: 1, persons, partitions, ..DatasetSpec::default() };
+    let records = generate(&data);
+    let bytes: usize = records.iter().map(|r| r.value.len()).sum();
+    assert!(bytes > 5 << 20, "the dataset ({bytes} bytes) fits the mock's 5 MiB per partition: it proves nothing");
+    let out = Command::new(touchline_bin())
+        .args(["demo", "--persons", &persons.to_string(), "--tenants", "1", "--seed", "7", "--partitions", &partitions.to_string()])
+        .output()
+        .expect("run touchline demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "touchline demo failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+
+    let reference = reference::build(&as_partitioned(&records, partitions), partitions);
+    let tenant = reference.tenants().into_iter().next().expect("a tenant");
+    let from = touchline_actors::domain::Ts::from_millis(data.start_ms);
+    let to = from.plus_secs((data.span_days + 31) * 86_400);
+    let want = reference.attribution(&reference::RefQuery::new(&tenant, "linear", from, to))["conversions"].as_u64().expect("reference conversions");
+    let line = stdout.lines().find(|l| l.starts_with(&format!("tenant {tenant}: "))).unwrap_or_else(|| panic!("no table for {tenant}: {stdout}"));
+    let got: u64 = line.split_whitespace().nth(2).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no conversion count in {line:?}"));
+    assert!(want > 100, "too few conversions to compare ({want})");
+    assert_eq!(got, want, "the demo counted {got} conversions, the batch reference {want}: {line}");
+}
