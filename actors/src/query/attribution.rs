@@ -56,18 +56,7 @@ pub fn conversions_with_paths_in(store: &Store, p: u16, tenant: &str, q: &Attrib
     let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
     let Some(cur) = currency.clone() else { return Ok((None, Vec::new())) };
-    let start = key::conv_by_time_at(p, tenant, clamp_from(q.from, q.horizon));
-    let end = key::conv_by_time_at(p, tenant, q.to.max(clamp_from(q.from, q.horizon)));
-    let prefix_len = key::conv_by_time_prefix(p, tenant).len();
-    let mut index: Vec<(Ts, ConvIndexRec)> = Vec::new();
-    store.scan_as::<ConvIndexRec>(&start, &end, |k, rec| {
-        if let Some(ts) = crate::state::tenant::ts_in_key(k, prefix_len) {
-            if rec.currency == cur {
-                index.push((ts, rec));
-            }
-        }
-        true
-    })?;
+    let index = conversions_in_range(store, p, tenant, q, &cur)?;
     let lookback = q.lookback_days.saturating_mul(86_400);
     let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
     let mut out = Vec::with_capacity(index.len());
@@ -88,6 +77,24 @@ pub fn conversions_with_paths_in(store: &Store, p: u16, tenant: &str, q: &Attrib
         out.push(ConversionPath { person: rec.person, ts, value: rec.value, touches, late: rec.late });
     }
     Ok((currency, out))
+}
+
+/// The tenant's conversions in currency `cur` in `q`'s range (cut at the
+/// retention horizon), from the time index, in (ts, event_id) order.
+pub fn conversions_in_range(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, cur: &str) -> Result<Vec<(Ts, ConvIndexRec)>, QueryError> {
+    let start = key::conv_by_time_at(p, tenant, clamp_from(q.from, q.horizon));
+    let end = key::conv_by_time_at(p, tenant, q.to.max(clamp_from(q.from, q.horizon)));
+    let prefix_len = key::conv_by_time_prefix(p, tenant).len();
+    let mut index: Vec<(Ts, ConvIndexRec)> = Vec::new();
+    store.scan_as::<ConvIndexRec>(&start, &end, |k, rec| {
+        if let Some(ts) = crate::state::tenant::ts_in_key(k, prefix_len) {
+            if rec.currency == cur {
+                index.push((ts, rec));
+            }
+        }
+        true
+    })?;
+    Ok(index)
 }
 
 /// Credits of a rule-based model over prepared conversion paths.

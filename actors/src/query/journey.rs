@@ -1,7 +1,10 @@
 //! `GET /v1/tenants/{t}/journeys/{j}/performance`: per composite key and bucket,
 //! touches / impressions / clicks from the window counters, plus conversions and
 //! revenue under `last_touch` (default lookback, default currency), bucketed at
-//! the conversion's time under the key of its last touchpoint.
+//! the conversion's time under the key of its last touchpoint. Over the
+//! deterministic persons the last touchpoints come from the persons' path
+//! summaries (one sorted pass, no timeline reads); over final persons from
+//! their members' records.
 //!
 //! 5-second buckets are kept only for `engine.window_5s_retention_hours`
 //! behind the tenant's newest event time (README, "Windows"): a `5s` query
@@ -57,6 +60,24 @@ pub fn performance_in(
     horizons: Horizons,
     view: Option<&super::linking::FinalPersons>,
 ) -> Result<Value, QueryError> {
+    performance_from(store, p, tenant, journey, g, (from, to), lookback_days, horizons, view, view.is_none())
+}
+
+/// [`performance_in`]; `summaries`: the conversions' last touchpoints from the
+/// persons' summaries (deterministic persons only), else from their records.
+#[allow(clippy::too_many_arguments)]
+fn performance_from(
+    store: &Store,
+    p: u16,
+    tenant: &str,
+    journey: &str,
+    g: Granularity,
+    (from, to): (Ts, Ts),
+    lookback_days: i64,
+    horizons: Horizons,
+    view: Option<&super::linking::FinalPersons>,
+    summaries: bool,
+) -> Result<Value, QueryError> {
     let (requested, horizon) = (from, horizons.retention);
     let from = if g == Granularity::FiveSeconds { crate::domain::retention::clamp_from(from, horizons.window_5s) } else { from };
     let mut buckets: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
@@ -83,32 +104,39 @@ pub fn performance_in(
         currency: None,
         horizon,
     };
-    let (_, convs) = super::attribution::conversions_with_paths_in(store, p, tenant, &q, view)?;
-    for c in convs {
-        let b = bucket_start(c.ts, g);
+    let mut count = |ts: Ts, late: bool, value: f64, composite: String| {
+        let b = bucket_start(ts, g);
         // Late conversions skip the 5-second windows, as late touches do.
-        if Ts::new(b, 0) < from || Ts::new(b, 0) >= to || (c.late && g == Granularity::FiveSeconds) {
-            continue;
+        if Ts::new(b, 0) < from || Ts::new(b, 0) >= to || (late && g == Granularity::FiveSeconds) {
+            return;
         }
-        let Some(last) = c.touches.last() else { continue };
-        // Re-read the last touch for its composite key (from the member of
-        // the final person whose timeline holds it).
-        let members = super::linking::members(view, c.person);
-        let mut found = None;
-        for m in members {
-            let tk = key::touch(p, tenant, m, last.0, &last.3);
-            if let Some(raw) = store.get(&tk)? {
-                found = Some(codec::decode::<TouchRec>(&tk, &raw)?);
-                break;
+        let e = buckets.entry((b, composite)).or_default();
+        e.conversions += 1;
+        e.revenue.add(value);
+    };
+    if summaries {
+        for (ts, late, value, composite) in last_touches_from_summaries(store, p, tenant, &q, journey)? {
+            count(ts, late, value, composite);
+        }
+    } else {
+        let (_, convs) = super::attribution::conversions_with_paths_in(store, p, tenant, &q, view)?;
+        for c in convs {
+            let Some(last) = c.touches.last() else { continue };
+            // Re-read the last touch for its composite key (from the member of
+            // the final person whose timeline holds it).
+            let mut found = None;
+            for m in super::linking::members(view, c.person) {
+                let tk = key::touch(p, tenant, m, last.0, &last.3);
+                if let Some(raw) = store.get(&tk)? {
+                    found = Some(codec::decode::<TouchRec>(&tk, &raw)?);
+                    break;
+                }
+            }
+            let Some(t) = found else { continue };
+            if t.touch.dims.journey.as_deref().unwrap_or("-") == journey {
+                count(c.ts, c.late, c.value, t.touch.composite_key());
             }
         }
-        let Some(t) = found else { continue };
-        if t.touch.dims.journey.as_deref().unwrap_or("-") != journey {
-            continue;
-        }
-        let e = buckets.entry((b, t.touch.composite_key())).or_default();
-        e.conversions += 1;
-        e.revenue.add(c.value);
     }
     let rows: Vec<Value> = buckets
         .into_iter()
@@ -122,6 +150,59 @@ pub fn performance_in(
         })
         .collect();
     Ok(json!({"tenant": tenant, "journey": journey, "granularity": g.as_str(), "from": requested.to_string(), "to": to.to_string(), "buckets": rows}))
+}
+
+/// The conversions of the report currency in `q`'s range whose last
+/// touchpoint (the last of its lookback path its consent covers) belongs to
+/// `journey`: (time, late, value, composite key of that touchpoint), read from
+/// the deterministic persons' summaries in one sorted pass, as
+/// `conversions_with_paths` and the touchpoint records give them.
+fn last_touches_from_summaries(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, journey: &str) -> Result<Vec<(Ts, bool, f64, String)>, QueryError> {
+    let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
+    let Some(cur) = q.currency.clone().or_else(|| meta.default_currency()) else { return Ok(Vec::new()) };
+    let mut consent = super::consent::ConsentCache::new(store, p, tenant, &meta);
+    let mut convs = Vec::new();
+    for (ts, rec) in super::attribution::conversions_in_range(store, p, tenant, q, &cur)? {
+        if consent.allows(rec.person, ts)? {
+            convs.push((rec.person, ts, rec));
+        }
+    }
+    convs.sort_by_key(|c| c.0);
+    let lookback = q.lookback_days.saturating_mul(86_400);
+    let prefix = key::summary_prefix(p, tenant);
+    let mut k = prefix.clone();
+    let mut cursor = store.cursor(&prefix, &touchline_storage::keys::prefix_end(&prefix));
+    let mut out = Vec::new();
+    let mut summary: Option<(u64, Option<crate::state::summary::Summary>)> = None;
+    for (person, ts, rec) in convs {
+        if summary.as_ref().is_none_or(|s| s.0 != person) {
+            k.truncate(prefix.len());
+            k.extend_from_slice(&person.to_be_bytes());
+            cursor.advance_to(&k);
+            let s = match cursor.current() {
+                Some((ck, v)) if ck == k.as_slice() => Some(super::sweep::person_summary(store, p, tenant, person, ck, v)?),
+                _ => None,
+            };
+            cursor.status()?;
+            summary = Some((person, s));
+        }
+        let Some(s) = summary.as_ref().and_then(|s| s.1.as_ref()) else { continue };
+        let lo = crate::domain::retention::clamp_from(ts.minus_secs(lookback), q.horizon);
+        let end = s.touches.partition_point(|t| t.ts <= ts);
+        let mut last = None;
+        for t in s.touches[..end].iter().rev().take_while(|t| t.ts >= lo) {
+            if consent.allows(person, t.ts)? {
+                last = Some(t);
+                break;
+            }
+        }
+        let Some(t) = last else { continue };
+        let (j, composite) = s.journey_and_composite(t);
+        if j.unwrap_or("-") == journey {
+            out.push((ts, rec.late, rec.value, composite));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -154,5 +235,73 @@ mod tests {
         assert_eq!(starts(Granularity::FiveSeconds, Some(Ts::new(7_200, 0))).len(), 2);
         assert_eq!(starts(Granularity::FiveSeconds, None).len(), 4, "no horizon: everything kept");
         assert_eq!(starts(Granularity::Hour, h), vec!["1970-01-01T00:00:00Z:1", "1970-01-01T01:00:00Z:1", "1970-01-01T02:00:00Z:2"], "roll-ups stay");
+    }
+
+    /// The summaries path against the records path: random persons with
+    /// touchpoints of two journeys (equal times included), conversions in two
+    /// currencies, consent withdrawals, lookbacks and horizons.
+    mod summaries_equal_records {
+        use super::*;
+        use crate::domain::identity::{IdKind, IdNode, PersonIds};
+        use crate::domain::{Channel, ConversionInfo, Dims, TouchInfo};
+        use crate::state::{ConvRec, PersonRec, TenantMeta};
+        use proptest::prelude::*;
+
+        type Person = (Vec<(i64, usize, usize)>, Vec<(i64, u32, bool)>, Vec<(i64, bool)>);
+
+        fn person() -> impl Strategy<Value = Person> {
+            (
+                prop::collection::vec((0..20 * 24i64, 0..3usize, 0..3usize), 0..6),
+                prop::collection::vec((0..20 * 24i64, 1..500u32, prop::bool::weighted(0.2)), 0..3),
+                prop::collection::vec((0..20 * 24i64, any::<bool>()), 0..2),
+            )
+        }
+
+        const BASE: i64 = 1_791_158_400;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+            #[test]
+            fn performance_from_summaries_equals_performance_from_records(
+                persons in prop::collection::vec(person(), 1..30),
+                queries in prop::collection::vec((0..3usize, 0..15 * 24i64, 1..10 * 24i64, 0..4i64, prop::option::of(0..10 * 24i64)), 1..6),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(dir.path(), &Default::default()).unwrap();
+                let mut txn = store.txn();
+                let mut meta = TenantMeta::default();
+                meta.currency_counts.insert("USD".into(), 1);
+                let mut st = TenantState::with_meta(&mut txn, 1, "acme", meta);
+                let hour = |h: i64| Ts::new(BASE + h * 3600, 0);
+                for (i, (touches, convs, consent)) in persons.iter().enumerate() {
+                    let (person, cid) = (i as u64 * 3 + 1, format!("c{i}"));
+                    for (n, &(h, j, content)) in touches.iter().enumerate() {
+                        let dims = Dims { journey: [None, Some("j".to_string()), Some("k".to_string())][j].clone(), content: (content > 0).then(|| format!("x{content}")), ..Dims::default() };
+                        let touch = TouchInfo { channel: Channel::ALL[n % 4], interaction_type: "click".into(), dims };
+                        st.put_touch(person, &TouchRec { event_id: format!("t{i}-{n}"), ts: hour(h), customer_id: cid.clone(), touch }).unwrap();
+                    }
+                    for (n, &(h, value, eur)) in convs.iter().enumerate() {
+                        let conversion = ConversionInfo { value: value as f64 / 10.0, currency: if eur { "EUR" } else { "USD" }.into(), conversion_type: None };
+                        st.put_conversion(person, &ConvRec { event_id: format!("c{i}-{n}"), ts: hour(h), customer_id: cid.clone(), conversion, late: n % 2 == 1 }).unwrap();
+                    }
+                    for (n, &(h, analytics)) in consent.iter().enumerate() {
+                        st.put_consent(&cid, hour(h), &format!("u{i}-{n}"), analytics).unwrap();
+                    }
+                    let ids = PersonIds { members: vec![IdNode { kind: IdKind::Customer, id: cid }], guarded: false };
+                    st.txn.put_as(key::person(1, "acme", person), &PersonRec { ids, segments: Vec::new() }).unwrap();
+                }
+                st.save().unwrap();
+                drop(st);
+                txn.commit(None).unwrap();
+                for (gi, from_h, len_h, lookback, horizon_h) in queries {
+                    let g = [Granularity::Hour, Granularity::Day, Granularity::Week][gi];
+                    let horizons = Horizons { retention: horizon_h.map(hour), window_5s: None };
+                    for j in ["j", "k", "-"] {
+                        let run = |summaries| performance_from(&store, 1, "acme", j, g, (hour(from_h), hour(from_h + len_h)), lookback, horizons, None, summaries).unwrap();
+                        prop_assert_eq!(run(true), run(false), "{} {:?} {}+{} lookback {} horizon {:?}", j, g, from_h, len_h, lookback, horizon_h);
+                    }
+                }
+            }
+        }
     }
 }

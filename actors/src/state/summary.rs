@@ -185,6 +185,17 @@ impl Summary {
         }
     }
 
+    /// The journey of `t` and its composite key, as `TouchInfo`'s
+    /// `dims.journey` and `composite_key()`.
+    pub fn journey_and_composite(&self, t: &STouch) -> (Option<&str>, String) {
+        let dim = |i: usize| match t.dims[i] {
+            0 => None,
+            s => Some(self.strings[s as usize - 1].as_str()),
+        };
+        let composite = format!("{}/SEQ-{}/{}/{}", dim(1).unwrap_or("-"), dim(2).unwrap_or("-"), dim(3).unwrap_or("-"), dim(4).unwrap_or("-"));
+        (dim(1), composite)
+    }
+
     pub fn currency(&self, c: &SConv) -> &str {
         &self.strings[c.currency as usize]
     }
