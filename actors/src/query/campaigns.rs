@@ -87,10 +87,21 @@ pub fn campaigns(store: &Store, p: u16, tenant: &str, model: Model, q: &Attribut
 
 /// [`campaigns`] over the final persons of `view`.
 pub fn campaigns_in(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, view: Option<&super::linking::FinalPersons>) -> Result<Value, QueryError> {
-    let q = AttributionQuery { group_by: GroupBy::Campaign, ..q.clone() };
+    let q = by_campaign(q);
     let report = super::attribution::attribution_in(store, p, tenant, model, &q, view)?;
-    let records: Vec<CampaignRec> = store.prefix_as(&key::campaign_prefix(p, tenant))?;
+    campaigns_of(store, p, tenant, model, &q, report)
+}
+
+/// `q` grouped by campaign: the attribution query a campaigns answer joins.
+pub fn by_campaign(q: &AttributionQuery) -> AttributionQuery {
+    AttributionQuery { group_by: GroupBy::Campaign, ..q.clone() }
+}
+
+/// The campaigns answer from `report`, the attribution report of
+/// [`by_campaign`]`(q)` under `model` (computed afresh or by the report cache).
+pub fn campaigns_of(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, report: super::attribution::AttributionResult) -> Result<Value, QueryError> {
     let days: Vec<CostDay> = store.prefix_as(&key::cost_day_prefix(p, tenant))?;
+    let records: Vec<CampaignRec> = store.prefix_as(&key::campaign_prefix(p, tenant))?;
     let rows = join(records, &days, report.currency.as_deref(), &report.rows);
     Ok(json!({
         "tenant": tenant, "model": model.as_str(), "currency": report.currency,

@@ -34,7 +34,15 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
     blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
         let view = state.final_persons(partition, &tenant, p_identity)?;
-        Ok(query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, view.as_deref())?)
+        // As the attribution route: the report cache unless probabilistic links join persons.
+        Ok(match view {
+            Some(v) => query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, Some(&v))?,
+            None => {
+                let q = query::campaigns::by_campaign(&q);
+                let report = state.paths.report(&store, partition, &tenant, model, &q)?;
+                query::campaigns::campaigns_of(&store, partition, &tenant, model, &q, report)?
+            }
+        })
     })
     .await
 }
