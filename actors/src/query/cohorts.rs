@@ -89,9 +89,48 @@ type Cells = BTreeMap<(i64, String), Cell>;
 /// summaries: a person's first touchpoint is the first of its summary (key
 /// order) that is retained and its consent covers; only a person with a
 /// touchpoint in `window` can have its first one there.
+/// The persons are split into contiguous runs swept on up to
+/// [`SWEEP_THREADS`] threads (each with its own consent cache), their cells
+/// merged (sums exact, so the answer does not depend on the split).
 fn cells_from_summaries(store: &Store, p: u16, tenant: &str, q: &CohortQuery, currency: Option<&str>, consent: &mut ConsentCache, window: (Ts, Ts)) -> Result<Cells, QueryError> {
     let prefix = crate::state::key::summary_prefix(p, tenant);
-    let mut c = store.cursor(&prefix, &touchline_storage::keys::prefix_end(&prefix));
+    let stop = touchline_storage::keys::prefix_end(&prefix);
+    let Some(last) = store.last_key(&prefix, &stop)? else { return Ok(Cells::new()) };
+    let end = person_in_key(&last, prefix.len()).map_or(u64::MAX, |m| m.saturating_add(1));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SWEEP_THREADS) as u64;
+    let threads = if end < 4096 { 1 } else { threads };
+    let key_of = |person: u64| KeyBuf(prefix.clone()).u64(person).into_vec();
+    let runs: Vec<(Vec<u8>, Vec<u8>)> = (0..threads).map(|i| (key_of(end / threads * i), if i + 1 == threads { stop.clone() } else { key_of(end / threads * (i + 1)) })).collect();
+    let parts = std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .map(|(start, stop)| {
+                let (mut consent, prefix) = (consent.fork(), &prefix);
+                s.spawn(move || cells_in_run(store, p, tenant, q, currency, &mut consent, window, prefix, start, stop))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a cohort sweep thread panicked")).collect::<Result<Vec<_>, QueryError>>()
+    })?;
+    let mut cells = Cells::new();
+    for part in parts {
+        for (k, c) in part {
+            let cell = cells.entry(k).or_default();
+            cell.persons += c.persons;
+            cell.converted += c.converted;
+            cell.conversions += c.conversions;
+            cell.revenue.merge(&c.revenue);
+        }
+    }
+    Ok(cells)
+}
+
+/// Most threads one cohort sweep uses.
+const SWEEP_THREADS: usize = 4;
+
+/// [`cells_from_summaries`] over the summary keys `[start, stop)`.
+#[allow(clippy::too_many_arguments)]
+fn cells_in_run(store: &Store, p: u16, tenant: &str, q: &CohortQuery, currency: Option<&str>, consent: &mut ConsentCache, window: (Ts, Ts), prefix: &[u8], start: &[u8], stop: &[u8]) -> Result<Cells, QueryError> {
+    let mut c = store.cursor(start, stop);
     let mut cells = Cells::new();
     while let Some((k, v)) = c.current() {
         let Some(person) = person_in_key(k, prefix.len()) else {

@@ -140,3 +140,21 @@ fn an_empty_or_startless_range_answers_no_rows_and_a_cut_range_only_its_cohorts(
     // the first person stays in its own (first-touch) cohort.
     assert_eq!(rows(1, 24 * 13), vec!["2026-10-12 display 1 0"]);
 }
+
+#[test]
+fn a_sweep_split_over_threads_equals_the_records() {
+    // More persons than one thread sweeps (4096 person ids), consent included.
+    let persons: Vec<Person> = (0..4200i64)
+        .map(|i| Person {
+            touches: (0..i % 4).map(|j| ((i * 37 + j * 53) % (30 * 24), (i + j) as usize % 4, (i % 3) as usize)).collect(),
+            convs: if i % 3 == 0 { vec![((i * 11) % (35 * 24), (i % 400 + 1) as u32, i % 7 == 0)] } else { vec![] },
+            consent: if i % 10 == 0 { vec![((i * 13) % (30 * 24), i % 20 == 0)] } else { vec![] },
+        })
+        .collect();
+    let (_dir, store) = store_of(&persons);
+    for q in [query(Granularity::Week, GroupBy::Channel, -24, 24 * 40, None, None), query(Granularity::Day, GroupBy::Campaign, 30, 24 * 9, Some(24 * 3), Some("EUR"))] {
+        let (got, want) = both(&store, &q);
+        assert!(want.len() > 5, "{want:?}");
+        assert_eq!(got, want, "{q:?}");
+    }
+}
