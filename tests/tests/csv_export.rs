@@ -79,7 +79,7 @@ fn reports() -> Vec<(String, &'static [&'static str])> {
     const ATTR: &[&str] = &["model", "key", "credit", "value"];
     const CAMPAIGNS: &[&str] = &[
         "campaign_id", "name", "channel", "status", "status_at", "spend", "reported_impressions", "reported_clicks", "reported_conversions", "reported_cost", "reported_revenue",
-        "attributed_conversions", "attributed_revenue", "roas",
+        "imported_cost", "imported_impressions", "imported_clicks", "imported_days", "imported_other_currency_days", "attributed_conversions", "attributed_revenue", "roas",
     ];
     const COHORTS: &[&str] = &["cohort_start", "key", "persons", "converted_persons", "conversions", "revenue"];
     const JOURNEY_COLS: &[&str] = &["start", "key", "touches", "impressions", "clicks", "conversions", "revenue"];
@@ -157,7 +157,8 @@ fn expected_rows(path: &str, v: &Value) -> Vec<Vec<String>> {
     } else if path.contains("/campaigns") {
         let f = [
             "/campaign_id", "/name", "/channel", "/status", "/status_at", "/spend", "/reported/impressions", "/reported/clicks", "/reported/conversions", "/reported/cost",
-            "/reported/revenue", "/attributed_conversions", "/attributed_revenue", "/roas",
+            "/reported/revenue", "/imported/cost", "/imported/impressions", "/imported/clicks", "/imported/days", "/imported/other_currency_days", "/attributed_conversions",
+            "/attributed_revenue", "/roas",
         ];
         rows("campaigns").iter().map(|r| pick(r, &f)).collect()
     } else if path.contains("/cohorts") {
