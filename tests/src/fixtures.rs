@@ -240,3 +240,21 @@ pub fn read_partition(brokers: &str, topic: &str, partition: i32) -> Vec<(Vec<u8
     assert!(high == 0, "read {topic}/{partition}: high watermark {high} not reached in 30 s ({} records read)", out.len());
     out
 }
+
+/// Debian's Chromium, which the browser tests drive.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The directory holding playwright-core (`$TOUCHLINE_UI_TEST`, default
+/// `~/.cache/touchline-ui-test`, where `.ci/run` installs `tests/ui/package.json`);
+/// a missing playwright-core or Chromium fails the test, never skips it.
+pub fn playwright_dir() -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let dir = std::env::var_os("TOUCHLINE_UI_TEST").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/touchline-ui-test"));
+    assert!(
+        dir.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is not installed in {}: run .ci/run, or `mkdir -p {0} && cp tests/ui/package.json {0} && npm install --prefix {0}`",
+        dir.display()
+    );
+    assert!(PathBuf::from(CHROMIUM).exists(), "{CHROMIUM} is missing: `apt-get install chromium` (.ci/run installs it)");
+    dir
+}

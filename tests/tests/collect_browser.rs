@@ -14,22 +14,10 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Duration;
 use touchline_actors::domain::tracking::dims_from;
-use touchline_tests::fixtures::create_topics;
+use touchline_tests::fixtures::{create_topics, playwright_dir, CHROMIUM};
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const QUERY: &str = "utm_source=google&utm_medium=cpc&utm_campaign=winter-sale&utm_content=hero";
-
-fn playwright_dir() -> PathBuf {
-    let dir = std::env::var_os("TOUCHLINE_UI_TEST").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/touchline-ui-test"));
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed in {}: run .ci/run, or `mkdir -p {0} && cp tests/ui/package.json {0} && npm install --prefix {0}`",
-        dir.display()
-    );
-    assert!(PathBuf::from(CHROMIUM).exists(), "{CHROMIUM} is missing: `apt-get install chromium` (.ci/run installs it)");
-    dir
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_page_with_utm_parameters_lands_as_a_parsed_touchpoint() {

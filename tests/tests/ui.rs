@@ -15,22 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 use touchline_node::client::request_with;
 use touchline_node::gen::{generate, offsets_after, produce, DatasetSpec};
-use touchline_tests::fixtures::create_topics;
+use touchline_tests::fixtures::{create_topics, playwright_dir, CHROMIUM};
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
 const ADMIN: &str = "ui-admin-token";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn playwright_dir() -> PathBuf {
-    let dir = std::env::var_os("TOUCHLINE_UI_TEST").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/touchline-ui-test"));
-    assert!(
-        dir.join("node_modules/playwright-core").is_dir(),
-        "playwright-core is not installed in {}: run .ci/run, or `mkdir -p {0} && cp tests/ui/package.json {0} && npm install --prefix {0}`",
-        dir.display()
-    );
-    assert!(PathBuf::from(CHROMIUM).exists(), "{CHROMIUM} is missing: `apt-get install chromium` (.ci/run installs it)");
-    dir
-}
 
 async fn api(node: &Node, path: &str) -> Value {
     let auth = format!("Bearer {ADMIN}");
