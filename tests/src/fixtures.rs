@@ -241,6 +241,20 @@ pub fn read_partition(brokers: &str, topic: &str, partition: i32) -> Vec<(Vec<u8
     out
 }
 
+/// Every node in `nodes` answers the standard queries over the whole range of
+/// the generated dataset `ds` (its span plus a month) exactly like the batch
+/// reference of `records`, with more than 50 rows compared on each.
+pub async fn assert_nodes_match_dataset(nodes: &[&Node], records: &[GenRecord], ds: &touchline_node::gen::DatasetSpec) {
+    let reference = crate::reference::build(&as_partitioned(records, ds.partitions), ds.partitions);
+    let from = Ts::from_millis(ds.start_ms);
+    let to = from.plus_secs((ds.span_days + 31) * 86_400);
+    let queries = standard_queries(&reference.tenants(), from, to);
+    for n in nodes {
+        let rows = assert_matches_reference(n, &reference, &queries).await;
+        assert!(rows > 50, "{}: too few rows compared ({rows})", n.spec.node_id);
+    }
+}
+
 /// Debian's Chromium, which the browser tests drive.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 

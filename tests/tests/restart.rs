@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 use touchline_node::gen::{generate, DatasetSpec};
-use touchline_tests::fixtures::{as_partitioned, offsets_after, assert_matches_reference, create_topics, standard_queries};
+use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, assert_nodes_match_dataset, create_topics, offsets_after, standard_queries};
 use touchline_tests::reference;
 use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
 
@@ -113,14 +113,7 @@ async fn a_static_member_restarted_within_the_session_timeout_keeps_its_partitio
     assert_eq!(metric(&mb, "touchline_restore_records_total", ""), 0.0, "b read changelog records:\n{mb}");
     assert_eq!(metric(&mb, "touchline_snapshot_bytes_total", "direction=\"received\""), 0.0, "b fetched a snapshot:\n{mb}");
 
-    let reference = reference::build(&as_partitioned(&records, partitions), partitions);
-    let from = touchline_actors::domain::Ts::from_millis(ds.start_ms);
-    let to = from.plus_secs((ds.span_days + 31) * 86_400);
-    let queries = standard_queries(&reference.tenants(), from, to);
-    for n in [&a, &b] {
-        let rows = assert_matches_reference(n, &reference, &queries).await;
-        assert!(rows > 50, "{}: too few rows compared ({rows})", n.spec.node_id);
-    }
+    assert_nodes_match_dataset(&[&a, &b], &records, &ds).await;
 }
 
 /// A replacement started with the same node id (static member
@@ -158,9 +151,5 @@ async fn a_fenced_static_member_steps_down() {
     .await;
     assert!(exited, "the fenced old process still runs 60 s after SIGCONT");
 
-    let reference = reference::build(&as_partitioned(&records, partitions), partitions);
-    let from = touchline_actors::domain::Ts::from_millis(ds.start_ms);
-    let to = from.plus_secs((ds.span_days + 31) * 86_400);
-    let rows = assert_matches_reference(&new, &reference, &standard_queries(&reference.tenants(), from, to)).await;
-    assert!(rows > 50);
+    assert_nodes_match_dataset(&[&new], &records, &ds).await;
 }
