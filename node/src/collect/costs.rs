@@ -63,7 +63,7 @@ fn set(row: &mut CostImport, name: &str, cell: Cell<'_>) -> Result<(), String> {
     let number = || -> Result<Option<f64>, String> {
         let x = match cell {
             Cell::Absent => return Ok(None),
-            Cell::Text(t) if t.is_empty() => return Ok(None),
+            Cell::Text("") => return Ok(None),
             Cell::Num(x) => x,
             Cell::Text(t) => t.parse::<f64>().map_err(|_| format!("{t:?} is not a number"))?,
             Cell::Other => return Err("must be a number".into()),

@@ -33,7 +33,7 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
     let store = state.store.clone();
     blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
-        let view = state.final_persons(partition, &tenant, p_identity)?;
+        let view = state.final_persons(partition, &tenant, p_identity, q.horizon)?;
         // As the attribution route: the report cache unless probabilistic links join persons.
         Ok(match view {
             Some(v) => query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, Some(&v))?,
@@ -62,7 +62,7 @@ pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>
     blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
         // Cohorts use the final persons (attribution.md, Probabilistic links 6).
-        let view = state.final_persons(partition, &tenant, Default::default())?;
+        let view = state.final_persons(partition, &tenant, Default::default(), q.horizon)?;
         Ok(query::cohorts::cohorts_in(&store, partition, &tenant, &q, view.as_deref())?)
     })
     .await

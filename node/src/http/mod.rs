@@ -65,12 +65,12 @@ pub struct AppState {
 impl AppState {
     /// The final persons of `tenant` when the query asks for them and the
     /// tenant has probabilistic links that join anyone (`None`: the
-    /// deterministic persons, answered from the report cache).
-    pub fn final_persons(&self, partition: u16, tenant: &str, view: touchline_actors::query::linking::IdentityView) -> Result<Option<std::sync::Arc<touchline_actors::query::linking::FinalPersons>>, ApiError> {
+    /// deterministic persons, answered from the report cache). `horizon`: the
+    /// tenant's retention horizon, which the caller has already read.
+    pub fn final_persons(&self, partition: u16, tenant: &str, view: touchline_actors::query::linking::IdentityView, horizon: Option<touchline_actors::domain::Ts>) -> Result<Option<std::sync::Arc<touchline_actors::query::linking::FinalPersons>>, ApiError> {
         use touchline_actors::query::linking::IdentityView;
         let Some(linking) = self.linking.of(tenant).filter(|_| view == IdentityView::All) else { return Ok(None) };
         let offset = self.status.get(partition as i32).map(|s| s.next_offset.load(std::sync::atomic::Ordering::Acquire)).unwrap_or(-1);
-        let horizon = touchline_actors::query::horizon(&self.store, partition, tenant, &self.retention)?;
         let f = self.link_cache.get(&self.store, partition, tenant, linking, horizon, offset)?;
         Ok((!f.is_empty()).then_some(f))
     }

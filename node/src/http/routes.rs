@@ -165,7 +165,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
         // Every model is answered from the paths cache (one entry per query
         // shape, kept up to date incrementally), but over final persons joined
         // by probabilistic links, which are computed afresh.
-        let view = state.final_persons(partition, &t, identity)?;
+        let view = state.final_persons(partition, &t, identity, q2.horizon)?;
         let report = |m: Model| -> Result<_, ApiError> {
             Ok(match &view {
                 Some(v) => query::attribution::attribution_in(&store, partition, &t, m, &q2, Some(v))?,
@@ -219,7 +219,7 @@ async fn customer(state: Arc<AppState>, tenant: String, id: String, query: Optio
     let store = state.store.clone();
     let body = blocking(move || {
         q.horizon = state.horizon(partition, &tenant)?;
-        let view = state.final_persons(partition, &tenant, identity)?;
+        let view = state.final_persons(partition, &tenant, identity, q.horizon)?;
         Ok(query::customer::customer_in(&store, partition, &tenant, &id, &q, view.as_deref())?)
     })
     .await?;
@@ -240,7 +240,7 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
         super::listing::seen(&state, partition, &tenant)?;
         let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
-        let view = state.final_persons(partition, &tenant, Default::default())?;
+        let view = state.final_persons(partition, &tenant, Default::default(), horizons.retention)?;
         Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?)
     })
     .await
