@@ -264,36 +264,89 @@ pub async fn journey_short(state: Arc<AppState>, c: Call) -> Reply {
     journey(state, c).await
 }
 
-/// A Segment message (`track`, `identify`, `page`, `screen`, `alias`; docs/collector.md).
+/// What every Segment message carries (docs/collector.md).
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Message {
-    /// Required: the event id re-sends are deduplicated by (at most 128 bytes).
+struct Common {
+    /// The event id re-sends are deduplicated by.
+    #[schema(min_length = 1, max_length = 128)]
     message_id: String,
-    /// Required for identify and alias; track, page and screen need it or `anonymousId`.
-    user_id: Option<String>,
-    anonymous_id: Option<String>,
-    /// alias: the id being linked to `userId`.
-    previous_id: Option<String>,
-    /// track: the event name (required).
-    event: Option<String>,
-    /// page and screen: the name.
-    name: Option<String>,
-    /// batch items: `track`, `identify`, `page`, `screen` or `alias`.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    properties: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    traits: Option<serde_json::Value>,
+    /// When it happened (else `sentAt`, `originalTimestamp`, the receive time); at most 7 days ahead.
+    #[schema(format = DateTime)]
+    timestamp: Option<String>,
+    #[schema(format = DateTime)]
+    sent_at: Option<String>,
+    #[schema(format = DateTime)]
+    original_timestamp: Option<String>,
+    /// Device context (`ip`, `userAgent`, `page`, `campaign`, ...).
     #[schema(value_type = Option<Object>)]
     context: Option<serde_json::Value>,
-    /// RFC 3339 (else `sentAt`, `originalTimestamp`, the receive time); at most 7 days ahead.
-    timestamp: Option<String>,
-    sent_at: Option<String>,
-    original_timestamp: Option<String>,
     /// The write key, when not given as HTTP Basic user.
     write_key: Option<String>,
+}
+
+/// `track`, `page`, `screen`: a touchpoint or conversion of a visitor.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Activity {
+    #[serde(flatten)]
+    common: Common,
+    /// The visitor's device id (`userId` alone is enough too).
+    #[schema(min_length = 1, max_length = 256)]
+    anonymous_id: String,
+    #[schema(min_length = 1, max_length = 256)]
+    user_id: Option<String>,
+    /// page and screen: the name.
+    name: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    properties: Option<serde_json::Value>,
+}
+
+/// `track`: an activity with its event name.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct Track {
+    #[serde(flatten)]
+    activity: Activity,
+    /// The event name (a conversion when mapped to one, docs/collector.md).
+    #[schema(min_length = 1)]
+    event: String,
+}
+
+/// `identify`: a login linking `anonymousId` (the device) to `userId`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Identify {
+    #[serde(flatten)]
+    common: Common,
+    #[schema(min_length = 1, max_length = 256)]
+    user_id: String,
+    #[schema(min_length = 1, max_length = 256)]
+    anonymous_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    traits: Option<serde_json::Value>,
+}
+
+/// `alias`: `previousId` and `userId` are one person.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Alias {
+    #[serde(flatten)]
+    common: Common,
+    #[schema(min_length = 1, max_length = 256)]
+    user_id: String,
+    #[schema(min_length = 1, max_length = 256)]
+    previous_id: String,
+}
+
+/// A batch item: any message with its `type`.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Message {
+    Track(Track),
+    Page(Activity),
+    Screen(Activity),
+    Identify(Identify),
+    Alias(Alias),
 }
 
 /// Up to 500 KB of messages, all-or-nothing.
@@ -310,15 +363,19 @@ struct Batch {
 /// A daily cost row (`date`, `campaign_id`, `cost` and `currency` required).
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 struct CostRow {
-    /// `YYYY-MM-DD`.
+    #[schema(format = Date)]
     date: String,
+    #[schema(min_length = 1, max_length = 256)]
     campaign_id: String,
+    #[schema(minimum = 0)]
     cost: f64,
     #[schema(pattern = "^[A-Z]{3}$")]
     currency: String,
     source: Option<String>,
     medium: Option<String>,
+    #[schema(minimum = 0)]
     impressions: Option<f64>,
+    #[schema(minimum = 0)]
     clicks: Option<f64>,
 }
 
@@ -345,11 +402,11 @@ macro_rules! collect_op {
     };
 }
 
-collect_op!(collect_track, "track", Message, "The event is acknowledged by Kafka.");
-collect_op!(collect_identify, "identify", Message, "The identify is acknowledged by Kafka.");
-collect_op!(collect_page, "page", Message, "The page view is acknowledged by Kafka.");
-collect_op!(collect_screen, "screen", Message, "The screen view is acknowledged by Kafka.");
-collect_op!(collect_alias, "alias", Message, "The alias is acknowledged by Kafka.");
+collect_op!(collect_track, "track", Track, "The event is acknowledged by Kafka.");
+collect_op!(collect_identify, "identify", Identify, "The identify is acknowledged by Kafka.");
+collect_op!(collect_page, "page", Activity, "The page view is acknowledged by Kafka.");
+collect_op!(collect_screen, "screen", Activity, "The screen view is acknowledged by Kafka.");
+collect_op!(collect_alias, "alias", Alias, "The alias is acknowledged by Kafka.");
 collect_op!(collect_batch, "batch", Batch, "Every message is acknowledged by Kafka.");
 
 #[utoipa::path(post, path = "/v1/collect/costs", tag = "collector", security(("writeKey" = [])),
