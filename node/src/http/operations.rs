@@ -74,7 +74,7 @@ struct CreditQuery {
     #[param(minimum = 0, maximum = 3650)]
     lookback_days: Option<i64>,
     /// The `time_decay` half-life in hours (default 168).
-    #[param(exclusive_minimum = 0)]
+    #[param(exclusive_minimum = 0, maximum = 1e300)]
     half_life_hours: Option<f64>,
     /// The `custom` model's first, middle and last weights, `F,M,L`.
     #[param(example = "0.4,0.2,0.4")]

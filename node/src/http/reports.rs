@@ -72,6 +72,7 @@ pub struct AttributionAnswer {
     pub rows: Vec<ReportRow>,
     /// Only for `time_decay`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = f64, required = false)]
     pub half_life_hours: Option<f64>,
 }
 
