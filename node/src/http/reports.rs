@@ -16,7 +16,7 @@ use touchline_actors::domain::window::Granularity;
 use touchline_actors::domain::Ts;
 use touchline_actors::query::customer::{CustomerAnswer, CustomerQuery};
 use touchline_actors::query::journey::JourneyAnswer;
-use touchline_actors::query::{self};
+use touchline_actors::query;
 use touchline_actors::status::PartitionState;
 
 /// The owned partition of `tenant`, or 503 while it is not servable here.

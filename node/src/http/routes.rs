@@ -3,8 +3,9 @@
 //! dispatches to — and the dispatcher that matches a request against it
 //! (`matchit`, whose `{param}` templates are the OpenAPI paths).
 //!
-//! Adding a route is one `route!` entry here and one `#[utoipa::path]`
-//! annotation on its operation (`operations.rs`): the OpenAPI description
+//! Adding a route (e.g. the tenant registry's `/v1/tenants/{tenant}/registry/…`)
+//! is one `route!` entry here and one `#[utoipa::path]` annotation on its
+//! operation (`operations.rs`): the OpenAPI description
 //! (`openapi.rs`, `GET /openapi.json`) is built from this table's described
 //! entries, and its tests check every entry against its annotation (method,
 //! path, query parameters) and the description against the table, both ways.
