@@ -12,7 +12,7 @@ use crate::domain::costs::{self, CostDay, ImportedSpend};
 use crate::domain::models::Model;
 use crate::domain::{GroupBy, DIRECT_KEY, NONE_KEY};
 use crate::state::{key, CampaignRec};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use touchline_storage::Store;
 
@@ -38,22 +38,81 @@ impl CampaignRow {
         (spend > 0.0).then(|| self.attributed_revenue / spend)
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn answer(&self) -> Campaign {
         let r = &self.rec;
-        json!({
-            "campaign_id": r.campaign_id,
-            "name": r.name,
-            "channel": r.channel,
-            "status": r.status_at.as_ref().map(|s| s.2.clone()),
-            "status_at": r.status_at.as_ref().map(|s| s.0.to_string()),
-            "spend": self.spend(),
-            "reported": {"impressions": r.impressions, "clicks": r.clicks, "conversions": r.conversions, "cost": r.cost, "revenue": r.revenue},
-            "imported": {"cost": self.imported.cost, "impressions": self.imported.impressions, "clicks": self.imported.clicks, "days": self.imported.days, "other_currency_days": self.imported.other_currency_days},
-            "attributed_conversions": self.attributed_conversions,
-            "attributed_revenue": self.attributed_revenue,
-            "roas": self.roas(),
-        })
+        Campaign {
+            campaign_id: r.campaign_id.clone(),
+            name: r.name.clone(),
+            channel: r.channel.clone(),
+            status: r.status_at.as_ref().map(|s| s.2.clone()),
+            status_at: r.status_at.as_ref().map(|s| s.0.to_string()),
+            spend: self.spend(),
+            reported: Reported { impressions: r.impressions, clicks: r.clicks, conversions: r.conversions, cost: r.cost, revenue: r.revenue },
+            imported: Imported {
+                cost: self.imported.cost,
+                impressions: self.imported.impressions,
+                clicks: self.imported.clicks,
+                days: self.imported.days,
+                other_currency_days: self.imported.other_currency_days,
+            },
+            attributed_conversions: self.attributed_conversions,
+            attributed_revenue: self.attributed_revenue,
+            roas: self.roas(),
+        }
     }
+}
+
+/// The campaigns answer.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CampaignsAnswer {
+    pub tenant: String,
+    pub model: &'static str,
+    pub currency: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub lookback_days: i64,
+    pub conversions: u64,
+    pub conversion_value: f64,
+    pub campaigns: Vec<Campaign>,
+}
+
+/// One campaign: spend, platform-reported and imported metrics, attributed results.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Campaign {
+    pub campaign_id: String,
+    pub name: Option<String>,
+    pub channel: Option<String>,
+    /// The last lifecycle event's status.
+    pub status: Option<String>,
+    pub status_at: Option<String>,
+    pub spend: f64,
+    pub reported: Reported,
+    pub imported: Imported,
+    pub attributed_conversions: f64,
+    pub attributed_revenue: f64,
+    /// Attributed revenue / spend; null without spend.
+    pub roas: Option<f64>,
+}
+
+/// The campaign events' summed platform-reported deltas.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Reported {
+    pub impressions: f64,
+    pub clicks: f64,
+    pub conversions: f64,
+    pub cost: f64,
+    pub revenue: f64,
+}
+
+/// Imported daily totals in the report's currency.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    pub cost: f64,
+    pub impressions: f64,
+    pub clicks: f64,
+    pub days: u64,
+    /// Imported days in another currency (not in `cost`).
+    pub other_currency_days: u64,
 }
 
 /// Joins campaign records and imported cost days (in `currency`; `None`: all)
@@ -81,12 +140,12 @@ fn row_of<'a>(rows: &'a mut BTreeMap<String, CampaignRow>, id: &str) -> &'a mut 
     rows.entry(id.to_string()).or_insert_with(|| CampaignRow { rec: CampaignRec { campaign_id: id.to_string(), ..Default::default() }, ..Default::default() })
 }
 
-pub fn campaigns(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<Value, QueryError> {
+pub fn campaigns(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<CampaignsAnswer, QueryError> {
     campaigns_in(store, p, tenant, model, q, None)
 }
 
 /// [`campaigns`] over the final persons of `view`.
-pub fn campaigns_in(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, view: Option<&super::linking::FinalPersons>) -> Result<Value, QueryError> {
+pub fn campaigns_in(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, view: Option<&super::linking::FinalPersons>) -> Result<CampaignsAnswer, QueryError> {
     let q = by_campaign(q);
     let report = super::attribution::attribution_in(store, p, tenant, model, &q, view)?;
     campaigns_of(store, p, tenant, model, &q, report)
@@ -99,16 +158,21 @@ pub fn by_campaign(q: &AttributionQuery) -> AttributionQuery {
 
 /// The campaigns answer from `report`, the attribution report of
 /// [`by_campaign`]`(q)` under `model` (computed afresh or by the report cache).
-pub fn campaigns_of(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, report: super::attribution::AttributionResult) -> Result<Value, QueryError> {
+pub fn campaigns_of(store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, report: super::attribution::AttributionResult) -> Result<CampaignsAnswer, QueryError> {
     let days: Vec<CostDay> = store.prefix_as(&key::cost_day_prefix(p, tenant))?;
     let records: Vec<CampaignRec> = store.prefix_as(&key::campaign_prefix(p, tenant))?;
     let rows = join(records, &days, report.currency.as_deref(), &report.rows);
-    Ok(json!({
-        "tenant": tenant, "model": model.as_str(), "currency": report.currency,
-        "from": q.from.to_string(), "to": q.to.to_string(), "lookback_days": q.lookback_days,
-        "conversions": report.conversions, "conversion_value": report.conversion_value,
-        "campaigns": rows.iter().map(CampaignRow::to_json).collect::<Vec<_>>(),
-    }))
+    Ok(CampaignsAnswer {
+        tenant: tenant.to_string(),
+        model: model.as_str(),
+        currency: report.currency,
+        from: q.from.to_string(),
+        to: q.to.to_string(),
+        lookback_days: q.lookback_days,
+        conversions: report.conversions,
+        conversion_value: report.conversion_value,
+        campaigns: rows.iter().map(CampaignRow::answer).collect(),
+    })
 }
 
 #[cfg(test)]
@@ -147,6 +211,6 @@ mod tests {
         let (fall, spring) = (&rows[0], &rows[1]);
         assert_eq!((spring.spend(), spring.roas(), spring.imported.other_currency_days, spring.imported.clicks), (150.0, Some(2.0), 1, 3.0));
         assert_eq!((fall.rec.campaign_id.as_str(), fall.spend(), fall.roas()), ("fall", 20.0, Some(0.0)));
-        assert_eq!(spring.to_json()["spend"], 150.0);
+        assert_eq!(spring.answer().spend, 150.0);
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::window::{bucket_start, Granularity};
 use crate::domain::{GroupBy, Ts};
 use crate::state::tenant::person_in_key;
 use crate::state::{ConvRec, TouchRec};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use touchline_storage::{codec, keys::KeyBuf, keys::Space, Store};
 
@@ -38,13 +38,37 @@ struct Cell {
     revenue: ExactSum,
 }
 
-pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<Value, QueryError> {
+/// The cohorts answer.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CohortsAnswer {
+    pub tenant: String,
+    #[schema(value_type = String, pattern = "^(day|week)$")]
+    pub cohort: &'static str,
+    pub by: &'static str,
+    pub currency: Option<String>,
+    pub from: String,
+    pub to: String,
+    pub rows: Vec<CohortRow>,
+}
+
+/// One cohort (first-touch day or week) × key cell.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CohortRow {
+    pub cohort_start: String,
+    pub key: String,
+    pub persons: u64,
+    pub converted_persons: u64,
+    pub conversions: u64,
+    pub revenue: f64,
+}
+
+pub fn cohorts(store: &Store, p: u16, tenant: &str, q: &CohortQuery) -> Result<CohortsAnswer, QueryError> {
     cohorts_in(store, p, tenant, q, None)
 }
 
 /// [`cohorts`] over the final persons of `view`: a final person's first
 /// touchpoint is the first of all its members'.
-pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Option<&super::linking::FinalPersons>) -> Result<Value, QueryError> {
+pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Option<&super::linking::FinalPersons>) -> Result<CohortsAnswer, QueryError> {
     let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
     let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
@@ -54,17 +78,18 @@ pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Op
         (None, Some(window)) => cells_from_summaries(store, p, tenant, q, currency.as_deref(), &mut consent, window)?,
         (Some(_), Some(_)) => cells_from_records(store, p, tenant, q, currency.as_deref(), &mut consent, view)?,
     };
-    let rows: Vec<Value> = cells
+    let rows: Vec<CohortRow> = cells
         .into_iter()
-        .map(|((start, k), c)| {
-            json!({"cohort_start": Ts::new(start, 0).to_string(), "key": k, "persons": c.persons,
-                   "converted_persons": c.converted, "conversions": c.conversions, "revenue": c.revenue.value()})
+        .map(|((start, k), c)| CohortRow {
+            cohort_start: Ts::new(start, 0).to_string(),
+            key: k,
+            persons: c.persons,
+            converted_persons: c.converted,
+            conversions: c.conversions,
+            revenue: c.revenue.value(),
         })
         .collect();
-    Ok(json!({
-        "tenant": tenant, "cohort": q.cohort.as_str(), "by": q.by.as_str(), "currency": currency,
-        "from": q.from.to_string(), "to": q.to.to_string(), "rows": rows,
-    }))
+    Ok(CohortsAnswer { tenant: tenant.to_string(), cohort: q.cohort.as_str(), by: q.by.as_str(), currency, from: q.from.to_string(), to: q.to.to_string(), rows })
 }
 
 /// The first-touchpoint times `[lo, hi)` whose cohort starts in `[from, to)`:

@@ -131,7 +131,7 @@ fn an_empty_or_startless_range_answers_no_rows_and_a_cut_range_only_its_cohorts(
     let (_dir, store) = store_of(&[p, q]);
     let rows = |from_h: i64, len_h: i64| {
         let v = cohorts(&store, P, T, &query(Granularity::Week, GroupBy::Channel, from_h, len_h, None, None)).unwrap();
-        v["rows"].as_array().unwrap().iter().map(|r| format!("{} {} {} {}", &r["cohort_start"].as_str().unwrap()[..10], r["key"].as_str().unwrap(), r["persons"], r["converted_persons"])).collect::<Vec<_>>()
+        v.rows.iter().map(|r| format!("{} {} {} {}", &r.cohort_start[..10], r.key, r.persons, r.converted_persons)).collect::<Vec<_>>()
     };
     assert_eq!(rows(-24 * 30, 24 * 7), Vec::<String>::new(), "a range before every touchpoint");
     assert_eq!(rows(1, 24 * 5), Vec::<String>::new(), "no Monday in the range");

@@ -17,7 +17,7 @@ use crate::domain::models::ModelParams;
 use crate::domain::window::{bucket_start, Granularity};
 use crate::domain::{GroupBy, Ts};
 use crate::state::{key, TouchRec, WindowCounts};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use touchline_storage::{codec, Store};
 
@@ -28,6 +28,30 @@ struct Bucket {
     clicks: u64,
     conversions: u64,
     revenue: crate::domain::report::ExactSum,
+}
+
+/// The journey performance answer.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct JourneyAnswer {
+    pub tenant: String,
+    pub journey: String,
+    #[schema(value_type = String, pattern = "^(5s|hour|day|week)$")]
+    pub granularity: &'static str,
+    pub from: String,
+    pub to: String,
+    pub buckets: Vec<JourneyBucket>,
+}
+
+/// One bucket × composite key `{journey}/SEQ-n/{content}/{variant}`.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct JourneyBucket {
+    pub start: String,
+    pub key: String,
+    pub touches: u64,
+    pub impressions: u64,
+    pub clicks: u64,
+    pub conversions: u64,
+    pub revenue: f64,
 }
 
 /// The tenant's horizons a journey query applies.
@@ -42,7 +66,7 @@ pub struct Horizons {
 
 /// [`performance_in`] over the deterministic persons.
 #[allow(clippy::too_many_arguments)]
-pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granularity, from: Ts, to: Ts, lookback_days: i64, horizons: Horizons) -> Result<Value, QueryError> {
+pub fn performance(store: &Store, p: u16, tenant: &str, journey: &str, g: Granularity, from: Ts, to: Ts, lookback_days: i64, horizons: Horizons) -> Result<JourneyAnswer, QueryError> {
     performance_in(store, p, tenant, journey, g, from, to, lookback_days, horizons, None)
 }
 
@@ -59,7 +83,7 @@ pub fn performance_in(
     lookback_days: i64,
     horizons: Horizons,
     view: Option<&super::linking::FinalPersons>,
-) -> Result<Value, QueryError> {
+) -> Result<JourneyAnswer, QueryError> {
     performance_from(store, p, tenant, journey, g, (from, to), lookback_days, horizons, view, view.is_none())
 }
 
@@ -77,7 +101,7 @@ fn performance_from(
     horizons: Horizons,
     view: Option<&super::linking::FinalPersons>,
     summaries: bool,
-) -> Result<Value, QueryError> {
+) -> Result<JourneyAnswer, QueryError> {
     let (requested, horizon) = (from, horizons.retention);
     let from = if g == Granularity::FiveSeconds { crate::domain::retention::clamp_from(from, horizons.window_5s) } else { from };
     let mut buckets: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
@@ -138,18 +162,19 @@ fn performance_from(
             }
         }
     }
-    let rows: Vec<Value> = buckets
+    let buckets = buckets
         .into_iter()
-        .map(|((start, key), b)| {
-            json!({
-                "start": Ts::new(start, 0).to_string(),
-                "key": key,
-                "touches": b.touches, "impressions": b.impressions, "clicks": b.clicks,
-                "conversions": b.conversions, "revenue": b.revenue.value(),
-            })
+        .map(|((start, key), b)| JourneyBucket {
+            start: Ts::new(start, 0).to_string(),
+            key,
+            touches: b.touches,
+            impressions: b.impressions,
+            clicks: b.clicks,
+            conversions: b.conversions,
+            revenue: b.revenue.value(),
         })
         .collect();
-    Ok(json!({"tenant": tenant, "journey": journey, "granularity": g.as_str(), "from": requested.to_string(), "to": to.to_string(), "buckets": rows}))
+    Ok(JourneyAnswer { tenant: tenant.to_string(), journey: journey.to_string(), granularity: g.as_str(), from: requested.to_string(), to: to.to_string(), buckets })
 }
 
 /// The conversions of the report currency in `q`'s range whose last
@@ -226,8 +251,8 @@ mod tests {
         txn.commit(None).unwrap();
         let starts = |g: Granularity, window_5s: Option<Ts>| -> Vec<String> {
             let v = performance(&store, 1, "acme", "j", g, Ts::new(0, 0), Ts::new(10_000, 0), 30, Horizons { retention: None, window_5s }).unwrap();
-            assert_eq!(v["from"], "1970-01-01T00:00:00Z", "the range asked is echoed");
-            v["buckets"].as_array().unwrap().iter().map(|b| format!("{}:{}", b["start"].as_str().unwrap(), b["touches"])).collect()
+            assert_eq!(v.from, "1970-01-01T00:00:00Z", "the range asked is echoed");
+            v.buckets.iter().map(|b| format!("{}:{}", b.start, b.touches)).collect()
         };
         // Stored but behind the horizon (not swept yet): not answered; the horizon itself is kept.
         let h = Some(Ts::new(7_199, 500_000_000));

@@ -3,18 +3,42 @@
 
 use super::QueryError;
 use crate::state::{key, VariantRec};
-use serde_json::{json, Value};
+use serde::Serialize;
 use touchline_storage::Store;
 
-pub fn variants(store: &Store, p: u16, tenant: &str) -> Result<Value, QueryError> {
+/// The variants answer.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct VariantsAnswer {
+    pub tenant: String,
+    pub variants: Vec<Variant>,
+}
+
+/// One variant's summed platform-reported metrics.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Variant {
+    pub variant_id: String,
+    pub events: u64,
+    pub impressions: f64,
+    pub clicks: f64,
+    pub conversions: f64,
+    pub revenue: f64,
+    /// clicks / impressions; null without impressions.
+    pub ctr: Option<f64>,
+}
+
+pub fn variants(store: &Store, p: u16, tenant: &str) -> Result<VariantsAnswer, QueryError> {
     let recs: Vec<VariantRec> = store.prefix_as(&key::variant_prefix(p, tenant))?;
-    let rows: Vec<Value> = recs
+    let variants = recs
         .iter()
-        .map(|v| {
-            let ctr = (v.impressions > 0.0).then(|| v.clicks / v.impressions);
-            json!({"variant_id": v.variant_id, "events": v.events, "impressions": v.impressions, "clicks": v.clicks,
-                   "conversions": v.conversions, "revenue": v.revenue, "ctr": ctr})
+        .map(|v| Variant {
+            variant_id: v.variant_id.clone(),
+            events: v.events,
+            impressions: v.impressions,
+            clicks: v.clicks,
+            conversions: v.conversions,
+            revenue: v.revenue,
+            ctr: (v.impressions > 0.0).then(|| v.clicks / v.impressions),
         })
         .collect();
-    Ok(json!({"tenant": tenant, "variants": rows}))
+    Ok(VariantsAnswer { tenant: tenant.to_string(), variants })
 }

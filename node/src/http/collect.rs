@@ -14,25 +14,33 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::http::request::Parts;
-use hyper::{Method, Response, StatusCode};
-use serde_json::{json, Map, Value};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use touchline_actors::domain::Ts;
 
-const CALLS: [&str; 7] = ["track", "identify", "page", "screen", "alias", "batch", "costs"];
+/// The answer of an accepted message or batch.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Success {
+    /// Always true: every event is acknowledged by Kafka.
+    pub success: bool,
+}
 
-pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    let Some(call) = CALLS.iter().copied().find(|c| *c == call) else {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no collector call {call:?} (one of {})", CALLS.join(", "))));
-    };
-    if parts.method == Method::OPTIONS {
-        return Ok(preflight());
-    }
-    if parts.method != Method::POST {
-        return Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} /v1/collect/{call} (POST only)", parts.method)));
-    }
+/// The answer of an accepted cost import.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CostsImported {
+    pub success: bool,
+    /// Rows imported.
+    pub rows: usize,
+    /// RFC 3339: the import's time (a re-imported day supersedes older imports).
+    pub imported_at: String,
+}
+
+/// `POST /v1/collect/{call}` (`call`: track, identify, page, screen, alias, batch or costs).
+pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes, call: &'static str) -> Result<Response<Full<Bytes>>, ApiError> {
     metrics::counter!(collect::REQUESTS, "route" => call).increment(1);
     let result = if call == "costs" { import_costs(&state, &parts, &body).await } else { collect(&state, &parts, &body, call).await };
     if let Err((reason, _)) = &result {
@@ -51,7 +59,7 @@ pub fn allow_any_origin(resp: &mut Response<Full<Bytes>>) {
 
 /// The CORS preflight of a collector call: POST with the headers the calls
 /// use (a JSON body, Basic auth, gzip), cached by the browser for a day.
-fn preflight() -> Response<Full<Bytes>> {
+pub fn preflight() -> Response<Full<Bytes>> {
     use hyper::header::{HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_MAX_AGE};
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = StatusCode::NO_CONTENT;
@@ -92,7 +100,7 @@ async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> R
     // Validate and map everything before producing anything.
     let events = map_all(state, &tenant, call, doc)?;
     produce(state, &tenant, &events).await?;
-    Ok(json_response(StatusCode::OK, &json!({"success": true})))
+    Ok(json_response(StatusCode::OK, &Success { success: true }))
 }
 
 /// `POST /v1/collect/costs`: CSV (`Content-Type: text/csv`, or a body not
@@ -126,7 +134,7 @@ async fn import_costs(state: &AppState, parts: &Parts, body: &Bytes) -> Result<R
     let imported_at = Ts::now();
     let events: Vec<Value> = rows.iter().map(|r| costs::event(&tenant, imported_at, r)).collect();
     produce(state, &tenant, &events).await?;
-    Ok(json_response(StatusCode::OK, &json!({"success": true, "rows": rows.len(), "imported_at": imported_at.to_string()})))
+    Ok(json_response(StatusCode::OK, &CostsImported { success: true, rows: rows.len(), imported_at: imported_at.to_string() }))
 }
 
 /// Produces `events` to the tenant's partition and waits for every ack.

@@ -135,6 +135,11 @@ pub struct Output {
 }
 
 impl Output {
+    /// JSON, the answer of every route that is not a report.
+    pub fn json() -> Output {
+        Output { format: Format::Json, report: None, tenant: String::new() }
+    }
+
     /// For a report route: takes `format` out of `query` (so the handler's
     /// parameter check never sees it) and decides the format — `format=csv|json`
     /// wins, else `Accept` naming `text/csv`, else JSON. Other routes answer
@@ -154,8 +159,9 @@ impl Output {
     }
 
     /// The 200 answer of `body` in the negotiated format.
-    pub fn reply(&self, body: Value) -> Result<Response<Full<Bytes>>, ApiError> {
-        let (Format::Csv, Some(report)) = (self.format, &self.report) else { return Ok(json_response(StatusCode::OK, &body)) };
+    pub fn reply<T: serde::Serialize>(&self, body: &T) -> Result<Response<Full<Bytes>>, ApiError> {
+        let (Format::Csv, Some(report)) = (self.format, &self.report) else { return Ok(json_response(StatusCode::OK, body)) };
+        let body = serde_json::to_value(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("answer: {e}")))?;
         let bytes = render(report, &body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("CSV rendering: {e}")))?;
         let disposition = format!("attachment; filename=\"{}-{}.csv\"", self.tenant, report.file_part());
         Response::builder()
@@ -384,10 +390,10 @@ mod tests {
     #[test]
     fn the_file_name_is_tenant_and_report() {
         let o = Output { format: Format::Csv, report: Some(Report::Journey("CJ 1/\"x\"".into())), tenant: "acme".into() };
-        let r = o.reply(json!({"buckets": []})).unwrap();
+        let r = o.reply(&json!({"buckets": []})).unwrap();
         assert_eq!(r.headers()[CONTENT_DISPOSITION], "attachment; filename=\"acme-journey-CJ_1__x_.csv\"");
         assert_eq!(r.headers()[CONTENT_TYPE], "text/csv; charset=utf-8");
         let o = Output { format: Format::Csv, report: Some(Report::Compare), tenant: "acme".into() };
-        assert_eq!(o.reply(json!({"models": {}})).unwrap().headers()[CONTENT_DISPOSITION], "attachment; filename=\"acme-attribution-compare.csv\"");
+        assert_eq!(o.reply(&json!({"models": {}})).unwrap().headers()[CONTENT_DISPOSITION], "attachment; filename=\"acme-attribution-compare.csv\"");
     }
 }

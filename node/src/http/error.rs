@@ -1,11 +1,14 @@
 //! The one error-code enum of the HTTP surface, mapped to status codes, rendered
-//! as `{"error": {"code", "message"}}`.
+//! as `{"error": {"code", "message"}}` (the `ErrorBody` schema of the OpenAPI
+//! description, and the error responses every operation documents).
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
+use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     BadRequest,
     Unauthorized,
@@ -44,6 +47,55 @@ impl ErrorCode {
     }
 }
 
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// Names the offending parameter or field of a 400.
+    pub message: String,
+}
+
+/// The client errors of every `/v1` operation (with `ServerErrors`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: answers are built by `ApiError`
+pub enum ClientErrors {
+    /// `bad_request`: a parameter, field or body is invalid (the message names it).
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// `unauthorized`: no or an unknown token (bearer) or write key (HTTP Basic).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// `forbidden`: the token does not grant this tenant or endpoint.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// `not_found`: no such tenant (no event of it), customer or route.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// `too_large`: the body is over the limit.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+}
+
+/// The server-side errors of every operation.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: answers are built by `ApiError`
+pub enum ServerErrors {
+    /// `overloaded`: too many concurrent requests (`Retry-After`).
+    #[response(status = 429)]
+    Overloaded(ErrorBody),
+    /// `internal`: a storage failure.
+    #[response(status = 500)]
+    Internal(ErrorBody),
+    /// `unavailable`: not ready, the partition is restoring or has no owner, the broker did not acknowledge, or the request timed out (`Retry-After`).
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub code: ErrorCode,
@@ -59,7 +111,7 @@ impl ApiError {
         ApiError::new(ErrorCode::BadRequest, format!("parameter `{name}`: {message}"))
     }
     pub fn into_response(self) -> Response<Full<Bytes>> {
-        let body = serde_json::json!({"error": {"code": self.code.as_str(), "message": self.message}});
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut r = super::json_response(self.code.status(), &body);
         if matches!(self.code, ErrorCode::Unavailable | ErrorCode::Overloaded) {
             r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from_static("1"));
@@ -75,6 +127,18 @@ impl From<touchline_actors::query::QueryError> for ApiError {
             QueryError::NotFound(m) => ApiError::new(ErrorCode::NotFound, m),
             QueryError::BadRequest { param, message } => ApiError::param(param, message),
             QueryError::Storage(s) => ApiError::new(ErrorCode::Internal, format!("storage: {s}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_names() {
+        for c in [ErrorCode::BadRequest, ErrorCode::Unauthorized, ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::TooLarge, ErrorCode::Overloaded, ErrorCode::Unavailable, ErrorCode::Internal] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
     }
 }

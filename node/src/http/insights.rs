@@ -5,25 +5,27 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::params::{require_weights, Params};
-use super::routes::{blocking, owner_partition, ATTR_PARAMS};
+use super::reports::{blocking, owner_partition};
 use super::{json_response, AppState};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use touchline_actors::domain::models::Model;
 use touchline_actors::domain::window::Granularity;
 use touchline_actors::domain::{GroupBy, Ts};
+use touchline_actors::query::campaigns::CampaignsAnswer;
+use touchline_actors::query::cohorts::CohortsAnswer;
+use touchline_actors::query::variants::VariantsAnswer;
 use touchline_actors::query::{self, cohorts::CohortQuery};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
 /// `campaigns`: attribution query parameters (no `group_by`); range default all time.
-pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<String>) -> Result<Value, ApiError> {
-    let allowed: Vec<&str> = ATTR_PARAMS.iter().copied().filter(|p| *p != "group_by").collect();
-    let p = Params::parse(query.as_deref(), &allowed)?;
+pub async fn campaigns(state: Arc<AppState>, tenant: String, p: Params) -> Result<CampaignsAnswer, ApiError> {
     let model = p.model(Model::Linear)?;
     let (from, to) = p.range_all()?;
     let mut q = p.attribution_query(from, to, Some(GroupBy::Campaign), state.default_lookback_days)?;
@@ -48,8 +50,7 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, query: Option<Strin
 }
 
 /// `cohorts`: `cohort` (week | day), `by` (a grouping dimension), `from`, `to`, `currency`.
-pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>) -> Result<Value, ApiError> {
-    let p = Params::parse(query.as_deref(), &["cohort", "by", "from", "to", "currency"])?;
+pub async fn cohorts(state: Arc<AppState>, tenant: String, p: Params) -> Result<CohortsAnswer, ApiError> {
     let cohort = match p.str("cohort") {
         None | Some("week") => Granularity::Week,
         Some("day") => Granularity::Day,
@@ -69,22 +70,28 @@ pub async fn cohorts(state: Arc<AppState>, tenant: String, query: Option<String>
 }
 
 /// `variants`: per-variant performance from personalization events.
-pub async fn variants(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
-    Params::parse(query.as_deref(), &[])?;
+pub async fn variants(state: Arc<AppState>, tenant: String) -> Result<VariantsAnswer, ApiError> {
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
-    let body = blocking(move || {
+    blocking(move || {
         super::listing::seen(&state, partition, &tenant)?;
         Ok(query::variants::variants(&store, partition, &tenant)?)
     })
-    .await?;
-    Ok(json_response(StatusCode::OK, &body))
+    .await
+}
+
+/// The answer of an accepted erasure.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    #[schema(value_type = String, pattern = "^accepted$")]
+    pub status: &'static str,
+    /// The `erasure_request` event's id.
+    pub event_id: String,
 }
 
 /// `DELETE customers/{id}`: produces an `erasure_request` for `id` into the
 /// tenant's partition and answers 202 once the broker has it.
-pub async fn erase(state: Arc<AppState>, tenant: String, id: String, query: Option<String>) -> Reply {
-    Params::parse(query.as_deref(), &[])?;
+pub async fn erase(state: Arc<AppState>, tenant: String, id: String) -> Reply {
     if id.is_empty() || id.len() > 256 {
         return Err(ApiError::param("id", "must be 1..256 bytes"));
     }
@@ -99,5 +106,5 @@ pub async fn erase(state: Arc<AppState>, tenant: String, id: String, query: Opti
         .send(&tenant, &payload, Duration::from_millis(state.limits.request_timeout_ms))
         .await
         .map_err(|e| ApiError::new(ErrorCode::Unavailable, format!("could not record the erasure: {e}")))?;
-    Ok(json_response(StatusCode::ACCEPTED, &json!({"status": "accepted", "event_id": event_id})))
+    Ok(json_response(StatusCode::ACCEPTED, &Accepted { status: "accepted", event_id }))
 }

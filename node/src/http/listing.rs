@@ -6,13 +6,13 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::params::Params;
-use super::routes::{blocking, owner_partition};
+use super::reports::{blocking, owner_partition};
 use super::{json_response, AppState};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::http::request::Parts;
 use hyper::{Method, Response, StatusCode};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -36,21 +36,75 @@ pub(super) fn seen(state: &AppState, partition: u16, tenant: &str) -> Result<Ten
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("no events for tenant {tenant:?}")))
 }
 
-fn ts(t: Option<touchline_actors::domain::Ts>) -> Value {
-    json!(t.map(|t| t.to_string()))
+fn ts(t: Option<touchline_actors::domain::Ts>) -> Option<String> {
+    t.map(|t| t.to_string())
+}
+
+/// One tenant of one partition.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TenantRow {
+    pub tenant: String,
+    pub partition: i32,
+    pub events: u64,
+    pub persons: u64,
+    pub first_event: Option<String>,
+    pub last_event: Option<String>,
+}
+
+/// `GET /v1/tenants` (`scope=cluster`): every tenant, sorted by name.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ClusterTenants {
+    /// The events topic's partition count (every one answered).
+    pub partitions: i32,
+    pub tenants: Vec<TenantRow>,
+}
+
+/// `GET /v1/tenants?scope=local`: the tenants of this node's active partitions.
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LocalTenants {
+    pub node_id: String,
+    /// The partitions answered.
+    pub partitions: Vec<i32>,
+    pub tenants: Vec<TenantRow>,
+}
+
+/// The answer of `GET /v1/tenants`, by `scope`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum TenantsAnswer {
+    Cluster(ClusterTenants),
+    Local(LocalTenants),
+}
+
+/// `GET /v1/tenants/{tenant}/customers`: one page of persons.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomersPage {
+    pub tenant: String,
+    pub customers: Vec<CustomerEntry>,
+    /// Pass as `cursor` for the next page (null: the last page).
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct CustomerEntry {
+    pub person_id: String,
+    pub identifiers: Vec<IdentifierEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct IdentifierEntry {
+    pub id: String,
+    pub kind: &'static str,
 }
 
 /// The tenants of the partitions this node owns and serves (active ones).
-fn local(state: &AppState) -> Result<(Vec<i32>, Vec<Value>), ApiError> {
+fn local(state: &AppState) -> Result<(Vec<i32>, Vec<TenantRow>), ApiError> {
     let mut partitions: Vec<i32> = state.status.all().iter().filter(|p| p.state() == PartitionState::Active).map(|p| p.partition).collect();
     partitions.sort_unstable();
     let mut tenants = Vec::new();
     for &p in &partitions {
         for t in listing::tenants(&state.store, p as u16)? {
-            tenants.push(json!({
-                "tenant": t.tenant, "partition": p, "events": t.events, "persons": t.persons,
-                "first_event": ts(t.first_event), "last_event": ts(t.last_event),
-            }));
+            tenants.push(TenantRow { tenant: t.tenant, partition: p, events: t.events, persons: t.persons, first_event: ts(t.first_event), last_event: ts(t.last_event) });
         }
     }
     Ok((partitions, tenants))
@@ -59,8 +113,7 @@ fn local(state: &AppState) -> Result<(Vec<i32>, Vec<Value>), ApiError> {
 /// `GET /v1/tenants` (admin): this node's tenants plus every alive peer's
 /// (`?scope=local` answers only this node's partitions), sorted by name; 503
 /// while some partition of the topic has no active owner that answered.
-pub async fn tenants(state: Arc<AppState>, parts: &Parts, query: Option<String>) -> Reply {
-    let p = Params::parse(query.as_deref(), &["scope"])?;
+pub async fn tenants(state: Arc<AppState>, parts: &Parts, p: Params) -> Reply {
     let local_only = match p.str("scope") {
         None | Some("cluster") => false,
         Some("local") => true,
@@ -69,7 +122,7 @@ pub async fn tenants(state: Arc<AppState>, parts: &Parts, query: Option<String>)
     let st = state.clone();
     let (mut covered, mut rows) = blocking(move || local(&st)).await?;
     if local_only {
-        return Ok(json_response(StatusCode::OK, &json!({"node_id": state.node_id, "partitions": covered, "tenants": rows})));
+        return Ok(json_response(StatusCode::OK, &TenantsAnswer::Local(LocalTenants { node_id: state.node_id.clone(), partitions: covered, tenants: rows })));
     }
     let bearer = parts.headers.get(hyper::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
     let timeout = Duration::from_millis(state.limits.request_timeout_ms / 2);
@@ -85,7 +138,7 @@ pub async fn tenants(state: Arc<AppState>, parts: &Parts, query: Option<String>)
     let calls = peers.iter().map(|(id, addr)| async move {
         let r = forward.call(addr, Method::GET, "/v1/tenants?scope=local", bearer, MAX_PEER_REPLY, timeout).await;
         let v = match r {
-            Ok((s, body)) if s == StatusCode::OK => serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string()),
+            Ok((s, body)) if s == StatusCode::OK => serde_json::from_slice::<LocalTenants>(&body).map_err(|e| e.to_string()),
             Ok((s, body)) => Err(format!("{s}: {}", String::from_utf8_lossy(&body))),
             Err(e) => Err(e),
         };
@@ -93,8 +146,8 @@ pub async fn tenants(state: Arc<AppState>, parts: &Parts, query: Option<String>)
     });
     for v in futures::future::join_all(calls).await {
         let v = v?;
-        covered.extend(v["partitions"].as_array().into_iter().flatten().filter_map(|p| p.as_i64()).map(|p| p as i32));
-        rows.extend(v["tenants"].as_array().cloned().unwrap_or_default());
+        covered.extend(v.partitions);
+        rows.extend(v.tenants);
     }
     let n = state.status.topic_partitions.load(Ordering::Relaxed) as i32;
     if n <= 0 {
@@ -107,9 +160,9 @@ pub async fn tenants(state: Arc<AppState>, parts: &Parts, query: Option<String>)
     }
     // A partition answered twice (ownership moving during the calls) counts once.
     let mut seen_partitions = BTreeSet::new();
-    rows.retain(|r| seen_partitions.insert((r["partition"].as_i64(), r["tenant"].as_str().map(str::to_string))));
-    rows.sort_by(|a, b| a["tenant"].as_str().cmp(&b["tenant"].as_str()));
-    Ok(json_response(StatusCode::OK, &json!({"partitions": n, "tenants": rows})))
+    rows.retain(|r| seen_partitions.insert((r.partition, r.tenant.clone())));
+    rows.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    Ok(json_response(StatusCode::OK, &TenantsAnswer::Cluster(ClusterTenants { partitions: n, tenants: rows })))
 }
 
 /// The opaque paging cursor of a person key, and back.
@@ -123,29 +176,27 @@ fn parse_cursor(c: &str) -> Option<u64> {
 
 /// `GET /v1/tenants/{t}/customers?limit&cursor`: the tenant's persons in a
 /// stable order (`limit` default 100, at most 1000; `next_cursor` continues).
-pub async fn customers(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
-    let p = Params::parse(query.as_deref(), &["limit", "cursor"])?;
+pub async fn customers(state: Arc<AppState>, tenant: String, p: Params) -> Result<CustomersPage, ApiError> {
     let limit = p.int("limit", 1, MAX_LIMIT)?.unwrap_or(DEFAULT_LIMIT) as usize;
     let after = match p.str("cursor") {
         None => None,
         Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::param("cursor", format!("{c:?} is not a cursor this API returned (next_cursor)")))?),
     };
     let (partition, _) = owner_partition(&state, &tenant)?;
-    let body = blocking(move || {
+    blocking(move || {
         seen(&state, partition, &tenant)?;
         let page = listing::persons(&state.store, partition, &tenant, after, limit)?;
-        let customers: Vec<Value> = page
+        let customers = page
             .persons
             .iter()
-            .map(|(_, r)| {
-                let ids: Vec<Value> = r.ids.members.iter().map(|n| json!({"id": n.id, "kind": n.kind.as_str()})).collect();
-                json!({"person_id": r.ids.public_id(), "identifiers": ids})
+            .map(|(_, r)| CustomerEntry {
+                person_id: r.ids.public_id(),
+                identifiers: r.ids.members.iter().map(|n| IdentifierEntry { id: n.id.clone(), kind: n.kind.as_str() }).collect(),
             })
             .collect();
-        Ok(json!({"tenant": tenant, "customers": customers, "next_cursor": page.next.map(cursor_of)}))
+        Ok(CustomersPage { tenant, customers, next_cursor: page.next.map(cursor_of) })
     })
-    .await?;
-    Ok(json_response(StatusCode::OK, &body))
+    .await
 }
 
 #[cfg(test)]

@@ -11,8 +11,11 @@ mod insights;
 mod listing;
 mod cluster_view;
 pub mod forward;
+pub mod openapi;
+mod operations;
 pub mod params;
-mod routes;
+mod reports;
+pub mod routes;
 pub mod snapshots;
 pub mod ui;
 
@@ -91,8 +94,11 @@ impl AppState {
     }
 }
 
-pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+/// A JSON answer. Serialized through a `serde_json::Value`, so object keys
+/// come out sorted, byte for byte the answers built with `json!` before the
+/// answers became typed.
+pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
+    let bytes = serde_json::to_value(body).and_then(|v| serde_json::to_vec(&v)).unwrap_or_else(|_| b"{}".to_vec());
     Response::builder()
         .status(status)
         .header(hyper::header::CONTENT_TYPE, "application/json")

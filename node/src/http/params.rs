@@ -12,6 +12,9 @@ use touchline_actors::query::attribution::AttributionQuery;
 /// `from`/`to` default to this many days before now (http-api.md).
 pub const DEFAULT_RANGE_DAYS: i64 = 30;
 
+/// The largest `half_life_hours` (larger ones are infinite in seconds).
+pub const MAX_HALF_LIFE_HOURS: f64 = 1e300;
+
 #[derive(Debug)]
 pub struct Params(BTreeMap<String, String>);
 
@@ -23,7 +26,8 @@ impl Params {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let (k, v) = (form_decode(k).into_owned(), form_decode(v).into_owned());
             if !allowed.contains(&k.as_str()) {
-                return Err(ApiError::param(&k, format!("unknown parameter (allowed: {})", allowed.join(", "))));
+                let allowed = if allowed.is_empty() { "this route takes none".to_string() } else { format!("allowed: {}", allowed.join(", ")) };
+                return Err(ApiError::param(&k, format!("unknown parameter ({allowed})")));
             }
             if m.insert(k.clone(), v).is_some() {
                 return Err(ApiError::param(&k, "given more than once"));
@@ -111,6 +115,9 @@ impl Params {
     pub fn model_params(&self) -> Result<ModelParams, ApiError> {
         let mut p = ModelParams::default();
         if let Some(h) = self.positive_f64("half_life_hours")? {
+            if h > MAX_HALF_LIFE_HOURS {
+                return Err(ApiError::param("half_life_hours", format!("must be at most {MAX_HALF_LIFE_HOURS:e}, got {h:e}")));
+            }
             p.half_life_secs = h * 3600.0;
         }
         if let Some(w) = self.str("weights") {
@@ -194,12 +201,22 @@ mod tests {
         assert_eq!(p.ts("from").unwrap().unwrap().to_string(), "2025-12-31T23:00:00Z");
         let e = Params::parse(Some("modle=x"), &["model"]).unwrap_err();
         assert!(e.message.contains("modle"));
+        let e = Params::parse(Some("x=1"), &[]).unwrap_err();
+        assert!(e.message.contains("takes none"), "{}", e.message);
         let e = Params::parse(Some("model=a&model=b"), &["model"]).unwrap_err();
         assert!(e.message.contains("more than once"));
         let p = Params::parse(Some("lookback_days=0"), &["lookback_days"]).unwrap();
         assert!(p.int("lookback_days", 1, 3650).unwrap_err().message.contains("lookback_days"));
         let p = Params::parse(Some("from=yesterday"), &["from"]).unwrap();
         assert!(p.range(30, 3660).unwrap_err().message.contains("`from`"));
+    }
+
+    #[test]
+    fn a_half_life_stays_finite_in_seconds() {
+        let p = Params::parse(Some("half_life_hours=1e308"), &["half_life_hours"]).unwrap();
+        assert!(p.model_params().unwrap_err().message.contains("half_life_hours"));
+        let p = Params::parse(Some("half_life_hours=1e300"), &["half_life_hours"]).unwrap();
+        assert!(p.model_params().unwrap().half_life_secs.is_finite());
     }
 
     #[test]
