@@ -52,8 +52,8 @@ pub enum Space {
     /// Imported daily cost totals by (campaign_id, date): the surviving
     /// `cost_import` of each (docs/collector.md).
     CostDay = b'B',
-    /// Attribution results topic: a digest of the record last published for
-    /// each conversion, by (person, conversion event_id) (`actors::results`).
+    /// Attribution results topic: per person, the digest of the record last
+    /// published for each of its conversions (`actors::results`).
     Published = b'R',
 }
 

@@ -25,6 +25,7 @@ use crate::domain::identity::IdKind;
 use crate::domain::retention::{retained, RetentionPolicy};
 use crate::query::consent::allows;
 use crate::state::tenant::{person_in_key, split_key};
+use crate::state::summary::{is_overflow, Summary};
 use crate::state::{key, ConsentRec, ConvRec, PersonRec, TenantMeta, TouchRec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -50,7 +51,9 @@ pub struct Outgoing {
 
 impl Publisher {
     /// Plans the records of the persons `txn` touched and `extra`, writing
-    /// their digests into `txn` (call right before the commit).
+    /// their digests into `txn` (call right before the commit): one key per
+    /// person with conversions, (event_id, digest) of each, in (ts, event_id)
+    /// order — deleted with its person's last conversion.
     pub fn prepare(&self, txn: &mut Txn, p: u16, retention: &RetentionPolicy, extra: &Affected) -> Result<Outgoing, StorageError> {
         let mut persons = affected(txn, p)?;
         for (t, ps) in extra {
@@ -62,17 +65,23 @@ impl Publisher {
             let horizon = retention.horizon(&tenant, meta.max_ts);
             let (mut old, mut new) = (Vec::new(), Vec::new());
             for person in persons {
-                old.extend(published(txn, p, &tenant, person)?);
-                new.extend(current(txn, &self.config, p, &tenant, person, horizon, meta.consent_updates > 0)?);
+                let k = key::published(p, &tenant, person);
+                let before: Vec<(String, u64)> = txn.get_as(&k)?.unwrap_or_default();
+                // Most touched persons never converted: two point reads.
+                if before.is_empty() && !may_convert(txn, p, &tenant, person, horizon)? {
+                    continue;
+                }
+                let now = current(txn, &self.config, p, &tenant, person, horizon, meta.consent_updates > 0)?;
+                let digests: Vec<(&str, u64)> = now.iter().map(|c| (c.event_id.as_str(), c.digest)).collect();
+                if digests.is_empty() {
+                    txn.delete(k);
+                } else if digests.len() != before.len() || digests.iter().zip(&before).any(|(a, b)| a.0 != b.0 || a.1 != b.1) {
+                    txn.put_as(k, &digests)?;
+                }
+                old.extend(before.into_iter().map(|(event_id, digest)| Published { event_id, digest }));
+                new.extend(now);
             }
-            let pl = plan(old, new);
-            for (person, event_id) in pl.delete {
-                txn.delete(key::published(p, &tenant, person, &event_id));
-            }
-            for x in pl.put {
-                txn.put(key::published(p, &tenant, x.person, &x.event_id), x.digest.to_be_bytes().to_vec());
-            }
-            for (event_id, value) in pl.records {
+            for (event_id, value) in plan(old, new) {
                 out.tombstones += value.is_none() as u64;
                 out.records.push((record_key(&tenant, &event_id), value));
             }
@@ -128,17 +137,14 @@ pub fn affected(txn: &Txn, p: u16) -> Result<Affected, StorageError> {
     Ok(out)
 }
 
-/// The digests stored for `person`'s conversions.
-fn published(txn: &Txn, p: u16, tenant: &str, person: u64) -> Result<Vec<Published>, StorageError> {
-    let prefix = key::published_prefix(p, tenant, person);
-    let mut out = Vec::new();
-    txn.scan_prefix(&prefix, |k, v| {
-        if let Ok(d) = <[u8; 8]>::try_from(v) {
-            out.push(Published { person, event_id: String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), digest: u64::from_be_bytes(d) });
-        }
-        true
-    })?;
-    Ok(out)
+/// Whether `person` may have a retained conversion, from its path summary (one
+/// read): `true` unless the summary shows none (no summary, an overflowed or
+/// unreadable one: maybe).
+fn may_convert(txn: &Txn, p: u16, tenant: &str, person: u64, horizon: Option<crate::domain::Ts>) -> Result<bool, StorageError> {
+    txn.get_with(&key::summary(p, tenant, person), |v| match v {
+        Some(v) if !is_overflow(v) => Summary::decode(v).map_or(true, |s| s.convs.iter().any(|c| retained(c.ts, horizon))),
+        _ => true,
+    })
 }
 
 /// The current record of each of `person`'s conversions, as queries see them.
@@ -169,7 +175,7 @@ fn current(txn: &Txn, cfg: &ResultsConfig, p: u16, tenant: &str, person: u64, ho
         let end = touches.partition_point(|t| t.ts <= c.ts).max(start);
         let path: Vec<&TouchRec> = touches[start..end].iter().collect();
         let value = record_value(cfg, tenant, &person_id, c, &path);
-        out.push(Current { person, event_id: c.event_id.clone(), digest: digest(&value), value });
+        out.push(Current { event_id: c.event_id.clone(), digest: digest(&value), value });
     }
     Ok(out)
 }
