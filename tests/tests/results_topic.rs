@@ -23,7 +23,7 @@ use touchline_actors::domain::{Body, GroupBy, Ts};
 use touchline_node::client::request;
 use touchline_node::gen::{generate, produce, shuffled, DatasetSpec, GenRecord};
 use touchline_tests::cluster::{consumed, metric, multi_node_spec, view, wait_settled};
-use touchline_tests::fixtures::{as_partitioned, create_topics, offsets_after, read_partition};
+use touchline_tests::fixtures::{as_partitioned, create_topics, offsets_after};
 use touchline_tests::reference::{self, RefConversion};
 use touchline_tests::sandbox::{wait_for, Broker, Node};
 
@@ -34,18 +34,36 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
 }
 
-/// The results topic read from the beginning into an upsert table.
-async fn table(broker: &str, topic: &str, partitions: i32) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
+/// The results topic read from the beginning into an upsert table, up to the
+/// end each partition's fetch response reports (`enable.partition.eof`; Tansu's
+/// ListOffsets answers wrongly, so not `fetch_watermarks`).
+fn table(broker: &str, topic: &str, partitions: i32) -> BTreeMap<String, Value> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message;
+    let c: BaseConsumer = touchline_cluster::client_config(broker, &[]).set("group.id", "results-topic-reader").set("enable.partition.eof", "true").create().expect("reader");
+    let mut tpl = rdkafka::TopicPartitionList::new();
     for p in 0..partitions {
-        let (b, t) = (broker.to_string(), topic.to_string());
-        let recs = tokio::task::spawn_blocking(move || read_partition(&b, &t, p)).await.unwrap();
-        for (k, v) in recs {
-            let k = String::from_utf8(k).expect("utf-8 key");
-            match v {
-                Some(v) => out.insert(k, serde_json::from_slice(&v).expect("a JSON record")),
-                None => out.remove(&k),
-            };
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning).expect("offset");
+    }
+    c.assign(&tpl).expect("assign");
+    let (mut out, mut ended) = (BTreeMap::new(), BTreeSet::new());
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while ended.len() < partitions as usize {
+        assert!(std::time::Instant::now() < until, "{topic}: partitions {ended:?} of {partitions} read to their end in 60 s");
+        match c.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let k = String::from_utf8(m.key().unwrap_or_default().to_vec()).expect("utf-8 key");
+                match m.payload() {
+                    Some(v) => out.insert(k, serde_json::from_slice(v).expect("a JSON record")),
+                    None => out.remove(&k),
+                };
+            }
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                ended.insert(p);
+            }
+            Some(Err(e)) => panic!("read {topic}: {e}"),
+            None => {}
         }
     }
     out
@@ -144,7 +162,10 @@ async fn the_results_topic_holds_the_reference_credits_per_conversion_after_late
 
     // The table: exactly the reference's conversions, each with its credits.
     let want = reference.conversion_credits(&MODELS, &GROUPINGS, 30);
-    let got = table(&broker.addr, &results_topic, partitions).await;
+    let got = {
+        let (b, t) = (broker.addr.clone(), results_topic.clone());
+        tokio::task::spawn_blocking(move || table(&b, &t, partitions)).await.unwrap()
+    };
     let want_keys: BTreeSet<String> = want.keys().map(|(t, e)| format!("{t}/{e}")).collect();
     let got_keys: BTreeSet<String> = got.keys().cloned().collect();
     assert!(want_keys.len() > 100, "too few conversions to prove anything ({})", want_keys.len());
