@@ -1,7 +1,8 @@
 //! The attribution results topic (issue 21, 3): a shuffled generated dataset
 //! (late logins merge persons after their conversions) is consumed by two
-//! nodes, one of them killed with SIGKILL mid-ingest and restarted on its data
-//! directory; then a person is erased through `DELETE customers/{id}`. The
+//! nodes, one of them killed with SIGKILL mid-ingest (the other takes all
+//! partitions over, then the killed one comes back on its data directory and
+//! takes its share again); then a person is erased through `DELETE customers/{id}`. The
 //! results topic, read from the beginning into a table keeping the last value
 //! per key (a tombstone deletes), holds exactly one row per conversion of the
 //! batch reference (built without the erased person's events), each equal to
@@ -141,11 +142,20 @@ async fn the_results_topic_holds_the_reference_credits_per_conversion_after_late
     // SIGKILL of b while the rest is produced and consumed; b comes back on its directory.
     let producing = {
         let (addr, rest) = (broker.addr.clone(), records[half..].to_vec());
-        tokio::spawn(async move { produce(&addr, topic, &rest, 3000, &[]).await })
+        tokio::spawn(async move { produce(&addr, topic, &rest, 400, &[]).await })
     };
     let midway = wait_for(Duration::from_secs(120), || async { consumed(&[&a, &b]).await >= (half + half / 3) as i64 }).await;
     assert!(midway, "ingest did not get past the middle: {:?}", view(&a).await);
+    assert!(!producing.is_finished(), "the kill must come while records are still produced");
     b.kill();
+    // a takes b's partitions over (after the session timeout) from the
+    // changelog or its standbys, digests included; then b comes back and
+    // takes its share again.
+    let took_over = wait_for(Duration::from_secs(120), || async {
+        view(&a).await.is_some_and(|v| v["partitions"].as_array().is_some_and(|ps| ps.len() == partitions as usize && ps.iter().all(|p| p["owner"] == "a" && p["state"] == "active")))
+    })
+    .await;
+    assert!(took_over, "a did not take every partition over: {:#?}", view(&a).await);
     let b = Node::start(b.spec.clone()).await;
     assert_eq!(producing.await.unwrap().expect("produce"), records.len() - half);
     let settled = wait_settled(&[&a, &b], &["a", "b"], partitions as usize, total, Duration::from_secs(240)).await;
