@@ -1,8 +1,9 @@
 //! The partition actor in process, over a real RocksDB store: storage read
 //! failures stall the partition instead of poisoning records (issue 15, 1),
 //! misrouted records are re-routed before the commit (events.md, Transport),
-//! and journey actors stay within their cap however many journey ids the
-//! events name (issue 15, 2).
+//! journey actors stay within their cap however many journey ids the
+//! events name (issue 15, 2), and the attribution results follow late
+//! merges, consent, erasure and the retention sweep (issue 21, 3).
 
 use super::*;
 use crate::dlq::{DlqFuture, DlqSink};
@@ -306,23 +307,43 @@ fn event(tenant: &str, id: &str, ty: &str, ts: &str, extra: serde_json::Value) -
     serde_json::to_vec(&v).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_follow_late_merges_consent_and_erasure_and_repeat_nothing() {
+/// A harness whose partition actor publishes its results into a [`Table`].
+async fn results_harness(config: EngineConfig) -> (Harness, Arc<Table>) {
     let table = Arc::new(Table::default());
-    let mut h = harness(0, 1, EngineConfig::default()).await;
+    let mut h = harness(0, 1, config.clone()).await;
     h.actor.stop_and_wait(None, None).await.unwrap();
     let args = PartitionArgs {
         partition: 0,
         topic_partitions: 1,
         store: h.store.clone(),
         dlq: Outbox::new(h.dlq.clone(), h.store.clone(), 100),
-        config: Arc::new(EngineConfig::default()),
+        config: Arc::new(config),
         status: h.status.clone(),
         changelog: None,
         reroute: None,
         results: Some(crate::results::publisher::Publisher { sink: table.clone(), config: Arc::new(Default::default()) }),
     };
     h.actor = Actor::spawn(None, PartitionActor, args).await.unwrap().0;
+    (h, table)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_follow_the_retention_sweep() {
+    let config = EngineConfig { retention: crate::domain::retention::RetentionPolicy::new(1), retention_sweep_interval: Duration::ZERO, ..EngineConfig::default() };
+    let (h, table) = results_harness(config).await;
+    let conv = event("acme", "k1", "conversion_event", "2026-10-05T12:00:00Z", serde_json::json!({"customer_id": "c1", "conversion_data": {"value": 10.0, "currency": "EUR"}}));
+    apply(&h, records(vec![conv], 0)).await;
+    assert!(table.0.lock().unwrap().0.contains_key("acme/k1"));
+    // Three days later the conversion is behind the 1-day horizon: the sweep deletes it, and its record goes.
+    apply(&h, records(vec![touch_at("acme", "t1", "c2", "J1", "2026-10-08T12:00:00Z")], 1)).await;
+    h.actor.cast(PartitionMsg::Sweep).unwrap();
+    ractor::call!(h.actor, PartitionMsg::Drain).unwrap();
+    assert!(table.0.lock().unwrap().0.is_empty(), "the swept conversion is still in the table");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_follow_late_merges_consent_and_erasure_and_repeat_nothing() {
+    let (h, table) = results_harness(EngineConfig::default()).await;
     let t = |id: &str, c: &str, ch: &str, ts: &str| event("acme", id, "touchpoint_interaction", ts, serde_json::json!({"customer_id": c, "touchpoints": {"channel": ch, "interaction_type": "click"}}));
     let conv = |id: &str, c: &str, ts: &str| event("acme", id, "conversion_event", ts, serde_json::json!({"customer_id": c, "conversion_data": {"value": 10.0, "currency": "EUR"}}));
     let first = |k: &str| table.0.lock().unwrap().0.get(k).map(|v| v["credits"]["first_touch"]["channel"][0]["key"].as_str().unwrap().to_string());
