@@ -74,7 +74,9 @@ impl Publisher {
                 let now = current(txn, &self.config, p, &tenant, person, horizon, meta.consent_updates > 0)?;
                 let digests: Vec<(&str, u64)> = now.iter().map(|c| (c.event_id.as_str(), c.digest)).collect();
                 if digests.is_empty() {
-                    txn.delete(k);
+                    if !before.is_empty() {
+                        txn.delete(k);
+                    }
                 } else if digests.len() != before.len() || digests.iter().zip(&before).any(|(a, b)| a.0 != b.0 || a.1 != b.1) {
                     txn.put_as(k, &digests)?;
                 }
