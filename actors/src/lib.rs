@@ -8,5 +8,6 @@ pub mod domain;
 pub mod metrics;
 pub mod query;
 pub mod reroute;
+pub mod results;
 pub mod state;
 pub mod status;

@@ -35,6 +35,8 @@ pub const RESTORE_REMAINING: &str = "touchline_restore_remaining_records";
 pub const FORWARDED: &str = "touchline_forwarded_requests_total";
 pub const CHANGELOG_RECORDS: &str = "touchline_changelog_records_total";
 pub const CHANGELOG_ERRORS: &str = "touchline_changelog_errors_total";
+pub const RESULTS_RECORDS: &str = "touchline_results_records_total";
+pub const RESULTS_ERRORS: &str = "touchline_results_errors_total";
 pub const RESTORES: &str = "touchline_restores_total";
 pub const RESTORED_RECORDS: &str = "touchline_restore_records_total";
 pub const RESTORED_BYTES: &str = "touchline_restore_bytes_total";
@@ -122,6 +124,8 @@ pub fn register() {
     describe_counter!(FORWARDED, Unit::Count, "Queries forwarded to the owning node.");
     describe_counter!(CHANGELOG_RECORDS, Unit::Count, "Records (state writes and batch markers) acknowledged by the changelog topic.");
     describe_counter!(CHANGELOG_ERRORS, Unit::Count, "Changelog produce or compensation attempts that failed (retried).");
+    describe_counter!(RESULTS_RECORDS, Unit::Count, "Records produced to the attribution results topic, by kind: value (a conversion's credits) or tombstone (the conversion left).");
+    describe_counter!(RESULTS_ERRORS, Unit::Count, "Batches whose attribution results could not be produced (the batch is retried).");
     describe_counter!(RESTORES, Unit::Count, "Partition restores on assignment, by source: local (current local state), snapshot (a peer's SST snapshot ingested, then the changelog after it), changelog (records read), replay (no state anywhere: events from the beginning).");
     describe_counter!(SNAPSHOT_BYTES, Unit::Bytes, "Partition snapshot bytes, by direction: sent (exported to a restoring peer) and received (ingested here).");
     describe_counter!(SNAPSHOT_ERRORS, Unit::Count, "Snapshot transfers that failed (the restore then reads the changelog instead).");
@@ -184,6 +188,10 @@ pub fn register() {
     counter!(FORWARDED).absolute(0);
     counter!(CHANGELOG_RECORDS).absolute(0);
     counter!(CHANGELOG_ERRORS).absolute(0);
+    counter!(RESULTS_ERRORS).absolute(0);
+    for kind in ["value", "tombstone"] {
+        counter!(RESULTS_RECORDS, "kind" => kind).absolute(0);
+    }
     for src in RESTORE_SOURCES {
         counter!(RESTORES, "source" => src).absolute(0);
     }
@@ -263,6 +271,16 @@ pub fn changelog_written(records: u64) {
 
 pub fn changelog_error() {
     counter!(CHANGELOG_ERRORS).increment(1);
+}
+
+/// Results records acknowledged: `values` with credits, `tombstones`.
+pub fn results_published(values: u64, tombstones: u64) {
+    counter!(RESULTS_RECORDS, "kind" => "value").increment(values);
+    counter!(RESULTS_RECORDS, "kind" => "tombstone").increment(tombstones);
+}
+
+pub fn results_error() {
+    counter!(RESULTS_ERRORS).increment(1);
 }
 
 /// Snapshot bytes moved, `direction` "sent" or "received".

@@ -56,13 +56,16 @@ pub async fn ensure_topic(cfg: &ChangelogConfig, partitions: i32, create: bool) 
 /// ~4.6 records per event, and `FutureProducer` allocated a oneshot channel and
 /// a boxed sender for each of them, then woke the batch once per record.
 pub struct KafkaChangelog {
-    producer: Arc<ThreadedProducer<BatchDeliveries>>,
+    producer: Arc<AckedProducer>,
     topic: String,
 }
 
+/// A producer whose deliveries report to their batch's [`BatchAck`].
+pub(crate) type AckedProducer = ThreadedProducer<BatchDeliveries>;
+
 /// Counts a batch's acknowledgements; the last one wakes the batch.
 #[derive(Default)]
-struct BatchAck {
+pub(crate) struct BatchAck {
     state: Mutex<AckState>,
     done: Notify,
 }
@@ -94,7 +97,7 @@ impl BatchAck {
 }
 
 /// The producer context: routes every delivery report to its batch.
-struct BatchDeliveries;
+pub(crate) struct BatchDeliveries;
 
 impl ClientContext for BatchDeliveries {}
 
@@ -111,16 +114,58 @@ impl ProducerContext for BatchDeliveries {
 
 impl KafkaChangelog {
     pub fn new(cfg: &ChangelogConfig) -> Result<KafkaChangelog, ClusterError> {
-        let mut c = client_config(&cfg.brokers, &[]);
-        c.set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "2")
-            .set("queue.buffering.max.messages", "1000000")
-            .set("client.id", format!("touchline-changelog-{}", cfg.node_id));
-        for (k, v) in &cfg.kafka_props {
-            c.set(k, v);
+        Ok(KafkaChangelog { producer: Arc::new(acked_producer(&cfg.brokers, &cfg.kafka_props, &format!("touchline-changelog-{}", cfg.node_id))?), topic: cfg.topic.clone() })
+    }
+
+    /// The producer (the results topic shares it: one ordered producer per node).
+    pub(crate) fn producer(&self) -> Arc<AckedProducer> {
+        self.producer.clone()
+    }
+}
+
+/// The idempotent, acks=all producer of the changelog (and results) records.
+pub(crate) fn acked_producer(brokers: &str, props: &[(String, String)], client_id: &str) -> Result<AckedProducer, ClusterError> {
+    let mut c = client_config(brokers, &[]);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("client.id", client_id);
+    for (k, v) in props {
+        c.set(k, v);
+    }
+    Ok(c.create_with_context(BatchDeliveries)?)
+}
+
+/// Produces `records` (`count` of them) in order to `topic`/`partition` and
+/// resolves, once every one is acknowledged, to the highest offset.
+pub(crate) async fn produce_acked<'a>(producer: &AckedProducer, topic: &str, partition: i32, count: usize, records: impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)>) -> Result<i64, String> {
+    if count == 0 {
+        return Ok(-1);
+    }
+    let ack = Arc::new(BatchAck::default());
+    ack.state.lock().unwrap_or_else(|e| e.into_inner()).remaining = count;
+    for (k, v) in records {
+        loop {
+            let mut rec: BaseRecord<'_, [u8], [u8], Arc<BatchAck>> = BaseRecord::with_opaque_to(topic, ack.clone()).partition(partition).key(k);
+            if let Some(v) = v {
+                rec = rec.payload(v);
+            }
+            match producer.send(rec) {
+                Ok(()) => break,
+                // Bounded producer queue: wait for deliveries to free room.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => tokio::time::sleep(Duration::from_millis(2)).await,
+                // Records already queued still report to `ack`; the
+                // caller compensates the abandoned batch.
+                Err((e, _)) => return Err(e.to_string()),
+            }
         }
-        Ok(KafkaChangelog { producer: Arc::new(c.create_with_context(BatchDeliveries)?), topic: cfg.topic.clone() })
+    }
+    ack.done.notified().await;
+    let s = ack.state.lock().unwrap_or_else(|e| e.into_inner());
+    match &s.error {
+        Some(e) => Err(e.clone()),
+        None => Ok(s.last),
     }
 }
 
@@ -129,31 +174,8 @@ impl ChangelogSink for KafkaChangelog {
         let (producer, topic) = (self.producer.clone(), self.topic.clone());
         Box::pin(async move {
             let marker_key = Store::checkpoint_key(partition);
-            let ack = Arc::new(BatchAck::default());
-            ack.state.lock().unwrap_or_else(|e| e.into_inner()).remaining = entries.len() + 1;
             let records = entries.iter().map(|(k, v)| (k.as_slice(), v.as_deref())).chain(std::iter::once((marker_key.as_slice(), Some(marker.as_slice()))));
-            for (k, v) in records {
-                loop {
-                    let mut rec: BaseRecord<'_, [u8], [u8], Arc<BatchAck>> = BaseRecord::with_opaque_to(&topic, ack.clone()).partition(i32::from(partition)).key(k);
-                    if let Some(v) = v {
-                        rec = rec.payload(v);
-                    }
-                    match producer.send(rec) {
-                        Ok(()) => break,
-                        // Bounded producer queue: wait for deliveries to free room.
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => tokio::time::sleep(Duration::from_millis(2)).await,
-                        // Records already queued still report to `ack`; the
-                        // caller compensates the abandoned batch.
-                        Err((e, _)) => return Err(e.to_string()),
-                    }
-                }
-            }
-            ack.done.notified().await;
-            let s = ack.state.lock().unwrap_or_else(|e| e.into_inner());
-            match &s.error {
-                Some(e) => Err(e.clone()),
-                None => Ok(s.last),
-            }
+            produce_acked(&producer, &topic, i32::from(partition), entries.len() + 1, records).await
         })
     }
 }

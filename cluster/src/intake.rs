@@ -11,6 +11,7 @@ use crate::changelog::{ChangelogConfig, KafkaChangelog};
 use crate::consumer::{group_consumer, prefetch_per_partition};
 use crate::dlq::KafkaDlq;
 use crate::reroute::KafkaReroute;
+use crate::results::KafkaResults;
 use crate::heartbeat::Members;
 use crate::rebalance::{IntakeContext, Lifecycle};
 use crate::restore::{self, Restored};
@@ -33,6 +34,7 @@ use touchline_actors::actors::supervisor::{Routes, Supervisor, SupervisorArgs, S
 use touchline_actors::actors::EngineConfig;
 use touchline_actors::changelog::SharedSink;
 use touchline_actors::dlq::Outbox;
+use touchline_actors::results::publisher::Publisher;
 use touchline_actors::status::NodeStatus;
 use touchline_storage::Store;
 
@@ -43,6 +45,8 @@ pub struct IntakeConfig {
     pub dlq_topic: String,
     pub group: String,
     pub node_id: String,
+    /// The attribution results topic and what its records hold (`None`: off).
+    pub results: Option<(String, touchline_actors::results::ResultsConfig)>,
     /// Partitions to create the topics with when absent.
     pub partitions: i32,
     pub create_topics: bool,
@@ -88,6 +92,7 @@ impl Default for IntakeConfig {
             in_flight_batches: 2,
             commit_interval: Duration::from_secs(5),
             changelog_topic: Some("touchline.changelog".into()),
+            results: Some(("touchline.attributions".into(), Default::default())),
             standby_replicas: 1,
             snapshots: None,
             prefetch_kb: 16 * 1024,
@@ -140,11 +145,14 @@ pub async fn run_intake(
     status.topic_partitions.store(partitions as i64, Ordering::Relaxed);
     tracing::info!(topic = %cfg.topic, partitions, "events topic ready");
     let prefetch = prefetch_per_partition(cfg.prefetch_kb, partitions).to_string();
+    let mut changelog_producer = None;
     let changelog = match &cfg.changelog_topic {
         Some(topic) => {
             let cc = ChangelogConfig { brokers: cfg.brokers.clone(), kafka_props: props.clone(), topic: topic.clone(), node_id: cfg.node_id.clone() };
             crate::changelog::ensure_topic(&cc, partitions, cfg.create_topics).await?;
-            let sink: SharedSink = Arc::new(KafkaChangelog::new(&cc)?);
+            let kc = Arc::new(KafkaChangelog::new(&cc)?);
+            changelog_producer = Some(kc.clone());
+            let sink: SharedSink = kc;
             // The changelog readers (restore, standby) prefetch like the intake;
             // user properties still override.
             let cc = ChangelogConfig {
@@ -152,6 +160,19 @@ pub async fn run_intake(
                 ..cc
             };
             Some((cc, sink))
+        }
+        None => None,
+    };
+
+    let results = match &cfg.results {
+        Some((topic, rc)) => {
+            let n = crate::results::ensure_topic(&cfg.brokers, props, topic, partitions, cfg.create_topics).await?;
+            let sink = match &changelog_producer {
+                Some(kc) => KafkaResults::on(kc, topic.clone(), n),
+                None => KafkaResults::new(&cfg.brokers, props, &cfg.node_id, topic.clone(), n)?,
+            };
+            tracing::info!(topic = %topic, partitions = n, "attribution results topic ready");
+            Some(Publisher { sink: Arc::new(sink), config: Arc::new(rc.clone()) })
         }
         None => None,
     };
@@ -185,6 +206,7 @@ pub async fn run_intake(
         reroute: cfg
             .reroute_misrouted
             .then(|| Arc::new(KafkaReroute::new(producer.clone(), cfg.topic.clone())) as Arc<dyn touchline_actors::reroute::RerouteSink>),
+        results,
     };
     // The actor tree applies on threads of its own (RocksDB reads block).
     let (supervisor, sup_handle) = crate::apply_runtime::spawn(Actor::spawn(Some(format!("supervisor-{}", cfg.node_id)), Supervisor, sup_args))

@@ -20,6 +20,7 @@ pub mod membership;
 mod rebalance;
 pub mod reroute;
 pub mod restore;
+pub mod results;
 pub mod snapshot;
 pub mod standby;
 

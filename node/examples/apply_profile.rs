@@ -80,6 +80,8 @@ async fn main() {
             changelog: None,
             // Deliberately misrouted records are dead-lettered, as before.
             reroute: None,
+            // No results topic: the apply path alone.
+            results: None,
         };
         let (a, h) = ractor::Actor::spawn(None, PartitionActor, args).await.expect("spawn partition");
         actors.push((a, h));

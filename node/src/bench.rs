@@ -75,6 +75,11 @@ pub struct BenchArgs {
     /// + changelog produce) that follow the raw read.
     #[arg(long)]
     pub no_floors: bool,
+    /// After the apply phase (results topic on, the default), apply the same
+    /// topic again with a second node whose results topic is off, and print
+    /// the ratio of the two apply rates.
+    #[arg(long)]
+    pub results_compare: bool,
 }
 
 /// Records produced up to each chunk boundary: `(persons, records)`, ascending.
@@ -238,28 +243,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     // 2. Node apply.
     let data_dir = args.data_dir.clone().unwrap_or(tmp.clone());
     let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let node_log = match &args.node_log {
         Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("--node-log {}: {e}", p.display()))?),
         None => Stdio::null(),
     };
-    let mut node = Command::new(exe);
-    node.arg("node");
-    if let Some(c) = &args.node_config {
-        node.arg("--config").arg(c);
-    }
-    let mut child = node
-        .args(["--node-id", "bench-1", "--brokers", &args.data.brokers, "--topic", &topic, "--dlq-topic", &format!("{topic}.dlq")])
-        .args(["--group", &format!("{topic}-node"), "--http", &addr, "--session-timeout-ms", "6000"])
-        .args(["--changelog-topic", &format!("{topic}.changelog")])
-        // The node's producers (changelog, DLQ) compress like the dataset's.
-        .args(["--kafka-property", &format!("compression.type={}", args.compression)])
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .stdout(Stdio::null())
-        .stderr(node_log)
-        .spawn()
-        .map_err(|e| e.to_string())?;
+    let mut child = spawn_node(&args, &topic, "node", &addr, &data_dir, node_log, &[])?;
     let pid = child.id();
     let total_in_topic = sent as i64;
     let mut first: Option<(Instant, i64)> = None;
@@ -297,6 +285,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     println!("bench: RATIO apply/raw = {:.3}", apply_rate / raw_rate);
     let (rss, hwm) = rss_kib(pid);
     println!("bench: node RSS after {} persons: {:.1} MiB (peak {:.1} MiB)", args.data.persons, rss as f64 / 1024.0, hwm.max(peak_rss) as f64 / 1024.0);
+    if args.results_compare {
+        // Second: the off run gets the broker's warmed page cache, so the
+        // ratio, if anything, overstates what the results topic costs.
+        let off_rate = apply_without_results(&args, &topic, &tmp, total_in_topic, limit).await?;
+        println!("bench: node apply without the results topic: {off_rate:.0} rec/s; RATIO apply results on/off = {:.3}", apply_rate / off_rate.max(1e-9));
+    }
 
     // 3. Latency at a fraction of the apply rate.
     let rate = (apply_rate * args.latency_load).max(10.0);
@@ -324,6 +318,61 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(())
+}
+
+/// Starts a `touchline node` on the bench topic, consumer group `{topic}-{name}`,
+/// its changelog and results topics `{topic}.{name}.*`, then `extra` flags.
+fn spawn_node(args: &BenchArgs, topic: &str, name: &str, addr: &str, data_dir: &std::path::Path, log: Stdio, extra: &[&str]) -> Result<std::process::Child, String> {
+    let mut node = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    node.arg("node");
+    if let Some(c) = &args.node_config {
+        node.arg("--config").arg(c);
+    }
+    let suffix = if name == "node" { String::new() } else { format!(".{name}") };
+    node.args(["--node-id", &format!("bench-{name}"), "--brokers", &args.data.brokers, "--topic", topic, "--dlq-topic", &format!("{topic}.dlq")])
+        .args(["--group", &format!("{topic}-{name}"), "--http", addr, "--session-timeout-ms", "6000"])
+        .args(["--changelog-topic", &format!("{topic}{suffix}.changelog"), "--results-topic", &format!("{topic}{suffix}.attributions")])
+        // The node's producers (changelog, DLQ, results) compress like the dataset's.
+        .args(["--kafka-property", &format!("compression.type={}", args.compression)])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| e.to_string())
+}
+
+/// The apply rate (from the first commit) of a node with the results topic
+/// off, on a fresh directory and group, over the whole bench topic.
+async fn apply_without_results(args: &BenchArgs, topic: &str, tmp: &std::path::Path, total: i64, limit: Duration) -> Result<f64, String> {
+    let dir = tmp.with_extension("results-off");
+    let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
+    let mut child = spawn_node(args, topic, "results-off", &addr, &dir, Stdio::null(), &["--results-enabled", "false"])?;
+    let until = Instant::now() + limit;
+    let mut first: Option<(Instant, i64)> = None;
+    let done_at = loop {
+        if Instant::now() > until {
+            let _ = child.kill();
+            return Err(format!("the results-off node did not consume the topic within {} s", limit.as_secs()));
+        }
+        let c = committed(&addr).await;
+        let done: i64 = c.values().sum();
+        if first.is_none() && done > 0 {
+            first = Some((Instant::now(), done));
+        }
+        if done >= total && c.len() == args.data.partitions as usize {
+            break Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (t0, n0) = first.unwrap_or((done_at, 0));
+    let secs = done_at.duration_since(t0).as_secs_f64();
+    println!("bench: node apply (results off): {} records in {secs:.2} s", total - n0);
+    Ok((total - n0) as f64 / secs.max(1e-9))
 }
 
 fn pct(sorted: &[f64], q: f64) -> f64 {

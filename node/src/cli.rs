@@ -46,6 +46,12 @@ pub struct NodeArgs {
     /// Changelog topic of partition state (config key `cluster.changelog_topic`; default: touchline.changelog).
     #[arg(long, env = "TOUCHLINE_CHANGELOG_TOPIC")]
     pub changelog_topic: Option<String>,
+    /// Publish every conversion's credits to the attribution results topic (config key `results.enabled`; default: true).
+    #[arg(long, env = "TOUCHLINE_RESULTS_ENABLED")]
+    pub results_enabled: Option<bool>,
+    /// Attribution results topic for warehouses, key = {tenant}/{conversion event_id} (config key `results.topic`; default: touchline.attributions).
+    #[arg(long, env = "TOUCHLINE_RESULTS_TOPIC")]
+    pub results_topic: Option<String>,
     /// Warm standbys per partition, 0..=8 (config key `cluster.standby_replicas`; default: 1).
     #[arg(long, env = "TOUCHLINE_STANDBY_REPLICAS")]
     pub standby_replicas: Option<usize>,
@@ -133,6 +139,12 @@ impl NodeArgs {
         }
         if let Some(v) = &self.changelog_topic {
             c.cluster.changelog_topic = v.clone();
+        }
+        if let Some(v) = self.results_enabled {
+            c.results.enabled = v;
+        }
+        if let Some(v) = &self.results_topic {
+            c.results.topic = v.clone();
         }
         if let Some(v) = self.standby_replicas {
             c.cluster.standby_replicas = v;

@@ -39,6 +39,8 @@ pub struct NodeConfig {
     pub cluster: ClusterSection,
     pub auth: AuthSection,
     pub tls: TlsSection,
+    /// The attribution results topic (`[results]`, docs/warehouse.md).
+    pub results: crate::config_results::ResultsSection,
     /// Per-tenant settings, `[tenants.<tenant>]`.
     pub tenants: BTreeMap<String, TenantSection>,
 }
@@ -251,6 +253,7 @@ impl Default for NodeConfig {
             limits: LimitsSection::default(),
             auth: AuthSection::default(),
             tls: TlsSection::default(),
+            results: Default::default(),
             tenants: BTreeMap::new(),
             cluster: ClusterSection::default(),
         }
@@ -441,6 +444,7 @@ impl NodeConfig {
             }
         }
         self.validate_cluster()?;
+        self.results.validate(&[&self.topic, &self.dlq_topic, &self.cluster.members_topic, &self.cluster.changelog_topic])?;
         crate::advertise::validate(self)?;
         self.validate_tls()?;
         for k in self.kafka.keys() {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod collect;
 pub mod config;
+pub mod config_results;
 pub mod data_dir;
 pub mod demo;
 pub mod gen;

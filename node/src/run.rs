@@ -55,7 +55,11 @@ impl EmbeddedBroker {
         self.create_topic(&c.topic, c.partitions)?;
         self.create_topic(&c.dlq_topic, c.partitions)?;
         self.create_topic(&c.cluster.members_topic, 1)?;
-        self.create_topic(&c.cluster.changelog_topic, c.partitions)
+        self.create_topic(&c.cluster.changelog_topic, c.partitions)?;
+        if c.results.enabled {
+            self.create_topic(&c.results.topic, c.partitions)?;
+        }
+        Ok(())
     }
 }
 
@@ -79,6 +83,7 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         in_flight_batches: c.engine.in_flight_batches,
         commit_interval: Duration::from_secs(5),
         changelog_topic: Some(c.cluster.changelog_topic.clone()),
+        results: c.results.intake(c.engine.default_lookback_days),
         standby_replicas: c.cluster.standby_replicas,
         snapshots: None,
         prefetch_kb: c.engine.prefetch_mb << 10,

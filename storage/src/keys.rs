@@ -52,6 +52,9 @@ pub enum Space {
     /// Imported daily cost totals by (campaign_id, date): the surviving
     /// `cost_import` of each (docs/collector.md).
     CostDay = b'B',
+    /// Attribution results topic: per person, the digest of the record last
+    /// published for each of its conversions (`actors::results`).
+    Published = b'R',
 }
 
 /// Start of a partition's key range.
@@ -118,6 +121,26 @@ impl KeyBuf {
     }
 }
 
+/// The inverse of [`KeyBuf::str0`]: the segment at the start of `bytes` and
+/// the length it took (its NUL included); `None` without a terminating NUL.
+pub fn read_str0(bytes: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        match *bytes.get(i)? {
+            0 => return Some((out, i + 1)),
+            1 => {
+                out.push(bytes.get(i + 1)?.checked_sub(1)?);
+                i += 2;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
 impl AsRef<[u8]> for KeyBuf {
     fn as_ref(&self) -> &[u8] {
         &self.0
@@ -156,6 +179,16 @@ mod tests {
         assert_ne!(a, b);
         let p = KeyBuf::space(0, Space::Node).str0("ab").into_vec();
         assert!(!p.starts_with(&KeyBuf::space(0, Space::Node).str0("a").into_vec()));
+    }
+
+    #[test]
+    fn read_str0_inverts_str0() {
+        for s in ["", "abc", "a\0b", "\u{1}x\u{2}", "é"] {
+            let k = KeyBuf::default().str0(s).bytes(b"rest").into_vec();
+            let (seg, n) = read_str0(&k).unwrap();
+            assert_eq!((seg.as_slice(), &k[n..]), (s.as_bytes(), b"rest".as_slice()), "{s:?}");
+        }
+        assert_eq!(read_str0(b"abc"), None);
     }
 
     #[test]

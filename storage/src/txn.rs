@@ -33,6 +33,11 @@ impl Txn {
         &self.store
     }
 
+    /// The keys written or deleted so far, in key order.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> {
+        self.overlay.keys().map(Vec::as_slice)
+    }
+
     /// Number of pending writes.
     pub fn len(&self) -> usize {
         self.overlay.len()

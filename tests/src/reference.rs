@@ -20,12 +20,14 @@
 //! applied (deterministic links only).
 
 mod campaigns;
+mod conversions;
 mod datadriven;
 mod journeys;
 pub mod probabilistic;
 mod rules;
 
 pub use campaigns::RefCampaign;
+pub use conversions::RefConversion;
 use rules::{weights, Model};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -97,6 +97,7 @@ impl Node {
         cmd
             .args(["--dlq-topic", &format!("{}.dlq", spec.topic), "--group", &spec.group, "--http", &spec.http])
             .args(["--changelog-topic", &format!("{}.changelog", spec.topic)])
+            .args(["--results-topic", &format!("{}.attributions", spec.topic)])
             .arg("--data-dir")
             .arg(&spec.data_dir)
             .args(["--session-timeout-ms", "6000"])

@@ -70,6 +70,9 @@ pub struct PartitionArgs {
     /// Where misrouted records are produced again (`None`: they are
     /// dead-lettered as `misrouted`, `ingest.misrouted = "dlq"`).
     pub reroute: Option<Arc<dyn RerouteSink>>,
+    /// Where each batch's attribution results are published before its
+    /// commit (`None`: `results.enabled = false`).
+    pub results: Option<crate::results::publisher::Publisher>,
 }
 
 pub struct PartitionActorState {
@@ -230,6 +233,12 @@ async fn sweep_step(s: &mut PartitionActorState) {
         }
     };
     if !txn.is_empty() {
+        if let Err(e) = publish_results(s, &mut txn, p).await {
+            s.sweeper = Sweeper::new();
+            metrics::retention_step(0, false, true);
+            tracing::warn!(partition = p, error = %e, "retention sweep results failed; retrying at the next tick");
+            return;
+        }
         match crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p, s.checkpoint).await {
             Ok(cp) => s.checkpoint = cp,
             Err(e) => {
@@ -242,6 +251,15 @@ async fn sweep_step(s: &mut PartitionActorState) {
         }
     }
     metrics::retention_step(report.deleted, report.pass_completed, false);
+}
+
+/// Publishes the attribution results `txn` changes (its digests written into
+/// it) and waits for their acknowledgement: before the commit, so a crash
+/// re-applies the batch and publishes the same values again.
+async fn publish_results(s: &PartitionActorState, txn: &mut touchline_storage::Txn, p: u16) -> Result<(), String> {
+    let Some(pb) = &s.args.results else { return Ok(()) };
+    let out = pb.prepare(txn, p, &s.args.config.retention, &Default::default()).map_err(|e| e.to_string())?;
+    pb.send(p, out).await
 }
 
 async fn stop_tenants(s: &mut PartitionActorState) {
@@ -356,6 +374,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         applied_events: s.checkpoint.applied_events + stats.applied,
         changelog_next: s.checkpoint.changelog_next,
     };
+    publish_results(s, &mut txn, p as u16).await.map_err(Failure::Io)?;
     let cp = crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p as u16, cp).await.map_err(Failure::Io)?;
     s.checkpoint = cp;
     s.last_end = Some(Instant::now());

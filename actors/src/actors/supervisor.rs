@@ -37,6 +37,8 @@ pub struct SupervisorArgs {
     pub changelog: Option<crate::changelog::SharedSink>,
     /// Where misrouted records are re-routed (`None`: dead-lettered).
     pub reroute: Option<Arc<dyn crate::reroute::RerouteSink>>,
+    /// Where every partition publishes its attribution results (`None`: off).
+    pub results: Option<crate::results::publisher::Publisher>,
 }
 
 pub struct Supervisor;
@@ -51,6 +53,7 @@ async fn spawn_partition(me: &ActorRef<SupervisorMsg>, s: &SupervisorArgs, parti
         status: s.status.get_or_insert(partition),
         changelog: s.changelog.clone(),
         reroute: s.reroute.clone(),
+        results: s.results.clone(),
     };
     let (a, _) = Actor::spawn_linked(Some(format!("partition-{partition}")), PartitionActor, args, me.get_cell())
         .await

@@ -439,16 +439,6 @@ impl PathsCache {
     }
 }
 
-/// `(partition, space, tenant bytes, rest)` of a tenant-scoped key.
-fn split_key(k: &[u8]) -> Option<(u16, u8, &[u8], &[u8])> {
-    if k.len() < 4 {
-        return None;
-    }
-    let p = u16::from_be_bytes([k[0], k[1]]);
-    let nul = k[3..].iter().position(|b| *b == 0)? + 3;
-    Some((p, k[2], &k[3..nul], &k[nul + 1..]))
-}
-
 impl CommitObserver for PathsCache {
     fn committed(&self, keys: &mut dyn Iterator<Item = &[u8]>) {
         if self.live.load(Ordering::Acquire) == 0 {
@@ -460,7 +450,7 @@ impl CommitObserver for PathsCache {
         let mut active: HashMap<TenantOf, Vec<(Ts, u64)>> = HashMap::new();
         let mut last: Option<(u16, u8, Vec<u8>, bool)> = None;
         for k in keys {
-            let Some((p, space, tenant, rest)) = split_key(k) else { continue };
+            let Some((p, space, tenant, rest)) = crate::state::tenant::split_key(k) else { continue };
             let watched = match &last {
                 Some((lp, ls, lt, w)) if *lp == p && *ls == space && lt.as_slice() == tenant => *w,
                 _ => {

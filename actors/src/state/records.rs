@@ -291,6 +291,10 @@ pub mod key {
     pub fn segment(p: u16, tenant: &str, customer_id: &str, segment: &str) -> Vec<u8> {
         KeyBuf(segment_prefix(p, tenant, customer_id)).bytes(segment.as_bytes()).into_vec()
     }
+    /// Digests of the results records last published for `person`'s conversions.
+    pub fn published(p: u16, tenant: &str, person: u64) -> Vec<u8> {
+        t(p, Space::Published, tenant).u64(person).into_vec()
+    }
     /// Tombstone of an erased identifier, keyed by its one-way hash.
     pub fn erased(p: u16, tenant: &str, n: &IdNode) -> Vec<u8> {
         t(p, Space::Erased, tenant).bytes(&super::identifier_hash(tenant, n)).into_vec()

@@ -402,6 +402,16 @@ pub fn person_in_key(key: &[u8], offset: usize) -> Option<u64> {
     Some(u64::from_be_bytes(key.get(offset..offset + 8)?.try_into().ok()?))
 }
 
+/// `(partition, space, tenant bytes, rest)` of a tenant-scoped key.
+pub fn split_key(k: &[u8]) -> Option<(u16, u8, &[u8], &[u8])> {
+    if k.len() < 4 {
+        return None;
+    }
+    let p = u16::from_be_bytes([k[0], k[1]]);
+    let nul = k[3..].iter().position(|b| *b == 0)? + 3;
+    Some((p, k[2], &k[3..nul], &k[nul + 1..]))
+}
+
 /// Parses a `Ts` out of the 12 sortable key bytes at `offset` of `key`.
 pub fn ts_in_key(key: &[u8], offset: usize) -> Option<Ts> {
     key.get(offset..offset + 12).and_then(Ts::from_key_bytes)
