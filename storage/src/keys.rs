@@ -52,6 +52,13 @@ pub enum Space {
     /// Imported daily cost totals by (campaign_id, date): the surviving
     /// `cost_import` of each (docs/collector.md).
     CostDay = b'B',
+    /// The probabilistic-link index of a tenant with `probabilistic = true`:
+    /// its retained signals by (ip, customer_id, ts, event_id), their expiry
+    /// by (ts, ip), the addresses currently shared, and the settings it was
+    /// built with (`touchline_actors::state::problinks`).
+    SignalIndex = b'J',
+    /// Stored probabilistic links: anonymous person → (known person, score).
+    ProbLink = b'R',
 }
 
 /// Start of a partition's key range.
