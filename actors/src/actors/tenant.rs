@@ -10,7 +10,7 @@ use super::{ApplyError, BatchError, Done, EngineConfig, Fault, SharedTxn};
 use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
 use crate::domain::{retention, Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
-use crate::state::problinks::{LinkTracker, Relink};
+use crate::state::problinks::{IndexCache, LinkTracker, Relink};
 use crate::state::{CampaignRec, ConvRec, IdCache, TenantMeta, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use foldhash::{HashMap, HashMapExt};
@@ -55,6 +55,8 @@ pub struct TenantActorState {
     batch_no: u64,
     /// Identity records of this tenant kept across batches (bounded).
     ids: IdCache,
+    /// The probabilistic index cache (`None` after a failed batch: rebuilt empty).
+    link_index: Option<IndexCache>,
 }
 
 /// A barrier call never waits forever: a child that does not answer fails the batch.
@@ -71,7 +73,7 @@ impl Actor for TenantActor {
         metrics::actor_started("tenant");
         args.config.tenant_actors.started();
         let ids = IdCache::new(args.config.tenant_actors.share(args.config.state_cache_entries));
-        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids })
+        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids, link_index: None })
     }
 
     async fn post_stop(&self, me: ActorRef<TenantMsg>, s: &mut TenantActorState) -> Result<(), ActorProcessingErr> {
@@ -141,7 +143,9 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     let mut journey_work: HashMap<String, Vec<JourneyTouch>> = HashMap::new();
     // Work handed out while routing (persons about to merge or be erased).
     let early = Barrier::new();
-    let mut links = LinkTracker::new(s.args.config.linking.of(&tenant));
+    let mut cache = s.link_index.take().unwrap_or_else(|| IndexCache::new(s.args.config.tenant_actors.share(s.args.config.state_cache_entries) / 4));
+    cache.validate(txn.lock().store());
+    let mut links = LinkTracker::new(s.args.config.linking.of(&tenant), cache);
     for te in events {
         let ev = te.event;
         // 1. dedup + identity, under the lock.
@@ -256,7 +260,8 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     let mut g = txn.lock();
     let horizon = s.args.config.retention.horizon(&tenant, meta.max_ts);
     let mut st = TenantState::with_meta(&mut g, p, &tenant, meta).with_id_cache(&mut s.ids);
-    stats.relinked = links.finish(&mut st, horizon)?;
+    let (relinked, cache) = links.finish(&mut st, horizon)?;
+    (stats.relinked, s.link_index) = (relinked, Some(cache));
     st.save()?;
     Ok(stats)
 }

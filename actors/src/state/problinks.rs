@@ -16,8 +16,12 @@
 //! of the batch ([`LinkTracker::finish`]) it drops the index entries that
 //! have fallen behind the retention horizon (their addresses count as
 //! changed), recomputes the shared marks of the changed addresses, and
-//! re-evaluates only the anonymous persons on them (plus the persons merged,
-//! logged in or erased): each with the pure rule
+//! re-evaluates only the persons a change can affect: on an address with new
+//! signals only, the anonymous persons in a new pair (an anonymous and a known
+//! event within 24 h, one of them new), or all of them when the address has
+//! just become shared; on an address whose person count may have shrunk
+//! (merge, erasure, expiry), all its anonymous persons; and the persons
+//! merged, logged in or erased — each with the pure rule
 //! ([`crate::domain::probabilistic::links`]) over the events of its own
 //! unshared addresses, which is all its link depends on. Links that differ
 //! are written; the ones whose known person changed are returned
@@ -36,7 +40,9 @@
 //! within 24 h of it, and the shared-address rule counts persons over all
 //! retained time), one expiry entry per (ts, ip), one mark per shared
 //! address; entries behind the retention horizon are deleted by the next
-//! batch. The links are at most one per anonymous person.
+//! batch. The links are at most one per anonymous person. In memory, the
+//! tenant actor keeps an [`IndexCache`] of at most a quarter of its share of
+//! `engine.state_cache_entries` addresses and as many customer_ids.
 
 use super::records::{key, SignalRec};
 use super::tenant::TenantState;
@@ -72,12 +78,44 @@ pub struct Relink {
     pub after: Option<u64>,
 }
 
+/// One indexed signal as stored: customer_id, time, signal.
+type RawEvents = Vec<(String, Ts, Signal)>;
+
+/// The tenant actor's cache of its index, kept across batches (the actor is
+/// the only writer of its index; see [`super::cache`] for the rules): each
+/// cached address's indexed signals, exactly as in the index, and each
+/// cached customer_id's addresses (a superset: an address whose signals of
+/// it expired may stay, which only re-evaluates a person needlessly). At most
+/// `cap` addresses and `cap` customer_ids.
+pub struct IndexCache {
+    by_ip: super::GenCache<String, RawEvents>,
+    ips_of: super::GenCache<String, BTreeSet<String>>,
+}
+
+impl IndexCache {
+    pub fn new(cap: usize) -> IndexCache {
+        IndexCache { by_ip: super::GenCache::new(cap), ips_of: super::GenCache::new(cap) }
+    }
+
+    /// Empties the cache if a transaction of `store` was aborted since the last call.
+    pub fn validate(&mut self, store: &Store) {
+        self.by_ip.validate(store.aborted_txns());
+        self.ips_of.validate(store.aborted_txns());
+    }
+
+    fn clear(&mut self) {
+        self.by_ip.clear();
+        self.ips_of.clear();
+    }
+}
+
 /// What a batch changed that can change links (see the module doc).
-#[derive(Debug, Default)]
 pub struct LinkTracker {
     linking: Option<Linking>,
-    /// Addresses with new signals (their person count can only grow).
-    grown: BTreeSet<String>,
+    cache: IndexCache,
+    /// Addresses with new signals (their person count can only grow), with
+    /// each new signal's customer_id and time.
+    grown: BTreeMap<String, Vec<(String, Ts)>>,
     /// Addresses whose person count may have shrunk (merge, erasure, expiry).
     shrunk: BTreeSet<String>,
     /// Persons merged, logged in or erased.
@@ -90,9 +128,10 @@ fn tail<'k>(k: &'k [u8], customer_prefix: &[u8]) -> &'k [u8] {
 }
 
 impl LinkTracker {
-    /// A tracker for a tenant with these settings (`None`: probabilistic off).
-    pub fn new(linking: Option<Linking>) -> LinkTracker {
-        LinkTracker { linking, ..LinkTracker::default() }
+    /// A tracker for a tenant with these settings (`None`: probabilistic
+    /// off), with the tenant actor's cache (validated by the caller).
+    pub fn new(linking: Option<Linking>, cache: IndexCache) -> LinkTracker {
+        LinkTracker { linking, cache, grown: BTreeMap::new(), shrunk: BTreeSet::new(), persons: BTreeSet::new() }
     }
 
     pub fn is_on(&self) -> bool {
@@ -109,7 +148,13 @@ impl LinkTracker {
         let suffix = tail(&suffix, &key::signal_prefix(p, t, &rec.customer_id));
         st.txn.put_as(key::signal_by_ip(p, t, &rec.ip, &rec.customer_id, suffix), rec)?;
         st.txn.put(key::signal_expiry(p, t, rec.ts, &rec.ip), Vec::new());
-        self.grown.insert(rec.ip.clone());
+        self.grown.entry(rec.ip.clone()).or_default().push((rec.customer_id.clone(), rec.ts));
+        if let (Some(raw), Some(signal)) = (self.cache.by_ip.get_mut(&rec.ip), Signal::new(&rec.ip, rec.user_agent.as_deref(), rec.geo)) {
+            raw.push((rec.customer_id.clone(), rec.ts, signal));
+        }
+        if let Some(ips) = self.cache.ips_of.get_mut(&rec.customer_id) {
+            ips.insert(rec.ip.clone());
+        }
         Ok(())
     }
 
@@ -137,6 +182,7 @@ impl LinkTracker {
             for (k, v) in st.txn.collect_prefix(&prefix)? {
                 let rec: SignalRec = codec::decode(&k, &v)?;
                 st.txn.delete(key::signal_by_ip(p, &t, &rec.ip, &n.id, tail(&k, &prefix)));
+                self.cache.by_ip.remove(&rec.ip);
                 self.shrunk.insert(rec.ip);
             }
         }
@@ -147,42 +193,50 @@ impl LinkTracker {
     /// Ends the batch: expiry, shared marks, re-evaluation of the affected
     /// persons, links written (see the module doc). `horizon`: the tenant's
     /// retention horizon after the batch. Returns the persons whose final
-    /// person changed.
-    pub fn finish(self, st: &mut TenantState<'_>, horizon: Option<Ts>) -> Result<Vec<Relink>, StorageError> {
+    /// person changed, and the cache for the next batch.
+    pub fn finish(self, st: &mut TenantState<'_>, horizon: Option<Ts>) -> Result<(Vec<Relink>, IndexCache), StorageError> {
         let (p, t) = (st.partition, st.tenant);
         let stored: Option<IndexMeta> = st.txn.get_as(&key::signal_index_meta(p, t))?;
         let want = self.linking.map(IndexMeta::of);
+        let LinkTracker { linking, mut cache, grown, mut shrunk, persons } = self;
         if stored != want {
-            return rebuild(st, self.linking, horizon);
+            cache.clear();
+            return Ok((rebuild(st, linking, horizon, &mut cache)?, cache));
         }
-        let Some(linking) = self.linking else { return Ok(Vec::new()) };
-        let LinkTracker { grown, mut shrunk, persons, .. } = self;
+        let Some(linking) = linking else { return Ok((Vec::new(), cache)) };
         if let Some(h) = horizon {
-            expire(st, h, &mut shrunk)?;
+            expire(st, h, &mut shrunk, &mut cache)?;
         }
-        let mut ev = Evaluator::new(linking, horizon);
-        for &pk in &persons {
-            shrunk.extend(ev.addresses_of(st, pk)?);
-        }
-        let mut affected = persons;
-        for ip in grown.iter().filter(|ip| !shrunk.contains(*ip)) {
-            // A new signal never un-shares an address: one shared before stays
-            // shared and changes nobody's scores.
-            if !st.txn.contains(&key::shared_ip(p, t, ip))? {
-                ev.address_changed(st, ip, false, &mut affected)?;
-            }
-        }
-        for ip in &shrunk {
-            let was = st.txn.contains(&key::shared_ip(p, t, ip))?;
-            ev.address_changed(st, ip, was, &mut affected)?;
-        }
-        let mut out = Vec::new();
-        for a in affected {
-            let link = ev.evaluate(st, a)?;
-            write_link(st, a, link, &mut out)?;
-        }
-        Ok(out)
+        let out = update(st, linking, horizon, &mut cache, grown, shrunk, persons)?;
+        Ok((out, cache))
     }
+}
+
+/// The incremental step of [`LinkTracker::finish`].
+fn update(st: &mut TenantState<'_>, linking: Linking, horizon: Option<Ts>, cache: &mut IndexCache, grown: BTreeMap<String, Vec<(String, Ts)>>, mut shrunk: BTreeSet<String>, persons: BTreeSet<u64>) -> Result<Vec<Relink>, StorageError> {
+    let (p, t) = (st.partition, st.tenant);
+    let mut ev = Evaluator::new(linking, horizon, cache);
+    for &pk in &persons {
+        shrunk.extend(ev.addresses_of(st, pk)?);
+    }
+    let mut affected = persons;
+    for (ip, new) in grown.iter().filter(|(ip, _)| !shrunk.contains(*ip)) {
+        // A new signal never un-shares an address: one shared before stays
+        // shared and changes nobody's scores.
+        if !st.txn.contains(&key::shared_ip(p, t, ip))? {
+            ev.address_grown(st, ip, new, &mut affected)?;
+        }
+    }
+    for ip in &shrunk {
+        let was = st.txn.contains(&key::shared_ip(p, t, ip))?;
+        ev.address_changed(st, ip, was, &mut affected)?;
+    }
+    let mut out = Vec::new();
+    for a in affected {
+        let link = ev.evaluate(st, a)?;
+        write_link(st, a, link, &mut out)?;
+    }
+    Ok(out)
 }
 
 /// Writes `a`'s link if it differs from the stored one; notes a [`Relink`]
@@ -207,7 +261,7 @@ fn write_link(st: &mut TenantState<'_>, a: u64, link: Option<ProbLink>, out: &mu
 
 /// Drops the expiry entries and indexed signals behind `h`; their addresses
 /// go to `changed`.
-fn expire(st: &mut TenantState<'_>, h: Ts, changed: &mut BTreeSet<String>) -> Result<(), StorageError> {
+fn expire(st: &mut TenantState<'_>, h: Ts, changed: &mut BTreeSet<String>, cache: &mut IndexCache) -> Result<(), StorageError> {
     let (p, t) = (st.partition, st.tenant);
     let start = key::signal_expiry_prefix(p, t);
     let end = key::signal_expiry(p, t, h, "");
@@ -228,6 +282,7 @@ fn expire(st: &mut TenantState<'_>, h: Ts, changed: &mut BTreeSet<String>) -> Re
                 st.txn.delete(k);
             }
         }
+        cache.by_ip.remove(&ip);
         changed.insert(ip);
     }
     Ok(())
@@ -235,7 +290,7 @@ fn expire(st: &mut TenantState<'_>, h: Ts, changed: &mut BTreeSet<String>) -> Re
 
 /// Deletes the tenant's index and links; when `linking` is on, builds both
 /// again from the stored signals. Returns every changed final person.
-fn rebuild(st: &mut TenantState<'_>, linking: Option<Linking>, horizon: Option<Ts>) -> Result<Vec<Relink>, StorageError> {
+fn rebuild(st: &mut TenantState<'_>, linking: Option<Linking>, horizon: Option<Ts>, cache: &mut IndexCache) -> Result<Vec<Relink>, StorageError> {
     let (p, t) = (st.partition, st.tenant);
     let mut old: BTreeMap<u64, u64> = BTreeMap::new();
     for (k, v) in st.txn.collect_prefix(&key::prob_links_prefix(p, t))? {
@@ -253,20 +308,20 @@ fn rebuild(st: &mut TenantState<'_>, linking: Option<Linking>, horizon: Option<T
         out.extend(old.into_iter().map(|(person, k)| Relink { person, before: Some(k), after: None }));
         return Ok(out);
     };
-    let mut tracker = LinkTracker::new(Some(linking));
+    let mut ips = BTreeSet::new();
     for (k, v) in st.txn.collect_prefix(&key::signals_prefix(p, t))? {
         let rec: SignalRec = codec::decode(&k, &v)?;
         if retained(rec.ts, horizon) {
             let suffix = tail(&k, &key::signal_prefix(p, t, &rec.customer_id)).to_vec();
             st.txn.put_as(key::signal_by_ip(p, t, &rec.ip, &rec.customer_id, &suffix), &rec)?;
             st.txn.put(key::signal_expiry(p, t, rec.ts, &rec.ip), Vec::new());
-            tracker.grown.insert(rec.ip);
+            ips.insert(rec.ip);
         }
     }
     st.txn.put_as(key::signal_index_meta(p, t), &IndexMeta::of(linking))?;
-    let mut ev = Evaluator::new(linking, horizon);
+    let mut ev = Evaluator::new(linking, horizon, cache);
     let mut affected = BTreeSet::new();
-    for ip in &tracker.grown {
+    for ip in &ips {
         ev.address_changed(st, ip, false, &mut affected)?;
     }
     let mut new = BTreeMap::new();
@@ -288,9 +343,10 @@ fn rebuild(st: &mut TenantState<'_>, linking: Option<Linking>, horizon: Option<T
 /// One indexed signal event of an address, with its person.
 type AddressEvents = Rc<Vec<(ComponentId, Ts, Signal)>>;
 
-/// Reads the index through the batch transaction, remembering persons,
-/// roles and addresses already read.
-struct Evaluator {
+/// Reads the index through the batch transaction and the cache,
+/// remembering persons, roles and addresses already read.
+struct Evaluator<'c> {
+    cache: &'c mut IndexCache,
     linking: Linking,
     horizon: Option<Ts>,
     person_of: HashMap<String, Option<u64>>,
@@ -300,9 +356,9 @@ struct Evaluator {
     shared: HashMap<String, bool>,
 }
 
-impl Evaluator {
-    fn new(linking: Linking, horizon: Option<Ts>) -> Evaluator {
-        Evaluator { linking, horizon, person_of: HashMap::new(), known: HashMap::new(), by_ip: HashMap::new(), shared: HashMap::new() }
+impl<'c> Evaluator<'c> {
+    fn new(linking: Linking, horizon: Option<Ts>, cache: &'c mut IndexCache) -> Evaluator<'c> {
+        Evaluator { cache, linking, horizon, person_of: HashMap::new(), known: HashMap::new(), by_ip: HashMap::new(), shared: HashMap::new() }
     }
 
     fn person(&mut self, st: &mut TenantState<'_>, customer_id: &str) -> Result<Option<u64>, StorageError> {
@@ -328,14 +384,27 @@ impl Evaluator {
         if let Some(x) = self.by_ip.get(ip) {
             return Ok(x.clone());
         }
-        let recs: Vec<SignalRec> = st.txn.prefix_as(&key::signal_by_ip_prefix(st.partition, st.tenant, ip))?;
-        let (mut out, horizon) = (Vec::with_capacity(recs.len()), self.horizon);
-        for r in recs.into_iter().filter(|r| retained(r.ts, horizon)) {
-            let Some(person) = self.person(st, &r.customer_id)? else { continue };
-            if let Some(signal) = Signal::new(&r.ip, r.user_agent.as_deref(), r.geo) {
-                out.push((person, r.ts, signal));
+        let mut local = None;
+        if self.cache.by_ip.get(ip).is_none() {
+            let raw = raw_events(st, ip)?;
+            self.cache.by_ip.insert(ip.to_string(), raw);
+            if self.cache.by_ip.get(ip).is_none() {
+                local = Some(raw_events(st, ip)?);
             }
         }
+        let horizon = self.horizon;
+        let customers: BTreeSet<String> = {
+            let raw = local.as_ref().or_else(|| self.cache.by_ip.get(ip)).expect("read above");
+            raw.iter().filter(|e| retained(e.1, horizon)).map(|e| e.0.clone()).collect()
+        };
+        let mut person_of = HashMap::with_capacity(customers.len());
+        for c in customers {
+            let x = self.person(st, &c)?;
+            person_of.insert(c, x);
+        }
+        let raw = local.as_ref().or_else(|| self.cache.by_ip.get(ip)).expect("read above");
+        let out: Vec<(ComponentId, Ts, Signal)> =
+            raw.iter().filter(|e| retained(e.1, horizon)).filter_map(|(c, ts, s)| Some((person_of.get(c).copied().flatten()?, *ts, s.clone()))).collect();
         let out = Rc::new(out);
         self.by_ip.insert(ip.to_string(), out.clone());
         Ok(out)
@@ -364,6 +433,38 @@ impl Evaluator {
         Ok(())
     }
 
+    /// An address unshared before the batch with `new` signals (customer_id,
+    /// time): if it is shared now, every anonymous person on it is affected;
+    /// else only the pairs a new signal forms can raise a score — a new
+    /// signal of an anonymous person that has a known person's event within
+    /// 24 h there affects that person, one of a known person affects the
+    /// anonymous persons with an event within 24 h of it.
+    fn address_grown(&mut self, st: &mut TenantState<'_>, ip: &str, new: &[(String, Ts)], affected: &mut BTreeSet<u64>) -> Result<(), StorageError> {
+        let events = self.events_on(st, ip)?;
+        let persons: BTreeSet<u64> = events.iter().map(|e| e.0).collect();
+        if persons.len() > self.linking.max_ip_persons {
+            return self.address_changed(st, ip, false, affected);
+        }
+        if persons.len() < 2 {
+            return Ok(());
+        }
+        let mut roles = HashMap::new();
+        for &pk in &persons {
+            roles.insert(pk, self.role(st, pk)?);
+        }
+        for (customer_id, ts) in new {
+            let Some(x) = self.person(st, customer_id)? else { continue };
+            let Some(known) = roles.get(&x).copied().flatten() else { continue };
+            let near = |e: &&(ComponentId, Ts, Signal)| e.0 != x && (e.1.as_nanos() - ts.as_nanos()).abs() <= probabilistic::DAY_NANOS && roles.get(&e.0).copied().flatten() == Some(!known);
+            if known {
+                affected.extend(events.iter().filter(near).map(|e| e.0));
+            } else if events.iter().any(|e| near(&e)) {
+                affected.insert(x);
+            }
+        }
+        Ok(())
+    }
+
     fn is_shared(&mut self, st: &mut TenantState<'_>, ip: &str) -> Result<bool, StorageError> {
         if let Some(s) = self.shared.get(ip) {
             return Ok(*s);
@@ -378,8 +479,14 @@ impl Evaluator {
         let mut out = BTreeSet::new();
         let Some(rec) = st.person_rec(person)? else { return Ok(out) };
         for n in rec.ids.members.iter().filter(|n| n.kind == IdKind::Customer) {
+            if let Some(ips) = self.cache.ips_of.get(&n.id) {
+                out.extend(ips.iter().cloned());
+                continue;
+            }
             let recs: Vec<SignalRec> = st.txn.prefix_as(&key::signal_prefix(st.partition, st.tenant, &n.id))?;
-            out.extend(recs.into_iter().filter(|r| retained(r.ts, self.horizon)).map(|r| r.ip));
+            let ips: BTreeSet<String> = recs.into_iter().filter(|r| retained(r.ts, self.horizon)).map(|r| r.ip).collect();
+            out.extend(ips.iter().cloned());
+            self.cache.ips_of.insert(n.id.clone(), ips);
         }
         Ok(out)
     }
@@ -407,6 +514,12 @@ impl Evaluator {
         let components: Vec<Component> = roles.into_values().collect();
         Ok(probabilistic::links(&components, &events, self.linking.threshold, self.linking.max_ip_persons).remove(&a))
     }
+}
+
+/// The indexed signals of `ip` as stored.
+fn raw_events(st: &mut TenantState<'_>, ip: &str) -> Result<RawEvents, StorageError> {
+    let recs: Vec<SignalRec> = st.txn.prefix_as(&key::signal_by_ip_prefix(st.partition, st.tenant, ip))?;
+    Ok(recs.into_iter().filter_map(|r| Some((r.customer_id, r.ts, Signal::new(&r.ip, r.user_agent.as_deref(), r.geo)?))).collect())
 }
 
 /// The stored links of `tenant` when they were built with `linking` (else
