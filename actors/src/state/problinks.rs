@@ -543,3 +543,7 @@ pub fn stored_links(store: &Store, p: u16, tenant: &str, linking: Linking) -> Re
     })?;
     Ok(Some(out))
 }
+
+#[cfg(test)]
+#[path = "problinks_tests.rs"]
+mod tests;
