@@ -253,7 +253,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
     // The probabilistic pass reads the same topic before the latency phase adds to it.
     if args.probabilistic {
-        crate::bench_prob::run(&args, &topic, &produced, apply_rate, &tmp).await?;
+        if let Err(e) = crate::bench_prob::run(&args, &topic, &produced, apply_rate, &tmp).await {
+            node.stop();
+            return Err(e);
+        }
     }
 
     // 3. Latency at a fraction of the apply rate.
