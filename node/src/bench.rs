@@ -8,7 +8,11 @@
 //!    event → queryable is the time until the node's committed offset passes the
 //!    record's offset (polled every 5 ms), reported as p50/p99;
 //! 4. memory — the node process's RSS and RocksDB memory (`/metrics`) at
-//!    persons milestones while it applies, then its peak and final RSS.
+//!    persons milestones while it applies, then its peak and final RSS;
+//! 5. with `--probabilistic`, a second node pass with probabilistic links on
+//!    for every tenant (`crate::bench_prob`);
+//! 6. with `--results-compare`, a second node pass with the results topic off:
+//!    the ratio of the apply rates, results on ÷ off.
 //!
 //! The dataset is generated and produced `--chunk-persons` at a time (each chunk
 //! dropped once delivered), so the bench's own memory does not grow with
@@ -80,6 +84,11 @@ pub struct BenchArgs {
     /// the ratio of the two apply rates.
     #[arg(long)]
     pub results_compare: bool,
+    /// A second node pass over the same topic with `probabilistic = true`
+    /// for every tenant (`bench_prob`): its apply rate against the first
+    /// pass's, then the cost of reading a tenant's final persons.
+    #[arg(long)]
+    pub probabilistic: bool,
 }
 
 /// Records produced up to each chunk boundary: `(persons, records)`, ascending.
@@ -242,54 +251,36 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
     // 2. Node apply.
     let data_dir = args.data_dir.clone().unwrap_or(tmp.clone());
-    let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
-    let node_log = match &args.node_log {
-        Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("--node-log {}: {e}", p.display()))?),
-        None => Stdio::null(),
-    };
-    let mut child = spawn_node(&args, &topic, "node", &addr, &data_dir, node_log, &[])?;
-    let pid = child.id();
-    let total_in_topic = sent as i64;
-    let mut first: Option<(Instant, i64)> = None;
-    let mut peak_rss = 0u64;
-    let limit = Duration::from_secs(1800.max(sent as u64 / 2000));
-    let until = Instant::now() + limit;
-    let mut milestones = if args.milestones.is_empty() { (1..=4).map(|q| args.data.persons * q / 4).collect() } else { args.milestones.clone() };
-    milestones.sort_unstable();
-    milestones.retain(|m| *m > 0 && *m <= args.data.persons);
-    let mut next_milestone = 0;
-    let applied_at = loop {
-        if Instant::now() > until {
-            let _ = child.kill();
-            return Err(format!("node did not consume the topic within {} s", limit.as_secs()));
-        }
-        let c = committed(&addr).await;
-        let done: i64 = c.values().sum();
-        peak_rss = peak_rss.max(rss_kib(pid).0);
-        if first.is_none() && done > 0 {
-            first = Some((Instant::now(), done));
-        }
-        let persons_done = if done >= total_in_topic { args.data.persons } else { produced.persons_at(done.max(0) as usize) };
-        while next_milestone < milestones.len() && persons_done >= milestones[next_milestone] {
-            report_memory(&addr, pid, milestones[next_milestone], done).await;
-            next_milestone += 1;
-        }
-        if done >= total_in_topic && c.len() == args.data.partitions as usize {
-            break Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let (t0, n0) = first.unwrap_or((applied_at, 0));
-    let apply_rate = (total_in_topic - n0) as f64 / applied_at.duration_since(t0).as_secs_f64().max(1e-9);
-    println!("bench: node apply: {} records in {:.2} s = {apply_rate:.0} rec/s (from its first commit)", total_in_topic - n0, applied_at.duration_since(t0).as_secs_f64());
+    let mut node = spawn_node(&args, &topic, "", &data_dir, args.node_config.as_deref(), &[])?;
+    let pid = node.pid;
+    let (addr, apply_rate) = (node.addr.clone(), wait_applied(&args, &mut node, &produced, true).await?);
     println!("bench: RATIO apply/raw = {:.3}", apply_rate / raw_rate);
     let (rss, hwm) = rss_kib(pid);
-    println!("bench: node RSS after {} persons: {:.1} MiB (peak {:.1} MiB)", args.data.persons, rss as f64 / 1024.0, hwm.max(peak_rss) as f64 / 1024.0);
+    println!("bench: node RSS after {} persons: {:.1} MiB (peak {:.1} MiB)", args.data.persons, rss as f64 / 1024.0, hwm.max(node.peak_rss) as f64 / 1024.0);
+
+    // The second passes read the same topic before the latency phase adds to it.
     if args.results_compare {
         // Second: the off run gets the broker's warmed page cache, so the
         // ratio, if anything, overstates what the results topic costs.
-        let off_rate = apply_without_results(&args, &topic, &tmp, total_in_topic, limit).await?;
+        let dir = tmp.with_extension("results-off");
+        let mut off = spawn_node(&args, &topic, "-results-off", &dir, args.node_config.as_deref(), &["--results-enabled", "false"])?;
+        let off_rate = wait_applied(&args, &mut off, &produced, false).await;
+        off.stop();
+        let _ = std::fs::remove_dir_all(&dir);
+        let off_rate = match off_rate {
+            Ok(r) => r,
+            Err(e) => {
+                node.stop();
+                return Err(format!("results-off pass: {e}"));
+            }
+        };
         println!("bench: node apply without the results topic: {off_rate:.0} rec/s; RATIO apply results on/off = {:.3}", apply_rate / off_rate.max(1e-9));
+    }
+    if args.probabilistic {
+        if let Err(e) = crate::bench_prob::run(&args, &topic, &produced, apply_rate, &tmp).await {
+            node.stop();
+            return Err(e);
+        }
     }
 
     // 3. Latency at a fraction of the apply rate.
@@ -312,67 +303,98 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         pct(&lat, 0.99),
         lat.last().copied().unwrap_or(0.0)
     );
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let _ = child.wait();
+    node.stop();
     if args.data_dir.is_none() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     Ok(())
 }
 
-/// Starts a `touchline node` on the bench topic, consumer group `{topic}-{name}`,
-/// its changelog and results topics `{topic}.{name}.*`, then `extra` flags.
-fn spawn_node(args: &BenchArgs, topic: &str, name: &str, addr: &str, data_dir: &std::path::Path, log: Stdio, extra: &[&str]) -> Result<std::process::Child, String> {
-    let mut node = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+/// A measured `touchline node` process.
+pub(crate) struct NodeProc {
+    child: std::process::Child,
+    pub pid: u32,
+    pub addr: String,
+    pub peak_rss: u64,
+}
+
+impl NodeProc {
+    /// SIGTERM, then waits for the process to exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid.to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a node over `topic` with its own consumer group and changelog
+/// and results topics (named with `suffix`), RocksDB in `data_dir`, `config`
+/// if any, then `extra` flags.
+pub(crate) fn spawn_node(args: &BenchArgs, topic: &str, suffix: &str, data_dir: &std::path::Path, config: Option<&std::path::Path>, extra: &[&str]) -> Result<NodeProc, String> {
+    let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let node_log = match &args.node_log {
+        Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| format!("--node-log {}: {e}", p.display()))?),
+        None => Stdio::null(),
+    };
+    let mut node = Command::new(exe);
     node.arg("node");
-    if let Some(c) = &args.node_config {
+    if let Some(c) = config {
         node.arg("--config").arg(c);
     }
-    let suffix = if name == "node" { String::new() } else { format!(".{name}") };
-    node.args(["--node-id", &format!("bench-{name}"), "--brokers", &args.data.brokers, "--topic", topic, "--dlq-topic", &format!("{topic}.dlq")])
-        .args(["--group", &format!("{topic}-{name}"), "--http", addr, "--session-timeout-ms", "6000"])
-        .args(["--changelog-topic", &format!("{topic}{suffix}.changelog"), "--results-topic", &format!("{topic}{suffix}.attributions")])
+    let child = node
+        .args(["--node-id", &format!("bench-1{suffix}"), "--brokers", &args.data.brokers, "--topic", topic, "--dlq-topic", &format!("{topic}.dlq")])
+        .args(["--group", &format!("{topic}-node{suffix}"), "--http", &addr, "--session-timeout-ms", "6000"])
+        .args(["--changelog-topic", &format!("{topic}.changelog{suffix}"), "--results-topic", &format!("{topic}.attributions{suffix}")])
         // The node's producers (changelog, DLQ, results) compress like the dataset's.
         .args(["--kafka-property", &format!("compression.type={}", args.compression)])
         .args(extra)
         .arg("--data-dir")
         .arg(data_dir)
         .stdout(Stdio::null())
-        .stderr(log)
+        .stderr(node_log)
         .spawn()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok(NodeProc { pid: child.id(), child, addr, peak_rss: 0 })
 }
 
-/// The apply rate (from the first commit) of a node with the results topic
-/// off, on a fresh directory and group, over the whole bench topic.
-async fn apply_without_results(args: &BenchArgs, topic: &str, tmp: &std::path::Path, total: i64, limit: Duration) -> Result<f64, String> {
-    let dir = tmp.with_extension("results-off");
-    let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
-    let mut child = spawn_node(args, topic, "results-off", &addr, &dir, Stdio::null(), &["--results-enabled", "false"])?;
-    let until = Instant::now() + limit;
+/// Waits until `node` has durably applied every produced record; its apply
+/// rate from its first commit (printed). `memory`: report the memory
+/// milestones on the way.
+pub(crate) async fn wait_applied(args: &BenchArgs, node: &mut NodeProc, produced: &Produced, memory: bool) -> Result<f64, String> {
+    let (addr, pid) = (node.addr.clone(), node.pid);
+    let total_in_topic = produced.records() as i64;
     let mut first: Option<(Instant, i64)> = None;
-    let done_at = loop {
+    let limit = Duration::from_secs(1800.max(total_in_topic as u64 / 2000));
+    let until = Instant::now() + limit;
+    let mut milestones = if args.milestones.is_empty() { (1..=4).map(|q| args.data.persons * q / 4).collect() } else { args.milestones.clone() };
+    milestones.sort_unstable();
+    milestones.retain(|m| memory && *m > 0 && *m <= args.data.persons);
+    let mut next_milestone = 0;
+    let applied_at = loop {
         if Instant::now() > until {
-            let _ = child.kill();
-            return Err(format!("the results-off node did not consume the topic within {} s", limit.as_secs()));
+            let _ = node.child.kill();
+            return Err(format!("node did not consume the topic within {} s", limit.as_secs()));
         }
         let c = committed(&addr).await;
         let done: i64 = c.values().sum();
+        node.peak_rss = node.peak_rss.max(rss_kib(pid).0);
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done));
         }
-        if done >= total && c.len() == args.data.partitions as usize {
+        let persons_done = if done >= total_in_topic { args.data.persons } else { produced.persons_at(done.max(0) as usize) };
+        while next_milestone < milestones.len() && persons_done >= milestones[next_milestone] {
+            report_memory(&addr, pid, milestones[next_milestone], done).await;
+            next_milestone += 1;
+        }
+        if done >= total_in_topic && c.len() == args.data.partitions as usize {
             break Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-    let (t0, n0) = first.unwrap_or((done_at, 0));
-    let secs = done_at.duration_since(t0).as_secs_f64();
-    println!("bench: node apply (results off): {} records in {secs:.2} s", total - n0);
-    Ok((total - n0) as f64 / secs.max(1e-9))
+    let (t0, n0) = first.unwrap_or((applied_at, 0));
+    let apply_rate = (total_in_topic - n0) as f64 / applied_at.duration_since(t0).as_secs_f64().max(1e-9);
+    println!("bench: node apply: {} records in {:.2} s = {apply_rate:.0} rec/s (from its first commit)", total_in_topic - n0, applied_at.duration_since(t0).as_secs_f64());
+    Ok(apply_rate)
 }
 
 fn pct(sorted: &[f64], q: f64) -> f64 {

@@ -580,6 +580,7 @@ impl NodeConfig {
             retention: self.retention(),
             retention_sweep_interval: std::time::Duration::from_millis(self.engine.retention_sweep_interval_ms),
             retention_sweep_batch: self.engine.retention_sweep_batch,
+            linking: self.linking(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod advertise;
 pub mod bench;
 pub mod bench_collect;
 pub mod bench_floor;
+pub mod bench_prob;
 pub mod bench_rebalance;
 pub mod cli;
 pub mod client;

@@ -55,6 +55,13 @@ pub enum Space {
     /// Attribution results topic: per person, the digest of the record last
     /// published for each of its conversions (`actors::results`).
     Published = b'R',
+    /// The probabilistic-link index of a tenant with `probabilistic = true`:
+    /// its retained signals by (ip, customer_id, ts, event_id), their expiry
+    /// by (ts, ip), the addresses currently shared, and the settings it was
+    /// built with (`touchline_actors::state::problinks`).
+    SignalIndex = b'J',
+    /// Stored probabilistic links: anonymous person → (known person, score).
+    ProbLink = b'A',
 }
 
 /// Start of a partition's key range.

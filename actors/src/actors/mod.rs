@@ -59,6 +59,9 @@ pub struct EngineConfig {
     pub retention_sweep_interval: std::time::Duration,
     /// Keys one sweep step visits at most.
     pub retention_sweep_batch: usize,
+    /// Tenants with `probabilistic = true` and their settings: their tenant
+    /// actors keep the stored probabilistic links (`state::problinks`).
+    pub linking: crate::domain::probabilistic::LinkingPolicy,
     /// Live tenant actors of the node (runtime state shared by every clone of
     /// this config): the node-wide bounds above are split among them.
     pub tenant_actors: Arc<TenantActors>,
@@ -138,6 +141,7 @@ impl Default for EngineConfig {
             },
             retention_sweep_interval: std::time::Duration::from_secs(10),
             retention_sweep_batch: 10_000,
+            linking: Default::default(),
             tenant_actors: Arc::default(),
             live_customers: Arc::default(),
             live_journeys: Arc::default(),

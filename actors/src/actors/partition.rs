@@ -473,3 +473,6 @@ async fn tenant_actor(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, 
 #[cfg(test)]
 #[path = "partition_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "links_tests.rs"]
+mod links_tests;

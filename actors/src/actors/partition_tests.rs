@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use touchline_storage::StoreOptions;
 
 /// Collects what is sent to it (the DLQ or the re-route producer).
-struct Collect<T>(Mutex<Vec<T>>);
+pub(super) struct Collect<T>(Mutex<Vec<T>>);
 
 impl<T> Default for Collect<T> {
     fn default() -> Self {
@@ -47,16 +47,16 @@ impl crate::changelog::ChangelogSink for Changelog {
     }
 }
 
-struct Harness {
+pub(super) struct Harness {
     _dir: tempfile::TempDir,
-    store: Store,
-    dlq: Arc<Collect<DlqRecord>>,
-    rerouted: Arc<Collect<Rerouted>>,
-    status: Arc<PartitionStatus>,
-    actor: ActorRef<PartitionMsg>,
+    pub(super) store: Store,
+    pub(super) dlq: Arc<Collect<DlqRecord>>,
+    pub(super) rerouted: Arc<Collect<Rerouted>>,
+    pub(super) status: Arc<PartitionStatus>,
+    pub(super) actor: ActorRef<PartitionMsg>,
 }
 
-async fn harness(partition: i32, partitions: i32, config: EngineConfig) -> Harness {
+pub(super) async fn harness(partition: i32, partitions: i32, config: EngineConfig) -> Harness {
     harness_with(partition, partitions, config, None).await
 }
 
@@ -94,11 +94,11 @@ fn touch_at(tenant: &str, id: &str, customer: &str, journey: &str, ts: &str) -> 
     .unwrap()
 }
 
-fn records(payloads: Vec<Vec<u8>>, first: i64) -> Vec<Record> {
+pub(super) fn records(payloads: Vec<Vec<u8>>, first: i64) -> Vec<Record> {
     payloads.into_iter().enumerate().map(|(i, p)| Record { offset: first + i as i64, key: None, payload: Some(p), headers: Vec::new() }).collect()
 }
 
-async fn apply(h: &Harness, records: Vec<Record>) -> Checkpoint {
+pub(super) async fn apply(h: &Harness, records: Vec<Record>) -> Checkpoint {
     h.actor.cast(PartitionMsg::Batch { records, credit: None }).unwrap();
     ractor::call!(h.actor, PartitionMsg::Drain).unwrap()
 }

@@ -10,6 +10,7 @@ use super::{ApplyError, BatchError, Done, EngineConfig, Fault, SharedTxn};
 use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
 use crate::domain::{retention, Body, CampaignKind, Event, JourneyEvent};
 use crate::metrics;
+use crate::state::problinks::{IndexCache, LinkTracker, Relink};
 use crate::state::{CampaignRec, ConvRec, IdCache, TenantMeta, TenantState, TouchRec};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use foldhash::{HashMap, HashMapExt};
@@ -31,6 +32,9 @@ pub struct TenantStats {
     pub blocked: u64,
     /// Touchpoints and conversions that arrived behind the retention horizon.
     pub expired: u64,
+    /// Persons whose final person changed (probabilistic links gained, lost
+    /// or moved to another known person; `state::problinks`).
+    pub relinked: Vec<Relink>,
 }
 
 pub enum TenantMsg {
@@ -51,6 +55,8 @@ pub struct TenantActorState {
     batch_no: u64,
     /// Identity records of this tenant kept across batches (bounded).
     ids: IdCache,
+    /// The probabilistic index cache (`None` after a failed batch: rebuilt empty).
+    link_index: Option<IndexCache>,
 }
 
 /// A barrier call never waits forever: a child that does not answer fails the batch.
@@ -67,7 +73,7 @@ impl Actor for TenantActor {
         metrics::actor_started("tenant");
         args.config.tenant_actors.started();
         let ids = IdCache::new(args.config.tenant_actors.share(args.config.state_cache_entries));
-        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids })
+        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids, link_index: None })
     }
 
     async fn post_stop(&self, me: ActorRef<TenantMsg>, s: &mut TenantActorState) -> Result<(), ActorProcessingErr> {
@@ -137,6 +143,9 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     let mut journey_work: HashMap<String, Vec<JourneyTouch>> = HashMap::new();
     // Work handed out while routing (persons about to merge or be erased).
     let early = Barrier::new();
+    let mut cache = s.link_index.take().unwrap_or_else(|| IndexCache::new(s.args.config.tenant_actors.share(s.args.config.state_cache_entries) / 4));
+    cache.validate(txn.lock().store());
+    let mut links = LinkTracker::new(s.args.config.linking.of(&tenant), cache);
     for te in events {
         let ev = te.event;
         // 1. dedup + identity, under the lock.
@@ -150,7 +159,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                 }
                 st.mark_applied(&ev);
                 st.meta.min_ts = retention::next_min(st.meta.min_ts, &ev);
-                Ok(Some(apply_identity_and_plan(&mut st, &ev, max_ids)?))
+                Ok(Some(apply_identity_and_plan(&mut st, &ev, max_ids, &mut links)?))
             })();
             meta = st.into_meta();
             match r? {
@@ -184,6 +193,8 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
             for m in &outcome.moves {
                 st.apply_move(m)?;
                 stats.merges += 1;
+                links.person(m.from);
+                links.person(m.to);
             }
         }
         // 3. route.
@@ -196,7 +207,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                 }
                 let mut g = txn.lock();
                 let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta)).with_id_cache(&mut s.ids);
-                let r = st.erase_person(person, &node, ts);
+                let r = links.erasing(&mut st, person, &node).and_then(|()| st.erase_person(person, &node, ts));
                 meta = st.into_meta();
                 let erased = r?;
                 tracing::info!(tenant = %tenant, identifiers = erased.identifiers, records = erased.records, "person erased");
@@ -247,7 +258,11 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     wave.settle().await?;
     early.settle().await?;
     let mut g = txn.lock();
-    TenantState::with_meta(&mut g, p, &tenant, meta).save()?;
+    let horizon = s.args.config.retention.horizon(&tenant, meta.max_ts);
+    let mut st = TenantState::with_meta(&mut g, p, &tenant, meta).with_id_cache(&mut s.ids);
+    let (relinked, cache) = links.finish(&mut st, horizon)?;
+    (stats.relinked, s.link_index) = (relinked, Some(cache));
+    st.save()?;
     Ok(stats)
 }
 
@@ -339,7 +354,7 @@ fn signal_of(ts: crate::domain::Ts, j: &crate::domain::JourneyEvent) -> Option<c
 }
 
 /// Identity for one event; returns what to route where.
-fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize) -> Result<(Dispatch, LinkOutcome), ApplyError> {
+fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize, links: &mut LinkTracker) -> Result<(Dispatch, LinkOutcome), ApplyError> {
     let mut outcome = LinkOutcome::default();
     match &ev.body {
         Body::Journey(j) if j.analytics_consent => {
@@ -350,14 +365,24 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize)
                 return Ok((Dispatch::None, outcome)); // an erased person's past stays erased
             }
             if let Some(u) = &j.user_id {
+                // A login can make an anonymous person known without a merge.
+                let anonymous = match links.is_on().then(|| crate::domain::identity::IdentityStore::person_of(st, &node)).transpose()?.flatten() {
+                    Some(pk) => st.person_rec(pk)?.is_some_and(|r| !r.ids.members.iter().any(|n| n.kind == crate::domain::identity::IdKind::User)).then_some(pk),
+                    None => None,
+                };
                 let link = Link::new(ev.ts, ev.event_id.clone(), node.clone(), IdNode::user(u.clone()));
                 outcome = apply_link(st, &link, max_ids)?;
                 st.note_blocked(outcome.blocked, outcome.unblocked);
+                if let Some(pk) = anonymous {
+                    links.person(pk);
+                    links.person(crate::domain::identity::IdentityStore::person_of(st, &node)?.unwrap_or(pk));
+                }
             } else {
                 ensure_node(st, &node, &mut outcome.created)?;
             }
             if let Some(rec) = signal_of(ev.ts, j) {
                 st.put_signal(&j.customer_id, &ev.event_id, &rec)?;
+                links.signal(st, &ev.event_id, &rec)?;
             }
             let person = crate::domain::identity::IdentityStore::person_of(st, &node)?.unwrap_or_default();
             Ok((plan_journey(person, ev, j), outcome))

@@ -63,6 +63,27 @@ const UA_SAME: u32 = 35 * 100;
 const GEO_NEAR: u32 = 20 * 100;
 const GEO_CITY: u32 = 20 * 50;
 
+/// One tenant's probabilistic settings (config `[tenants.<t>]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Linking {
+    /// `probabilistic_threshold` in points (10 000 = 1.0).
+    pub threshold: u32,
+    /// `probabilistic_max_ip_persons`.
+    pub max_ip_persons: usize,
+}
+
+/// The tenants with `probabilistic = true` and their settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkingPolicy {
+    pub per_tenant: BTreeMap<String, Linking>,
+}
+
+impl LinkingPolicy {
+    pub fn of(&self, tenant: &str) -> Option<Linking> {
+        self.per_tenant.get(tenant).copied()
+    }
+}
+
 /// A deterministic component and its role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Component {

@@ -1,11 +1,14 @@
 //! Probabilistic links as queries see them (attribution.md, "Probabilistic
 //! links"): for a tenant with `probabilistic = true`, the deterministic persons
-//! are joined into final persons by evaluating the pure rule
-//! (`domain::probabilistic::links`) over the tenant's stored signals
-//! (`state::SignalRec`, kept for every tenant) and its current identity graph,
-//! at query time — so a later event, merge, login or erasure is reflected
-//! exactly, whatever the arrival order. Reports under `identity=all` then read
-//! each final person's members together ([`FinalPersons`]).
+//! are joined into final persons by the links the tenant actor keeps at apply
+//! time (`state::problinks`, read with [`stored_links`](crate::state::problinks::stored_links)),
+//! so a later event, merge, login or erasure is reflected exactly, whatever
+//! the arrival order. Until the tenant has applied a batch under its current
+//! settings (just turned on, or a threshold changed), the links are evaluated
+//! here instead, by the pure rule (`domain::probabilistic::links`) over the
+//! tenant's stored signals (`state::SignalRec`, kept for every tenant) and its
+//! current identity graph ([`final_persons`]). Reports under `identity=all`
+//! then read each final person's members together ([`FinalPersons`]).
 
 use super::QueryError;
 use crate::domain::identity::IdKind;
@@ -15,26 +18,7 @@ use crate::state::{key, PersonRec, SignalRec};
 use std::collections::{BTreeMap, HashMap};
 use touchline_storage::{codec, Store};
 
-/// One tenant's probabilistic settings (config `[tenants.<t>]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Linking {
-    /// `probabilistic_threshold` in points (10 000 = 1.0).
-    pub threshold: u32,
-    /// `probabilistic_max_ip_persons`.
-    pub max_ip_persons: usize,
-}
-
-/// The tenants with `probabilistic = true` and their settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LinkingPolicy {
-    pub per_tenant: BTreeMap<String, Linking>,
-}
-
-impl LinkingPolicy {
-    pub fn of(&self, tenant: &str) -> Option<Linking> {
-        self.per_tenant.get(tenant).copied()
-    }
-}
+pub use crate::domain::probabilistic::{Linking, LinkingPolicy};
 
 /// Which persons a query answers over (`identity` query parameter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -134,7 +118,7 @@ pub fn final_persons(store: &Store, p: u16, tenant: &str, linking: Linking, hori
     Ok(FinalPersons::from_links(links))
 }
 
-/// Final persons evaluated per (partition, tenant), reused while the
+/// Final persons read (or evaluated) per (partition, tenant), reused while the
 /// partition has applied nothing since (state is a function of the applied
 /// prefix of the partition, so the same next offset means the same links).
 /// At most `cap` tenants are kept.
@@ -161,7 +145,13 @@ impl LinkCache {
                 return Ok(f.clone());
             }
         }
-        let f = std::sync::Arc::new(final_persons(store, p, tenant, linking, horizon)?);
+        let f = std::sync::Arc::new(match crate::state::problinks::stored_links(store, p, tenant, linking)? {
+            Some(links) => {
+                crate::metrics::probabilistic_links(p, tenant, links.len());
+                FinalPersons::from_links(links)
+            }
+            None => final_persons(store, p, tenant, linking, horizon)?,
+        });
         let mut m = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if m.len() >= self.cap && !m.contains_key(&k) {
             if let Some(evict) = m.keys().next().cloned() {

@@ -65,6 +65,26 @@ impl<K: Hash + Eq, V> GenCache<K, V> {
         self.cur.get(k)
     }
 
+    /// The entry of `k`, to change in place (a hit in the old generation
+    /// moves it back, as [`Self::get`]).
+    pub fn get_mut<Q>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get(k)?;
+        self.cur.get_mut(k)
+    }
+
+    pub fn remove<Q>(&mut self, k: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.cur.remove(k);
+        self.old.remove(k);
+    }
+
     /// Changes the bound to `cap` entries (a node-wide budget split among a
     /// changing number of actors); shrinking drops the old generation first.
     pub fn set_cap(&mut self, cap: usize) {

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod dedup;
 pub mod links;
 pub mod privacy;
+pub mod problinks;
 pub mod records;
 pub mod retention;
 pub mod summary;

@@ -285,6 +285,39 @@ pub mod key {
     pub fn signal(p: u16, tenant: &str, customer_id: &str, ts: Ts, event_id: &str) -> Vec<u8> {
         KeyBuf(signal_prefix(p, tenant, customer_id)).bytes(&ts.to_key_bytes()).bytes(event_id.as_bytes()).into_vec()
     }
+    /// The probabilistic index of a tenant (every sub-family below).
+    pub fn signal_index_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::SignalIndex, tenant).into_vec()
+    }
+    /// The indexed signals of one address.
+    pub fn signal_by_ip_prefix(p: u16, tenant: &str, ip: &str) -> Vec<u8> {
+        t(p, Space::SignalIndex, tenant).u8(0).str0(ip).into_vec()
+    }
+    /// One indexed signal; `suffix` is its `signal` key's (ts, event_id) tail.
+    pub fn signal_by_ip(p: u16, tenant: &str, ip: &str, customer_id: &str, suffix: &[u8]) -> Vec<u8> {
+        KeyBuf(signal_by_ip_prefix(p, tenant, ip)).str0(customer_id).bytes(suffix).into_vec()
+    }
+    /// The expiry entries of the index, in time order.
+    pub fn signal_expiry_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::SignalIndex, tenant).u8(1).into_vec()
+    }
+    pub fn signal_expiry(p: u16, tenant: &str, ts: Ts, ip: &str) -> Vec<u8> {
+        KeyBuf(signal_expiry_prefix(p, tenant)).bytes(&ts.to_key_bytes()).bytes(ip.as_bytes()).into_vec()
+    }
+    /// The mark of an address shared by more than `max_ip_persons` persons.
+    pub fn shared_ip(p: u16, tenant: &str, ip: &str) -> Vec<u8> {
+        t(p, Space::SignalIndex, tenant).u8(2).bytes(ip.as_bytes()).into_vec()
+    }
+    /// The settings the index and links were built with.
+    pub fn signal_index_meta(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::SignalIndex, tenant).u8(3).into_vec()
+    }
+    pub fn prob_links_prefix(p: u16, tenant: &str) -> Vec<u8> {
+        t(p, Space::ProbLink, tenant).into_vec()
+    }
+    pub fn prob_link(p: u16, tenant: &str, anonymous: u64) -> Vec<u8> {
+        t(p, Space::ProbLink, tenant).u64(anonymous).into_vec()
+    }
     pub fn segment_prefix(p: u16, tenant: &str, customer_id: &str) -> Vec<u8> {
         t(p, Space::Segment, tenant).str0(customer_id).into_vec()
     }
