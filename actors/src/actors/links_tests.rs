@@ -152,6 +152,7 @@ async fn restart(h: &mut Harness, config: EngineConfig) {
         status: h.status.clone(),
         changelog: None,
         reroute: Some(h.rerouted.clone()),
+        results: None,
     };
     h.actor = Actor::spawn(None, PartitionActor, args).await.unwrap().0;
 }
