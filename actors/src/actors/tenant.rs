@@ -395,6 +395,10 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize)
             }
             Ok((Dispatch::None, outcome))
         }
+        Body::Registry(cmd) => {
+            crate::state::registry::apply(st.txn, st.partition, st.tenant, &ev.event_id, ev.ts, cmd)?;
+            Ok((Dispatch::None, outcome))
+        }
         Body::ConsentUpdate { customer_id, analytics } => {
             if !st.is_erased(&[&IdNode::customer(customer_id.clone())], ev.ts)? {
                 st.put_consent(customer_id, ev.ts, &ev.event_id, *analytics)?;

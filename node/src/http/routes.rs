@@ -32,6 +32,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["v1", "tenants", _, "campaigns"] => "campaigns",
         ["v1", "tenants", _, "cohorts"] => "cohorts",
         ["v1", "tenants", _, "variants"] => "variants",
+        ["v1", "tenants", _, "registry", ..] => "registry",
         ["v1", "cluster"] => "cluster",
         ["v1", "collect", _] => "collect",
         ["internal", ..] => "internal",
@@ -98,6 +99,7 @@ pub async fn route(state: Arc<AppState>, parts: Parts, body: Bytes) -> Result<Re
                 (["cohorts"], true) => out.reply(super::insights::cohorts(state, tenant, query).await?),
                 (["variants"], true) => super::insights::variants(state, tenant, query).await,
                 (["journeys", j], true) | (["journeys", j, "performance"], true) => out.reply(journey(state, tenant, j.to_string(), query).await?),
+                (["registry", sub @ ..], _) => super::registry::route(state, tenant, &parts, sub, query, body).await,
                 _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {path}", parts.method))),
             }
         }
@@ -198,6 +200,7 @@ async fn attribution(state: Arc<AppState>, tenant: String, query: Option<String>
                 head["half_life_hours"] = json!(q2.params.half_life_secs / 3600.0);
             }
         }
+        super::enrich::enrich(&store, partition, &t, &mut head)?;
         Ok(head)
     })
     .await
@@ -241,7 +244,9 @@ async fn journey(state: Arc<AppState>, tenant: String, journey: String, query: O
         let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default(), horizons.retention)?;
-        Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?)
+        let mut body = query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?;
+        super::enrich::enrich(&store, partition, &tenant, &mut body)?;
+        Ok(body)
     })
     .await
 }
