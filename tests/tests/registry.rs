@@ -177,19 +177,20 @@ async fn taxonomy_urls_export_and_enriched_reports() {
     let content = call(&node, "POST", IDS, &auth, &mint("content", None, "Eylea Medscape Banner", "live")).await.1["id"].as_str().unwrap().to_owned();
     let campaign = call(&node, "POST", IDS, &auth, &mint("campaign", Some("EYL"), "Eylea HCP Launch", "live")).await.1["id"].as_str().unwrap().to_owned();
     let draft = call(&node, "POST", IDS, &auth, &mint("content", None, "Draft", "draft")).await.1["id"].as_str().unwrap().to_owned();
+    let journey = call(&node, "POST", IDS, &auth, &mint("journey", Some("EYL"), "HCP onboarding", "live")).await.1["id"].as_str().unwrap().to_owned();
     assert_eq!((content.as_str(), campaign.as_str(), draft.as_str()), ("CNT-2024-0001", "CMP-EYL-2024-001", "CNT-2024-0002"));
 
     // One URL: transforms as warnings, the final URL, key, dimensions, version.
     let urls = "/v1/tenants/acme/registry/urls";
     let good = json!({"destination": "https://eylea.example/hcp?ref=x&utm_source=old", "vendor": "medscape",
                       "fields": {"utm_source": "Google", "utm_medium": "cpc", "utm_content": content, "utm_term": "a b",
-                                 "cm_campaign_id": campaign, "cm_journey_id": "J1", "cm_node_seq": "2", "cm_variant": "A"}});
+                                 "cm_campaign_id": campaign, "cm_journey_id": journey, "cm_node_seq": "2", "cm_variant": "A"}});
     let (s, b) = call(&node, "POST", urls, &auth, &good).await;
     assert_eq!(s, 201, "{b}");
-    let want_url = format!("https://eylea.example/hcp?ref=x&utm_source=google&utm_medium=cpc&utm_content={content}&utm_term=a_b&cm_campaign_id={campaign}&cm_journey_id=J1&cm_node_seq=2&cm_variant=A");
+    let want_url = format!("https://eylea.example/hcp?ref=x&utm_source=google&utm_medium=cpc&utm_content={content}&utm_term=a_b&cm_campaign_id={campaign}&cm_journey_id={journey}&cm_node_seq=2&cm_variant=A");
     assert_eq!(b["url"].as_str(), Some(want_url.as_str()));
-    assert_eq!(b["composite_key"].as_str(), Some(format!("J1/SEQ-2/{content}/A").as_str()));
-    assert_eq!(b["dimensions"], json!({"campaign": campaign, "journey": "J1", "sequence": "2", "content": content, "variant": "A", "source_medium": "google / cpc"}));
+    assert_eq!(b["composite_key"].as_str(), Some(format!("{journey}/SEQ-2/{content}/A").as_str()));
+    assert_eq!(b["dimensions"], json!({"campaign": campaign, "journey": journey, "sequence": "2", "content": content, "variant": "A", "source_medium": "google / cpc"}));
     assert_eq!(b["template_version"], 2);
     let transforms: Vec<(&str, &str)> = b["warnings"].as_array().unwrap().iter().map(|w| (w["field"].as_str().unwrap(), w["transform"].as_str().unwrap())).collect();
     assert_eq!(transforms, [("utm_source", "case"), ("utm_term", "spaces"), ("utm_source", "destination_parameter")]);
@@ -254,6 +255,7 @@ async fn taxonomy_urls_export_and_enriched_reports() {
     let batch = json!({"batch": [
         page("p1", "a1", "2026-12-01T10:00:00Z", &want_url), buy("o1", "a1", "2026-12-01T12:00:00Z"),
         page("p2", "a2", "2026-12-01T10:00:00Z", "https://eylea.example/?utm_source=newsletter&utm_medium=email&utm_content=plain"), buy("o2", "a2", "2026-12-01T12:00:00Z"),
+        page("p3", "a3", "2026-12-01T11:00:00Z", "https://eylea.example/?utm_source=Google&utm_medium=cpc"),
     ]});
     let (s, b) = request(&node, "POST", "/v1/collect/batch", &[("Authorization", "Basic d2stYWNtZTo="), ("Content-Type", "application/json")], &serde_json::to_vec(&batch).unwrap()).await;
     assert_eq!(s, 200, "{b}");
@@ -275,8 +277,21 @@ async fn taxonomy_urls_export_and_enriched_reports() {
     let (_, camps) = call(&node, "GET", "/v1/tenants/acme/campaigns?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z", &auth, &Value::Null).await;
     let c = camps["campaigns"].as_array().unwrap().iter().find(|c| c["campaign_id"] == campaign.as_str()).cloned().unwrap();
     assert_eq!(c["label"], "Eylea HCP Launch", "{camps}");
-    let (_, perf) = call(&node, "GET", "/v1/tenants/acme/journeys/J1/performance?granularity=day&from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z", &auth, &Value::Null).await;
-    assert_eq!(perf["buckets"][0]["label"], "Eylea Medscape Banner", "{perf}");
+    let (_, perf) = call(&node, "GET", &format!("/v1/tenants/acme/journeys/{journey}/performance?granularity=day&from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z"), &auth, &Value::Null).await;
+    assert_eq!((&perf["buckets"][0]["label"], &perf["journey_label"]), (&json!("Eylea Medscape Banner"), &json!("HCP onboarding")), "{perf}");
+
+    // Compliance of that traffic: p1 (the built URL) compliant, p2 names an
+    // unknown content id, p3 has a value the taxonomy would lower-case.
+    let (s, c) = call(&node, "GET", "/v1/tenants/acme/registry/compliance?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z", &auth, &Value::Null).await;
+    assert_eq!(s, 200, "{c}");
+    let t = &c["totals"];
+    assert_eq!((&c["taxonomy_version"], &t["touchpoints"], &t["compliant"], &t["unknown_id"], &t["off_taxonomy"]), (&json!(2), &json!(3), &json!(1), &json!(1), &json!(1)), "{c}");
+    let by_sm: Vec<(&str, u64, u64)> = c["by_source_medium"].as_array().unwrap().iter().map(|r| (r["key"].as_str().unwrap(), r["compliant"].as_u64().unwrap(), r["touchpoints"].as_u64().unwrap())).collect();
+    assert_eq!(by_sm, [("Google / cpc", 0, 1), ("google / cpc", 1, 1), ("newsletter / email", 0, 1)]);
+    assert_eq!(c["top_offenders"], json!([{"field": "utm_content", "value": "plain", "reason": "unknown_id", "count": 1}, {"field": "utm_source", "value": "Google", "reason": "off_taxonomy", "count": 1}]), "{c}");
+    let metrics = node.get("/metrics").await.body;
+    let counted = |reason: &str| touchline_tests::cluster::metric(&metrics, "touchline_tracking_noncompliant_total", &format!("reason=\"{reason}\""));
+    assert_eq!((counted("unknown_id"), counted("off_taxonomy")), (1.0, 1.0), "counted as applied");
 
     // PATCH: attributes merge, status changes, the id never does.
     let one = format!("{IDS}/{content}");

@@ -1,7 +1,7 @@
 //! Registry endpoints for ids and taxonomy templates (docs/registry.md):
 //! `POST|GET .../registry/ids`, `GET|PATCH .../registry/ids/{id}`,
-//! `PUT|GET .../registry/taxonomy`, and the sub-router of `.../registry/...`
-//! (URLs, export and compliance are in `registry_urls`). Writes go through
+//! `PUT|GET .../registry/taxonomy`, `GET .../registry/compliance`, and the
+//! sub-router of `.../registry/...` (URLs and their export are in `registry_urls`). Writes go through
 //! the tenant's partition (`registry_cmd`); reads come from committed state.
 //! Each route is one handler with typed request and response bodies.
 
@@ -36,6 +36,7 @@ pub async fn route(state: Arc<AppState>, tenant: String, parts: &Parts, rest: &[
         ["urls"] if m == Method::POST => super::registry_urls::build_url(state, tenant, parts, query, body).await,
         ["urls:bulk"] if m == Method::POST => super::registry_urls::build_bulk(state, tenant, parts, query, body).await,
         ["urls"] if m == Method::GET => super::registry_urls::export(state, tenant, query).await,
+        ["compliance"] if m == Method::GET => compliance(state, tenant, query).await,
         _ => Err(ApiError::new(ErrorCode::NotFound, format!("no route for {m} {}", parts.uri.path()))),
     }
 }
@@ -315,4 +316,21 @@ pub async fn get_taxonomy(state: Arc<AppState>, tenant: String, query: Option<St
             None => format!("tenant {tenant} has no taxonomy yet (PUT .../registry/taxonomy)"),
         })),
     }
+}
+
+/// `GET .../registry/compliance?from&to` (default: all time): the tenant's
+/// touchpoints against the current taxonomy and the registry.
+pub async fn compliance(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
+    let p = Params::parse(query.as_deref(), &["from", "to"])?;
+    let (from, to) = p.range_all()?;
+    let (partition, _) = owner_partition(&state, &tenant)?;
+    let store = state.store.clone();
+    let body = blocking(move || {
+        let from = touchline_actors::domain::retention::clamp_from(from, state.horizon(partition, &tenant)?);
+        let rec = RegistryView::new(&store, partition, &tenant).current_taxonomy()?;
+        let template = rec.and_then(|r| r.template()).and_then(|t| t.compile().ok());
+        Ok(touchline_actors::query::compliance::compliance(&store, partition, &tenant, from, to, template.as_ref())?)
+    })
+    .await?;
+    Ok(json_response(StatusCode::OK, &body))
 }
