@@ -52,6 +52,10 @@ pub enum Space {
     /// Imported daily cost totals by (campaign_id, date): the surviving
     /// `cost_import` of each (docs/collector.md).
     CostDay = b'B',
+    /// The tenant's ID registry (docs/registry.md): ids, sequence counters,
+    /// mint requests, taxonomy versions, built URLs and their counts, each
+    /// under a one-byte tag after the tenant.
+    Registry = b'R',
 }
 
 /// Start of a partition's key range.

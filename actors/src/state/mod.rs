@@ -7,6 +7,7 @@ pub mod dedup;
 pub mod links;
 pub mod privacy;
 pub mod records;
+pub mod registry;
 pub mod retention;
 pub mod summary;
 pub mod tenant;
