@@ -62,6 +62,7 @@ pub const RETENTION_SWEPT: &str = "touchline_retention_swept_records_total";
 pub const RETENTION_DROPPED: &str = "touchline_retention_dropped_events_total";
 pub const RETENTION_PASSES: &str = "touchline_retention_sweep_passes_total";
 pub const RETENTION_ERRORS: &str = "touchline_retention_sweep_errors_total";
+pub const TRACKING_NONCOMPLIANT: &str = "touchline_tracking_noncompliant_total";
 
 /// Partition states (label `state` of `touchline_partition_state`).
 pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
@@ -70,7 +71,7 @@ pub const PARTITION_STATES: [&str; 3] = ["restoring", "active", "standby"];
 pub const KINDS: [&str; 4] = ["partition", "tenant", "customer", "journey"];
 
 /// HTTP routes (label `route`).
-pub const ROUTES: [&str; 11] = [
+pub const ROUTES: [&str; 12] = [
     "attribution",
     "attribution_compare",
     "tenants",
@@ -80,6 +81,7 @@ pub const ROUTES: [&str; 11] = [
     "campaigns",
     "cohorts",
     "variants",
+    "registry",
     "cluster",
     "other",
 ];
@@ -108,6 +110,10 @@ pub fn register() {
     describe_counter!(MERGES, Unit::Count, "Identity merges of two persons.");
     describe_gauge!(PROBABILISTIC_LINKS, Unit::Count, "Probabilistic links (anonymous persons joined to a known one) of the tenants this node evaluated, as of each tenant's last evaluation.");
     describe_counter!(MERGE_BLOCKED, Unit::Count, "Identity links blocked by max_ids_per_person.");
+    describe_counter!(TRACKING_NONCOMPLIANT, Unit::Count, "Applied touchpoints of tenants with a registry whose tracking values break the taxonomy (reason off_taxonomy) or name an id the registry lacks (unknown_id).");
+    for reason in ["unknown_id", "off_taxonomy"] {
+        counter!(TRACKING_NONCOMPLIANT, "reason" => reason).absolute(0);
+    }
     describe_histogram!(BATCH_DURATION, Unit::Seconds, "Time to apply and commit one record batch.");
     describe_gauge!(ROCKSDB_LIVE_BYTES, Unit::Bytes, "Estimated live data plus memtables of the node's RocksDB.");
     describe_gauge!(ROCKSDB_KEYS, Unit::Count, "Estimated number of keys in the node's RocksDB.");
@@ -350,6 +356,11 @@ pub fn actor_restarted(kind: &'static str) {
 
 pub fn passivated(n: u64) {
     counter!(ACTORS_PASSIVATED).increment(n);
+}
+
+/// One applied touchpoint found noncompliant (`reason`: `unknown_id`, `off_taxonomy`).
+pub fn tracking_noncompliant(reason: &'static str) {
+    counter!(TRACKING_NONCOMPLIANT, "reason" => reason).increment(1);
 }
 
 pub fn merges_blocked(n: u64) {

@@ -63,6 +63,9 @@ pub struct TenantSection {
     pub conversions: Option<BTreeMap<String, crate::collect::ConversionSpec>>,
     /// Ordered channel rules tried before the collector's defaults (docs/collector.md).
     pub channel_rules: Vec<crate::collect::channel::Rule>,
+    /// Id patterns of the registry by type (`campaign`, `content`, `journey`,
+    /// `variant`; docs/registry.md); absent types keep their default.
+    pub id_patterns: BTreeMap<String, String>,
 }
 
 /// TLS for the HTTP listener (and for forwarding between nodes). Both `cert`
@@ -206,6 +209,16 @@ pub struct LimitsSection {
     pub cost_import_max_rows: usize,
     /// Most bytes of one `POST /v1/collect/costs` body (after gzip too).
     pub cost_import_max_bytes: usize,
+    /// Most ids in one tenant's registry (docs/registry.md).
+    pub registry_max_ids: u64,
+    /// Most built URLs kept per tenant for the vendor export.
+    pub registry_max_urls: u64,
+    /// Most taxonomy versions per tenant.
+    pub registry_max_taxonomy_versions: u32,
+    /// How long a registry write waits for the partition owner to apply it
+    /// before answering 503 (at most 4/5 of `cluster.forward_timeout_ms` and
+    /// of `request_timeout_ms` are used, so the answer beats both).
+    pub registry_wait_ms: u64,
 }
 
 /// Membership (heartbeats on the members topic) and request forwarding.
@@ -299,6 +312,10 @@ impl Default for LimitsSection {
             max_query_range_days: 3660,
             cost_import_max_rows: 10_000,
             cost_import_max_bytes: 2 << 20,
+            registry_max_ids: 100_000,
+            registry_max_urls: 100_000,
+            registry_max_taxonomy_versions: 1_000,
+            registry_wait_ms: 4_000,
         }
     }
 }
@@ -432,6 +449,15 @@ impl NodeConfig {
         if !(1..=64 << 20).contains(&l.cost_import_max_bytes) {
             return Err(invalid("limits.cost_import_max_bytes", "must be 1..=67108864 (64 MiB)"));
         }
+        let registry = [
+            ("limits.registry_max_ids", l.registry_max_ids, 10_000_000),
+            ("limits.registry_max_urls", l.registry_max_urls, 10_000_000),
+            ("limits.registry_max_taxonomy_versions", u64::from(l.registry_max_taxonomy_versions), 100_000),
+            ("limits.registry_wait_ms", l.registry_wait_ms, 60_000),
+        ];
+        if let Some((key, _, max)) = registry.into_iter().find(|(_, v, max)| !(1..=*max).contains(v)) {
+            return Err(invalid(key, format!("must be 1..={max}")));
+        }
         if matches!(&self.auth.admin_token, Some(t) if t.expose().trim().is_empty()) {
             return Err(invalid("auth.admin_token", "must not be empty"));
         }
@@ -517,6 +543,13 @@ impl NodeConfig {
             }
             if t.probabilistic_max_ip_persons.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
                 return Err(invalid("tenants.<tenant>.probabilistic_max_ip_persons", format!("tenant {tenant:?}: must be in 1..=1000000")));
+            }
+            use touchline_actors::domain::governance::registry::{parse_type, IdPattern};
+            for (kind, pattern) in &t.id_patterns {
+                if parse_type(kind).is_none() {
+                    return Err(invalid("tenants.<tenant>.id_patterns", format!("tenant {tenant:?}: {kind:?} is not one of campaign, content, journey, variant")));
+                }
+                IdPattern::parse(pattern).map_err(|e| invalid("tenants.<tenant>.id_patterns", format!("tenant {tenant:?}, {kind}: {e}")))?;
             }
         }
         Ok(())

@@ -195,6 +195,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
         linking: config.linking(),
         link_cache: touchline_actors::query::linking::LinkCache::new(64),
         collect: crate::collect::Collector::new(&config),
+        registry: crate::http::registry_cmd::Settings::new(&config),
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));

@@ -62,6 +62,10 @@ pub enum Space {
     SignalIndex = b'J',
     /// Stored probabilistic links: anonymous person → (known person, score).
     ProbLink = b'A',
+    /// The tenant's ID registry (docs/registry.md): ids, sequence counters,
+    /// mint requests, taxonomy versions, built URLs and their counts, each
+    /// under a one-byte tag after the tenant.
+    Registry = b'H',
 }
 
 /// Start of a partition's key range.

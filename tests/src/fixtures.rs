@@ -195,10 +195,15 @@ pub async fn end_offsets(node: &Node) -> BTreeMap<i32, i64> {
 /// One raw HTTP/1.1 POST of `body` with `headers`; `(status, body)`. The body
 /// is written even if the node answers first (a rejected oversized body).
 pub async fn post(node: &Node, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    request(node, "POST", path, headers, body).await
+}
+
+/// One raw HTTP/1.1 request of any method (see [`post`]); `(status, body)`.
+pub async fn request(node: &Node, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(&node.http).await.expect("connect");
     let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
-    let head = format!("POST {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n{extra}\r\n", node.http, body.len());
+    let head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n{extra}\r\n", node.http, body.len());
     s.write_all(head.as_bytes()).await.unwrap();
     let _ = s.write_all(body).await;
     let mut buf = Vec::new();

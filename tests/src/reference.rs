@@ -262,7 +262,7 @@ fn tenant_data(events: Vec<Event>, retention_days: u32, linking: Option<(u32, us
     let mut td = TenantData::default();
     campaigns::collect(&mut td, &events);
     // Erasure requests and cost imports carry wall-clock times: they move no horizon.
-    let newest = events.iter().filter(|e| !matches!(e.body, Body::Erasure { .. } | Body::CostImport(_))).map(|e| e.ts).max();
+    let newest = events.iter().filter(|e| !matches!(e.body, Body::Erasure { .. } | Body::CostImport(_) | Body::Registry(_))).map(|e| e.ts).max();
     td.horizon = newest.filter(|_| retention_days > 0).map(|m| m.minus_secs(i64::from(retention_days) * 86_400));
     // Nodes and link edges from consented journey events.
     let mut edges: Vec<(Ts, &str, usize, usize)> = Vec::new();

@@ -9,7 +9,8 @@
 //! holds a generated dataset, with an admin token, a tenant token and a write
 //! key configured; path parameters are drawn mostly from the tenant, customer
 //! ids and journeys the node holds, so the 200 answers are reached and checked
-//! too, not only 404s.
+//! too, not only 404s. The registry is seeded with a taxonomy and minted ids
+//! (drawn for `.../registry/ids/{id}`), so its operations reach their 2xx too.
 
 use serde_json::Value;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use touchline_node::client::request_with;
 use touchline_node::gen::{generate, offsets_after, produce, DatasetSpec};
+use touchline_tests::fixtures::request;
 use touchline_tests::sandbox::{wait_for, Node, NodeSpec};
 
 const TOPIC: &str = "marketing-events";
@@ -90,6 +92,23 @@ async fn schemathesis_finds_every_answer_as_described() {
     journeys.sort();
     journeys.dedup();
     assert!(!journeys.is_empty(), "no journey among the first customers' touchpoints");
+    // The registry: a taxonomy (version 1 of the description's PUT example,
+    // which is version 2, so that example is accepted too) and minted ids for
+    // `.../registry/ids/{id}`.
+    let put = &doc["paths"]["/v1/tenants/{tenant}/registry/taxonomy"]["put"]["requestBody"]["content"]["application/json"]["example"];
+    let mut taxonomy = put.clone();
+    assert_eq!(taxonomy["version"], 2, "the PUT example is the second version: {put}");
+    taxonomy["version"] = 1.into();
+    let (status, body) = request(&node, "PUT", &format!("/v1/tenants/{tenant}/registry/taxonomy"), &[("Authorization", ADMIN), ("Content-Type", "application/json")], &serde_json::to_vec(&taxonomy).unwrap()).await;
+    assert_eq!(status, 201, "seed the taxonomy: {body}");
+    let mut registry_ids = Vec::new();
+    for i in 0..3 {
+        let mint = serde_json::json!({"type": "campaign", "brand": "EYL", "attributes": {"title": format!("Seeded {i}")}});
+        let (status, body) = request(&node, "POST", &format!("/v1/tenants/{tenant}/registry/ids"), &[("Authorization", ADMIN), ("Content-Type", "application/json")], &serde_json::to_vec(&mint).unwrap()).await;
+        assert_eq!(status, 201, "seed an id: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        registry_ids.push(v["id"].as_str().unwrap().to_string());
+    }
     // Erasures (DELETE) get ids of their own, so the GETs keep finding theirs.
     let (keep, erase) = ids.split_at(ids.len() / 2);
     let config = format!(
@@ -100,11 +119,14 @@ async fn schemathesis_finds_every_answer_as_described() {
          [auth.openapi.bearer]\nbearer = \"adm-openapi\"\n\
          [auth.openapi.writeKey]\nusername = \"wk-acme\"\npassword = \"\"\n\
          [[operations]]\ninclude-method = \"DELETE\"\n[operations.parameters]\n\"path.id\" = {{ dictionary = \"erasable\", probability = 0.85 }}\n\
-         [dictionaries.erasable]\nvalues = {}\n",
+         [dictionaries.erasable]\nvalues = {}\n\
+         [[operations]]\ninclude-path-regex = \"/registry/ids/\"\n[operations.parameters]\n\"path.id\" = {{ dictionary = \"registry_ids\", probability = 0.85 }}\n\
+         [dictionaries.registry_ids]\nvalues = {}\n",
         toml_list(&[tenant.to_string()]),
         toml_list(keep),
         toml_list(&journeys),
         toml_list(erase),
+        toml_list(&registry_ids),
     );
     let config_path = dir.path().join("schemathesis.toml");
     std::fs::write(&config_path, config).unwrap();

@@ -22,6 +22,7 @@ pub mod partition;
 pub mod stall;
 pub mod supervisor;
 pub mod tenant;
+pub mod tracking;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

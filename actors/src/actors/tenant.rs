@@ -57,6 +57,8 @@ pub struct TenantActorState {
     ids: IdCache,
     /// The probabilistic index cache (`None` after a failed batch: rebuilt empty).
     link_index: Option<IndexCache>,
+    /// The compliance count of applied touchpoints (registry users only).
+    tracking: super::tracking::TrackingCheck,
 }
 
 /// A barrier call never waits forever: a child that does not answer fails the batch.
@@ -73,7 +75,7 @@ impl Actor for TenantActor {
         metrics::actor_started("tenant");
         args.config.tenant_actors.started();
         let ids = IdCache::new(args.config.tenant_actors.share(args.config.state_cache_entries));
-        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids, link_index: None })
+        Ok(TenantActorState { args, customers: HashMap::new(), journeys: HashMap::new(), batch_no: 0, ids, link_index: None, tracking: Default::default() })
     }
 
     async fn post_stop(&self, me: ActorRef<TenantMsg>, s: &mut TenantActorState) -> Result<(), ActorProcessingErr> {
@@ -135,6 +137,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
     let mut stats = TenantStats::default();
     let mut meta: TenantMeta = {
         let mut g = txn.lock();
+        s.tracking.refresh(&g, p, &tenant)?;
         TenantState::load(&mut g, p, &tenant)?.into_meta()
     };
     // Work is grouped per person and per journey and sent once per batch.
@@ -213,6 +216,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
                 tracing::info!(tenant = %tenant, identifiers = erased.identifiers, records = erased.records, "person erased");
             }
             Dispatch::Touch(person, rec, journey, composite) => {
+                s.tracking.observe(&txn.lock(), p, &tenant, &rec.touch.dims.params);
                 let jt = JourneyTouch { ts: rec.ts, composite, interaction_type: rec.touch.interaction_type.clone(), late: te.late };
                 journey_work.entry(journey).or_default().push(jt);
                 if !expired {
@@ -418,6 +422,10 @@ fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize,
             if current.as_ref().is_none_or(|cur| new.supersedes(cur)) {
                 st.put_cost_day(&new)?;
             }
+            Ok((Dispatch::None, outcome))
+        }
+        Body::Registry(cmd) => {
+            crate::state::registry::apply(st.txn, st.partition, st.tenant, &ev.event_id, ev.ts, cmd)?;
             Ok((Dispatch::None, outcome))
         }
         Body::ConsentUpdate { customer_id, analytics } => {

@@ -110,6 +110,7 @@ pub fn decode(bytes: &[u8], ctx: &ValidateCtx) -> Result<Event, Rejection> {
         }
         Kind::Erasure => Body::Erasure { customer_id: o.req_str_len("customer_id", 256)? },
         Kind::CostImport => Body::CostImport(cost_import(&mut o)?),
+        Kind::Registry => Body::Registry(Box::new(registry_command(&mut o)?)),
     };
     Ok(Event { event_id, tenant_id: tenant_id.into_owned(), ts, body })
 }
@@ -254,6 +255,7 @@ enum Kind {
     ConsentUpdate,
     Erasure,
     CostImport,
+    Registry,
 }
 
 impl Kind {
@@ -273,6 +275,7 @@ impl Kind {
             "consent_update" => Kind::ConsentUpdate,
             "erasure_request" => Kind::Erasure,
             "cost_import" => Kind::CostImport,
+            "registry_command" => Kind::Registry,
             _ => return None,
         })
     }
@@ -427,6 +430,17 @@ fn cost_import(o: &mut Obj<'_>) -> Result<super::costs::CostImport, Rejection> {
     let source = o.opt_str_len("source", 256)?;
     let medium = o.opt_str_len("medium", 256)?;
     Ok(super::costs::CostImport { campaign_id, date, cost, currency: currency.into_owned(), source, medium, impressions, clicks })
+}
+
+/// `registry_command` (docs/registry.md): one registry write, its `command`
+/// map read as JSON (both encodings give the same text).
+fn registry_command(o: &mut Obj<'_>) -> Result<super::governance::registry::RegistryCommand, Rejection> {
+    let command = match o.take("command") {
+        Some(v @ V::Map(_)) => json_text(&v),
+        None => return Err(o.err("command", "missing")),
+        Some(_) => return Err(o.err("command", "expected a map")),
+    };
+    serde_json::from_str(&command).map_err(|e| o.err("command", &e.to_string()))
 }
 
 fn personalization(o: &mut Obj<'_>, kind: PersonalizationKind) -> Result<PersonalizationEvent, Rejection> {

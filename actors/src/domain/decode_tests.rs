@@ -704,3 +704,17 @@ fn cost_import_events() {
         assert_eq!(reason(&with(base.clone(), patch.clone())), Reason::Schema, "{patch}");
     }
 }
+
+#[test]
+fn registry_command_events() {
+    use crate::domain::governance::registry::{RegistryCommand, Status};
+    let base = json!({"event_id": "reg-1", "tenant_id": "acme", "timestamp": "2025-12-01T10:00:00Z", "event_type": "registry_command",
+                      "command": {"update": {"id": "CNT-2024-0001", "status": "live", "set": {"title": "Banner"}, "remove": ["audience"]}}});
+    let e = dec(&base).unwrap();
+    let Body::Registry(cmd) = e.body else { panic!("{:?}", e.body) };
+    let set = json!({"title": "Banner"}).as_object().cloned().unwrap();
+    assert_eq!(*cmd, RegistryCommand::Update { id: "CNT-2024-0001".into(), status: Some(Status::Live), set, remove: vec!["audience".into()] });
+    for patch in [json!({"command": null}), json!({"command": "x"}), json!({"command": {"mint": {}}}), json!({"command": {"drop": {}}})] {
+        assert_eq!(reason(&with(base.clone(), patch.clone())), Reason::Schema, "{patch}");
+    }
+}

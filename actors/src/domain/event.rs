@@ -334,6 +334,8 @@ pub enum Body {
     Erasure { customer_id: String },
     /// An imported daily cost total (docs/collector.md, `cost_import`).
     CostImport(super::costs::CostImport),
+    /// A write of the tenant's ID registry (docs/registry.md, `registry_command`).
+    Registry(Box<super::governance::registry::RegistryCommand>),
 }
 
 /// One accepted event.

@@ -82,11 +82,12 @@ pub fn clamp_from(from: Ts, horizon: Option<Ts>) -> Ts {
 }
 
 /// Whether an accepted event moves its tenant's maximum event time. Every
-/// event does except `erasure_request` and `cost_import`, whose times are
-/// wall clocks (of the request, of the import): an HTTP erasure or a cost
-/// import next to historical data must not expire that data.
+/// event does except `erasure_request`, `cost_import` and `registry_command`,
+/// whose times are wall clocks (of the request, of the import): an HTTP
+/// erasure, a cost import or a registry write next to historical data must
+/// not expire that data.
 pub fn advances_max(ev: &Event) -> bool {
-    !matches!(ev.body, Body::Erasure { .. } | Body::CostImport(_))
+    !matches!(ev.body, Body::Erasure { .. } | Body::CostImport(_) | Body::Registry(_))
 }
 
 /// The tenant's maximum event time after accepting `ev`.

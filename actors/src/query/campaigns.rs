@@ -58,6 +58,7 @@ impl CampaignRow {
             attributed_conversions: self.attributed_conversions,
             attributed_revenue: self.attributed_revenue,
             roas: self.roas(),
+            labels: Default::default(),
         }
     }
 }
@@ -92,6 +93,8 @@ pub struct Campaign {
     pub attributed_revenue: f64,
     /// Attributed revenue / spend; null without spend.
     pub roas: Option<f64>,
+    #[serde(flatten)]
+    pub labels: crate::state::registry::RegistryLabels,
 }
 
 /// The campaign events' summed platform-reported deltas.

@@ -40,6 +40,10 @@ pub struct JourneyAnswer {
     pub from: String,
     pub to: String,
     pub buckets: Vec<JourneyBucket>,
+    /// The journey's registry `title`, when the journey id is a registry id with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub journey_label: Option<String>,
 }
 
 /// One bucket × composite key `{journey}/SEQ-n/{content}/{variant}`.
@@ -52,6 +56,8 @@ pub struct JourneyBucket {
     pub clicks: u64,
     pub conversions: u64,
     pub revenue: f64,
+    #[serde(flatten)]
+    pub labels: crate::state::registry::RegistryLabels,
 }
 
 /// The tenant's horizons a journey query applies.
@@ -172,9 +178,10 @@ fn performance_from(
             clicks: b.clicks,
             conversions: b.conversions,
             revenue: b.revenue.value(),
+            labels: Default::default(),
         })
         .collect();
-    Ok(JourneyAnswer { tenant: tenant.to_string(), journey: journey.to_string(), granularity: g.as_str(), from: requested.to_string(), to: to.to_string(), buckets })
+    Ok(JourneyAnswer { tenant: tenant.to_string(), journey: journey.to_string(), granularity: g.as_str(), from: requested.to_string(), to: to.to_string(), buckets, journey_label: None })
 }
 
 /// The conversions of the report currency in `q`'s range whose last

@@ -8,6 +8,7 @@ pub mod activity_index;
 pub mod attribution;
 pub mod campaigns;
 pub mod cohorts;
+pub mod compliance;
 pub mod consent;
 pub mod customer;
 pub mod datadriven;

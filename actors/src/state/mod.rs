@@ -8,6 +8,7 @@ pub mod links;
 pub mod privacy;
 pub mod problinks;
 pub mod records;
+pub mod registry;
 pub mod retention;
 pub mod summary;
 pub mod tenant;

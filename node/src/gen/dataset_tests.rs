@@ -26,6 +26,7 @@ fn body_kind(b: &Body) -> &'static str {
         Body::ConsentUpdate { .. } => "consent_update",
         Body::Erasure { .. } => "erasure",
         Body::CostImport(_) => "cost_import",
+        Body::Registry(_) => "registry_command",
     }
 }
 

@@ -163,14 +163,19 @@ impl Output {
         let (Format::Csv, Some(report)) = (self.format, &self.report) else { return Ok(json_response(StatusCode::OK, body)) };
         let body = serde_json::to_value(body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("answer: {e}")))?;
         let bytes = render(report, &body).map_err(|e| ApiError::new(ErrorCode::Internal, format!("CSV rendering: {e}")))?;
-        let disposition = format!("attachment; filename=\"{}-{}.csv\"", self.tenant, report.file_part());
-        Response::builder()
-            .status(StatusCode::OK)
-            .header(CONTENT_TYPE, "text/csv; charset=utf-8")
-            .header(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?)
-            .body(Full::new(Bytes::from(bytes)))
-            .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+        download(bytes, &format!("{}-{}.csv", self.tenant, report.file_part()))
     }
+}
+
+/// A 200 CSV download of `bytes` named `file` (a safe name: no quote).
+pub fn download(bytes: Vec<u8>, file: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let disposition = format!("attachment; filename=\"{file}\"");
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(CONTENT_TYPE, "text/csv; charset=utf-8")
+        .header(CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?)
+        .body(Full::new(Bytes::from(bytes)))
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
 }
 
 /// The `format` parameter of `query` (decoded) and the query without it; a

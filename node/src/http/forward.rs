@@ -31,7 +31,7 @@ pub const SERVED_BY: &str = "x-touchline-served-by";
 /// Largest owner reply relayed (a compare report is far below).
 const MAX_REPLY_BYTES: usize = 64 << 20;
 /// Request headers that travel with a forwarded request.
-const PASS_HEADERS: [HeaderName; 3] = [AUTHORIZATION, CONTENT_TYPE, ACCEPT];
+const PASS_HEADERS: [HeaderName; 4] = [AUTHORIZATION, CONTENT_TYPE, ACCEPT, HeaderName::from_static("idempotency-key")];
 /// Owner reply headers that do not travel back (hop-by-hop, or re-framed by hyper).
 const HOP_BY_HOP: [&str; 5] = ["connection", "keep-alive", "transfer-encoding", "content-length", "date"];
 

@@ -37,14 +37,16 @@ pub async fn campaigns(state: Arc<AppState>, tenant: String, p: Params) -> Resul
         q.horizon = state.horizon(partition, &tenant)?;
         let view = state.final_persons(partition, &tenant, p_identity, q.horizon)?;
         // As the attribution route: the report cache unless probabilistic links join persons.
-        Ok(match view {
+        let mut body = match view {
             Some(v) => query::campaigns::campaigns_in(&store, partition, &tenant, model, &q, Some(&v))?,
             None => {
                 let q = query::campaigns::by_campaign(&q);
                 let report = state.paths.report(&store, partition, &tenant, model, &q)?;
                 query::campaigns::campaigns_of(&store, partition, &tenant, model, &q, report)?
             }
-        })
+        };
+        super::enrich::label(&store, partition, &tenant, body.campaigns.iter_mut(), None)?;
+        Ok(body)
     })
     .await
 }

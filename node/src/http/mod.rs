@@ -6,9 +6,14 @@
 pub mod auth;
 mod collect;
 pub mod csv;
+mod enrich;
 pub mod error;
 mod insights;
 mod listing;
+pub mod registry;
+pub mod registry_cmd;
+mod registry_ops;
+pub mod registry_urls;
 mod cluster_view;
 pub mod forward;
 pub mod openapi;
@@ -63,6 +68,8 @@ pub struct AppState {
     pub link_cache: touchline_actors::query::linking::LinkCache,
     /// Collector write keys and conversion mappings.
     pub collect: crate::collect::Collector,
+    /// Registry id patterns per tenant and the write wait.
+    pub registry: registry_cmd::Settings,
 }
 
 impl AppState {
@@ -182,6 +189,7 @@ async fn dispatch(state: Arc<AppState>, req: Request<Incoming>) -> Result<Respon
     // Bounded body: we read at most max_body_bytes (+1 to detect overflow).
     let limit = match parts.uri.path() {
         "/v1/collect/costs" => state.limits.cost_import_max_bytes,
+        p if p.ends_with("/registry/urls:bulk") => state.limits.cost_import_max_bytes,
         p if p.starts_with("/v1/collect/") => crate::collect::MAX_BATCH_BYTES,
         _ => state.limits.max_body_bytes,
     };

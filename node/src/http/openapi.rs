@@ -125,6 +125,8 @@ mod tests {
                 hyper::Method::GET => item.get.as_ref(),
                 hyper::Method::POST => item.post.as_ref(),
                 hyper::Method::DELETE => item.delete.as_ref(),
+                hyper::Method::PUT => item.put.as_ref(),
+                hyper::Method::PATCH => item.patch.as_ref(),
                 _ => None,
             };
             let op = op.unwrap_or_else(|| panic!("{} {}: the annotation has another method", r.method, r.path));
@@ -144,7 +146,7 @@ mod tests {
         let v = JSON.clone();
         assert!(v["openapi"].as_str().unwrap().starts_with("3.1"), "{}", v["openapi"]);
         let codes = &v["components"]["schemas"]["ErrorCode"]["enum"];
-        assert_eq!(codes.as_array().unwrap().len(), 8, "{codes}");
+        assert_eq!(codes.as_array().unwrap().len(), 10, "{codes}");
         assert_eq!(v["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
         assert_eq!(v["components"]["securitySchemes"]["writeKey"]["scheme"], "basic");
         // Every 4xx/5xx of every operation is the one error body.
@@ -155,6 +157,17 @@ mod tests {
                 }
             }
         }
+        // The registry writes describe their 409 and 422; a 422 carries `fields`.
+        let put = &v["paths"]["/v1/tenants/{tenant}/registry/taxonomy"]["put"]["responses"];
+        assert!(put.get("409").is_some() && put.get("422").is_some(), "{put}");
+        assert!(v["components"]["schemas"]["ErrorDetail"]["properties"].get("fields").is_some());
+        // The 422's field list and a bulk row's field errors are two schemas (one name each).
+        assert_eq!(v["components"]["schemas"]["FieldError"]["properties"]["code"]["$ref"], "#/components/schemas/FieldErrorCode");
+        assert_eq!(v["components"]["schemas"]["ErrorField"]["properties"]["code"]["type"], "string");
+        // Report rows describe the registry's optional labels.
+        let labels = &v["components"]["schemas"]["RegistryLabels"];
+        assert!(labels["properties"].get("label").is_some() && labels["properties"].get("registry").is_some(), "{labels}");
+        assert!(labels.get("required").is_none(), "{labels}");
         let attribution = &v["paths"]["/v1/tenants/{tenant}/attribution"]["get"]["parameters"];
         let models = &attribution.as_array().unwrap().iter().find(|p| p["name"] == "model").unwrap()["schema"]["enum"];
         assert_eq!(models.as_array().unwrap().len(), Model::ALL.len());

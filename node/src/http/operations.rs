@@ -8,6 +8,7 @@
 use super::collect::{self, CostsImported, Success};
 use super::error::{ApiError, ClientErrors, ServerErrors};
 use super::openapi::{CohortName, FormatName, GranularityName, GroupByName, IdentityName, ModelName, ScopeName};
+pub use super::registry_ops::*;
 use super::routes::{Call, Reply};
 use super::{json_response, AppState};
 use bytes::Bytes;
@@ -32,7 +33,7 @@ pub struct Health {
 
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Path)]
-struct TenantPath {
+pub(super) struct TenantPath {
     /// The tenant (`^[a-z0-9][a-z0-9_-]{0,63}$`; another is a 400).
     #[param(example = "acme")]
     tenant: String,
@@ -57,7 +58,7 @@ struct JourneyPath {
 /// `[from, to)`: RFC 3339 date-times or dates (`YYYY-MM-DD`, midnight UTC).
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct RangeQuery {
+pub(super) struct RangeQuery {
     /// Inclusive start (default: `to` minus 30 days; all time for campaigns and cohorts).
     #[param(example = "2026-10-01")]
     from: Option<String>,

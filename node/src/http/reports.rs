@@ -17,6 +17,7 @@ use touchline_actors::domain::Ts;
 use touchline_actors::query::customer::{CustomerAnswer, CustomerQuery};
 use touchline_actors::query::journey::JourneyAnswer;
 use touchline_actors::query;
+use touchline_actors::state::registry::RegistryLabels;
 use touchline_actors::status::PartitionState;
 
 /// The owned partition of `tenant`, or 503 while it is not servable here.
@@ -61,6 +62,8 @@ pub struct ReportRow {
     pub key: String,
     pub credit: f64,
     pub value: f64,
+    #[serde(flatten)]
+    pub labels: RegistryLabels,
 }
 
 /// `GET /v1/tenants/{tenant}/attribution`.
@@ -86,7 +89,7 @@ pub struct CompareAnswer {
 }
 
 fn report_rows(rows: &[Row]) -> Vec<ReportRow> {
-    rows.iter().map(|r| ReportRow { key: r.key.clone(), credit: r.credit, value: r.value }).collect()
+    rows.iter().map(|r| ReportRow { key: r.key.clone(), credit: r.credit, value: r.value, labels: RegistryLabels::default() }).collect()
 }
 
 /// The attribution report of one model (`compare`: `None`, every model).
@@ -124,6 +127,7 @@ async fn report(state: Arc<AppState>, tenant: String, p: Params, model: Option<M
             totals = (r.conversions, r.conversion_value, r.currency);
             out.push((m, report_rows(&r.rows)));
         }
+        super::enrich::label(&store, partition, &tenant, out.iter_mut().flat_map(|(_, rows)| rows.iter_mut()), None)?;
         let head = ReportHead {
             tenant: tenant.clone(),
             group_by: q2.group_by.as_str(),
@@ -188,7 +192,9 @@ pub async fn journey(state: Arc<AppState>, tenant: String, journey: String, p: P
         let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default(), horizons.retention)?;
-        Ok(query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?)
+        let mut answer = query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?;
+        super::enrich::journey(&store, partition, &tenant, &mut answer)?;
+        Ok(answer)
     })
     .await
 }

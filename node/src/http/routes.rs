@@ -3,9 +3,9 @@
 //! dispatches to — and the dispatcher that matches a request against it
 //! (`matchit`, whose `{param}` templates are the OpenAPI paths).
 //!
-//! Adding a route (e.g. the tenant registry's `/v1/tenants/{tenant}/registry/…`)
+//! Adding a route (as the tenant registry's `/v1/tenants/{tenant}/registry/…`)
 //! is one `route!` entry here and one `#[utoipa::path]` annotation on its
-//! operation (`operations.rs`): the OpenAPI description
+//! operation (`operations.rs`, `registry_ops.rs`): the OpenAPI description
 //! (`openapi.rs`, `GET /openapi.json`) is built from this table's described
 //! entries, and its tests check every entry against its annotation (method,
 //! path, query parameters) and the description against the table, both ways.
@@ -94,6 +94,16 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/tenants/{tenant}/variants", "variants", Tenant, &[], variants, __path_variants),
     route!(GET "/v1/tenants/{tenant}/journeys/{journey}/performance", "journey_performance", Tenant, &["granularity", "from", "to", "format"], journey, __path_journey),
     route!(GET "/v1/tenants/{tenant}/journeys/{journey}", "journey_performance", Tenant, &["granularity", "from", "to", "format"], journey_short, __path_journey_short),
+    route!(POST "/v1/tenants/{tenant}/registry/ids", "registry_ids", Tenant, &[], registry_mint, __path_registry_mint),
+    route!(GET "/v1/tenants/{tenant}/registry/ids", "registry_ids", Tenant, &["type", "brand", "year", "status", "q", "limit", "cursor"], registry_list, __path_registry_list),
+    route!(GET "/v1/tenants/{tenant}/registry/ids/{id}", "registry_id", Tenant, &[], registry_get, __path_registry_get),
+    route!(PATCH "/v1/tenants/{tenant}/registry/ids/{id}", "registry_id", Tenant, &[], registry_patch, __path_registry_patch),
+    route!(PUT "/v1/tenants/{tenant}/registry/taxonomy", "registry_taxonomy", Tenant, &[], registry_put_taxonomy, __path_registry_put_taxonomy),
+    route!(GET "/v1/tenants/{tenant}/registry/taxonomy", "registry_taxonomy", Tenant, &["version"], registry_get_taxonomy, __path_registry_get_taxonomy),
+    route!(POST "/v1/tenants/{tenant}/registry/urls", "registry_urls", Tenant, &[], registry_url, __path_registry_url),
+    route!(GET "/v1/tenants/{tenant}/registry/urls", "registry_urls", Tenant, &["vendor", "format"], registry_export, __path_registry_export),
+    route!(POST "/v1/tenants/{tenant}/registry/urls:bulk", "registry_urls_bulk", Tenant, &["mint", "brand", "year"], registry_bulk, __path_registry_bulk),
+    route!(GET "/v1/tenants/{tenant}/registry/compliance", "registry_compliance", Tenant, &["from", "to"], registry_compliance, __path_registry_compliance),
     route!(POST "/v1/collect/track", "collect", WriteKey, &[], collect_track, __path_collect_track),
     route!(POST "/v1/collect/identify", "collect", WriteKey, &[], collect_identify, __path_collect_identify),
     route!(POST "/v1/collect/page", "collect", WriteKey, &[], collect_page, __path_collect_page),
@@ -236,5 +246,8 @@ mod tests {
         assert_eq!(route_name("/internal/v1/snapshots/x/data"), "internal");
         assert_eq!(route_name("/ui/"), "ui");
         assert_eq!(route_name("/nope"), "other");
+        assert_eq!(route_name("/v1/tenants/acme/registry/urls:bulk"), "registry_urls_bulk");
+        assert_eq!(route_name("/v1/tenants/acme/registry/urls"), "registry_urls");
+        assert_eq!(route_name("/v1/tenants/acme/registry/ids/CMP-EYL-2026-001"), "registry_id");
     }
 }

@@ -7,7 +7,12 @@
 //!   and compiled form, and the registry lookup the caller supplies.
 //! - `validate`: auto-transforms (warnings) and per-field errors.
 //! - `url_builder`: the final URL, its composite key and dimensions.
+//! - `compliance`: the verdict on live traffic's tracking values (item 5).
+//! - `registry`: id patterns, statuses, attributes and the `registry_command`
+//!   event body (item 1).
 
+pub mod compliance;
+pub mod registry;
 pub mod taxonomy;
 pub mod url_builder;
 pub mod validate;

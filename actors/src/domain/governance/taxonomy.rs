@@ -38,7 +38,7 @@ pub fn is_field_name(name: &str) -> bool {
 }
 
 /// A taxonomy template: the body of `PUT .../registry/taxonomy`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Taxonomy {
     /// 1 for a tenant's first template, then previous + 1.
@@ -48,7 +48,7 @@ pub struct Taxonomy {
 }
 
 /// The rules of one field. Every rule is optional.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldRule {
     /// The value must be present and non-empty (after the transforms).
@@ -88,7 +88,7 @@ pub struct FieldRule {
 }
 
 /// Allowed values of a field keyed by another field's value.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DependentList {
     /// The field whose final value selects the list.
@@ -99,7 +99,7 @@ pub struct DependentList {
 
 /// A field computed from others: their final values (absent or empty ones
 /// left out) joined with `separator`; absent when every part is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Concat {
     pub fields: Vec<String>,
@@ -107,7 +107,7 @@ pub struct Concat {
     pub separator: String,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CaseRule {
     Lower,
@@ -117,7 +117,7 @@ pub enum CaseRule {
 }
 
 /// What happens to each whitespace char (`char::is_whitespace`) of a value.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpaceRule {
     /// Each becomes `_`.
@@ -131,7 +131,7 @@ pub enum SpaceRule {
 }
 
 /// The id types of the registry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdType {
     Campaign,
