@@ -142,19 +142,7 @@ proptest! {
 /// Respawns the partition actor over the same store with `config` (a node
 /// restarted with changed settings).
 async fn restart(h: &mut Harness, config: EngineConfig) {
-    h.actor.stop_and_wait(None, None).await.unwrap();
-    let args = PartitionArgs {
-        partition: 0,
-        topic_partitions: 1,
-        store: h.store.clone(),
-        dlq: Outbox::new(h.dlq.clone(), h.store.clone(), 100),
-        config: Arc::new(config),
-        status: h.status.clone(),
-        changelog: None,
-        reroute: Some(h.rerouted.clone()),
-        results: None,
-    };
-    h.actor = Actor::spawn(None, PartitionActor, args).await.unwrap().0;
+    h.respawn(config, true, None).await;
 }
 
 /// Issue 19 item 1: a changed threshold (or probabilistic turned off) takes

@@ -56,6 +56,27 @@ pub(super) struct Harness {
     pub(super) actor: ActorRef<PartitionMsg>,
 }
 
+impl Harness {
+    /// Stops the partition actor and spawns it again over the same store (a
+    /// node restarted; a one-partition topic) with `config`, the harness's
+    /// rerouting (or none) and `results`.
+    pub(super) async fn respawn(&mut self, config: EngineConfig, reroute: bool, results: Option<crate::results::publisher::Publisher>) {
+        self.actor.stop_and_wait(None, None).await.unwrap();
+        let args = PartitionArgs {
+            partition: self.status.partition,
+            topic_partitions: 1,
+            store: self.store.clone(),
+            dlq: Outbox::new(self.dlq.clone(), self.store.clone(), 100),
+            config: Arc::new(config),
+            status: self.status.clone(),
+            changelog: None,
+            reroute: reroute.then(|| self.rerouted.clone() as Arc<dyn crate::reroute::RerouteSink>),
+            results,
+        };
+        self.actor = Actor::spawn(None, PartitionActor, args).await.unwrap().0;
+    }
+}
+
 pub(super) async fn harness(partition: i32, partitions: i32, config: EngineConfig) -> Harness {
     harness_with(partition, partitions, config, None).await
 }
@@ -311,19 +332,7 @@ fn event(tenant: &str, id: &str, ty: &str, ts: &str, extra: serde_json::Value) -
 async fn results_harness(config: EngineConfig) -> (Harness, Arc<Table>) {
     let table = Arc::new(Table::default());
     let mut h = harness(0, 1, config.clone()).await;
-    h.actor.stop_and_wait(None, None).await.unwrap();
-    let args = PartitionArgs {
-        partition: 0,
-        topic_partitions: 1,
-        store: h.store.clone(),
-        dlq: Outbox::new(h.dlq.clone(), h.store.clone(), 100),
-        config: Arc::new(config),
-        status: h.status.clone(),
-        changelog: None,
-        reroute: None,
-        results: Some(crate::results::publisher::Publisher { sink: table.clone(), config: Arc::new(Default::default()) }),
-    };
-    h.actor = Actor::spawn(None, PartitionActor, args).await.unwrap().0;
+    h.respawn(config, false, Some(crate::results::publisher::Publisher { sink: table.clone(), config: Arc::new(Default::default()) })).await;
     (h, table)
 }
 
