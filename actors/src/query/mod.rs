@@ -16,6 +16,7 @@ pub mod journey;
 pub mod listing;
 pub mod linking;
 pub mod paths_cache;
+pub mod series;
 pub mod sweep;
 mod path_id;
 mod paths_entry;

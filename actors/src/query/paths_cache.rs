@@ -50,6 +50,7 @@ use super::activity_index::{sym_diff, ActivityIndex, TenantIndex};
 use super::attribution::{AttributionQuery, AttributionResult};
 use super::consent::ConsentCache;
 use super::paths_entry::{Entry, EntryKey};
+use super::series::SeriesResult;
 pub use super::paths_journal::LOG_MAX_PERSONS;
 use super::paths_journal::{lock, Change, Journal};
 use super::sweep::{persons_parts_parallel as persons_parts, sweep_all};
@@ -146,9 +147,23 @@ impl PathsCache {
     /// The report of any model, from the cache: a rule model's aggregate or the
     /// data-driven paths, brought up to date with the changes since last time.
     pub fn report(&self, store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<AttributionResult, QueryError> {
+        Ok(self.with_entry(store, p, tenant, q, |e| e.report(model, &q.params))?.unwrap_or_default())
+    }
+
+    /// A rule model's credits per bucket of `edges` (which tile `q`'s range),
+    /// from the cache entry of `q`'s range: see [`super::series`].
+    pub fn series(&self, store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, edges: &[(Ts, Ts)]) -> Result<SeriesResult, QueryError> {
+        super::series::check_model(model, &q.params)?;
+        let series = self.with_entry(store, p, tenant, q, |e| e.series(model, &q.params, edges))?;
+        Ok(series.unwrap_or_else(|| SeriesResult::empty(edges)))
+    }
+
+    /// `f` of the entry of `q`'s shape, brought up to date with the changes
+    /// since last time; `None` when the tenant has no conversion currency yet.
+    fn with_entry<T>(&self, store: &Store, p: u16, tenant: &str, q: &AttributionQuery, f: impl FnOnce(&mut Entry) -> T) -> Result<Option<T>, QueryError> {
         let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
         let Some(currency) = q.currency.clone().or_else(|| meta.default_currency()) else {
-            return Ok(AttributionResult::default());
+            return Ok(None);
         };
         let key = EntryKey { partition: p, tenant: tenant.to_string(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency };
         let slot = self.slot(&key);
@@ -178,10 +193,10 @@ impl PathsCache {
         e.built = true;
         slot.bytes.store(e.bytes(), Ordering::Relaxed);
         slot.seq.store(seq, Ordering::Relaxed);
-        let report = e.report(model, &q.params);
+        let answer = f(&mut e);
         drop(e);
         self.enforce_budget();
-        Ok(report)
+        Ok(Some(answer))
     }
 
     /// Recomputes `persons` (sorted, distinct) of `e` from their timelines.

@@ -88,7 +88,7 @@ pub struct CompareAnswer {
     pub models: BTreeMap<&'static str, Vec<ReportRow>>,
 }
 
-fn report_rows(rows: &[Row]) -> Vec<ReportRow> {
+pub(super) fn report_rows(rows: &[Row]) -> Vec<ReportRow> {
     rows.iter().map(|r| ReportRow { key: r.key.clone(), credit: r.credit, value: r.value, labels: RegistryLabels::default() }).collect()
 }
 
