@@ -21,6 +21,7 @@ pub mod sweep;
 mod path_id;
 mod paths_entry;
 mod paths_journal;
+mod paths_view;
 pub mod variants;
 mod paths;
 

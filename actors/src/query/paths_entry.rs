@@ -40,13 +40,16 @@ pub(super) struct EntryKey {
     pub group_by: GroupBy,
     pub lookback_days: i64,
     pub currency: String,
+    /// Over the final persons of the tenant's stored probabilistic links
+    /// (`identity=all`; see `super::paths_view`).
+    pub all: bool,
 }
 
 impl EntryKey {
     /// Whether `other` differs from this key at most by its range (an entry
     /// of one can be derived from the other's).
     pub fn same_shape(&self, other: &EntryKey) -> bool {
-        self.partition == other.partition && self.tenant == other.tenant && self.group_by == other.group_by && self.lookback_days == other.lookback_days && self.currency == other.currency
+        self.partition == other.partition && self.tenant == other.tenant && self.group_by == other.group_by && self.lookback_days == other.lookback_days && self.currency == other.currency && self.all == other.all
     }
 
     /// Whether `next` is this range slid forward (same length, later start):
@@ -97,6 +100,9 @@ pub(super) struct Entry {
     pub built: bool,
     /// The retention horizon the parts were computed under.
     pub horizon: Option<Ts>,
+    /// `key.all`: each linked anonymous person → its known person, as the
+    /// parts were last computed under (a relink recomputes both sides).
+    pub groups: std::collections::BTreeMap<u64, u64>,
     pub epoch: u64,
     pub seq: u64,
     pub persons: Persons,
@@ -345,6 +351,7 @@ impl Entry {
             key,
             built: false,
             horizon: None,
+            groups: Default::default(),
             epoch,
             seq,
             persons: Persons::default(),
