@@ -347,6 +347,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                 stats.merges += st.merges;
                 stats.blocked += st.blocked;
                 stats.expired += st.expired;
+                stats.noncompliant.add(st.noncompliant);
             }
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Io(e)))) => return Err(Failure::Io(format!("tenant {tenant}: {e}"))),
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Actor(e)))) => return Err(Failure::Actor(e)),
@@ -402,6 +403,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
     metrics::merges_blocked(stats.blocked);
     metrics::retention_dropped(stats.expired);
+    stats.noncompliant.record();
     s.args.status.next_offset.store(cp.next_offset, Ordering::Relaxed);
     s.args.status.set_watermark(watermark);
     metrics::partition_progress(p, cp.next_offset, s.args.status.lag(), watermark);
@@ -476,3 +478,6 @@ mod tests;
 #[cfg(test)]
 #[path = "links_tests.rs"]
 mod links_tests;
+#[cfg(test)]
+#[path = "tracking_tests.rs"]
+mod tracking_tests;
