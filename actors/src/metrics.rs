@@ -110,7 +110,7 @@ pub fn register() {
     describe_counter!(MERGES, Unit::Count, "Identity merges of two persons.");
     describe_gauge!(PROBABILISTIC_LINKS, Unit::Count, "Probabilistic links (anonymous persons joined to a known one) of the tenants this node evaluated, as of each tenant's last evaluation.");
     describe_counter!(MERGE_BLOCKED, Unit::Count, "Identity links blocked by max_ids_per_person.");
-    describe_counter!(TRACKING_NONCOMPLIANT, Unit::Count, "Applied touchpoints of tenants with a registry whose tracking values break the taxonomy (reason off_taxonomy) or name an id the registry lacks (unknown_id).");
+    describe_counter!(TRACKING_NONCOMPLIANT, Unit::Count, "Touchpoints of tenants with a registry whose tracking values break the taxonomy (reason off_taxonomy) or name an id the registry lacks (unknown_id), counted once each when the batch that applied it commits.");
     for reason in ["unknown_id", "off_taxonomy"] {
         counter!(TRACKING_NONCOMPLIANT, "reason" => reason).absolute(0);
     }
@@ -358,9 +358,11 @@ pub fn passivated(n: u64) {
     counter!(ACTORS_PASSIVATED).increment(n);
 }
 
-/// One applied touchpoint found noncompliant (`reason`: `unknown_id`, `off_taxonomy`).
-pub fn tracking_noncompliant(reason: &'static str) {
-    counter!(TRACKING_NONCOMPLIANT, "reason" => reason).increment(1);
+/// `n` committed touchpoints found noncompliant (`reason`: `unknown_id`, `off_taxonomy`).
+pub fn tracking_noncompliant(reason: &'static str, n: u64) {
+    if n > 0 {
+        counter!(TRACKING_NONCOMPLIANT, "reason" => reason).increment(n);
+    }
 }
 
 pub fn merges_blocked(n: u64) {

@@ -415,6 +415,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                     let persons = relinked.entry(tenant.to_string()).or_default();
                     persons.extend(st.relinked.iter().flat_map(|r| [Some(r.person), r.before, r.after]).flatten());
                 }
+                stats.noncompliant.add(st.noncompliant);
             }
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Io(e)))) => return Err(Failure::Io(format!("tenant {tenant}: {e}"))),
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Actor(e)))) => return Err(Failure::Actor(e)),
@@ -471,6 +472,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
     metrics::merges_blocked(stats.blocked);
     metrics::retention_dropped(stats.expired);
+    stats.noncompliant.record();
     s.args.status.next_offset.store(cp.next_offset, Ordering::Relaxed);
     s.args.status.set_watermark(watermark);
     metrics::partition_progress(p, cp.next_offset, s.args.status.lag(), watermark);
@@ -548,3 +550,5 @@ mod links_tests;
 #[cfg(test)]
 #[path = "results_tests.rs"]
 mod results_tests;
+#[path = "tracking_tests.rs"]
+mod tracking_tests;

@@ -9,6 +9,7 @@ pub mod attribution;
 pub mod campaigns;
 pub mod cohorts;
 pub mod compliance;
+pub mod compliance_credit;
 pub mod consent;
 pub mod customer;
 pub mod datadriven;
