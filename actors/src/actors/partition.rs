@@ -550,5 +550,6 @@ mod links_tests;
 #[cfg(test)]
 #[path = "results_tests.rs"]
 mod results_tests;
+#[cfg(test)]
 #[path = "tracking_tests.rs"]
 mod tracking_tests;
