@@ -59,6 +59,9 @@ pub enum PartitionMsg {
     /// One step of a pending results backfill (`results::backfill`),
     /// committed like a sweep step; casts the next one while more remain.
     Backfill,
+    /// Rebuilds the stored probabilistic links of this partition's tenants
+    /// whose settings changed since they were built (sent at start-up).
+    Relink,
 }
 
 pub struct PartitionArgs {
@@ -135,6 +138,12 @@ impl Actor for PartitionActor {
         if !args.config.retention_sweep_interval.is_zero() {
             tokio::spawn(sweep_ticker(me.clone(), args.config.retention_sweep_interval, sweep_queued.clone()));
         }
+        if !args.config.linking.per_tenant.is_empty() {
+            // Before any batch: a tenant whose probabilistic settings changed
+            // while the partition was away gets its links rebuilt now, not at
+            // its next batch (queries would evaluate from the signals until then).
+            me.cast(PartitionMsg::Relink).map_err(super::boxed)?;
+        }
         if args.results.is_some() {
             // On assignment, restore or restart: a backfill runs if the stored
             // results fingerprint differs (or one was under way).
@@ -178,7 +187,7 @@ impl Actor for PartitionActor {
                     })
                     .collect();
                 if !records.is_empty() {
-                    if let Err(e) = process_until_stored(&me, s, &records).await {
+                    if let Err(e) = process_until_stored(&me, s, &records, &[]).await {
                         tracing::warn!(partition = s.args.partition, error = %e, "batch failed; replaying record by record");
                         replay_one_by_one(&me, s, records).await;
                     }
@@ -194,6 +203,7 @@ impl Actor for PartitionActor {
                 sweep_step(s).await;
             }
             PartitionMsg::Backfill => backfill_step(&me, s).await,
+            PartitionMsg::Relink => relink_step(&me, s).await,
         }
         Ok(())
     }
@@ -309,6 +319,38 @@ async fn backfill_step(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState)
     }
 }
 
+/// Rebuilds, committed like a batch without records (changelog, results),
+/// the stored probabilistic links of this partition's tenants whose stored
+/// settings differ from the configuration (turned on, a new threshold or
+/// address cap). A tenant turned off keeps its stale index until its next
+/// batch deletes it; queries do not read it meanwhile.
+async fn relink_step(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState) {
+    let p = s.args.partition;
+    let mut stale: Vec<Arc<str>> = Vec::new();
+    for (tenant, linking) in &s.args.config.linking.per_tenant {
+        if crate::domain::routing::partition_for(tenant, s.args.topic_partitions) != p {
+            continue;
+        }
+        match crate::state::problinks::settings_changed(&s.args.store, p as u16, tenant, *linking) {
+            Ok(false) => {}
+            Ok(true) => stale.push(Arc::from(tenant.as_str())),
+            Err(e) => {
+                tracing::warn!(partition = p, tenant = %tenant, error = %e, "reading the stored links' settings failed; rebuilding");
+                stale.push(Arc::from(tenant.as_str()));
+            }
+        }
+    }
+    if stale.is_empty() {
+        return;
+    }
+    tracing::info!(partition = p, tenants = ?stale, "probabilistic settings changed: rebuilding the stored links");
+    if let Err(e) = process_until_stored(me, s, &[], &stale).await {
+        // A handler failure: the tenant's next batch rebuilds them instead.
+        tracing::warn!(partition = p, error = %e, "rebuilding the stored links failed; the next batch retries");
+        stop_tenants(s).await;
+    }
+}
+
 /// Publishes the attribution results `txn` changes (its digests written into
 /// it; `extra`: persons whose final person changed) and waits for their
 /// acknowledgement: before the commit, so a crash re-applies the batch and
@@ -332,7 +374,9 @@ async fn stop_tenants(s: &mut PartitionActorState) {
 }
 
 /// Applies `records` as one transaction; on success the checkpoint moves past them.
-async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record]) -> Result<(), Failure> {
+/// `touched`: tenants applied even without records here (their batch-end
+/// work runs: the probabilistic links' rebuild after a settings change).
+async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record], touched: &[Arc<str>]) -> Result<(), Failure> {
     let p = s.args.partition;
     let t_start = Instant::now();
     let idle_ms = s.last_end.map(|e| t_start.duration_since(e).as_secs_f64() * 1e3).unwrap_or(0.0);
@@ -382,6 +426,12 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                 };
                 groups.get_mut(&tenant).expect("group exists").push(TenantEvent { offset: r.offset, event: ev, late });
             }
+        }
+    }
+    for t in touched {
+        if !groups.contains_key(t) {
+            order.push(t.clone());
+            groups.insert(t.clone(), Vec::new());
         }
     }
     let t_decoded = Instant::now();
@@ -481,9 +531,9 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
 
 /// [`process`], retrying storage failures until the batch is stored: only a
 /// handler failure (which counts toward poison) is returned.
-async fn process_until_stored(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record]) -> Result<(), String> {
+async fn process_until_stored(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record], touched: &[Arc<str>]) -> Result<(), String> {
     loop {
-        match process(me, s, records).await {
+        match process(me, s, records, touched).await {
             Ok(()) => {
                 storage_recovered(s);
                 return Ok(());
@@ -494,7 +544,7 @@ async fn process_until_stored(me: &ActorRef<PartitionMsg>, s: &mut PartitionActo
                 let delay = match &mut s.stall {
                     Some(st) => st.failed_again(e.clone()),
                     None => {
-                        tracing::error!(partition = p, offset = records[0].offset, error = %e, "storage write failed; partition stalled, retrying the same batch until storage recovers");
+                        tracing::error!(partition = p, offset = records.first().map(|r| r.offset), error = %e, "storage write failed; partition stalled, retrying the same batch until storage recovers");
                         s.stall.insert(Stall::new(e.clone())).delay()
                     }
                 };
@@ -519,7 +569,7 @@ fn storage_recovered(s: &mut PartitionActorState) {
 async fn replay_one_by_one(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: Vec<Record>) {
     stop_tenants(s).await;
     for r in records {
-        while let Err(e) = process_until_stored(me, s, std::slice::from_ref(&r)).await {
+        while let Err(e) = process_until_stored(me, s, std::slice::from_ref(&r), &[]).await {
             let n = s.failures.entry(r.offset).or_default();
             *n += 1;
             tracing::warn!(partition = s.args.partition, offset = r.offset, attempt = *n, error = %e, "record failed");

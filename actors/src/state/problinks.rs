@@ -31,9 +31,11 @@
 //! including "none stored": turned on, or state written before the index
 //! existed) rebuilds the index and every link from the stored signals
 //! (`Signal`, `Z`, kept for every tenant); turning it off deletes both
-//! families. Queries read the links only when the stored settings equal the
-//! config ([`stored_links`]); until the next batch of the tenant they
-//! evaluate from the signals instead.
+//! families. The partition actor rebuilds at start-up, before any batch, for
+//! every tenant whose settings changed ([`settings_changed`]); a tenant
+//! turned off has its families deleted by its next batch. Queries read the
+//! links only when the stored settings equal the config ([`stored_links`]);
+//! until the rebuild commits they evaluate from the signals instead.
 //!
 //! Bound: the index holds one entry per retained signal (the exact rule needs
 //! them all: a late event or a late login can pair with any retained event
@@ -519,13 +521,19 @@ fn raw_events(st: &mut TenantState<'_>, ip: &str) -> Result<RawEvents, StorageEr
 
 /// The stored links of `tenant` when they were built with `linking` (else
 /// `None`: the tenant has not applied a batch since its settings changed).
-pub fn stored_links(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<Option<BTreeMap<u64, ProbLink>>, StorageError> {
-    let meta = store.get(&key::signal_index_meta(p, tenant))?;
-    let meta: Option<IndexMeta> = match meta {
-        Some(raw) => Some(codec::decode(&key::signal_index_meta(p, tenant), &raw)?),
+/// Whether the stored index and links of `tenant` were built with other
+/// settings than `linking` (or never built).
+pub fn settings_changed(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<bool, StorageError> {
+    let k = key::signal_index_meta(p, tenant);
+    let stored: Option<IndexMeta> = match store.get(&k)? {
+        Some(raw) => Some(codec::decode(&k, &raw)?),
         None => None,
     };
-    if meta != Some(IndexMeta::of(linking)) {
+    Ok(stored != Some(IndexMeta::of(linking)))
+}
+
+pub fn stored_links(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<Option<BTreeMap<u64, ProbLink>>, StorageError> {
+    if settings_changed(store, p, tenant, linking)? {
         return Ok(None);
     }
     let prefix = key::prob_links_prefix(p, tenant);
