@@ -519,8 +519,6 @@ fn raw_events(st: &mut TenantState<'_>, ip: &str) -> Result<RawEvents, StorageEr
     Ok(recs.into_iter().filter_map(|r| Some((r.customer_id, r.ts, Signal::new(&r.ip, r.user_agent.as_deref(), r.geo)?))).collect())
 }
 
-/// The stored links of `tenant` when they were built with `linking` (else
-/// `None`: the tenant has not applied a batch since its settings changed).
 /// Whether the stored index and links of `tenant` were built with other
 /// settings than `linking` (or never built).
 pub fn settings_changed(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<bool, StorageError> {
@@ -532,6 +530,8 @@ pub fn settings_changed(store: &Store, p: u16, tenant: &str, linking: Linking) -
     Ok(stored != Some(IndexMeta::of(linking)))
 }
 
+/// The stored links of `tenant` when they were built with `linking` (else
+/// `None`: not rebuilt yet since its settings changed).
 pub fn stored_links(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<Option<BTreeMap<u64, ProbLink>>, StorageError> {
     if settings_changed(store, p, tenant, linking)? {
         return Ok(None);
