@@ -351,11 +351,15 @@ struct Evaluator<'c> {
     known: HashMap<u64, Option<bool>>,
     by_ip: HashMap<String, AddressEvents>,
     shared: HashMap<String, bool>,
+    /// The rule's links over one set of unshared addresses: every anonymous
+    /// person on exactly those addresses (a household's members) gets its
+    /// link from one evaluation.
+    by_addresses: HashMap<Vec<String>, Rc<BTreeMap<u64, ProbLink>>>,
 }
 
 impl<'c> Evaluator<'c> {
     fn new(linking: Linking, horizon: Option<Ts>, cache: &'c mut IndexCache) -> Evaluator<'c> {
-        Evaluator { cache, linking, horizon, person_of: HashMap::new(), known: HashMap::new(), by_ip: HashMap::new(), shared: HashMap::new() }
+        Evaluator { cache, linking, horizon, person_of: HashMap::new(), known: HashMap::new(), by_ip: HashMap::new(), shared: HashMap::new(), by_addresses: HashMap::new() }
     }
 
     fn person(&mut self, st: &mut TenantState<'_>, customer_id: &str) -> Result<Option<u64>, StorageError> {
@@ -494,13 +498,19 @@ impl<'c> Evaluator<'c> {
         if self.role(st, a)? != Some(false) {
             return Ok(None);
         }
+        let mut unshared = Vec::new();
+        for ip in self.addresses_of(st, a)? {
+            if !self.is_shared(st, &ip)? {
+                unshared.push(ip);
+            }
+        }
+        if let Some(links) = self.by_addresses.get(&unshared) {
+            return Ok(links.get(&a).copied());
+        }
         let mut events = Vec::new();
         let mut roles: BTreeMap<u64, Component> = BTreeMap::new();
-        for ip in self.addresses_of(st, a)? {
-            if self.is_shared(st, &ip)? {
-                continue;
-            }
-            for (person, ts, signal) in self.events_on(st, &ip)?.iter() {
+        for ip in &unshared {
+            for (person, ts, signal) in self.events_on(st, ip)?.iter() {
                 if let std::collections::btree_map::Entry::Vacant(e) = roles.entry(*person) {
                     let known = self.role(st, *person)? == Some(true);
                     e.insert(Component { id: *person, known, erased: false });
@@ -509,7 +519,10 @@ impl<'c> Evaluator<'c> {
             }
         }
         let components: Vec<Component> = roles.into_values().collect();
-        Ok(probabilistic::links(&components, &events, self.linking.threshold, self.linking.max_ip_persons).remove(&a))
+        let links = Rc::new(probabilistic::links(&components, &events, self.linking.threshold, self.linking.max_ip_persons));
+        let out = links.get(&a).copied();
+        self.by_addresses.insert(unshared, links);
+        Ok(out)
     }
 }
 
