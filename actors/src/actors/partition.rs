@@ -548,3 +548,6 @@ mod links_tests;
 #[cfg(test)]
 #[path = "results_tests.rs"]
 mod results_tests;
+#[cfg(test)]
+#[path = "views_tests.rs"]
+mod views_tests;

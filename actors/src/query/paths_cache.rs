@@ -45,6 +45,10 @@
 //! larger than the whole budget answers its query and is not kept) and a
 //! tenant's index goes with its last entry, or as soon as it outgrows half the
 //! budget; the change log holds at most [`LOG_MAX_PERSONS`] person ids.
+//!
+//! The cache also keeps the cohorts and journey-performance answers over the
+//! deterministic persons (`views_cache.rs`): view entries fed by the same
+//! change log, in the same budget and eviction order.
 
 use super::activity_index::{sym_diff, ActivityIndex, TenantIndex};
 use super::attribution::{AttributionQuery, AttributionResult};
@@ -85,6 +89,8 @@ struct Slot {
     entry: Arc<Mutex<Entry>>,
     bytes: AtomicUsize,
     seq: AtomicU64,
+    /// The cache's use tick when last asked (eviction order across report and view entries).
+    used: AtomicU64,
 }
 
 /// The node's cache of data-driven paths; see the module docs.
@@ -94,6 +100,11 @@ pub struct PathsCache {
     slots: Mutex<Vec<Arc<Slot>>>,
     /// Number of entries (so commits skip all work while there is none).
     live: AtomicUsize,
+    /// Cohorts and journeys entries (`views`), least recently used first, and their number.
+    views: views::ViewSlots,
+    views_live: AtomicUsize,
+    /// Use ticks (least recently used across both lists).
+    tick: AtomicU64,
     budget_bytes: usize,
     stats: CacheStats,
 }
@@ -134,7 +145,8 @@ fn expired(e: &Entry, new: Option<Ts>) -> Option<BTreeSet<u64>> {
 
 impl PathsCache {
     pub fn new(budget_bytes: usize) -> Arc<PathsCache> {
-        Arc::new(PathsCache { journal: Mutex::default(), slots: Mutex::default(), live: AtomicUsize::new(0), budget_bytes, stats: CacheStats::default() })
+        let (live, views_live, tick) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicU64::new(0));
+        Arc::new(PathsCache { journal: Mutex::default(), slots: Mutex::default(), live, views: Mutex::default(), views_live, tick, budget_bytes, stats: CacheStats::default() })
     }
 
     /// Installs the cache as `store`'s commit observer.
@@ -438,12 +450,14 @@ impl PathsCache {
     /// becomes the most recently used.
     fn slot(&self, key: &EntryKey) -> Arc<Slot> {
         let mut slots = lock(&self.slots);
+        let used = self.tick.fetch_add(1, Ordering::Relaxed);
         if let Some(i) = slots.iter().position(|s| s.key == *key) {
             let s = slots.remove(i);
+            s.used.store(used, Ordering::Relaxed);
             slots.push(s.clone());
             return s;
         }
-        let s = Arc::new(Slot { key: key.clone(), entry: Arc::new(Mutex::new(Entry::new(key.clone(), 0, 0))), bytes: AtomicUsize::new(0), seq: AtomicU64::new(0) });
+        let s = Arc::new(Slot { key: key.clone(), entry: Arc::new(Mutex::new(Entry::new(key.clone(), 0, 0))), bytes: AtomicUsize::new(0), seq: AtomicU64::new(0), used: AtomicU64::new(used) });
         slots.push(s.clone());
         self.live.store(slots.len(), Ordering::Release);
         *lock(&self.journal).watched.entry((key.partition, key.tenant.as_bytes().to_vec())).or_default() += 1;
@@ -466,18 +480,33 @@ impl PathsCache {
     /// the remaining entries need.
     fn enforce_budget(&self) {
         let mut slots = lock(&self.slots);
-        let mut total: usize = slots.iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
+        let mut views = lock(&self.views);
+        let bytes = |b: &AtomicUsize| b.load(Ordering::Relaxed);
+        let mut total: usize = slots.iter().map(|s| bytes(&s.bytes)).sum::<usize>() + views.iter().map(|s| bytes(&s.bytes)).sum::<usize>();
         let mut j = lock(&self.journal);
         let mut index_bytes = j.index_bytes();
-        while total + index_bytes > self.budget_bytes && !slots.is_empty() {
-            let gone = slots.remove(0);
-            total -= gone.bytes.load(Ordering::Relaxed);
-            j.unwatch(&(gone.key.partition, gone.key.tenant.as_bytes().to_vec()));
+        while total + index_bytes > self.budget_bytes && !(slots.is_empty() && views.is_empty()) {
+            let used = |u: &AtomicU64| u.load(Ordering::Relaxed);
+            let view_first = match (slots.first(), views.first()) {
+                (Some(s), Some(v)) => used(&v.used) < used(&s.used),
+                (s, _) => s.is_none(),
+            };
+            let (gone_bytes, w) = if view_first {
+                let gone = views.remove(0);
+                (bytes(&gone.bytes), (gone.key.partition, gone.key.tenant.as_bytes().to_vec()))
+            } else {
+                let gone = slots.remove(0);
+                (bytes(&gone.bytes), (gone.key.partition, gone.key.tenant.as_bytes().to_vec()))
+            };
+            total -= gone_bytes;
+            j.unwatch(&w);
             index_bytes = j.index_bytes();
         }
         self.live.store(slots.len(), Ordering::Release);
+        self.views_live.store(views.len(), Ordering::Release);
         metrics::gauge!(crate::metrics::REPORT_CACHE_BYTES).set((total + index_bytes) as f64);
-        let keep_after = slots.iter().map(|s| s.seq.load(Ordering::Relaxed)).min().unwrap_or(j.seq);
+        let seqs = slots.iter().map(|s| s.seq.load(Ordering::Relaxed)).chain(views.iter().map(|s| s.seq.load(Ordering::Relaxed)));
+        let keep_after = seqs.min().unwrap_or(j.seq);
         while j.log.front().is_some_and(|r| r.seq <= keep_after) {
             let r = j.log.pop_front().expect("front exists");
             j.forget(r);
@@ -487,13 +516,14 @@ impl PathsCache {
     /// Bytes the entries and indexes are charged (for tests and metrics).
     pub fn charged_bytes(&self) -> usize {
         let entries: usize = lock(&self.slots).iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
-        entries + lock(&self.journal).index_bytes()
+        let views: usize = lock(&self.views).iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
+        entries + views + lock(&self.journal).index_bytes()
     }
 }
 
 impl CommitObserver for PathsCache {
     fn committed(&self, keys: &mut dyn Iterator<Item = &[u8]>) {
-        if self.live.load(Ordering::Acquire) == 0 {
+        if self.live.load(Ordering::Acquire) == 0 && self.views_live.load(Ordering::Acquire) == 0 {
             return;
         }
         let mut j = lock(&self.journal);
@@ -563,6 +593,9 @@ impl CommitObserver for PathsCache {
         lock(&self.journal).reset(partition);
     }
 }
+
+#[path = "views_cache.rs"]
+mod views;
 
 #[cfg(test)]
 #[path = "paths_cache_tests.rs"]
