@@ -116,6 +116,10 @@ pub struct CacheStats {
     pub builds: AtomicUsize,
     /// Of those, the builds that scanned the whole tenant (no index).
     pub full_scans: AtomicUsize,
+    /// Builds (report or view) for a shape with no built entry and none to
+    /// derive it from: a first question, or one the budget evicted (not a
+    /// rebuild after many changes, nor a slid range).
+    pub cold: AtomicUsize,
     /// Entries derived from another range's entry.
     pub derives: AtomicUsize,
     pub updates: AtomicUsize,
@@ -190,6 +194,7 @@ impl PathsCache {
         let key = EntryKey { partition: p, tenant: tenant.to_string(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency, all: view.is_some() };
         let slot = self.slot(&key);
         let mut e = lock(&slot.entry);
+        let was_built = e.built;
         // The journal position and epoch are read before any state.
         let (epoch, seq, changes) = {
             let j = lock(&self.journal);
@@ -210,7 +215,11 @@ impl PathsCache {
                 self.recompute_in(store, q, &mut e, &mut consent, persons.into_iter().collect(), v)?;
             }
             (None, _) => {
+                let builds = self.stats.builds.load(Ordering::Relaxed);
                 self.rebuild(store, q, &key, &mut e, &mut consent, epoch, seq)?;
+                if !was_built && self.stats.builds.load(Ordering::Relaxed) > builds {
+                    self.stats.cold.fetch_add(1, Ordering::Relaxed);
+                }
                 if let Some(v) = view {
                     let persons = paths_view::grouped(&e, v);
                     self.recompute_in(store, q, &mut e, &mut consent, persons.into_iter().collect(), v)?;

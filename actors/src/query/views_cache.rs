@@ -282,6 +282,9 @@ impl PathsCache {
         let (p, tenant) = (key.partition, key.tenant.as_str());
         let slot = self.view_slot(key);
         let mut e = lock(&slot.entry);
+        if !e.built {
+            self.stats.cold.fetch_add(1, Ordering::Relaxed);
+        }
         // The journal position and epoch are read before any state.
         let (epoch, seq, changes) = {
             let j = lock(&self.journal);
@@ -300,7 +303,12 @@ impl PathsCache {
         match changed {
             Some(persons) => {
                 e.recompute(store, key, horizon, &mut consent, &persons.iter().copied().collect::<Vec<_>>())?;
-                self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
+                if !persons.is_empty() {
+                    self.stats.updates.fetch_add(1, Ordering::Relaxed);
+                    self.stats.persons_recomputed.fetch_add(persons.len(), Ordering::Relaxed);
+                    metrics::counter!(crate::metrics::REPORT_CACHE_UPDATES).increment(1);
+                    metrics::counter!(crate::metrics::REPORT_CACHE_PERSONS).increment(persons.len() as u64);
+                }
             }
             None => {
                 e.build(store, key, horizon, &mut consent)?;
