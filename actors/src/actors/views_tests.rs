@@ -165,3 +165,32 @@ async fn a_batch_recomputes_only_its_persons() {
     assert_eq!(cache.stats().builds.load(Ordering::Relaxed), builds, "no rebuild for a few changed persons");
     assert!(cache.stats().persons_recomputed.load(Ordering::Relaxed) > before, "the changed persons were recomputed");
 }
+
+/// View entries are bounded by the cache's budget: with none, every answer is
+/// still exact and nothing is kept; with room for one entry, asking another
+/// evicts the least recently used, whichever its kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn view_entries_stay_within_the_budget() {
+    let h = harness(0, 1, EngineConfig::default()).await;
+    let evs: Vec<Ev> = (0..5u8).flat_map(|c| [Ev::Touch { cid: c, mins: 10 * c as i64, channel: c % 3, journey: Some(c % 2), seq: 1, variant: false }, Ev::Conv { cid: c, mins: 100, value: 8, eur: false }]).collect();
+    apply(&h, records(evs.iter().enumerate().map(|(i, e)| payload(i, e)).collect(), 0)).await;
+    let none = PathsCache::new(0);
+    none.observe(&h.store);
+    check(&none, &h.store, &RetentionPolicy::new(0), evs.len());
+    assert_eq!(none.charged_bytes(), 0, "a zero budget keeps no entry");
+
+    let q = CohortQuery { cohort: Granularity::Week, by: GroupBy::Channel, from: at(-7), to: at(14), currency: None, horizon: None };
+    let probe = PathsCache::new(64 << 20);
+    probe.cohorts(&h.store, 0, T, &q).unwrap();
+    let one = probe.charged_bytes();
+    assert!(one > 0);
+    let cache = PathsCache::new(one + one / 2);
+    cache.cohorts(&h.store, 0, T, &q).unwrap();
+    assert_eq!(cache.charged_bytes(), one, "the cohorts entry is kept");
+    let horizons = Horizons { retention: None, window_5s: None };
+    cache.journey(&h.store, 0, T, "J0", Granularity::Day, (at(-7), at(14)), 30, horizons).unwrap();
+    assert!(cache.charged_bytes() <= one + one / 2, "over the budget: {} > {}", cache.charged_bytes(), one + one / 2);
+    let builds = cache.stats().builds.load(Ordering::Relaxed);
+    cache.cohorts(&h.store, 0, T, &q).unwrap();
+    assert_eq!(cache.stats().builds.load(Ordering::Relaxed), builds + 1, "the cohorts entry was evicted (least recently used) and is built again");
+}
