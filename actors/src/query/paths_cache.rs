@@ -58,18 +58,15 @@ use super::paths_entry::{Entry, EntryKey};
 use super::paths_view;
 use super::series::SeriesResult;
 pub use super::paths_journal::LOG_MAX_PERSONS;
-use super::paths_journal::{lock, Change, Journal};
+use super::paths_journal::{lock, Journal};
 use super::sweep::{persons_parts_parallel as persons_parts, sweep_all};
 use super::{tenant_meta, QueryError};
 use crate::domain::models::Model;
 use crate::domain::Ts;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use touchline_storage::{keys::Space, CommitObserver, Store};
-
-/// A tenant of a partition, as its key bytes.
-type TenantOf = (u16, Vec<u8>);
+use touchline_storage::{CommitObserver, Store};
 
 /// Milliseconds from `a` to `b` (build phases in debug logs).
 fn ms(a: std::time::Instant, b: std::time::Instant) -> f64 {
@@ -535,67 +532,7 @@ impl CommitObserver for PathsCache {
         if self.live.load(Ordering::Acquire) == 0 && self.views_live.load(Ordering::Acquire) == 0 {
             return;
         }
-        let mut j = lock(&self.journal);
-        // Keys come sorted, so one tenant's keys of one space are contiguous.
-        let mut pending: HashMap<TenantOf, Change> = HashMap::new();
-        let mut active: HashMap<TenantOf, Vec<(Ts, u64)>> = HashMap::new();
-        let mut last: Option<(u16, u8, Vec<u8>, bool)> = None;
-        for k in keys {
-            let Some((p, space, tenant, rest)) = crate::state::tenant::split_key(k) else { continue };
-            let watched = match &last {
-                Some((lp, ls, lt, w)) if *lp == p && *ls == space && lt.as_slice() == tenant => *w,
-                _ => {
-                    let w = j.watched.contains_key(&(p, tenant.to_vec()));
-                    last = Some((p, space, tenant.to_vec(), w));
-                    w
-                }
-            };
-            if !watched {
-                continue;
-            }
-            let slot = pending.entry((p, tenant.to_vec())).or_insert_with(|| Change::Persons(Vec::new()));
-            if space == Space::Consent as u8 || space == Space::Erased as u8 {
-                *slot = Change::Tenant;
-            } else if space == Space::Touch as u8 || space == Space::Conversion as u8 || space == Space::Person as u8 || space == Space::ProbLink as u8 {
-                let Some(person) = crate::state::tenant::person_in_key(rest, 0) else { continue };
-                if let Change::Persons(ps) = &mut *slot {
-                    if ps.last() != Some(&person) {
-                        ps.push(person);
-                    }
-                }
-                // A timeline or conversion key (written or deleted) lists its
-                // person in its hour: the index may over-list, never miss.
-                if space != Space::Person as u8 && space != Space::ProbLink as u8 {
-                    if let Some(ts) = crate::state::tenant::ts_in_key(rest, 8) {
-                        active.entry((p, tenant.to_vec())).or_default().push((ts, person));
-                    }
-                }
-            }
-        }
-        for (w, adds) in active {
-            let Some(ix) = j.indexes.get(&w).cloned() else { continue };
-            let bytes = {
-                let mut data = lock(&ix.data);
-                for (ts, person) in adds {
-                    data.add(ts, person);
-                }
-                data.bytes()
-            };
-            if bytes > self.budget_bytes / 2 {
-                j.indexes.remove(&w);
-                j.too_big.insert(w);
-            }
-        }
-        for ((p, tenant), mut change) in pending {
-            if let Change::Persons(ps) = &mut change {
-                ps.sort_unstable();
-                ps.dedup();
-                if ps.is_empty() {
-                    continue;
-                }
-            }
-            j.push(p, &tenant, change);
-        }
+        lock(&self.journal).record(keys, self.budget_bytes);
     }
 
     fn reset(&self, partition: u16) {
