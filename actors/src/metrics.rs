@@ -89,12 +89,12 @@ pub const ROUTES: [&str; 12] = [
 /// Describes every metric and touches each series once so it exists at zero.
 pub fn register() {
     describe_counter!(EVENTS_CONSUMED, Unit::Count, "Records read from the events topic.");
-    describe_counter!(REPORT_CACHE_BUILDS, Unit::Count, "Attribution report cache entries built from scratch (first query of a shape, or a change too large to apply incrementally), from the persons the activity index lists or by a full scan.");
+    describe_counter!(REPORT_CACHE_BUILDS, Unit::Count, "Report cache entries (attribution, cohorts, journeys) built from scratch (first query of a shape, or a change too large to apply incrementally), from the persons the activity index lists or by a full scan.");
     describe_counter!(REPORT_CACHE_DERIVES, Unit::Count, "Attribution report cache entries derived from a cached entry of another range (recomputing the persons active in the difference).");
     describe_counter!(REPORT_CACHE_INDEX_BUILDS, Unit::Count, "Tenant activity indexes (persons per hour) built by a key-only walk for the report cache.");
-    describe_counter!(REPORT_CACHE_UPDATES, Unit::Count, "Attribution report cache entries brought up to date by recomputing only the persons that changed.");
+    describe_counter!(REPORT_CACHE_UPDATES, Unit::Count, "Report cache entries (attribution, cohorts, journeys) brought up to date by recomputing only the persons that changed.");
     describe_counter!(REPORT_CACHE_PERSONS, Unit::Count, "Persons recomputed by incremental report cache updates.");
-    describe_gauge!(REPORT_CACHE_BYTES, Unit::Bytes, "Estimated memory held by the attribution report cache, entries and activity indexes (bounded by storage.paths_cache_mb).");
+    describe_gauge!(REPORT_CACHE_BYTES, Unit::Bytes, "Estimated memory held by the report cache: attribution, cohorts and journeys entries and activity indexes (bounded by storage.paths_cache_mb).");
     describe_counter!(EVENTS_APPLIED, Unit::Count, "Valid, non-duplicate events applied to state.");
     describe_counter!(EVENTS_REJECTED, Unit::Count, "Records dead-lettered, by stable reason code.");
     describe_counter!(EVENTS_LATE, Unit::Count, "Events older than the watermark minus the allowed lateness.");

@@ -603,3 +603,6 @@ mod results_tests;
 #[cfg(test)]
 #[path = "tracking_tests.rs"]
 mod tracking_tests;
+#[cfg(test)]
+#[path = "views_tests.rs"]
+mod views_tests;

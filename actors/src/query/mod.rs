@@ -24,6 +24,7 @@ mod paths_entry;
 mod paths_journal;
 mod paths_view;
 pub mod variants;
+pub mod view_parts;
 mod paths;
 
 use crate::state::{key, TenantMeta};
