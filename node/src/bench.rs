@@ -277,7 +277,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         println!("bench: node apply without the results topic: {off_rate:.0} rec/s; RATIO apply results on/off = {:.3}", apply_rate / off_rate.max(1e-9));
     }
     if args.probabilistic {
-        if let Err(e) = crate::bench_prob::run(&args, &topic, &produced, apply_rate, &tmp).await {
+        if let Err(e) = crate::bench_prob::run(&args, &topic, &produced, (apply_rate, node.apply_cpu_us), &tmp).await {
             node.stop();
             return Err(e);
         }
@@ -316,6 +316,8 @@ pub(crate) struct NodeProc {
     pub pid: u32,
     pub addr: String,
     pub peak_rss: u64,
+    /// CPU µs per record of its last [`wait_applied`] (from its first commit).
+    pub apply_cpu_us: f64,
 }
 
 impl NodeProc {
@@ -354,7 +356,7 @@ pub(crate) fn spawn_node(args: &BenchArgs, topic: &str, suffix: &str, data_dir: 
         .stderr(node_log)
         .spawn()
         .map_err(|e| e.to_string())?;
-    Ok(NodeProc { pid: child.id(), child, addr, peak_rss: 0 })
+    Ok(NodeProc { pid: child.id(), child, addr, peak_rss: 0, apply_cpu_us: 0.0 })
 }
 
 /// Waits until `node` has durably applied every produced record; its apply
@@ -364,6 +366,7 @@ pub(crate) async fn wait_applied(args: &BenchArgs, node: &mut NodeProc, produced
     let (addr, pid) = (node.addr.clone(), node.pid);
     let total_in_topic = produced.records() as i64;
     let mut first: Option<(Instant, i64)> = None;
+    let mut cpu0 = 0.0;
     let limit = Duration::from_secs(1800.max(total_in_topic as u64 / 2000));
     let until = Instant::now() + limit;
     let mut milestones = if args.milestones.is_empty() { (1..=4).map(|q| args.data.persons * q / 4).collect() } else { args.milestones.clone() };
@@ -380,6 +383,7 @@ pub(crate) async fn wait_applied(args: &BenchArgs, node: &mut NodeProc, produced
         node.peak_rss = node.peak_rss.max(rss_kib(pid).0);
         if first.is_none() && done > 0 {
             first = Some((Instant::now(), done));
+            cpu0 = crate::bench_collect::cpu_secs(pid);
         }
         let persons_done = if done >= total_in_topic { args.data.persons } else { produced.persons_at(done.max(0) as usize) };
         while next_milestone < milestones.len() && persons_done >= milestones[next_milestone] {
@@ -393,7 +397,8 @@ pub(crate) async fn wait_applied(args: &BenchArgs, node: &mut NodeProc, produced
     };
     let (t0, n0) = first.unwrap_or((applied_at, 0));
     let apply_rate = (total_in_topic - n0) as f64 / applied_at.duration_since(t0).as_secs_f64().max(1e-9);
-    println!("bench: node apply: {} records in {:.2} s = {apply_rate:.0} rec/s (from its first commit)", total_in_topic - n0, applied_at.duration_since(t0).as_secs_f64());
+    node.apply_cpu_us = (crate::bench_collect::cpu_secs(pid) - cpu0) * 1e6 / (total_in_topic - n0).max(1) as f64;
+    println!("bench: node apply: {} records in {:.2} s = {apply_rate:.0} rec/s (from its first commit), {:.1} CPU µs/record", total_in_topic - n0, applied_at.duration_since(t0).as_secs_f64(), node.apply_cpu_us);
     Ok(apply_rate)
 }
 

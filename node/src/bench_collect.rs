@@ -110,7 +110,7 @@ pub fn message(i: usize) -> Value {
 }
 
 /// CPU seconds (user + system) process `pid` used so far.
-fn cpu_secs(pid: u32) -> f64 {
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command (which may hold spaces) start at field 3; utime and stime are 14 and 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
