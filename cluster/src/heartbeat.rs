@@ -6,6 +6,7 @@
 //!
 //! Neither task touches the intake's consumer, so nothing here can block its poll.
 
+use crate::load::LoadMeter;
 use crate::membership::{now_ms, Heartbeat, Identity, MemberTable, MemberView};
 use crate::{admin, client_config, ClusterError};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -158,17 +159,22 @@ async fn publish_loop(producer: FutureProducer, cfg: MembershipConfig, status: A
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: Option<(tokio::time::Instant, _)> = None;
+    let mut meter = LoadMeter::default();
     loop {
         tokio::select! {
             r = stop.changed() => if r.is_err() || *stop.borrow() { break },
             _ = tick.tick() => {
-                let hb = Heartbeat::from_status(&cfg.identity, &status, now_ms());
+                let mut hb = Heartbeat::from_status(&cfg.identity, &status, now_ms());
                 let sig = hb.signature();
                 let due = match &last {
                     None => true,
                     Some((at, s)) => *s != sig || at.elapsed() >= cfg.heartbeat_interval,
                 };
                 if due {
+                    meter.retain(&hb.owned);
+                    for r in &mut hb.partitions {
+                        r.load = meter.observe(r.partition, hb.ts_ms, r.end_offset.unwrap_or(-1), if r.end_offset.is_some() { r.lag } else { -1 });
+                    }
                     send(&producer, &cfg, &hb).await;
                     last = Some((tokio::time::Instant::now(), sig));
                 }

@@ -37,6 +37,10 @@ pub struct PartitionReport {
     pub lag: i64,
     #[serde(default)]
     pub watermark: Option<String>,
+    /// Records per second the partition asks of its owner, smoothed
+    /// (`load.rs`): what a load-based placement balances.
+    #[serde(default)]
+    pub load: f64,
 }
 
 impl PartitionReport {
@@ -49,6 +53,7 @@ impl PartitionReport {
             end_offset: (hw >= 0).then_some(hw),
             lag: p.lag(),
             watermark: p.watermark().map(|w| w.to_string()),
+            load: 0.0,
         }
     }
 }
@@ -365,7 +370,7 @@ mod tests {
         assert_eq!(h.owned, [3]);
         assert_eq!(
             h.partitions[0],
-            PartitionReport { partition: 3, state: "restoring".into(), consumed_offset: 7, end_offset: Some(10), lag: 3, watermark: None }
+            PartitionReport { partition: 3, state: "restoring".into(), consumed_offset: 7, end_offset: Some(10), lag: 3, watermark: None, load: 0.0 }
         );
         p.set_state(PartitionState::Active);
         let h2 = Heartbeat::from_status(&me, &status, 2);
