@@ -83,7 +83,7 @@ impl Default for IntakeConfig {
             dlq_topic: "marketing-events.dlq".into(),
             group: "touchline".into(),
             node_id: "node-1".into(),
-            partitions: 12,
+            partitions: admin::DEFAULT_PARTITIONS,
             create_topics: true,
             reroute_misrouted: true,
             kafka_props: Vec::new(),

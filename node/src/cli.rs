@@ -37,7 +37,7 @@ pub struct NodeArgs {
     /// Stable node id, also the Kafka static member id (config key `node_id`; default: node-1).
     #[arg(long, env = "TOUCHLINE_NODE_ID")]
     pub node_id: Option<String>,
-    /// Partitions of the events, dead-letter and changelog topics when touchline creates them (config key `partitions`; default: 12).
+    /// Partitions of the events, dead-letter and changelog topics when touchline creates them (config key `partitions`; default: 48).
     #[arg(long, env = "TOUCHLINE_PARTITIONS")]
     pub partitions: Option<i32>,
     /// Topic of member heartbeats (config key `cluster.members_topic`; default: touchline.members).

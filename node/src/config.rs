@@ -253,7 +253,7 @@ impl Default for NodeConfig {
             topic: "marketing-events".into(),
             dlq_topic: "marketing-events.dlq".into(),
             group: "touchline".into(),
-            partitions: 12,
+            partitions: touchline_cluster::admin::DEFAULT_PARTITIONS,
             create_topics: true,
             http: "127.0.0.1:8080".parse().expect("static address"),
             advertise_http: None,
