@@ -94,7 +94,8 @@ async fn wait_until<F: std::future::Future<Output = bool>>(limit: Duration, mut 
 }
 
 /// Message `i` of the load: a mix like a web shop's traffic.
-fn message(i: usize) -> Value {
+/// (Also the input of the collector mapping bench, benches/benches/collect.rs.)
+pub fn message(i: usize) -> Value {
     let anon = format!("anon-{}", i / 6);
     let ts = "2026-12-01T10:00:00Z";
     match i % 10 {

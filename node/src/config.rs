@@ -205,6 +205,8 @@ pub struct LimitsSection {
     pub request_timeout_ms: u64,
     /// Longest `[from, to)` a query may span, days.
     pub max_query_range_days: i64,
+    /// Most buckets of one `attribution/series` answer.
+    pub max_series_buckets: usize,
     /// Most rows of one `POST /v1/collect/costs` (a file is all-or-nothing).
     pub cost_import_max_rows: usize,
     /// Most bytes of one `POST /v1/collect/costs` body (after gzip too).
@@ -310,6 +312,7 @@ impl Default for LimitsSection {
             max_concurrent_requests: 256,
             request_timeout_ms: 10_000,
             max_query_range_days: 3660,
+            max_series_buckets: 400,
             cost_import_max_rows: 10_000,
             cost_import_max_bytes: 2 << 20,
             registry_max_ids: 100_000,
@@ -442,6 +445,9 @@ impl NodeConfig {
         }
         if l.max_query_range_days < 1 {
             return Err(invalid("limits.max_query_range_days", "must be at least 1"));
+        }
+        if !(1..=100_000).contains(&l.max_series_buckets) {
+            return Err(invalid("limits.max_series_buckets", "must be 1..=100000"));
         }
         if !(1..=1_000_000).contains(&l.cost_import_max_rows) {
             return Err(invalid("limits.cost_import_max_rows", "must be 1..=1000000"));

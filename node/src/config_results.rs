@@ -15,11 +15,14 @@ pub struct ResultsSection {
     pub topic: String,
     /// Rule models of each record (no `custom`, `markov`, `shapley`).
     pub models: Vec<String>,
+    /// Persons one backfill step visits at most (a backfill runs when the
+    /// topic is turned on or `topic`, `models` or the lookback change).
+    pub backfill_persons: usize,
 }
 
 impl Default for ResultsSection {
     fn default() -> Self {
-        ResultsSection { enabled: true, topic: "touchline.attributions".into(), models: DEFAULT_MODELS.iter().map(|m| m.as_str().to_string()).collect() }
+        ResultsSection { enabled: true, topic: "touchline.attributions".into(), models: DEFAULT_MODELS.iter().map(|m| m.as_str().to_string()).collect(), backfill_persons: 1_000 }
     }
 }
 
@@ -30,6 +33,9 @@ impl ResultsSection {
             return Err(ConfigError::Invalid { key: "results.topic", message: "must be non-empty and differ from `topic`, `dlq_topic`, `cluster.members_topic` and `cluster.changelog_topic`".into() });
         }
         self.models()?;
+        if self.backfill_persons == 0 {
+            return Err(ConfigError::Invalid { key: "results.backfill_persons", message: "must be at least 1".into() });
+        }
         Ok(())
     }
 
@@ -56,7 +62,7 @@ impl ResultsSection {
     /// The intake's results setting: `None` when off.
     pub fn intake(&self, lookback_days: i64) -> Option<(String, ResultsConfig)> {
         let models = self.models().ok()?;
-        self.enabled.then(|| (self.topic.clone(), ResultsConfig { models, lookback_days, ..ResultsConfig::default() }))
+        self.enabled.then(|| (self.topic.clone(), ResultsConfig { topic: self.topic.clone(), models, lookback_days, backfill_persons: self.backfill_persons, ..ResultsConfig::default() }))
     }
 }
 
@@ -76,6 +82,8 @@ mod tests {
         }
         let s = ResultsSection { topic: "marketing-events".into(), ..ResultsSection::default() };
         assert!(s.validate(&["marketing-events"]).unwrap_err().to_string().contains("results.topic"));
+        let s = ResultsSection { backfill_persons: 0, ..ResultsSection::default() };
+        assert!(s.validate(&[]).unwrap_err().to_string().contains("results.backfill_persons"));
         let off = ResultsSection { enabled: false, ..ResultsSection::default() };
         assert_eq!(off.intake(30), None);
         assert_eq!(ok.intake(14).unwrap().1.lookback_days, 14);

@@ -1,6 +1,11 @@
 //! Keeps the default attribution report of every tenant this node owns warm in
 //! the report cache (`storage.paths_prewarm_interval_ms`; 0, the default,
-//! turns it off: a warm cache costs up to `storage.paths_cache_mb` of RSS).
+//! turns it off: a warm cache costs up to `storage.paths_cache_mb` of RSS),
+//! and the shapes the report page (`/ui`) asks first: its range as the page
+//! picks it from the tenant's first and last event ([`page_range`]), grouped by
+//! channel (model comparison, one model over time), campaign (campaigns) and
+//! journey (the journeys view's list), so a page opened on a large tenant does
+//! not wait for a whole sweep of its persons.
 //!
 //! The default query (`GET .../attribution` without `from`/`to`/`group_by`/
 //! `lookback_days`/`currency`) covers the last 30 days before *now*, so each
@@ -36,6 +41,28 @@ pub struct PrewarmConfig {
 
 /// Consecutive from-scratch builds after which a tenant is no longer prewarmed.
 const MAX_REBUILDS: u32 = 2;
+
+/// The groupings the report page asks first over its range.
+const PAGE_GROUPS: [GroupBy; 3] = [GroupBy::Channel, GroupBy::Campaign, GroupBy::Journey];
+
+/// The longest range from the first event the page keeps; past it, the last 30 days.
+const PAGE_MAX_DAYS: i64 = 92;
+
+/// The range the report page sets for a tenant (node/ui/src/main.ts,
+/// `setRange`): from the day of its first event (midnight UTC) to the day
+/// after its last, or the last 30 days of that when longer than 92 days.
+pub fn page_range(first: Option<Ts>, last: Option<Ts>) -> Option<(Ts, Ts)> {
+    const DAY: i64 = 86_400;
+    let to = Ts::new((last?.secs.div_euclid(DAY) + 1) * DAY, 0);
+    let from = first.map(|f| Ts::new(f.secs.div_euclid(DAY) * DAY, 0)).filter(|f| to.secs - f.secs <= PAGE_MAX_DAYS * DAY);
+    Some((from.unwrap_or(to.minus_secs(30 * DAY)), to))
+}
+
+/// The queries the report page asks first of a tenant with these first and last events.
+pub fn page_queries(first: Option<Ts>, last: Option<Ts>, cfg: &PrewarmConfig) -> Vec<AttributionQuery> {
+    let Some((from, to)) = page_range(first, last) else { return Vec::new() };
+    PAGE_GROUPS.iter().map(|&group_by| AttributionQuery { from, to, group_by, ..default_query(to, cfg) }).collect()
+}
 
 /// The query an HTTP default attribution request makes at `now`.
 pub fn default_query(now: Ts, cfg: &PrewarmConfig) -> AttributionQuery {
@@ -88,7 +115,7 @@ pub async fn run(store: Store, status: Arc<NodeStatus>, paths: Arc<PathsCache>, 
 fn warm_round(store: &Store, paths: &PathsCache, cfg: &PrewarmConfig, owned: &[u16], skip: &HashSet<(u16, String)>) -> Vec<((u16, String), bool)> {
     let mut out = Vec::new();
     for &p in owned {
-        let tenants = match touchline_actors::state::tenant::tenants(store, p) {
+        let tenants = match touchline_actors::query::listing::tenants(store, p) {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(partition = p, error = %e, "report prewarm: cannot list tenants");
@@ -96,15 +123,18 @@ fn warm_round(store: &Store, paths: &PathsCache, cfg: &PrewarmConfig, owned: &[u
             }
         };
         for t in tenants {
-            let k = (p, t);
+            let k = (p, t.tenant);
             if skip.contains(&k) {
                 continue;
             }
-            let mut q = default_query(Ts::now(), cfg);
+            let mut queries = vec![default_query(Ts::now(), cfg)];
+            queries.extend(page_queries(t.first_event, t.last_event, cfg));
             let before = paths.stats().builds.load(Ordering::Relaxed);
             let r = touchline_actors::query::horizon(store, p, &k.1, &cfg.policy).and_then(|h| {
-                q.horizon = h;
-                paths.report(store, p, &k.1, Model::Linear, &q)
+                queries.iter_mut().try_for_each(|q| {
+                    q.horizon = h;
+                    paths.report(store, p, &k.1, Model::Linear, q).map(drop)
+                })
             });
             match r {
                 Ok(_) => {
@@ -116,4 +146,35 @@ fn warm_round(store: &Store, paths: &PathsCache, cfg: &PrewarmConfig, owned: &[u
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use touchline_actors::domain::timestamp::parse_rfc3339;
+
+    fn ts(s: &str) -> Ts {
+        parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn the_page_range_is_the_event_days_or_the_last_30() {
+        let r = page_range(Some(ts("2026-09-30T22:31:51.151Z")), Some(ts("2026-11-02T22:58:36.363Z")));
+        assert_eq!(r, Some((ts("2026-09-30T00:00:00Z"), ts("2026-11-03T00:00:00Z"))));
+        // An event at midnight is in its own day; 92 days still from the first event.
+        let r = page_range(Some(ts("2026-08-03T00:00:00Z")), Some(ts("2026-11-02T00:00:00Z")));
+        assert_eq!(r, Some((ts("2026-08-03T00:00:00Z"), ts("2026-11-03T00:00:00Z"))));
+        let r = page_range(Some(ts("2026-08-02T23:59:59Z")), Some(ts("2026-11-02T00:00:00Z")));
+        assert_eq!(r, Some((ts("2026-10-04T00:00:00Z"), ts("2026-11-03T00:00:00Z"))));
+        assert_eq!(page_range(None, Some(ts("2026-11-02T10:00:00Z"))), Some((ts("2026-10-04T00:00:00Z"), ts("2026-11-03T00:00:00Z"))));
+        assert_eq!(page_range(Some(ts("2026-11-02T10:00:00Z")), None), None);
+    }
+
+    #[test]
+    fn the_page_shapes_are_channel_campaign_and_journey() {
+        let cfg = PrewarmConfig { interval: Duration::from_secs(1), default_lookback_days: 30, default_range_days: 30, policy: RetentionPolicy::new(0) };
+        let qs = page_queries(Some(ts("2026-10-01T10:00:00Z")), Some(ts("2026-10-20T10:00:00Z")), &cfg);
+        assert_eq!(qs.iter().map(|q| q.group_by).collect::<Vec<_>>(), PAGE_GROUPS);
+        assert!(qs.iter().all(|q| q.from == ts("2026-10-01T00:00:00Z") && q.to == ts("2026-10-21T00:00:00Z") && q.lookback_days == 30 && q.currency.is_none()));
+    }
 }

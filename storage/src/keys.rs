@@ -62,6 +62,10 @@ pub enum Space {
     SignalIndex = b'J',
     /// Stored probabilistic links: anonymous person → (known person, score).
     ProbLink = b'A',
+    /// Attribution results topic, per partition (no tenant): the fingerprint
+    /// of the results configuration the published records were computed
+    /// with, and the cursor of a pending backfill (`actors::results::backfill`).
+    ResultsBackfill = b'U',
     /// The tenant's ID registry (docs/registry.md): ids, sequence counters,
     /// mint requests, taxonomy versions, built URLs and their counts, each
     /// under a one-byte tag after the tenant.

@@ -9,7 +9,9 @@
 //! the reference's per-conversion credits under every default model for
 //! `channel` and `campaign`; and summing the rows of the report currency
 //! gives every node's `/v1` attribution answer for each default model and
-//! grouping.
+//! grouping. One tenant has probabilistic links on (the generator's signals:
+//! shared browsers, households, carrier NAT): its rows follow the final
+//! persons of the batch reference with links, as its `/v1` reports do.
 //!
 //! Apache Kafka by default (`TOUCHLINE_TEST_BROKER`): its log cleaner may
 //! compact the results topic meanwhile, which an upsert consumer must not
@@ -30,6 +32,14 @@ use touchline_tests::sandbox::{wait_for, Broker, Node};
 
 const MODELS: [&str; 5] = ["first_touch", "last_touch", "linear", "position_based", "time_decay"];
 const GROUPINGS: [GroupBy; 2] = [GroupBy::Channel, GroupBy::Campaign];
+/// The tenant with `probabilistic = true` (the generator's first).
+const LINKED: &str = "acme";
+
+/// The batch reference with `LINKED`'s probabilistic links (default settings).
+fn reference_of(records: &[(i32, Vec<u8>)], partitions: i32) -> reference::Reference {
+    let linking = BTreeMap::from([(LINKED.to_string(), (7_000u32, 10usize))]);
+    reference::build_with_linking(records, partitions, &reference::Retention::default(), true, &linking)
+}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
@@ -70,11 +80,12 @@ fn table(broker: &str, topic: &str, partitions: i32) -> BTreeMap<String, Value> 
     out
 }
 
-/// A stitched, converting person of a tenant without blocked links (so its
-/// erasure is exactly "its customer_ids' events never happened"): (tenant, id, customer_ids).
+/// A stitched, converting person of a tenant without blocked links nor
+/// probabilistic ones (so its erasure is exactly "its customer_ids' events
+/// never happened"): (tenant, id, customer_ids).
 fn erasable(r: &reference::Reference) -> (String, String, BTreeSet<String>) {
     for t in r.tenants() {
-        if r.blocked_links(&t) > 0 {
+        if r.blocked_links(&t) > 0 || t == LINKED {
             continue;
         }
         for id in r.sample_identifiers(&t, 50) {
@@ -132,9 +143,13 @@ async fn the_results_topic_holds_the_reference_credits_per_conversion_after_late
     let total = offsets_after(&records, partitions);
     create_topics(&broker.addr, topic, partitions).await;
     let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(&config, format!("[tenants.{LINKED}]\nprobabilistic = true\n")).unwrap();
+    let config = config.display().to_string();
+    let extra = ["--config", config.as_str()];
     let half = records.len() / 2;
     produce(&broker.addr, topic, &records[..half], 0, &[]).await.expect("produce");
-    let (a, b) = tokio::join!(Node::start(multi_node_spec(broker, topic, dir.path(), "a", &[])), Node::start(multi_node_spec(broker, topic, dir.path(), "b", &[])));
+    let (a, b) = tokio::join!(Node::start(multi_node_spec(broker, topic, dir.path(), "a", &extra)), Node::start(multi_node_spec(broker, topic, dir.path(), "b", &extra)));
     let mut b = b;
     let started = wait_for(Duration::from_secs(120), || async { consumed(&[&a, &b]).await >= (half / 2) as i64 }).await;
     assert!(started, "the first records were not consumed: {:?}", view(&a).await);
@@ -163,15 +178,18 @@ async fn the_results_topic_holds_the_reference_credits_per_conversion_after_late
 
     // Erase a stitched converting person through one node.
     let partitioned = as_partitioned(&records, partitions);
-    let (tenant, id, customers) = erasable(&reference::build(&partitioned, partitions));
+    let (tenant, id, customers) = erasable(&reference_of(&partitioned, partitions));
     let r = request(&a.http, "DELETE", &format!("/v1/tenants/{tenant}/customers/{id}"), Duration::from_secs(30)).await.unwrap();
     assert_eq!(r.status, 202, "{}", r.body);
     let gone = wait_for(Duration::from_secs(60), || async { a.get(&format!("/v1/tenants/{tenant}/customers/{id}")).await.status == 404 }).await;
     assert!(gone, "the erased person still answers");
-    let reference = reference::build(&without(&partitioned, &tenant, &customers, partitions), partitions);
+    let reference = reference_of(&without(&partitioned, &tenant, &customers, partitions), partitions);
 
     // The table: exactly the reference's conversions, each with its credits.
     let want = reference.conversion_credits(&MODELS, &GROUPINGS, 30);
+    let plain = reference::build(&without(&partitioned, &tenant, &customers, partitions), partitions).conversion_credits(&MODELS, &GROUPINGS, 30);
+    let relinked = want.iter().filter(|(k, w)| k.0 == LINKED && plain.get(*k) != Some(*w)).count();
+    assert!(relinked > 0, "no conversion of {LINKED} is changed by a probabilistic link: the data proves nothing for it");
     let got = {
         let (b, t) = (broker.addr.clone(), results_topic.clone());
         tokio::task::spawn_blocking(move || table(&b, &t, partitions)).await.unwrap()

@@ -78,13 +78,14 @@ fn check_compare(view: &Value, want: &Value, name: &str) {
     assert_shows(view["total_value"].as_str().unwrap(), want["conversion_value"].as_f64().unwrap(), &format!("{name}: value"));
 }
 
-/// One model over time: each bucket row equals the attribution of that bucket.
+/// One model over time: asked as one series; each bucket row equals the attribution of that bucket.
 async fn check_trend(node: &Node, tenant: &str, view: &Value, from: &str, to: &str, name: &str) {
     assert_ready(view, name);
     let (headers, rows) = table(view, "table-trend");
     assert!(rows.len() >= 2, "{name}: {rows:?}");
-    let queries = view["requests"].as_array().unwrap().iter().filter_map(Value::as_str).filter(|u| u.contains("/attribution?")).count();
-    assert_eq!(queries, rows.len(), "{name}: one query per bucket");
+    let asked: Vec<&str> = view["requests"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert_eq!(asked.iter().filter(|u| u.contains("/attribution/series?")).count(), 1, "{name}: one series query: {asked:?}");
+    assert!(!asked.iter().any(|u| u.contains("/attribution?")), "{name}: no query per bucket: {asked:?}");
     // The buckets tile the range.
     assert_eq!((rows[0][0].as_str(), rows[rows.len() - 1][1].as_str()), (from, to), "{name}");
     assert!(rows.windows(2).all(|w| w[0][1] == w[1][0]), "{name}: {rows:?}");

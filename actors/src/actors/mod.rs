@@ -19,6 +19,7 @@
 pub mod customer;
 pub mod journey;
 pub mod partition;
+mod plan;
 pub mod stall;
 pub mod supervisor;
 pub mod tenant;

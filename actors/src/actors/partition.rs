@@ -56,6 +56,9 @@ pub enum PartitionMsg {
     /// One retention sweep step over this partition, committed like a batch
     /// (changelog first) so every copy of the state drops what it deletes.
     Sweep,
+    /// One step of a pending results backfill (`results::backfill`),
+    /// committed like a sweep step; casts the next one while more remain.
+    Backfill,
 }
 
 pub struct PartitionArgs {
@@ -88,6 +91,9 @@ pub struct PartitionActorState {
     /// A `Sweep` is in the mailbox (at most one is: the ticker skips a tick
     /// while one waits behind a long batch).
     sweep_queued: Arc<AtomicBool>,
+    /// With the results topic off: whether a stored results state was looked
+    /// for (and deleted) since the actor started.
+    results_cleared: bool,
 }
 
 pub struct PartitionActor;
@@ -127,7 +133,12 @@ impl Actor for PartitionActor {
         }
         let sweep_queued = Arc::new(AtomicBool::new(false));
         if !args.config.retention_sweep_interval.is_zero() {
-            tokio::spawn(sweep_ticker(me, args.config.retention_sweep_interval, sweep_queued.clone()));
+            tokio::spawn(sweep_ticker(me.clone(), args.config.retention_sweep_interval, sweep_queued.clone()));
+        }
+        if args.results.is_some() {
+            // On assignment, restore or restart: a backfill runs if the stored
+            // results fingerprint differs (or one was under way).
+            me.cast(PartitionMsg::Backfill).map_err(super::boxed)?;
         }
         Ok(PartitionActorState {
             args,
@@ -139,6 +150,7 @@ impl Actor for PartitionActor {
             last_end: None,
             sweeper: Sweeper::new(),
             sweep_queued,
+            results_cleared: false,
         })
     }
 
@@ -181,6 +193,7 @@ impl Actor for PartitionActor {
                 s.sweep_queued.store(false, Ordering::Release);
                 sweep_step(s).await;
             }
+            PartitionMsg::Backfill => backfill_step(&me, s).await,
         }
         Ok(())
     }
@@ -233,7 +246,7 @@ async fn sweep_step(s: &mut PartitionActorState) {
         }
     };
     if !txn.is_empty() {
-        if let Err(e) = publish_results(s, &mut txn, p).await {
+        if let Err(e) = publish_results(s, &mut txn, p, &Default::default()).await {
             s.sweeper = Sweeper::new();
             metrics::retention_step(0, false, true);
             tracing::warn!(partition = p, error = %e, "retention sweep results failed; retrying at the next tick");
@@ -253,12 +266,62 @@ async fn sweep_step(s: &mut PartitionActorState) {
     metrics::retention_step(report.deleted, report.pass_completed, false);
 }
 
+/// One step of a pending results backfill, committed through the changelog
+/// with the unchanged checkpoint; the next step is cast behind the batches
+/// already queued. A failure is logged and retried a second later.
+async fn backfill_step(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState) {
+    let Some(pb) = s.args.results.clone() else { return };
+    let p = s.args.partition as u16;
+    let retry = |me: &ActorRef<PartitionMsg>| {
+        let me = me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let _ = me.cast(PartitionMsg::Backfill);
+        });
+    };
+    if s.stall.is_some() {
+        return retry(me);
+    }
+    let mut txn = s.args.store.txn();
+    let (out, more) = match crate::results::backfill::step(&pb, &mut txn, p, &s.args.config) {
+        Ok(Some(x)) => x,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(partition = p, error = %e, "results backfill step failed; retrying");
+            return retry(me);
+        }
+    };
+    let n = out.records.len();
+    if let Err(e) = pb.send(p, out).await {
+        tracing::warn!(partition = p, error = %e, "results backfill step not published; retrying");
+        return retry(me);
+    }
+    match crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p, s.checkpoint).await {
+        Ok(cp) => s.checkpoint = cp,
+        Err(e) => {
+            tracing::warn!(partition = p, error = %e, "results backfill commit failed; retrying");
+            return retry(me);
+        }
+    }
+    tracing::info!(partition = p, records = n, done = !more, "results backfill step");
+    if more {
+        let _ = me.cast(PartitionMsg::Backfill);
+    }
+}
+
 /// Publishes the attribution results `txn` changes (its digests written into
-/// it) and waits for their acknowledgement: before the commit, so a crash
-/// re-applies the batch and publishes the same values again.
-async fn publish_results(s: &PartitionActorState, txn: &mut touchline_storage::Txn, p: u16) -> Result<(), String> {
-    let Some(pb) = &s.args.results else { return Ok(()) };
-    let out = pb.prepare(txn, p, &s.args.config.retention, &Default::default()).map_err(|e| e.to_string())?;
+/// it; `extra`: persons whose final person changed) and waits for their
+/// acknowledgement: before the commit, so a crash re-applies the batch and
+/// publishes the same values again. With the topic off, deletes a stored
+/// results state once (so turning it on again backfills).
+async fn publish_results(s: &PartitionActorState, txn: &mut touchline_storage::Txn, p: u16, extra: &crate::results::publisher::Affected) -> Result<(), String> {
+    let Some(pb) = &s.args.results else {
+        if !s.results_cleared {
+            crate::results::backfill::clear(txn, p).map_err(|e| e.to_string())?;
+        }
+        return Ok(());
+    };
+    let out = pb.prepare(txn, p, &s.args.config, extra).map_err(|e| e.to_string())?;
     pb.send(p, out).await
 }
 
@@ -323,6 +386,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     }
     let t_decoded = Instant::now();
     let mut stats = TenantStats::default();
+    let mut relinked = crate::results::publisher::Affected::new();
     // Tenants are independent (every key they touch is tenant-scoped): their
     // actors apply concurrently, each tenant's subtree into its own transaction,
     // so no lock is shared across tenants; the barrier merges them into one
@@ -347,6 +411,10 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                 stats.merges += st.merges;
                 stats.blocked += st.blocked;
                 stats.expired += st.expired;
+                if !st.relinked.is_empty() {
+                    let persons = relinked.entry(tenant.to_string()).or_default();
+                    persons.extend(st.relinked.iter().flat_map(|r| [Some(r.person), r.before, r.after]).flatten());
+                }
             }
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Io(e)))) => return Err(Failure::Io(format!("tenant {tenant}: {e}"))),
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Actor(e)))) => return Err(Failure::Actor(e)),
@@ -374,9 +442,10 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
         applied_events: s.checkpoint.applied_events + stats.applied,
         changelog_next: s.checkpoint.changelog_next,
     };
-    publish_results(s, &mut txn, p as u16).await.map_err(Failure::Io)?;
+    publish_results(s, &mut txn, p as u16, &relinked).await.map_err(Failure::Io)?;
     let cp = crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p as u16, cp).await.map_err(Failure::Io)?;
     s.checkpoint = cp;
+    s.results_cleared = true;
     s.last_end = Some(Instant::now());
     tracing::debug!(
         partition = p,
@@ -476,3 +545,6 @@ mod tests;
 #[cfg(test)]
 #[path = "links_tests.rs"]
 mod links_tests;
+#[cfg(test)]
+#[path = "results_tests.rs"]
+mod results_tests;

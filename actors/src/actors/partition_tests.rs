@@ -2,8 +2,7 @@
 //! failures stall the partition instead of poisoning records (issue 15, 1),
 //! misrouted records are re-routed before the commit (events.md, Transport),
 //! journey actors stay within their cap however many journey ids the
-//! events name (issue 15, 2), and the attribution results follow late
-//! merges, consent, erasure and the retention sweep (issue 21, 3).
+//! events name (issue 15, 2). The attribution results: `results_tests.rs`.
 
 use super::*;
 use crate::dlq::{DlqFuture, DlqSink};
@@ -106,7 +105,7 @@ fn touch(tenant: &str, id: &str, customer: &str, journey: &str) -> Vec<u8> {
     touch_at(tenant, id, customer, journey, "2026-10-05T10:00:00Z")
 }
 
-fn touch_at(tenant: &str, id: &str, customer: &str, journey: &str, ts: &str) -> Vec<u8> {
+pub(super) fn touch_at(tenant: &str, id: &str, customer: &str, journey: &str, ts: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "event_id": id, "tenant_id": tenant, "event_type": "touchpoint_interaction",
         "timestamp": ts, "customer_id": customer, "journey_id": journey,
@@ -301,89 +300,4 @@ async fn cost_days_supersede_survive_sweep_and_erasure_and_reach_the_changelog()
     }
     let again: Vec<CostDay> = restored.prefix_as(&key::cost_day_prefix(0, "acme")).unwrap();
     assert_eq!(again, days, "the changelog carries the cost days");
-}
-
-/// An upsert table of the results topic: key → last value, a tombstone deletes.
-#[derive(Default)]
-struct Table(Mutex<(std::collections::BTreeMap<String, serde_json::Value>, usize)>);
-
-impl crate::results::ResultsSink for Table {
-    fn publish(&self, _partition: u16, records: Vec<crate::results::ResultRecord>) -> DlqFuture {
-        let mut t = self.0.lock().unwrap();
-        for (k, v) in records {
-            t.1 += 1;
-            let k = String::from_utf8(k).unwrap();
-            match v {
-                Some(v) => t.0.insert(k, serde_json::from_slice(&v).unwrap()),
-                None => t.0.remove(&k),
-            };
-        }
-        Box::pin(async { Ok(()) })
-    }
-}
-
-fn event(tenant: &str, id: &str, ty: &str, ts: &str, extra: serde_json::Value) -> Vec<u8> {
-    let mut v = serde_json::json!({"event_id": id, "tenant_id": tenant, "event_type": ty, "timestamp": ts});
-    v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    serde_json::to_vec(&v).unwrap()
-}
-
-/// A harness whose partition actor publishes its results into a [`Table`].
-async fn results_harness(config: EngineConfig) -> (Harness, Arc<Table>) {
-    let table = Arc::new(Table::default());
-    let mut h = harness(0, 1, config.clone()).await;
-    h.respawn(config, false, Some(crate::results::publisher::Publisher { sink: table.clone(), config: Arc::new(Default::default()) })).await;
-    (h, table)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_follow_the_retention_sweep() {
-    let config = EngineConfig { retention: crate::domain::retention::RetentionPolicy::new(1), retention_sweep_interval: Duration::ZERO, ..EngineConfig::default() };
-    let (h, table) = results_harness(config).await;
-    let conv = event("acme", "k1", "conversion_event", "2026-10-05T12:00:00Z", serde_json::json!({"customer_id": "c1", "conversion_data": {"value": 10.0, "currency": "EUR"}}));
-    apply(&h, records(vec![conv], 0)).await;
-    assert!(table.0.lock().unwrap().0.contains_key("acme/k1"));
-    // Three days later the conversion is behind the 1-day horizon: the sweep deletes it, and its record goes.
-    apply(&h, records(vec![touch_at("acme", "t1", "c2", "J1", "2026-10-08T12:00:00Z")], 1)).await;
-    h.actor.cast(PartitionMsg::Sweep).unwrap();
-    ractor::call!(h.actor, PartitionMsg::Drain).unwrap();
-    assert!(table.0.lock().unwrap().0.is_empty(), "the swept conversion is still in the table");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_follow_late_merges_consent_and_erasure_and_repeat_nothing() {
-    let (h, table) = results_harness(EngineConfig::default()).await;
-    let t = |id: &str, c: &str, ch: &str, ts: &str| event("acme", id, "touchpoint_interaction", ts, serde_json::json!({"customer_id": c, "touchpoints": {"channel": ch, "interaction_type": "click"}}));
-    let conv = |id: &str, c: &str, ts: &str| event("acme", id, "conversion_event", ts, serde_json::json!({"customer_id": c, "conversion_data": {"value": 10.0, "currency": "EUR"}}));
-    let first = |k: &str| table.0.lock().unwrap().0.get(k).map(|v| v["credits"]["first_touch"]["channel"][0]["key"].as_str().unwrap().to_string());
-    let published = || table.0.lock().unwrap().1;
-    let digests = |store: &Store| {
-        let mut n = 0;
-        store.scan_prefix(&touchline_storage::keys::KeyBuf::space(0, touchline_storage::keys::Space::Published).into_vec(), |_, _| { n += 1; true }).unwrap();
-        n
-    };
-
-    apply(&h, records(vec![t("a", "c1", "email", "2026-10-05T10:00:00Z"), conv("k1", "c1", "2026-10-05T12:00:00Z"), conv("k2", "c9", "2026-10-05T12:00:00Z")], 0)).await;
-    assert_eq!(first("acme/k1").as_deref(), Some("email"));
-    assert_eq!(first("acme/k2").as_deref(), Some(crate::domain::DIRECT_KEY));
-    assert_eq!((published(), digests(&h.store)), (2, 2));
-
-    // A late login merges c2's earlier search touch into k1's path: k1 changes, k2 does not.
-    apply(&h, records(vec![t("b", "c2", "search", "2026-10-05T09:00:00Z"), event("acme", "i1", "identify", "2026-10-05T13:00:00Z", serde_json::json!({"customer_id": "c2", "user_id": "u1"}))], 3)).await;
-    assert_eq!(published(), 2, "a touch of another person changes no record");
-    apply(&h, records(vec![event("acme", "i2", "identify", "2026-10-05T14:00:00Z", serde_json::json!({"customer_id": "c1", "user_id": "u1"}))], 5)).await;
-    assert_eq!(first("acme/k1").as_deref(), Some("search"), "re-attributed over the merged timeline");
-    assert_eq!((published(), digests(&h.store)), (3, 2));
-
-    // A duplicate and an unrelated touch publish nothing.
-    apply(&h, records(vec![conv("k1", "c1", "2026-10-05T12:00:00Z"), t("z", "c7", "email", "2026-10-05T15:00:00Z")], 6)).await;
-    assert_eq!(published(), 3);
-
-    // Consent withdrawn before k1: a tombstone; erasure of c9: a tombstone.
-    apply(&h, records(vec![event("acme", "w1", "consent_update", "2026-10-05T11:00:00Z", serde_json::json!({"customer_id": "c2", "consent": {"analytics": false}}))], 8)).await;
-    assert_eq!(first("acme/k1"), None, "withdrawn");
-    apply(&h, records(vec![event("acme", "x1", "erasure_request", "2026-10-06T00:00:00Z", serde_json::json!({"customer_id": "c9"}))], 9)).await;
-    assert_eq!(first("acme/k2"), None, "erased");
-    assert!(table.0.lock().unwrap().0.is_empty());
-    assert_eq!((published(), digests(&h.store)), (5, 0), "one tombstone each, and no digest left");
 }

@@ -7,11 +7,12 @@
 use super::customer::{CustomerActor, CustomerArgs, CustomerMsg, Work};
 use super::journey::{JourneyActor, JourneyArgs, JourneyMsg, JourneyTouch};
 use super::{ApplyError, BatchError, Done, EngineConfig, Fault, SharedTxn};
-use crate::domain::identity::{apply_link, ensure_node, IdNode, Link, LinkOutcome};
-use crate::domain::{retention, Body, CampaignKind, Event, JourneyEvent};
+use super::plan::{apply_identity_and_plan, Dispatch};
+use crate::domain::identity::{IdNode, LinkOutcome};
+use crate::domain::{retention, Event};
 use crate::metrics;
 use crate::state::problinks::{IndexCache, LinkTracker, Relink};
-use crate::state::{CampaignRec, ConvRec, IdCache, TenantMeta, TenantState, TouchRec};
+use crate::state::{IdCache, TenantMeta, TenantState};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
@@ -124,14 +125,6 @@ impl Actor for TenantActor {
     }
 }
 
-enum Dispatch {
-    None,
-    /// Erase the person of this identifier (its person key, if any) at this time.
-    Erase(Option<u64>, IdNode, crate::domain::Ts),
-    Touch(u64, TouchRec, String, String),
-    Conversion(u64, ConvRec),
-}
-
 async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events: Vec<TenantEvent>, txn: &SharedTxn) -> Result<TenantStats, ApplyError> {
     let (p, tenant) = (s.args.partition, s.args.tenant.clone());
     let mut stats = TenantStats::default();
@@ -175,6 +168,14 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         };
         stats.applied += 1;
         stats.blocked += outcome.blocked as u64;
+        // An erasure first: everything routed earlier in this batch lands, then goes.
+        let dispatch = match dispatch {
+            Dispatch::Erase(roots, ts, then) => {
+                erase(me, s, &roots, ts, (&mut work, txn, &early), &mut meta, &mut links).await?;
+                *then
+            }
+            d => d,
+        };
         // Already behind the tenant's retention horizon: out of per-person state
         // (queries would ignore it anyway); aggregates below still count it.
         let horizon = s.args.config.retention.horizon(&tenant, meta.max_ts);
@@ -202,31 +203,19 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         }
         // 3. route.
         match dispatch {
-            Dispatch::None => {}
-            Dispatch::Erase(person, node, ts) => {
-                // Everything routed earlier in this batch lands first, then goes.
-                if let Some(pk) = person {
-                    retire_customer(me, s, pk, &mut work, txn, &early).await?;
-                }
-                let mut g = txn.lock();
-                let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(&mut meta)).with_id_cache(&mut s.ids);
-                let r = links.erasing(&mut st, person, &node).and_then(|()| st.erase_person(person, &node, ts));
-                meta = st.into_meta();
-                let erased = r?;
-                tracing::info!(tenant = %tenant, identifiers = erased.identifiers, records = erased.records, "person erased");
-            }
+            Dispatch::None | Dispatch::Erase(..) => {}
             Dispatch::Touch(person, rec, journey, composite) => {
                 s.tracking.observe(&txn.lock(), p, &tenant, &rec.touch.dims.params);
                 let jt = JourneyTouch { ts: rec.ts, composite, interaction_type: rec.touch.interaction_type.clone(), late: te.late };
                 journey_work.entry(journey).or_default().push(jt);
-                if !expired {
+                if let (false, Some(person)) = (expired, person) {
                     push_work(&mut work, &mut person_order, person, Work::Touch(rec));
                 }
             }
             Dispatch::Conversion(person, mut rec) => {
                 rec.late = te.late;
                 meta.currency_counts.entry(rec.conversion.currency.clone()).and_modify(|n| *n += 1).or_insert(1);
-                if !expired {
+                if let (false, Some(person)) = (expired, person) {
                     push_work(&mut work, &mut person_order, person, Work::Conversion(rec));
                 }
             }
@@ -312,6 +301,37 @@ impl Barrier {
     }
 }
 
+/// Erases the link components of `roots` (`state::erasure`): the persons'
+/// pending work lands first and their actors stop, then their records go.
+async fn erase(
+    me: &ActorRef<TenantMsg>,
+    s: &mut TenantActorState,
+    roots: &[IdNode],
+    ts: crate::domain::Ts,
+    (work, txn, early): (&mut HashMap<u64, Vec<Work>>, &SharedTxn, &Barrier),
+    meta: &mut TenantMeta,
+    links: &mut LinkTracker,
+) -> Result<(), ApplyError> {
+    let (p, tenant) = (s.args.partition, s.args.tenant.clone());
+    let scope = {
+        let mut g = txn.lock();
+        let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(meta)).with_id_cache(&mut s.ids);
+        let r = st.erasure_scope(roots);
+        *meta = st.into_meta();
+        r?
+    };
+    for &pk in &scope.persons {
+        retire_customer(me, s, pk, work, txn, early).await?;
+    }
+    let mut g = txn.lock();
+    let mut st = TenantState::with_meta(&mut g, p, &tenant, std::mem::take(meta)).with_id_cache(&mut s.ids);
+    let r = links.erasing(&mut st, &scope).and_then(|()| st.erase(&scope, ts));
+    *meta = st.into_meta();
+    let erased = r?;
+    tracing::info!(tenant = %tenant, identifiers = erased.identifiers, records = erased.records, "person erased");
+    Ok(())
+}
+
 /// Sends the person's pending work of this batch, waits until it is applied and
 /// stops its actor (its records are about to move or be erased).
 async fn retire_customer(
@@ -347,128 +367,6 @@ async fn sync<M: ractor::Message>(msg: impl FnOnce(RpcReplyPort<()>) -> M, a: &A
         Ok(ractor::rpc::CallResult::Timeout) => Err(ApplyError::Stalled(format!("{:?} did not answer within {} s (slow storage?)", a.get_id(), SYNC_TIMEOUT.as_secs()))),
         _ => Err(ApplyError::ActorFailed(format!("{:?}", a.get_id()))),
     }
-}
-
-/// The probabilistic-stitching signal of an accepted journey event (its
-/// decoded context holds only well-typed signals; a non-empty ip is needed).
-fn signal_of(ts: crate::domain::Ts, j: &crate::domain::JourneyEvent) -> Option<crate::state::SignalRec> {
-    let c = j.context.as_ref()?;
-    let ip = c.ip_address.clone()?;
-    Some(crate::state::SignalRec { customer_id: j.customer_id.clone(), ts, ip, user_agent: c.user_agent.clone(), geo: c.geolocation.map(|g| (g.lat, g.lon)) })
-}
-
-/// Identity for one event; returns what to route where.
-fn apply_identity_and_plan(st: &mut TenantState<'_>, ev: &Event, max_ids: usize, links: &mut LinkTracker) -> Result<(Dispatch, LinkOutcome), ApplyError> {
-    let mut outcome = LinkOutcome::default();
-    match &ev.body {
-        Body::Journey(j) if j.analytics_consent => {
-            let node = IdNode::customer(j.customer_id.clone());
-            let user = j.user_id.as_ref().map(|u| IdNode::user(u.clone()));
-            let nodes: Vec<&IdNode> = std::iter::once(&node).chain(user.as_ref()).collect();
-            if st.is_erased(&nodes, ev.ts)? {
-                return Ok((Dispatch::None, outcome)); // an erased person's past stays erased
-            }
-            if let Some(u) = &j.user_id {
-                // A login can make an anonymous person known without a merge.
-                let anonymous = match links.is_on().then(|| crate::domain::identity::IdentityStore::person_of(st, &node)).transpose()?.flatten() {
-                    Some(pk) => st.person_rec(pk)?.is_some_and(|r| !r.ids.members.iter().any(|n| n.kind == crate::domain::identity::IdKind::User)).then_some(pk),
-                    None => None,
-                };
-                let link = Link::new(ev.ts, ev.event_id.clone(), node.clone(), IdNode::user(u.clone()));
-                outcome = apply_link(st, &link, max_ids)?;
-                st.note_blocked(outcome.blocked, outcome.unblocked);
-                if let Some(pk) = anonymous {
-                    links.person(pk);
-                    links.person(crate::domain::identity::IdentityStore::person_of(st, &node)?.unwrap_or(pk));
-                }
-            } else {
-                ensure_node(st, &node, &mut outcome.created)?;
-            }
-            if let Some(rec) = signal_of(ev.ts, j) {
-                st.put_signal(&j.customer_id, &ev.event_id, &rec)?;
-                links.signal(st, &ev.event_id, &rec)?;
-            }
-            let person = crate::domain::identity::IdentityStore::person_of(st, &node)?.unwrap_or_default();
-            Ok((plan_journey(person, ev, j), outcome))
-        }
-        Body::Campaign(c) => {
-            let mut rec = st.campaign(&c.campaign_id)?.unwrap_or_else(|| CampaignRec { campaign_id: c.campaign_id.clone(), ..Default::default() });
-            if c.campaign_name.is_some() {
-                rec.name = c.campaign_name.clone();
-            }
-            if c.channel.is_some() {
-                rec.channel = c.channel.clone();
-            }
-            let status = match c.kind {
-                CampaignKind::Launch => "launched",
-                CampaignKind::Optimization => "optimized",
-                CampaignKind::Termination => "terminated",
-            };
-            let at = (ev.ts, ev.event_id.clone(), status.to_string());
-            if rec.status_at.as_ref().is_none_or(|cur| (&cur.0, &cur.1) < (&at.0, &at.1)) {
-                rec.status_at = Some(at);
-            }
-            rec.impressions += c.metrics.impressions;
-            rec.clicks += c.metrics.clicks;
-            rec.conversions += c.metrics.conversions;
-            rec.cost += c.metrics.cost;
-            rec.revenue += c.metrics.revenue;
-            st.put_campaign(&rec)?;
-            Ok((Dispatch::None, outcome))
-        }
-        Body::CostImport(row) => {
-            let new = crate::domain::costs::CostDay { imported_at: ev.ts, event_id: ev.event_id.clone(), row: row.clone() };
-            let current = st.cost_day(&row.campaign_id, &row.date)?;
-            if current.as_ref().is_none_or(|cur| new.supersedes(cur)) {
-                st.put_cost_day(&new)?;
-            }
-            Ok((Dispatch::None, outcome))
-        }
-        Body::Registry(cmd) => {
-            crate::state::registry::apply(st.txn, st.partition, st.tenant, &ev.event_id, ev.ts, cmd)?;
-            Ok((Dispatch::None, outcome))
-        }
-        Body::ConsentUpdate { customer_id, analytics } => {
-            if !st.is_erased(&[&IdNode::customer(customer_id.clone())], ev.ts)? {
-                st.put_consent(customer_id, ev.ts, &ev.event_id, *analytics)?;
-            }
-            Ok((Dispatch::None, outcome))
-        }
-        Body::Personalization(pe) => {
-            for v in &pe.variants {
-                st.add_variant(v)?;
-            }
-            if let Some(cid) = &pe.customer_id {
-                if !pe.segments.is_empty() && !st.is_erased(&[&IdNode::customer(cid.clone())], ev.ts)? {
-                    st.add_segments(cid, &pe.segments);
-                }
-            }
-            Ok((Dispatch::None, outcome))
-        }
-        Body::Erasure { customer_id } => {
-            // Resolved like a lookup: customer_id first, then a user_id of that id.
-            let node = IdNode::customer(customer_id.clone());
-            let mut person = crate::domain::identity::IdentityStore::person_of(st, &node)?;
-            if person.is_none() {
-                person = crate::domain::identity::IdentityStore::person_of(st, &IdNode::user(customer_id.clone()))?;
-            }
-            Ok((Dispatch::Erase(person, node, ev.ts), outcome))
-        }
-        Body::Journey(_) => Ok((Dispatch::None, outcome)),
-    }
-}
-
-fn plan_journey(person: u64, ev: &Event, j: &JourneyEvent) -> Dispatch {
-    if let Some(t) = &j.touch {
-        let rec = TouchRec { event_id: ev.event_id.clone(), ts: ev.ts, customer_id: j.customer_id.clone(), touch: t.clone() };
-        let journey = t.dims.journey.clone().unwrap_or_else(|| "-".to_string());
-        let composite = t.composite_key();
-        return Dispatch::Touch(person, rec, journey, composite);
-    }
-    if let Some(c) = &j.conversion {
-        return Dispatch::Conversion(person, ConvRec { event_id: ev.event_id.clone(), ts: ev.ts, customer_id: j.customer_id.clone(), conversion: c.clone(), late: false });
-    }
-    Dispatch::None
 }
 
 async fn customer(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, person: u64) -> Result<ActorRef<CustomerMsg>, ApplyError> {

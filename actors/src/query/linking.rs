@@ -47,6 +47,10 @@ pub struct FinalPersons {
     pub links: BTreeMap<u64, ProbLink>,
     /// Known person → its linked anonymous persons (ascending).
     pub linked: BTreeMap<u64, Vec<u64>>,
+    /// Read from the stored links (kept up to date by the tenant actor, so
+    /// every change of them is a committed write the report cache sees),
+    /// not evaluated from the signals.
+    pub stored: bool,
 }
 
 impl FinalPersons {
@@ -55,7 +59,7 @@ impl FinalPersons {
         for (a, l) in &links {
             linked.entry(l.known).or_default().push(*a);
         }
-        FinalPersons { links, linked }
+        FinalPersons { links, linked, stored: false }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -148,7 +152,7 @@ impl LinkCache {
         let f = std::sync::Arc::new(match crate::state::problinks::stored_links(store, p, tenant, linking)? {
             Some(links) => {
                 crate::metrics::probabilistic_links(p, tenant, links.len());
-                FinalPersons::from_links(links)
+                FinalPersons { stored: true, ..FinalPersons::from_links(links) }
             }
             None => final_persons(store, p, tenant, linking, horizon)?,
         });

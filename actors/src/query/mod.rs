@@ -16,10 +16,12 @@ pub mod journey;
 pub mod listing;
 pub mod linking;
 pub mod paths_cache;
+pub mod series;
 pub mod sweep;
 mod path_id;
 mod paths_entry;
 mod paths_journal;
+mod paths_view;
 pub mod variants;
 mod paths;
 

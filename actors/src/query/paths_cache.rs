@@ -49,7 +49,10 @@
 use super::activity_index::{sym_diff, ActivityIndex, TenantIndex};
 use super::attribution::{AttributionQuery, AttributionResult};
 use super::consent::ConsentCache;
+use super::linking::FinalPersons;
 use super::paths_entry::{Entry, EntryKey};
+use super::paths_view;
+use super::series::SeriesResult;
 pub use super::paths_journal::LOG_MAX_PERSONS;
 use super::paths_journal::{lock, Change, Journal};
 use super::sweep::{persons_parts_parallel as persons_parts, sweep_all};
@@ -146,11 +149,33 @@ impl PathsCache {
     /// The report of any model, from the cache: a rule model's aggregate or the
     /// data-driven paths, brought up to date with the changes since last time.
     pub fn report(&self, store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery) -> Result<AttributionResult, QueryError> {
+        self.report_in(store, p, tenant, model, q, None)
+    }
+
+    /// [`Self::report`] over the final persons of `view` (read from the
+    /// stored links: [`FinalPersons::stored`]; `super::paths_view`).
+    pub fn report_in(&self, store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, view: Option<&FinalPersons>) -> Result<AttributionResult, QueryError> {
+        Ok(self.with_entry(store, p, tenant, q, view, |e| e.report(model, &q.params))?.unwrap_or_default())
+    }
+
+    /// A rule model's credits per bucket of `edges` (which tile `q`'s range),
+    /// from the cache entry of `q`'s range: see [`super::series`].
+    pub fn series(&self, store: &Store, p: u16, tenant: &str, model: Model, q: &AttributionQuery, edges: &[(Ts, Ts)]) -> Result<SeriesResult, QueryError> {
+        super::series::check_model(model, &q.params)?;
+        let series = self.with_entry(store, p, tenant, q, None, |e| e.series(model, &q.params, edges))?;
+        Ok(series.unwrap_or_else(|| SeriesResult::empty(edges)))
+    }
+
+    /// `f` of the entry of `q`'s shape (over the final persons of `view`, if
+    /// any), brought up to date with the changes since last time; `None` when
+    /// the tenant has no conversion currency yet.
+    fn with_entry<T>(&self, store: &Store, p: u16, tenant: &str, q: &AttributionQuery, view: Option<&FinalPersons>, f: impl FnOnce(&mut Entry) -> T) -> Result<Option<T>, QueryError> {
+        debug_assert!(view.is_none_or(|v| v.stored), "a view evaluated from the signals changes without a journaled write");
         let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
         let Some(currency) = q.currency.clone().or_else(|| meta.default_currency()) else {
-            return Ok(AttributionResult::default());
+            return Ok(None);
         };
-        let key = EntryKey { partition: p, tenant: tenant.to_string(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency };
+        let key = EntryKey { partition: p, tenant: tenant.to_string(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency, all: view.is_some() };
         let slot = self.slot(&key);
         let mut e = lock(&slot.entry);
         // The journal position and epoch are read before any state.
@@ -165,12 +190,20 @@ impl PathsCache {
             }
             _ => None,
         };
-        let mut consent = ConsentCache::new(store, p, tenant, &meta);
-        match changed {
-            Some(persons) => {
-                self.recompute(store, q, &mut e, &mut consent, &persons.into_iter().collect::<Vec<_>>())?;
+        let mut consent = ConsentCache::new(store, p, tenant, &meta).with_view(view);
+        match (changed, view) {
+            (Some(persons), None) => self.recompute(store, q, &mut e, &mut consent, &persons.into_iter().collect::<Vec<_>>())?,
+            (Some(persons), Some(v)) => {
+                let persons = paths_view::expand(&e, v, persons);
+                self.recompute_in(store, q, &mut e, &mut consent, persons.into_iter().collect(), v)?;
             }
-            None => self.rebuild(store, q, &key, &mut e, &mut consent, epoch, seq)?,
+            (None, _) => {
+                self.rebuild(store, q, &key, &mut e, &mut consent, epoch, seq)?;
+                if let Some(v) = view {
+                    let persons = paths_view::grouped(&e, v);
+                    self.recompute_in(store, q, &mut e, &mut consent, persons.into_iter().collect(), v)?;
+                }
+            }
         }
         e.epoch = epoch;
         e.seq = seq;
@@ -178,10 +211,29 @@ impl PathsCache {
         e.built = true;
         slot.bytes.store(e.bytes(), Ordering::Relaxed);
         slot.seq.store(seq, Ordering::Relaxed);
-        let report = e.report(model, &q.params);
+        let answer = f(&mut e);
         drop(e);
         self.enforce_budget();
-        Ok(report)
+        Ok(Some(answer))
+    }
+
+    /// [`Self::recompute`] over the final persons of `view`: a person
+    /// linked to another or with linked persons gets its final person's
+    /// part; the links are remembered in the entry.
+    fn recompute_in(&self, store: &Store, q: &AttributionQuery, e: &mut Entry, consent: &mut ConsentCache, mut persons: Vec<u64>, view: &FinalPersons) -> Result<(), QueryError> {
+        let (p, tenant) = (e.key.partition, e.key.tenant.clone());
+        let currency = e.key.currency.clone();
+        let n = persons.len();
+        for (person, pp) in paths_view::group_parts(store, (p, &tenant), q, &currency, consent, view, &mut persons)? {
+            e.set(person, pp);
+        }
+        let grouped = n - persons.len();
+        self.recompute(store, q, e, consent, &persons)?;
+        if grouped > 0 {
+            self.stats.persons_recomputed.fetch_add(grouped, Ordering::Relaxed);
+        }
+        e.groups = view.links.iter().map(|(a, l)| (*a, l.known)).collect();
+        Ok(())
     }
 
     /// Recomputes `persons` (sorted, distinct) of `e` from their timelines.
@@ -465,7 +517,7 @@ impl CommitObserver for PathsCache {
             let slot = pending.entry((p, tenant.to_vec())).or_insert_with(|| Change::Persons(Vec::new()));
             if space == Space::Consent as u8 || space == Space::Erased as u8 {
                 *slot = Change::Tenant;
-            } else if space == Space::Touch as u8 || space == Space::Conversion as u8 || space == Space::Person as u8 {
+            } else if space == Space::Touch as u8 || space == Space::Conversion as u8 || space == Space::Person as u8 || space == Space::ProbLink as u8 {
                 let Some(person) = crate::state::tenant::person_in_key(rest, 0) else { continue };
                 if let Change::Persons(ps) = &mut *slot {
                     if ps.last() != Some(&person) {
@@ -474,7 +526,7 @@ impl CommitObserver for PathsCache {
                 }
                 // A timeline or conversion key (written or deleted) lists its
                 // person in its hour: the index may over-list, never miss.
-                if space != Space::Person as u8 {
+                if space != Space::Person as u8 && space != Space::ProbLink as u8 {
                     if let Some(ts) = crate::state::tenant::ts_in_key(rest, 8) {
                         active.entry((p, tenant.to_vec())).or_default().push((ts, person));
                     }

@@ -9,6 +9,7 @@
 use super::attribution::AttributionResult;
 use super::datadriven::{rows_of, PersonPaths, Totals};
 use super::path_id::PathId;
+use super::series::{Series, SeriesResult};
 use crate::domain::datadriven::{markov_ids, shapley_ids, IdPath};
 use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, ExactSum};
@@ -39,13 +40,16 @@ pub(super) struct EntryKey {
     pub group_by: GroupBy,
     pub lookback_days: i64,
     pub currency: String,
+    /// Over the final persons of the tenant's stored probabilistic links
+    /// (`identity=all`; see `super::paths_view`).
+    pub all: bool,
 }
 
 impl EntryKey {
     /// Whether `other` differs from this key at most by its range (an entry
     /// of one can be derived from the other's).
     pub fn same_shape(&self, other: &EntryKey) -> bool {
-        self.partition == other.partition && self.tenant == other.tenant && self.group_by == other.group_by && self.lookback_days == other.lookback_days && self.currency == other.currency
+        self.partition == other.partition && self.tenant == other.tenant && self.group_by == other.group_by && self.lookback_days == other.lookback_days && self.currency == other.currency && self.all == other.all
     }
 
     /// Whether `next` is this range slid forward (same length, later start):
@@ -96,6 +100,9 @@ pub(super) struct Entry {
     pub built: bool,
     /// The retention horizon the parts were computed under.
     pub horizon: Option<Ts>,
+    /// `key.all`: each linked anonymous person → its known person, as the
+    /// parts were last computed under (a relink recomputes both sides).
+    pub groups: std::collections::BTreeMap<u64, u64>,
     pub epoch: u64,
     pub seq: u64,
     pub persons: Persons,
@@ -154,26 +161,36 @@ impl Persons {
         self.shards.iter().all(|s| s.1.is_empty())
     }
 
-    /// The credits of every part under a rule model: one thread per range
-    /// when there are several (exact sums, so the same in any split).
+    /// The credits of every part under a rule model (exact sums, so the same
+    /// in any split).
     fn sum_credits(&self, model: Model, params: &ModelParams, names: &[String]) -> Accumulator {
-        let sum = |m: &BTreeMap<u64, Part>| {
-            let mut acc = Accumulator::new();
-            for part in m.values() {
-                add_credits(&mut acc, model, params, part, names, 1.0);
-            }
-            acc
-        };
+        self.fold(
+            |m| {
+                let mut acc = Accumulator::new();
+                for part in m.values() {
+                    add_credits(&mut acc, model, params, part, names, 1.0);
+                }
+                acc
+            },
+            |a, b| a.merge(&b),
+        )
+    }
+
+    /// `f` of every range of parts, one thread per range when there are
+    /// several, joined by `merge` in range order.
+    fn fold<T: Send>(&self, f: impl Fn(&BTreeMap<u64, Part>) -> T + Sync, mut merge: impl FnMut(&mut T, T)) -> T {
         if let [(_, only)] = self.shards.as_slice() {
-            return sum(only);
+            return f(only);
         }
+        let f = &f;
         std::thread::scope(|s| {
-            let handles: Vec<_> = self.shards.iter().map(|(_, m)| s.spawn(move || sum(m))).collect();
-            let mut acc = Accumulator::new();
-            for h in handles {
-                acc.merge(&h.join().expect("a credit thread panicked"));
+            let handles: Vec<_> = self.shards.iter().map(|(_, m)| s.spawn(move || f(m))).collect();
+            let mut all = handles.into_iter().map(|h| h.join().expect("a credit thread panicked"));
+            let mut out = all.next().expect("at least one range");
+            for x in all {
+                merge(&mut out, x);
             }
-            acc
+            out
         })
     }
 
@@ -334,6 +351,7 @@ impl Entry {
             key,
             built: false,
             horizon: None,
+            groups: Default::default(),
             epoch,
             seq,
             persons: Persons::default(),
@@ -403,6 +421,26 @@ impl Entry {
         let mut r = if model.is_data_driven() { self.data_driven(model) } else { self.rule(model, params) };
         r.currency = Some(self.key.currency.clone());
         r
+    }
+
+    /// A rule model's credits per bucket of `edges` over every part's
+    /// conversions, by conversion time ([`super::series`]).
+    pub fn series(&self, model: Model, params: &ModelParams, edges: &[(Ts, Ts)]) -> SeriesResult {
+        let names = &self.names.names;
+        let series = self.persons.fold(
+            |m| {
+                let mut s = Series::new(model, params, edges);
+                let mut path = Vec::new();
+                for c in m.values().flat_map(|part| &part.convs) {
+                    path.clear();
+                    path.extend(c.touches.iter().map(|(ts, channel, id)| PathTouch { ts: *ts, channel: *channel, key: names[*id as usize].as_str(), event_id: "" }));
+                    s.add(c.ts, c.value, &path);
+                }
+                s
+            },
+            |a, b| a.merge(b),
+        );
+        series.finish(Some(self.key.currency.clone()))
     }
 
     /// Runs markov/shapley over the aggregate: the keys still in use, sorted by

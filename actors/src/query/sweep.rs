@@ -115,7 +115,7 @@ pub fn persons_parts(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, 
 
 /// One person's part of query `q` (report currency `currency`) from its
 /// summary (`touches` is scratch space).
-fn part_of(q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, person: u64, summary: &Summary, touches: &mut Vec<Touch>) -> Result<PersonPaths, QueryError> {
+pub(super) fn part_of(q: &AttributionQuery, currency: &str, consent: &mut ConsentCache, person: u64, summary: &Summary, touches: &mut Vec<Touch>) -> Result<PersonPaths, QueryError> {
     let from = clamp_from(q.from, q.horizon);
     let to = q.to.max(from);
     let lookback = q.lookback_days.saturating_mul(86_400);
@@ -302,7 +302,7 @@ mod tests {
     fn sweep_all_equals_set(q: &AttributionQuery, names: Names, locals: Vec<LocalParts>, one: &[(u64, PersonPaths)]) -> bool {
         use crate::domain::models::Model;
         use crate::query::paths_entry::{Entry, EntryKey};
-        let key = EntryKey { partition: 1, tenant: "acme".into(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency: "USD".into() };
+        let key = EntryKey { partition: 1, tenant: "acme".into(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency: "USD".into(), all: false };
         let mut a = Entry::new(key.clone(), 0, 0);
         for (person, pp) in one {
             a.set(*person, pp.clone());

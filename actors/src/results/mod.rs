@@ -18,8 +18,14 @@
 //! the batch and publishes the same values again: a repeated value does not
 //! change an upsert table.
 //!
+//! Records follow the final persons of a tenant with probabilistic links
+//! ([`groups`]); turning the topic on over existing state or changing what a
+//! record holds republishes every conversion ([`backfill`]).
+//!
 //! The Kafka producer behind [`ResultsSink`] lives in `cluster`.
 
+pub mod backfill;
+pub mod groups;
 pub mod plan;
 pub mod publisher;
 pub mod record;
@@ -34,9 +40,12 @@ pub const GROUPINGS: [GroupBy; 2] = [GroupBy::Channel, GroupBy::Campaign];
 /// The models published by default.
 pub const DEFAULT_MODELS: [Model; 5] = [Model::FirstTouch, Model::LastTouch, Model::Linear, Model::PositionBased, Model::TimeDecay];
 
-/// What a record holds besides the conversion.
+/// What a record holds besides the conversion, and where it goes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResultsConfig {
+    /// The topic (`results.topic`): part of the [`backfill::fingerprint`]
+    /// (a new topic holds nothing yet).
+    pub topic: String,
     /// Rule models (no `custom`, no data-driven model: their credit is not a
     /// function of one conversion's path).
     pub models: Vec<Model>,
@@ -44,11 +53,13 @@ pub struct ResultsConfig {
     pub lookback_days: i64,
     /// Model parameters (the query defaults: `time_decay` half-life 7 days).
     pub params: ModelParams,
+    /// Persons one backfill step visits at most (`results.backfill_persons`).
+    pub backfill_persons: usize,
 }
 
 impl Default for ResultsConfig {
     fn default() -> Self {
-        ResultsConfig { models: DEFAULT_MODELS.to_vec(), lookback_days: 30, params: ModelParams::default() }
+        ResultsConfig { topic: "touchline.attributions".into(), models: DEFAULT_MODELS.to_vec(), lookback_days: 30, params: ModelParams::default(), backfill_persons: 1_000 }
     }
 }
 

@@ -10,6 +10,11 @@
 //! merge, so it is found under its new person and published again only if its
 //! record changed. Afterwards the touched persons' digests are those of the
 //! current records.
+//!
+//! While a backfill is pending (`super::backfill`: the topic, its models or
+//! lookback changed, or it was just turned on) the plan is *forced*: every
+//! current record is published whatever its digest — the topic may not hold
+//! it (a new topic) — and the gone ones still get their tombstones.
 
 use std::collections::BTreeMap;
 
@@ -30,8 +35,9 @@ pub struct Current {
 
 /// The records that bring the topic from `old` (every digest of the touched
 /// persons) to `new` (every current conversion of the same persons): (event_id,
-/// value; `None` = tombstone), in event_id order.
-pub fn plan(old: Vec<Published>, new: Vec<Current>) -> Vec<(String, Option<Vec<u8>>)> {
+/// value; `None` = tombstone), in event_id order. `force`: publish every
+/// current record, changed or not.
+pub fn plan(old: Vec<Published>, new: Vec<Current>, force: bool) -> Vec<(String, Option<Vec<u8>>)> {
     let mut before: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     for o in old {
         before.entry(o.event_id).or_default().push(o.digest);
@@ -40,7 +46,7 @@ pub fn plan(old: Vec<Published>, new: Vec<Current>) -> Vec<(String, Option<Vec<u
     for n in new {
         let prev = before.remove(&n.event_id).unwrap_or_default();
         // Two digests of one conversion (never written so): publish to be sure.
-        if prev.len() != 1 || prev[0] != n.digest {
+        if force || prev.len() != 1 || prev[0] != n.digest {
             records.insert(n.event_id, Some(n.value));
         }
     }
@@ -67,10 +73,13 @@ mod tests {
     fn unchanged_is_silent_changed_is_published_gone_is_a_tombstone_and_moved_keeps_its_value() {
         let (a, b, c) = (cur("a", "A"), cur("b", "B"), cur("c", "C"));
         // `c` moved to another person in a merge with the same record: both persons are touched.
-        let p = plan(vec![pubd(&a), pubd(&b), pubd(&c)], vec![a.clone(), cur("b", "B2"), c.clone(), cur("d", "D")]);
+        let p = plan(vec![pubd(&a), pubd(&b), pubd(&c)], vec![a.clone(), cur("b", "B2"), c.clone(), cur("d", "D")], false);
         assert_eq!(p, vec![("b".into(), Some(b"B2".to_vec())), ("d".into(), Some(b"D".to_vec()))]);
         // Erased: everything goes.
-        assert_eq!(plan(vec![pubd(&a), pubd(&c)], vec![]), vec![("a".into(), None), ("c".into(), None)]);
+        assert_eq!(plan(vec![pubd(&a), pubd(&c)], vec![], false), vec![("a".into(), None), ("c".into(), None)]);
+        // Forced (a backfill): every current record, and the tombstones.
+        let all = plan(vec![pubd(&a), pubd(&b)], vec![a.clone(), cur("d", "D")], true);
+        assert_eq!(all, vec![("a".into(), Some(b"A".to_vec())), ("b".into(), None), ("d".into(), Some(b"D".to_vec()))]);
     }
 
     /// An upsert table (event_id → value) as a sink keeps it.
@@ -94,7 +103,7 @@ mod tests {
             let mut digests: Vec<Published> = Vec::new();
             for state in steps.iter().chain(steps.last()) {
                 let new: Vec<Current> = state.iter().map(|(id, v)| cur(&format!("e{id}"), &format!("v{v}"))).collect();
-                let records = plan(std::mem::take(&mut digests), new.clone());
+                let records = plan(std::mem::take(&mut digests), new.clone(), false);
                 let before = table.clone();
                 apply(&mut table, &records);
                 let want: BTreeMap<String, Vec<u8>> = new.iter().map(|c| (c.event_id.clone(), c.value.clone())).collect();

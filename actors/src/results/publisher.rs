@@ -15,14 +15,21 @@
 //! the person's old records touches it, so the topic follows retention as the
 //! sweep runs (a conversion behind the horizon is tombstoned then).
 //!
-//! Persons are the deterministic ones: for tenants with probabilistic links,
-//! the records follow the deterministic persons (`identity=deterministic`).
+//! Persons are the final ones ([`super::groups`]): for a tenant with
+//! probabilistic links, a touched person widens to its final person (every
+//! member's conversions are recomputed over the members' joint path, with
+//! their joint consent, under the known member's `person_id`), and the
+//! partition adds the persons whose final person a batch changed
+//! (`TenantStats::relinked`: the anonymous person, its known person before
+//! and after) as `extra`. The digests stay per deterministic person.
 
+use super::groups::{groups, Group};
 use super::plan::{plan, Current, Published};
 use super::record::{digest, record_key, record_value};
 use super::{ResultRecord, ResultsConfig, ResultsSink};
+use crate::actors::EngineConfig;
 use crate::domain::identity::IdKind;
-use crate::domain::retention::{retained, RetentionPolicy};
+use crate::domain::retention::retained;
 use crate::query::consent::allows;
 use crate::state::tenant::{person_in_key, split_key};
 use crate::state::summary::{is_overflow, Summary};
@@ -53,37 +60,55 @@ impl Publisher {
     /// Plans the records of the persons `txn` touched and `extra`, writing
     /// their digests into `txn` (call right before the commit): one key per
     /// person with conversions, (event_id, digest) of each, in (ts, event_id)
-    /// order — deleted with its person's last conversion.
-    pub fn prepare(&self, txn: &mut Txn, p: u16, retention: &RetentionPolicy, extra: &Affected) -> Result<Outgoing, StorageError> {
+    /// order — deleted with its person's last conversion. Forced while a
+    /// backfill is pending ([`super::backfill`]).
+    pub fn prepare(&self, txn: &mut Txn, p: u16, engine: &EngineConfig, extra: &Affected) -> Result<Outgoing, StorageError> {
         let mut persons = affected(txn, p)?;
         for (t, ps) in extra {
             persons.entry(t.clone()).or_default().extend(ps.iter().copied());
         }
+        let force = super::backfill::pending(txn, p, &self.config)?;
+        self.publish(txn, p, engine, persons, force)
+    }
+
+    /// The records of `persons` (widened to their final persons), their
+    /// digests written into `txn`; `force`: every current record, changed or
+    /// not.
+    pub(super) fn publish(&self, txn: &mut Txn, p: u16, engine: &EngineConfig, persons: Affected, force: bool) -> Result<Outgoing, StorageError> {
         let mut out = Outgoing::default();
         for (tenant, persons) in persons {
             let meta: TenantMeta = txn.get_as(&key::tenant_meta(p, &tenant))?.unwrap_or_default();
-            let horizon = retention.horizon(&tenant, meta.max_ts);
+            let horizon = engine.retention.horizon(&tenant, meta.max_ts);
             let (mut old, mut new) = (Vec::new(), Vec::new());
-            for person in persons {
-                let k = key::published(p, &tenant, person);
-                let before: Vec<(String, u64)> = txn.get_as(&k)?.unwrap_or_default();
-                // Most touched persons never converted: two point reads.
-                if before.is_empty() && !may_convert(txn, p, &tenant, person, horizon)? {
+            for group in groups(txn, p, &tenant, &persons, engine.linking.of(&tenant).is_some())? {
+                let mut before: Vec<(u64, Vec<(String, u64)>)> = Vec::with_capacity(group.members.len());
+                let mut maybe = false;
+                for &m in &group.members {
+                    let b: Vec<(String, u64)> = txn.get_as(&key::published(p, &tenant, m))?.unwrap_or_default();
+                    // Most touched persons never converted: two point reads.
+                    maybe = maybe || !b.is_empty() || may_convert(txn, p, &tenant, m, horizon)?;
+                    before.push((m, b));
+                }
+                if !maybe {
                     continue;
                 }
-                let now = current(txn, &self.config, p, &tenant, person, horizon, meta.consent_updates > 0)?;
-                let digests: Vec<(&str, u64)> = now.iter().map(|c| (c.event_id.as_str(), c.digest)).collect();
-                if digests.is_empty() {
-                    if !before.is_empty() {
-                        txn.delete(k);
+                let mut now = current(txn, &self.config, p, &tenant, &group, horizon, meta.consent_updates > 0)?;
+                for (m, before) in before {
+                    let now = now.remove(&m).unwrap_or_default();
+                    let k = key::published(p, &tenant, m);
+                    let digests: Vec<(&str, u64)> = now.iter().map(|c| (c.event_id.as_str(), c.digest)).collect();
+                    if digests.is_empty() {
+                        if !before.is_empty() {
+                            txn.delete(k);
+                        }
+                    } else if digests.len() != before.len() || digests.iter().zip(&before).any(|(a, b)| a.0 != b.0 || a.1 != b.1) {
+                        txn.put_as(k, &digests)?;
                     }
-                } else if digests.len() != before.len() || digests.iter().zip(&before).any(|(a, b)| a.0 != b.0 || a.1 != b.1) {
-                    txn.put_as(k, &digests)?;
+                    old.extend(before.into_iter().map(|(event_id, digest)| Published { event_id, digest }));
+                    new.extend(now);
                 }
-                old.extend(before.into_iter().map(|(event_id, digest)| Published { event_id, digest }));
-                new.extend(now);
             }
-            for (event_id, value) in plan(old, new) {
+            for (event_id, value) in plan(old, new, force) {
                 out.tombstones += value.is_none() as u64;
                 out.records.push((record_key(&tenant, &event_id), value));
             }
@@ -149,35 +174,53 @@ fn may_convert(txn: &Txn, p: u16, tenant: &str, person: u64, horizon: Option<cra
     })
 }
 
-/// The current record of each of `person`'s conversions, as queries see them.
-fn current(txn: &Txn, cfg: &ResultsConfig, p: u16, tenant: &str, person: u64, horizon: Option<crate::domain::Ts>, consent: bool) -> Result<Vec<Current>, StorageError> {
-    let Some(rec) = txn.get_as::<PersonRec>(&key::person(p, tenant, person))? else { return Ok(Vec::new()) };
-    let mut convs: Vec<ConvRec> = txn.prefix_as(&key::conv_prefix(p, tenant, person))?;
-    convs.retain(|c| retained(c.ts, horizon));
-    if convs.is_empty() {
-        return Ok(Vec::new());
+/// The current record of each conversion of each member of `group`, as
+/// `/v1` queries over the final persons see them: the path of a conversion
+/// holds every member's touchpoints; consent is that of all members'
+/// customer_ids; `person_id` is the head's (the known person's).
+fn current(txn: &Txn, cfg: &ResultsConfig, p: u16, tenant: &str, group: &Group, horizon: Option<crate::domain::Ts>, consent: bool) -> Result<BTreeMap<u64, Vec<Current>>, StorageError> {
+    let mut recs: Vec<(u64, PersonRec)> = Vec::with_capacity(group.members.len());
+    for &m in &group.members {
+        if let Some(rec) = txn.get_as::<PersonRec>(&key::person(p, tenant, m))? {
+            recs.push((m, rec));
+        }
     }
-    let mut touches: Vec<TouchRec> = txn.prefix_as(&key::touch_prefix(p, tenant, person))?;
-    touches.retain(|t| retained(t.ts, horizon));
+    let mut convs: Vec<(u64, ConvRec)> = Vec::new();
+    for (m, _) in &recs {
+        let mine: Vec<ConvRec> = txn.prefix_as(&key::conv_prefix(p, tenant, *m))?;
+        convs.extend(mine.into_iter().filter(|c| retained(c.ts, horizon)).map(|c| (*m, c)));
+    }
+    if convs.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let mut touches: Vec<TouchRec> = Vec::new();
+    for (m, _) in &recs {
+        touches.extend(txn.prefix_as::<TouchRec>(&key::touch_prefix(p, tenant, *m))?.into_iter().filter(|t| retained(t.ts, horizon)));
+    }
+    if recs.len() > 1 {
+        touches.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
+    }
     if consent {
         let mut updates: Vec<ConsentRec> = Vec::new();
-        for n in rec.ids.members.iter().filter(|n| n.kind == IdKind::Customer) {
+        for n in recs.iter().flat_map(|(_, r)| r.ids.members.iter()).filter(|n| n.kind == IdKind::Customer) {
             updates.extend(txn.prefix_as::<ConsentRec>(&key::consent_prefix(p, tenant, &n.id))?);
         }
         updates.sort_by(|a, b| (a.ts, &a.event_id).cmp(&(b.ts, &b.event_id)));
-        convs.retain(|c| allows(&updates, c.ts));
+        convs.retain(|(_, c)| allows(&updates, c.ts));
         touches.retain(|t| allows(&updates, t.ts));
     }
-    let person_id = rec.ids.public_id();
+    let head = recs.iter().find(|(m, _)| *m == group.head).map(|(_, r)| r.ids.public_id());
     let lookback = cfg.lookback_days.saturating_mul(86_400);
-    let mut out = Vec::with_capacity(convs.len());
-    for c in &convs {
+    let mut out: BTreeMap<u64, Vec<Current>> = BTreeMap::new();
+    for (m, c) in &convs {
         let lo = c.ts.minus_secs(lookback);
         let start = touches.partition_point(|t| t.ts < lo);
         let end = touches.partition_point(|t| t.ts <= c.ts).max(start);
         let path: Vec<&TouchRec> = touches[start..end].iter().collect();
+        // A head gone (never so after a batch: its links go with it): the member's own id.
+        let person_id = head.clone().unwrap_or_else(|| recs.iter().find(|(r, _)| r == m).map(|(_, r)| r.ids.public_id()).unwrap_or_default());
         let value = record_value(cfg, tenant, &person_id, c, &path);
-        out.push(Current { event_id: c.event_id.clone(), digest: digest(&value), value });
+        out.entry(*m).or_default().push(Current { event_id: c.event_id.clone(), digest: digest(&value), value });
     }
     Ok(out)
 }

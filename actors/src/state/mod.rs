@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod dedup;
+pub mod erasure;
 pub mod links;
 pub mod privacy;
 pub mod problinks;

@@ -165,19 +165,14 @@ impl LinkTracker {
         }
     }
 
-    /// Before `person` (the person of `node`, if any) is erased: drops its
-    /// indexed signals; its addresses and itself are re-evaluated.
-    pub fn erasing(&mut self, st: &mut TenantState<'_>, person: Option<u64>, node: &IdNode) -> Result<(), StorageError> {
+    /// Before `scope` is erased: drops its indexed signals; its addresses
+    /// and persons are re-evaluated.
+    pub fn erasing(&mut self, st: &mut TenantState<'_>, scope: &super::erasure::ErasureScope) -> Result<(), StorageError> {
         if !self.is_on() {
             return Ok(());
         }
         let (p, t) = (st.partition, st.tenant.to_string());
-        let members = match person {
-            Some(pk) => st.person_rec(pk)?.map(|r| r.ids.members).unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let members = if members.is_empty() { vec![node.clone()] } else { members };
-        for n in members.iter().filter(|n| n.kind == IdKind::Customer) {
+        for n in scope.customers() {
             let prefix = key::signal_prefix(p, &t, &n.id);
             for (k, v) in st.txn.collect_prefix(&prefix)? {
                 let rec: SignalRec = codec::decode(&k, &v)?;
@@ -186,7 +181,7 @@ impl LinkTracker {
                 self.shrunk.insert(rec.ip);
             }
         }
-        self.persons.extend(person);
+        self.persons.extend(scope.persons.iter().copied());
         Ok(())
     }
 

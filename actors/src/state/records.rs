@@ -328,6 +328,16 @@ pub mod key {
     pub fn published(p: u16, tenant: &str, person: u64) -> Vec<u8> {
         t(p, Space::Published, tenant).u64(person).into_vec()
     }
+    pub fn published_prefix(p: u16) -> Vec<u8> {
+        KeyBuf::space(p, Space::Published).into_vec()
+    }
+    pub fn persons_prefix(p: u16) -> Vec<u8> {
+        KeyBuf::space(p, Space::Person).into_vec()
+    }
+    /// The partition's results backfill state (`actors::results::backfill`).
+    pub fn results_backfill(p: u16) -> Vec<u8> {
+        KeyBuf::space(p, Space::ResultsBackfill).into_vec()
+    }
     /// Tombstone of an erased identifier, keyed by its one-way hash.
     pub fn erased(p: u16, tenant: &str, n: &IdNode) -> Vec<u8> {
         t(p, Space::Erased, tenant).bytes(&super::identifier_hash(tenant, n)).into_vec()

@@ -1,15 +1,18 @@
 //! Unit tests of the Segment → events.md mapping.
 
 use super::*;
+use serde_json::{json, Value};
 
 fn cx_map(call: &str, msg: Value) -> Result<Value, MapError> {
+    let text = msg.to_string();
+    let fields: Message = raw::fields(&text, &MESSAGE_FIELDS).expect("an object");
     let conv = |e: &str| match e {
         "Order Completed" => Some(ConversionSpec::default()),
         "Purchase" => Some(ConversionSpec { value: Some("total".into()), currency: Some("cur".into()) }),
         _ => None,
     };
     let cx = MapContext { tenant: "acme", received_at: Ts::new(1_700_000_000, 0), conversion: &conv, channel_rules: &[] };
-    map_message(call, &msg, &cx)
+    map_message(call, &fields, None, &cx).map(|m| serde_json::from_slice(&m.bytes).expect("JSON bytes"))
 }
 
 #[test]
@@ -99,9 +102,10 @@ fn clock_skew_is_corrected_from_sent_at() {
 
 #[test]
 fn campaign_fills_only_what_the_url_lacks() {
-    let c = json!({"source": "news", "medium": "email", "content": "a b"});
-    assert_eq!(with_campaign("https://x.io/?utm_medium=social#top", c.as_object()), "https://x.io/?utm_medium=social&utm_source=news&utm_content=a%20b#top");
-    assert_eq!(with_campaign("", c.as_object()), "?utm_source=news&utm_medium=email&utm_content=a%20b");
+    // name, source, medium, term, content
+    let c = [None, Some("news".into()), Some("email".into()), None, Some("a b".into())];
+    assert_eq!(with_campaign("https://x.io/?utm_medium=social#top", Some(&c)), "https://x.io/?utm_medium=social&utm_source=news&utm_content=a%20b#top");
+    assert_eq!(with_campaign("", Some(&c)), "?utm_source=news&utm_medium=email&utm_content=a%20b");
     assert_eq!(query_param("https://x.io/?a=1&utm_source=a+b%21&utm_source=z", "utm_source").as_deref(), Some("a b!"));
 }
 

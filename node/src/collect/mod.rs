@@ -1,5 +1,7 @@
 //! The collector: Segment-compatible tracking calls mapped onto events.md
-//! events (`mapping`), channel grouping for web events (`channel`), cost
+//! events (`request` reads a body, `mapping` maps one message, both over the
+//! raw JSON of `raw`; `reference` is the tree-based mapping kept as their
+//! test oracle and bench baseline), channel grouping for web events (`channel`), cost
 //! imports (`costs`), the per-tenant write keys and conversion mappings, and
 //! the collector's metrics.
 //! The HTTP side is `http::collect`.
@@ -7,6 +9,10 @@
 pub mod channel;
 pub mod costs;
 pub mod mapping;
+pub mod raw;
+#[doc(hidden)]
+pub mod reference;
+pub mod request;
 
 use crate::config::{NodeConfig, Secret};
 use serde::{Deserialize, Serialize};

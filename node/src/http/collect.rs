@@ -8,7 +8,8 @@
 
 use super::error::{ApiError, ErrorCode};
 use super::{json_response, AppState};
-use crate::collect::mapping::{map_message, MapContext};
+use crate::collect::mapping::{MapContext, Mapped};
+use crate::collect::request::{Request, RequestError};
 use crate::collect::{self, MAX_BATCH_BYTES, MAX_EVENT_BYTES};
 use base64::Engine;
 use bytes::Bytes;
@@ -93,14 +94,25 @@ fn decoded_body(parts: &Parts, body: &Bytes, limit: usize) -> Result<Bytes, Reje
 async fn collect(state: &AppState, parts: &Parts, body: &Bytes, call: &str) -> Result<Response<Full<Bytes>>, Rejection> {
     let limit = if call == "batch" { MAX_BATCH_BYTES } else { MAX_EVENT_BYTES };
     let raw = decoded_body(parts, body, limit)?;
-    let doc: Value = serde_json::from_slice(&raw).map_err(|e| invalid(format!("body: not valid JSON: {e}")))?;
-    let Value::Object(doc) = doc else { return Err(invalid("body: must be a JSON object".into())) };
-    let tenant = authenticate(state, parts, &doc)?;
+    let request = Request::parse(&raw).map_err(rejection)?;
+    let tenant = authenticate(state, parts, request.write_key().as_deref())?;
 
-    // Validate and map everything before producing anything.
-    let events = map_all(state, &tenant, call, doc)?;
+    // Validate and map everything before producing anything (the mapping
+    // context is not `Send`, so it ends before the await).
+    let events = {
+        let conversion = |event: &str| state.collect.conversion(&tenant, event);
+        let cx = MapContext { tenant: &tenant, received_at: Ts::now(), conversion: &conversion, channel_rules: state.collect.channel_rules(&tenant) };
+        request.map(call, &cx).map_err(rejection)?
+    };
     produce(state, &tenant, &events).await?;
     Ok(json_response(StatusCode::OK, &Success { success: true }))
+}
+
+fn rejection(e: RequestError) -> Rejection {
+    match e {
+        RequestError::Invalid(m) => invalid(m),
+        RequestError::TooLarge(m) => ("too_large", ApiError::new(ErrorCode::TooLarge, m)),
+    }
 }
 
 /// `POST /v1/collect/costs`: CSV (`Content-Type: text/csv`, or a body not
@@ -126,24 +138,23 @@ async fn import_costs(state: &AppState, parts: &Parts, body: &Bytes) -> Result<R
         (Map::new(), costs::parse_csv(&raw, max_rows))
     };
     // Authentication before the rows' verdict, so an unauthenticated caller learns nothing of the file.
-    let tenant = authenticate(state, parts, &doc)?;
+    let tenant = authenticate(state, parts, doc.get("writeKey").and_then(Value::as_str))?;
     let rows = parsed.map_err(|e| match e {
         ImportError::TooManyRows(_) => ("too_large", ApiError::new(ErrorCode::TooLarge, e.to_string())),
         ImportError::Invalid { .. } => invalid(e.to_string()),
     })?;
     let imported_at = Ts::now();
-    let events: Vec<Value> = rows.iter().map(|r| costs::event(&tenant, imported_at, r)).collect();
+    let events: Vec<Mapped> = rows.iter().map(|r| Mapped { event_type: "cost_import", bytes: serde_json::to_vec(&costs::event(&tenant, imported_at, r)).unwrap_or_default() }).collect();
     produce(state, &tenant, &events).await?;
     Ok(json_response(StatusCode::OK, &CostsImported { success: true, rows: rows.len(), imported_at: imported_at.to_string() }))
 }
 
 /// Produces `events` to the tenant's partition and waits for every ack.
-async fn produce(state: &AppState, tenant: &str, events: &[Value]) -> Result<(), Rejection> {
+async fn produce(state: &AppState, tenant: &str, events: &[Mapped]) -> Result<(), Rejection> {
     let producer = state.events.as_ref().ok_or_else(|| ("produce", ApiError::new(ErrorCode::Unavailable, "no event producer on this node")))?;
     let timeout = Duration::from_millis(state.limits.request_timeout_ms);
     let started = Instant::now();
-    let payloads: Vec<Vec<u8>> = events.iter().map(|e| serde_json::to_vec(e).unwrap_or_default()).collect();
-    let sends = payloads.iter().map(|p| producer.send(tenant, p, timeout));
+    let sends = events.iter().map(|e| producer.send(tenant, &e.bytes, timeout));
     let results = futures::future::join_all(sends).await;
     metrics::histogram!(collect::PRODUCE_DURATION).record(started.elapsed().as_secs_f64());
     if let Some(e) = results.into_iter().find_map(Result::err) {
@@ -155,47 +166,23 @@ async fn produce(state: &AppState, tenant: &str, events: &[Value]) -> Result<(),
         };
         return Err(("produce", ApiError::new(code, format!("Kafka did not acknowledge the events (re-sending is safe: messageIds dedup, a re-imported day supersedes): {e}"))));
     }
+    // One counter update per event type present, not one per event.
+    let mut counts: Vec<(&'static str, u64)> = Vec::new();
     for e in events {
-        let kind = e.get("event_type").and_then(Value::as_str).unwrap_or("unknown").to_string();
-        metrics::counter!(collect::EVENTS, "type" => kind).increment(1);
+        match counts.iter_mut().find(|(t, _)| *t == e.event_type) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((e.event_type, 1)),
+        }
+    }
+    for (kind, n) in counts {
+        metrics::counter!(collect::EVENTS, "type" => kind).increment(n);
     }
     Ok(())
 }
 
-/// Every message of the request validated and mapped (nothing is produced
-/// unless all of them are valid).
-fn map_all(state: &AppState, tenant: &str, call: &str, doc: Map<String, Value>) -> Result<Vec<Value>, Rejection> {
-    let received_at = Ts::now();
-    let conversion = |event: &str| state.collect.conversion(tenant, event);
-    let cx = MapContext { tenant, received_at, conversion: &conversion, channel_rules: state.collect.channel_rules(tenant) };
-    let mut events = Vec::new();
-    if call == "batch" {
-        let mut doc = doc;
-        let Some(Value::Array(items)) = doc.remove("batch") else { return Err(invalid("field `batch`: is required and must be an array".into())) };
-        let shared = match doc.remove("context") {
-            Some(Value::Object(c)) => Some(c),
-            _ => None,
-        };
-        events.reserve(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            if json_len(&item) > MAX_EVENT_BYTES {
-                return Err(("too_large", ApiError::new(ErrorCode::TooLarge, format!("batch[{i}]: over {MAX_EVENT_BYTES} bytes"))));
-            }
-            let item = with_context(item, shared.as_ref());
-            let kind = item.get("type").and_then(Value::as_str).ok_or_else(|| invalid(format!("batch[{i}].type: is required (track, identify, page, screen or alias)")))?;
-            let ev = map_message(kind, &item, &cx).map_err(|e| invalid(format!("batch[{i}].{}: {}", e.field, e.message)))?;
-            events.push(ev);
-        }
-    } else {
-        let ev = map_message(call, &Value::Object(doc), &cx).map_err(|e| invalid(format!("field `{}`: {}", e.field, e.message)))?;
-        events.push(ev);
-    }
-    Ok(events)
-}
-
 /// The tenant of the request's write key: HTTP Basic (key as user, empty
 /// password) first, else `writeKey` in the body. Keys are never logged.
-fn authenticate(state: &AppState, parts: &Parts, doc: &Map<String, Value>) -> Result<String, Rejection> {
+fn authenticate(state: &AppState, parts: &Parts, body_key: Option<&str>) -> Result<String, Rejection> {
     let unauthorized = |m: &str| ("unauthorized", ApiError::new(ErrorCode::Unauthorized, m.to_string()));
     let header = parts.headers.get(hyper::header::AUTHORIZATION).map(|v| v.as_bytes());
     let key: Option<Vec<u8>> = match header {
@@ -204,43 +191,8 @@ fn authenticate(state: &AppState, parts: &Parts, doc: &Map<String, Value>) -> Re
             let user = decoded.iter().position(|b| *b == b':').map_or(&decoded[..], |i| &decoded[..i]);
             Some(user.to_vec())
         }
-        _ => doc.get("writeKey").and_then(Value::as_str).map(|k| k.as_bytes().to_vec()),
+        _ => body_key.map(|k| k.as_bytes().to_vec()),
     };
     let key = key.ok_or_else(|| unauthorized("a write key is required: HTTP Basic with the key as user, or `writeKey` in the body (query tokens cannot write)"))?;
     state.collect.tenant_of(&key).ok_or_else(|| unauthorized("unknown write key"))
-}
-
-/// `item` with the batch's top-level `context` merged in (the item's own keys win).
-fn with_context(item: Value, shared: Option<&Map<String, Value>>) -> Value {
-    match (shared, item) {
-        (Some(shared), Value::Object(mut obj)) => {
-            let mut ctx = match obj.remove("context") {
-                Some(Value::Object(own)) => own,
-                _ => Map::new(),
-            };
-            for (k, v) in shared {
-                ctx.entry(k.clone()).or_insert_with(|| v.clone());
-            }
-            obj.insert("context".into(), Value::Object(ctx));
-            Value::Object(obj)
-        }
-        (_, item) => item,
-    }
-}
-
-/// The serialized length of `v`, without building the bytes.
-fn json_len(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0 += b.len();
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut c = Count(0);
-    let _ = serde_json::to_writer(&mut c, v);
-    c.0
 }

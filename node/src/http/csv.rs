@@ -1,5 +1,5 @@
-//! CSV export of the reports (attribution, compare, campaigns, cohorts, journey
-//! performance): content negotiation (`format=csv|json`, which wins over
+//! CSV export of the reports (attribution, compare, series, campaigns, cohorts,
+//! journey performance): content negotiation (`format=csv|json`, which wins over
 //! `Accept: text/csv`) and the rendering of the JSON answer a handler built, so
 //! JSON and CSV are one answer (same query, same report cache) in two shapes.
 //! RFC 4180 via the `csv` crate (CRLF, fields quoted when needed); numbers are
@@ -20,6 +20,8 @@ use touchline_actors::domain::tracking::form_decode;
 pub enum Report {
     Attribution,
     Compare,
+    /// `attribution/series`: one row per bucket and key.
+    Series,
     Campaigns,
     Cohorts,
     /// Journey performance of this journey id.
@@ -32,6 +34,7 @@ impl Report {
         match rest {
             ["attribution"] => Some(Report::Attribution),
             ["attribution", "compare"] => Some(Report::Compare),
+            ["attribution", "series"] => Some(Report::Series),
             ["campaigns"] => Some(Report::Campaigns),
             ["cohorts"] => Some(Report::Cohorts),
             ["journeys", j] | ["journeys", j, "performance"] => Some(Report::Journey(j.to_string())),
@@ -44,6 +47,7 @@ impl Report {
         match self {
             Report::Attribution => "attribution".into(),
             Report::Compare => "attribution-compare".into(),
+            Report::Series => "attribution-series".into(),
             Report::Campaigns => "campaigns".into(),
             Report::Cohorts => "cohorts".into(),
             // A journey id is free text: only a safe subset reaches the header.
@@ -53,9 +57,17 @@ impl Report {
 
     /// The header row and one cell source per column.
     fn columns(&self) -> &'static [(&'static str, Source)] {
-        use Source::{Model, Row};
+        use Source::{Bucket, Model, Row};
         match self {
             Report::Attribution | Report::Compare => &[("model", Model), ("key", Row("/key")), ("credit", Row("/credit")), ("value", Row("/value"))],
+            Report::Series => &[
+                ("bucket_from", Bucket("/from")),
+                ("bucket_to", Bucket("/to")),
+                ("model", Model),
+                ("key", Row("/key")),
+                ("credit", Row("/credit")),
+                ("value", Row("/value")),
+            ],
             Report::Campaigns => &[
                 ("campaign_id", Row("/campaign_id")),
                 ("name", Row("/name")),
@@ -98,16 +110,23 @@ impl Report {
     }
 
     /// The JSON rows of `body`, each with the model it belongs to (compare: the
-    /// `models` entry; attribution: the answer's `model`).
-    fn rows<'a>(&self, body: &'a Value) -> Vec<(Option<&'a str>, &'a Value)> {
+    /// `models` entry; attribution, series: the answer's `model`) and its
+    /// bucket (series).
+    fn rows<'a>(&self, body: &'a Value) -> Vec<(Option<&'a str>, Option<&'a Value>, &'a Value)> {
         let list = |k: &str| body[k].as_array().map(|a| a.iter().collect::<Vec<_>>()).unwrap_or_default();
-        match self {
+        if *self == Report::Series {
+            let model = body["model"].as_str();
+            return list("buckets").into_iter().flat_map(|b| b["rows"].as_array().into_iter().flatten().map(move |r| (model, Some(b), r))).collect();
+        }
+        let rows: Vec<(Option<&str>, &Value)> = match self {
             Report::Attribution => list("rows").into_iter().map(|r| (body["model"].as_str(), r)).collect(),
             Report::Compare => body["models"].as_object().into_iter().flatten().flat_map(|(m, rows)| rows.as_array().into_iter().flatten().map(move |r| (Some(m.as_str()), r))).collect(),
             Report::Campaigns => list("campaigns").into_iter().map(|r| (None, r)).collect(),
             Report::Cohorts => list("rows").into_iter().map(|r| (None, r)).collect(),
             Report::Journey(_) => list("buckets").into_iter().map(|r| (None, r)).collect(),
-        }
+            Report::Series => Vec::new(),
+        };
+        rows.into_iter().map(|(m, r)| (m, None, r)).collect()
     }
 }
 
@@ -118,6 +137,8 @@ enum Source {
     Model,
     /// A JSON pointer into the row.
     Row(&'static str),
+    /// A JSON pointer into the row's bucket.
+    Bucket(&'static str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,10 +246,11 @@ pub fn render(report: &Report, body: &Value) -> Result<Vec<u8>, csv::Error> {
     let columns = report.columns();
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
     w.write_record(columns.iter().map(|(name, _)| *name))?;
-    for (model, row) in report.rows(body) {
+    for (model, bucket, row) in report.rows(body) {
         w.write_record(columns.iter().map(|(_, source)| match source {
             Source::Model => model.map(guard).unwrap_or_default(),
             Source::Row(pointer) => cell(row.pointer(pointer).unwrap_or(&Value::Null)),
+            Source::Bucket(pointer) => cell(bucket.and_then(|b| b.pointer(pointer)).unwrap_or(&Value::Null)),
         }))?;
     }
     w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
@@ -305,6 +327,22 @@ mod tests {
         let body = json!({"models": {"first_touch": [{"key": "email", "credit": 2, "value": 20.0}], "linear": [{"key": "email", "credit": 1, "value": 10.0}, {"key": "search", "credit": 1, "value": 10.0}], "markov": []}});
         let t = text(Report::Compare, body);
         assert_eq!(t, "model,key,credit,value\r\nfirst_touch,email,2,20.0\r\nlinear,email,1,10.0\r\nlinear,search,1,10.0\r\n");
+    }
+
+    #[test]
+    fn series_is_one_row_per_bucket_and_key() {
+        let body = json!({"model": "linear", "buckets": [
+            {"from": "2026-10-01T00:00:00Z", "to": "2026-10-02T00:00:00Z", "rows": [{"key": "email", "credit": 1.5, "value": 30.0}, {"key": "=x", "credit": 0.5, "value": 10.0}]},
+            {"from": "2026-10-02T00:00:00Z", "to": "2026-10-03T00:00:00Z", "rows": []},
+            {"from": "2026-10-03T00:00:00Z", "to": "2026-10-04T00:00:00Z", "rows": [{"key": "search", "credit": 1, "value": 5.0}]}]});
+        assert_eq!(
+            text(Report::Series, body),
+            "bucket_from,bucket_to,model,key,credit,value\r\n\
+             2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,linear,email,1.5,30.0\r\n\
+             2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,linear,'=x,0.5,10.0\r\n\
+             2026-10-03T00:00:00Z,2026-10-04T00:00:00Z,linear,search,1,5.0\r\n"
+        );
+        assert_eq!(Report::of(&["attribution", "series"]), Some(Report::Series));
     }
 
     #[test]

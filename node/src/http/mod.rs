@@ -20,6 +20,7 @@ pub mod openapi;
 mod operations;
 pub mod params;
 mod reports;
+mod series;
 pub mod routes;
 pub mod snapshots;
 pub mod ui;

@@ -77,6 +77,7 @@ name_schema!(ModelName, "An attribution model (`custom` needs `weights`).", Mode
 name_schema!(GroupByName, "A grouping dimension of touchpoints.", GroupBy::ALL.iter().map(|g| g.as_str()));
 name_schema!(GranularityName, "A window granularity.", Granularity::ALL.iter().map(|g| g.as_str()));
 name_schema!(IdentityName, "Which persons: joined by probabilistic links too (`all`) or deterministic links only.", ["all", "deterministic"]);
+name_schema!(BucketName, "A series bucket: one day or one week.", ["day", "week"]);
 name_schema!(FormatName, "The answer's format (wins over `Accept: text/csv`).", ["json", "csv"]);
 name_schema!(CohortName, "The cohort width: first-touch day or ISO week.", ["week", "day"]);
 name_schema!(ScopeName, "Every partition of the cluster, or this node's only.", ["cluster", "local"]);

@@ -7,7 +7,7 @@
 
 use super::collect::{self, CostsImported, Success};
 use super::error::{ApiError, ClientErrors, ServerErrors};
-use super::openapi::{CohortName, FormatName, GranularityName, GroupByName, IdentityName, ModelName, ScopeName};
+use super::openapi::{BucketName, CohortName, FormatName, GranularityName, GroupByName, IdentityName, ModelName, ScopeName};
 pub use super::registry_ops::*;
 use super::routes::{Call, Reply};
 use super::{json_response, AppState};
@@ -175,6 +175,21 @@ pub async fn attribution(state: Arc<AppState>, c: Call) -> Reply {
     responses((status = 200, description = "Every model side by side (`model` is ignored).", content((super::reports::CompareAnswer = "application/json"), (String = "text/csv"))), ClientErrors, ServerErrors))]
 pub async fn compare(state: Arc<AppState>, c: Call) -> Reply {
     c.out.reply(&super::reports::compare(state, c.param("tenant"), c.params()?).await?)
+}
+
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct BucketQuery {
+    /// Default `day`: buckets of 1 (or 7) days from `from`, the last cut at `to`; more than `limits.max_series_buckets` is a 400.
+    #[param(inline)]
+    bucket: Option<BucketName>,
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/attribution/series", tag = "queries", security(("bearer" = [])),
+    params(TenantPath, ModelQuery, RangeQuery, GroupByQuery, BucketQuery, CreditQuery, FormatQuery),
+    responses((status = 200, description = "Credit per key in each day or week of the range (by conversion time) under one rule model; each bucket equals `attribution` over its range. `markov` and `shapley` are a 400.", content((super::series::SeriesAnswer = "application/json"), (String = "text/csv"))), ClientErrors, ServerErrors))]
+pub async fn series(state: Arc<AppState>, c: Call) -> Reply {
+    c.out.reply(&super::series::series(state, c.param("tenant"), c.params()?).await?)
 }
 
 #[derive(utoipa::IntoParams)]

@@ -88,7 +88,7 @@ pub struct CompareAnswer {
     pub models: BTreeMap<&'static str, Vec<ReportRow>>,
 }
 
-fn report_rows(rows: &[Row]) -> Vec<ReportRow> {
+pub(super) fn report_rows(rows: &[Row]) -> Vec<ReportRow> {
     rows.iter().map(|r| ReportRow { key: r.key.clone(), credit: r.credit, value: r.value, labels: RegistryLabels::default() }).collect()
 }
 
@@ -107,13 +107,14 @@ async fn report(state: Arc<AppState>, tenant: String, p: Params, model: Option<M
     blocking(move || {
         q2.horizon = state.horizon(partition, &tenant)?;
         // Every model is answered from the paths cache (one entry per query
-        // shape, kept up to date incrementally), but over final persons joined
-        // by probabilistic links, which are computed afresh.
+        // shape, kept up to date incrementally), over the final persons of
+        // the stored probabilistic links too; links evaluated from the
+        // signals (settings changed, not rebuilt yet) are computed afresh.
         let view = state.final_persons(partition, &tenant, identity, q2.horizon)?;
         let report = |m: Model| -> Result<_, ApiError> {
             Ok(match &view {
-                Some(v) => query::attribution::attribution_in(&store, partition, &tenant, m, &q2, Some(v))?,
-                None => paths.report(&store, partition, &tenant, m, &q2)?,
+                Some(v) if !v.stored => query::attribution::attribution_in(&store, partition, &tenant, m, &q2, Some(v))?,
+                v => paths.report_in(&store, partition, &tenant, m, &q2, v.as_deref())?,
             })
         };
         let models: Vec<Model> = match model {

@@ -75,6 +75,7 @@ macro_rules! hidden {
 
 /// The query parameters of the reports (attribution, compare).
 const REPORT: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_hours", "currency", "weights", "identity", "format"];
+const SERIES: &[&str] = &["model", "from", "to", "group_by", "bucket", "lookback_days", "half_life_hours", "currency", "weights", "identity", "format"];
 const CAMPAIGNS: &[&str] = &["model", "from", "to", "lookback_days", "half_life_hours", "currency", "weights", "identity", "format"];
 
 pub static ROUTES: &[Route] = &[
@@ -86,6 +87,7 @@ pub static ROUTES: &[Route] = &[
     route!(GET "/v1/tenants", "tenants", Admin, &["scope"], tenants, __path_tenants),
     route!(GET "/v1/tenants/{tenant}/attribution", "attribution", Tenant, REPORT, attribution, __path_attribution),
     route!(GET "/v1/tenants/{tenant}/attribution/compare", "attribution_compare", Tenant, REPORT, compare, __path_compare),
+    route!(GET "/v1/tenants/{tenant}/attribution/series", "attribution_series", Tenant, SERIES, series, __path_series),
     route!(GET "/v1/tenants/{tenant}/customers", "customers", Tenant, &["limit", "cursor"], customers, __path_customers),
     route!(GET "/v1/tenants/{tenant}/customers/{id}", "customer", Tenant, &["lookback_days", "half_life_hours", "weights", "group_by", "identity"], customer, __path_customer),
     route!(DELETE "/v1/tenants/{tenant}/customers/{id}", "customer", Tenant, &[], erase, __path_erase),
@@ -242,6 +244,7 @@ mod tests {
     fn labels_and_trailing_slashes() {
         assert_eq!(route_name("/v1/tenants/acme/attribution/"), "attribution");
         assert_eq!(route_name("/v1/tenants/acme/journeys/j%2Fk"), "journey_performance");
+        assert_eq!(route_name("/v1/tenants/acme/attribution/series"), "attribution_series");
         assert_eq!(route_name("/v1/collect/track"), "collect");
         assert_eq!(route_name("/internal/v1/snapshots/x/data"), "internal");
         assert_eq!(route_name("/ui/"), "ui");

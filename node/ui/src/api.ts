@@ -90,6 +90,17 @@ export interface Attribution {
   rows: Row[];
   consumed_through: string | null;
 }
+export interface SeriesBucket {
+  from: string;
+  to: string;
+  conversions: number;
+  conversion_value: number;
+  rows: Row[];
+}
+export interface Series extends Omit<Attribution, 'rows'> {
+  bucket: string;
+  buckets: SeriesBucket[];
+}
 export interface Compare extends Omit<Attribution, 'model' | 'rows'> {
   models: Record<string, Row[]>;
 }
