@@ -19,6 +19,7 @@ pub mod load;
 pub mod producer;
 pub mod membership;
 pub mod placement;
+pub mod placer;
 pub mod plan;
 mod rebalance;
 pub mod reroute;

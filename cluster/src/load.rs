@@ -45,6 +45,13 @@ impl LoadMeter {
     /// (negative = unknown) and returns its load, records/s. The first
     /// observation has no rate yet: only the backlog counts.
     pub fn observe(&mut self, partition: i32, now_ms: i64, high_watermark: i64, lag: i64) -> f64 {
+        self.observe_from(partition, now_ms, high_watermark, lag, 0.0)
+    }
+
+    /// [`observe`](Self::observe), where a partition without history starts
+    /// from the rate `seed` (the load its previous owner reported, from the
+    /// plan in force) instead of 0.
+    pub fn observe_from(&mut self, partition: i32, now_ms: i64, high_watermark: i64, lag: i64, seed: f64) -> f64 {
         let backlog = lag.max(0) as f64 / self.params.backlog_horizon_s.max(1e-3);
         let rate = match self.last.get(&partition) {
             Some(l) if now_ms > l.at_ms && high_watermark >= 0 => {
@@ -54,7 +61,7 @@ impl LoadMeter {
                 l.rate + alpha * (inst - l.rate)
             }
             Some(l) => l.rate,
-            None => 0.0,
+            None => if seed.is_finite() { seed.max(0.0) } else { 0.0 },
         };
         if high_watermark >= 0 {
             self.last.insert(partition, Last { at_ms: now_ms, high_watermark, rate });
@@ -97,5 +104,9 @@ mod tests {
         assert_eq!(m.observe(1, 2_000, -1, -1), burst);
         m.retain(&[2]);
         assert_eq!(m.observe(1, 3_000, 20_000, 0), 0.0, "forgotten after moving away");
+        // A partition taken over starts from its previous owner's load, then smooths.
+        assert_eq!(m.observe_from(7, 0, 100, 0, 40.0), 40.0);
+        let next = m.observe_from(7, 1_000, 140, 0, 999.0);
+        assert!((next - 40.0).abs() < 1e-9, "the seed only counts without history: {next}");
     }
 }

@@ -9,6 +9,7 @@
 //! within the timeout). A partition's owner is the alive member that claims it;
 //! while a rebalance moves it, two may claim it: the most recent heartbeat wins.
 
+use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -76,6 +77,10 @@ pub struct Heartbeat {
     pub ts_ms: i64,
     #[serde(default)]
     pub partitions: Vec<PartitionReport>,
+    /// The placement this node follows (`cluster.placement = "load"`; the
+    /// leader's is the one it computed; `plan.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
 }
 
 /// Who this node is, for building its heartbeats.
@@ -108,6 +113,7 @@ impl Heartbeat {
             state,
             ts_ms,
             partitions: parts.iter().map(|p| PartitionReport::from_status(p)).collect(),
+            plan: None,
         }
     }
 
@@ -123,6 +129,7 @@ impl Heartbeat {
             state: MemberState::Left,
             ts_ms,
             partitions: Vec::new(),
+            plan: None,
         }
     }
 
@@ -197,6 +204,16 @@ impl MemberTable {
     /// Every known member, by node id.
     pub fn members(&self, now_ms: i64) -> Vec<MemberView> {
         self.entries.values().map(|e| MemberView { heartbeat: e.hb.clone(), alive: e.alive(now_ms, self.timeout_ms) }).collect()
+    }
+
+    /// The ids of the alive members, ascending.
+    pub fn alive_ids(&self, now_ms: i64) -> Vec<String> {
+        self.entries.values().filter(|e| e.alive(now_ms, self.timeout_ms)).map(|e| e.hb.node_id.clone()).collect()
+    }
+
+    /// The plans the alive members publish.
+    pub fn plans(&self, now_ms: i64) -> Vec<Plan> {
+        self.entries.values().filter(|e| e.alive(now_ms, self.timeout_ms)).filter_map(|e| e.hb.plan.clone()).collect()
     }
 
     /// An alive member other than `me` claiming `partition`, if any.

@@ -11,19 +11,30 @@
 //! member claims it.
 
 use crate::placement::{Input, Planner};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A placement as its leader publishes it.
-#[derive(Clone, Debug, PartialEq)]
+/// A placement as its leader publishes it (in its heartbeats).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     /// Grows with every change a leader publishes.
     pub epoch: u64,
     pub leader: String,
     /// Owner of each partition (index = partition).
     pub owners: Vec<String>,
+    /// The load of each partition the plan was computed from (records/s): a
+    /// partition's new owner starts measuring from it, so a moved partition
+    /// does not look idle until its new owner has a rate of its own.
+    #[serde(default)]
+    pub loads: Vec<f64>,
 }
 
 impl Plan {
+    /// The load the plan was computed with for `partition` (0 when unknown).
+    pub fn load_of(&self, partition: i32) -> f64 {
+        usize::try_from(partition).ok().and_then(|p| self.loads.get(p)).copied().unwrap_or(0.0)
+    }
+
     /// The partitions `node` owns under this plan, ascending.
     pub fn partitions_of(&self, node: &str) -> Vec<i32> {
         self.owners.iter().enumerate().filter(|(_, o)| *o == node).map(|(p, _)| p as i32).collect()
@@ -52,16 +63,22 @@ pub fn lead(planner: &mut Planner, me: &str, now_ms: i64, partitions: i32, alive
     let usable = current.filter(|p| p.owners.len() == partitions.max(0) as usize);
     let owners_now: BTreeMap<i32, String> = usable.map(|p| p.owners.iter().enumerate().map(|(i, o)| (i as i32, o.clone())).collect()).unwrap_or_default();
     let owners = planner.decide(now_ms, &Input { partitions, nodes: alive.to_vec(), current: owners_now, load: load.clone() });
+    let loads = (0..partitions.max(0)).map(|p| load.get(&p).copied().unwrap_or(0.0)).collect();
     match current {
-        Some(p) if p.owners == owners && p.leader == me => Some(p.clone()),
-        _ => Some(Plan { epoch: current.map_or(1, |p| p.epoch + 1), leader: me.to_string(), owners }),
+        Some(p) if p.owners == owners && p.leader == me => Some(Plan { loads, ..p.clone() }),
+        _ => Some(Plan { epoch: current.map_or(1, |p| p.epoch + 1), leader: me.to_string(), owners, loads }),
     }
 }
 
 /// What `me`, owning `owned`, does to follow `plan`: the partitions to take
 /// and the partitions to hand off, ascending.
 pub fn steps(plan: &Plan, me: &str, owned: &[i32]) -> (Vec<i32>, Vec<i32>) {
-    let target = plan.partitions_of(me);
+    moves(&plan.partitions_of(me), owned)
+}
+
+/// The partitions to take and to hand off, ascending, to go from owning
+/// `owned` to owning `target`.
+pub fn moves(target: &[i32], owned: &[i32]) -> (Vec<i32>, Vec<i32>) {
     let mut take: Vec<i32> = target.iter().copied().filter(|p| !owned.contains(p)).collect();
     let mut hand_off: Vec<i32> = owned.iter().copied().filter(|p| !target.contains(p)).collect();
     take.sort_unstable();
@@ -101,6 +118,7 @@ mod tests {
         let first = lead(&mut planner, "n1", 0, 6, &alive, None, &load).unwrap();
         let again = lead(&mut planner, "n1", 1_000, 6, &alive, Some(&first), &load).unwrap();
         assert_eq!(again, first, "same inputs: same plan, same epoch");
+        assert_eq!((first.load_of(0), first.load_of(5), first.load_of(6)), (50.0, 5.0, 0.0));
         // n1 dies: n2 leads from n1's plan and places n1's partitions.
         let rest = ids(&["n2", "n3"]);
         let mut other = Planner::new(Params::default());
@@ -118,9 +136,9 @@ mod tests {
 
     #[test]
     fn the_highest_epoch_is_in_force_and_steps_follow_it() {
-        let a = Plan { epoch: 3, leader: "n1".into(), owners: ids(&["n1", "n2", "n1", "n2"]) };
-        let b = Plan { epoch: 4, leader: "n2".into(), owners: ids(&["n2", "n2", "n1", "n1"]) };
-        let c = Plan { epoch: 4, leader: "n1".into(), owners: ids(&["n1"; 4]) };
+        let a = Plan { epoch: 3, leader: "n1".into(), owners: ids(&["n1", "n2", "n1", "n2"]), loads: vec![] };
+        let b = Plan { epoch: 4, leader: "n2".into(), owners: ids(&["n2", "n2", "n1", "n1"]), loads: vec![] };
+        let c = Plan { epoch: 4, leader: "n1".into(), owners: ids(&["n1"; 4]), loads: vec![] };
         assert_eq!(in_force([&a, &b, &c]), Some(&b), "epoch, then leader id");
         assert_eq!(in_force([]), None);
         assert_eq!(b.partitions_of("n1"), [2, 3]);

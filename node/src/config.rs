@@ -245,6 +245,16 @@ pub struct ClusterSection {
     pub snapshot_transfer: bool,
     /// ... when that saves at least this many changelog records.
     pub snapshot_min_records: u64,
+    /// Who places partitions on nodes: `load` (by measured load, applied with
+    /// `assign()`) or `group` (the consumer group, by count).
+    pub placement: crate::config_placement::Placement,
+    /// `load`: partitions move for balance only while the busiest node
+    /// carries more than this multiple of the mean load ...
+    pub placement_threshold: f64,
+    /// ... at most this many per recomputation ...
+    pub placement_max_moves: usize,
+    /// ... once the imbalance has lasted this long.
+    pub placement_persist_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -334,6 +344,10 @@ impl Default for ClusterSection {
             standby_replicas: 1,
             snapshot_transfer: true,
             snapshot_min_records: 20_000,
+            placement: Default::default(),
+            placement_threshold: 1.15,
+            placement_max_moves: 2,
+            placement_persist_ms: 30_000,
         }
     }
 }
@@ -510,7 +524,7 @@ impl NodeConfig {
         if c.forward_timeout_ms == 0 || c.forward_timeout_ms >= self.limits.request_timeout_ms {
             return Err(invalid("cluster.forward_timeout_ms", "must be at least 1 and below `limits.request_timeout_ms`"));
         }
-        Ok(())
+        c.validate_placement()
     }
 
     fn validate_retention(&self) -> Result<(), ConfigError> {
