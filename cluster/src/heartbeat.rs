@@ -202,7 +202,10 @@ async fn publish_loop(producer: FutureProducer, cfg: MembershipConfig, members: 
                     let planned = members.plan_in_force();
                     for r in &mut hb.partitions {
                         let seed = planned.as_ref().map_or(0.0, |p| p.load_of(r.partition));
-                        r.load = meter.observe_from(r.partition, hb.ts_ms, r.end_offset.unwrap_or(-1), if r.end_offset.is_some() { r.lag } else { -1 }, seed);
+                        // The backlog counts once the partition is active: a
+                        // restoring partition's lag is not yet what it will ask.
+                        let lag = if r.end_offset.is_some() && r.state == "active" { r.lag } else { -1 };
+                        r.load = meter.observe_from(r.partition, hb.ts_ms, r.end_offset.unwrap_or(-1), lag, seed);
                     }
                     send(&producer, &cfg, &hb).await;
                     last = Some((tokio::time::Instant::now(), sig));

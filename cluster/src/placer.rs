@@ -52,7 +52,7 @@ pub async fn run(members: Members, partitions: i32, params: Params, grace: Durat
             let now = crate::membership::now_ms();
             if let Some(led) = plan::lead(&mut planner, &me, now, partitions, &alive, in_force.as_ref(), &load) {
                 if in_force.as_ref().is_none_or(|p| (p.epoch, &p.owners) != (led.epoch, &led.owners)) {
-                    tracing::info!(epoch = led.epoch, alive = ?alive, mine = ?led.partitions_of(&me), "placement: new plan");
+                    tracing::info!(epoch = led.epoch, alive = ?alive, owners = ?led.owners, loads = ?led.loads, "placement: new plan");
                 }
                 follow = Some(led);
             }
