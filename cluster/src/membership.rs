@@ -340,6 +340,21 @@ mod tests {
     }
 
     #[test]
+    fn alive_ids_and_plans_come_from_alive_members_only() {
+        let mut t = MemberTable::new("g", "t", 5000);
+        let plan = |epoch| Plan { epoch, leader: "a".into(), owners: vec!["a".into()], loads: vec![1.0] };
+        t.observe(Heartbeat { plan: Some(plan(3)), ..hb("a", &[0], 1000) }, 1000);
+        t.observe(Heartbeat { plan: Some(plan(2)), ..hb("b", &[], 4000) }, 4000);
+        t.observe(hb("c", &[], 4000), 4000);
+        assert_eq!(t.alive_ids(4000), ["a", "b", "c"]);
+        assert_eq!(t.plans(4000).iter().map(|p| p.epoch).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(t.alive_ids(6500), ["b", "c"], "a timed out");
+        assert_eq!(t.plans(6500).iter().map(|p| p.epoch).collect::<Vec<_>>(), [2]);
+        let back: Heartbeat = serde_json::from_slice(&serde_json::to_vec(&Heartbeat { plan: Some(plan(7)), ..hb("a", &[0], 1) }).unwrap()).unwrap();
+        assert_eq!(back.plan, Some(plan(7)), "the plan travels in the heartbeat");
+    }
+
+    #[test]
     fn other_clusters_are_ignored() {
         let mut t = MemberTable::new("g", "t", 5000);
         let mut other = hb("x", &[0], 1000);
