@@ -4,7 +4,8 @@
 //!
 //! For each cluster size N in `--nodes` (e.g. `1,3`): a fresh events topic,
 //! N nodes started (each in its own cgroup) and settled (every partition
-//! owned and active), then the dataset is produced and the cluster's apply
+//! owned and active), with `--warmup-persons` a warm-up dataset applied and
+//! the placement left to come to rest, then the dataset is produced and the cluster's apply
 //! rate is measured from its first commit until every record is durably
 //! applied (the sum of the owners' committed offsets reaches the topic's end).
 //! Printed: each partition's share of the records, each node's share and CPU
@@ -46,6 +47,15 @@ pub struct ScaleBenchArgs {
     /// for brokers like Tansu; README, Group assignment).
     #[arg(long)]
     pub tansu_compat: bool,
+    /// Persons of a warm-up dataset (another seed, the same tenants) produced
+    /// and applied before the measured one, so that a placement by load has
+    /// measured and settled the load first (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub warmup_persons: usize,
+    /// After the warm-up: how long the placement must stay unchanged
+    /// (`placement_epoch` of `/v1/cluster`) before the measured dataset is produced.
+    #[arg(long, default_value_t = 15)]
+    pub rest_secs: u64,
     /// Extra flag passed to every node (repeatable), e.g. `--node-arg=--config=placement.toml`.
     #[arg(long = "node-arg", allow_hyphen_values = true)]
     pub node_args: Vec<String>,
@@ -95,6 +105,37 @@ async fn owned_offsets(nodes: &[ScaleNode]) -> BTreeMap<String, BTreeMap<i32, i6
     out
 }
 
+/// Records the owners have applied (committed), summed.
+async fn applied(nodes: &[ScaleNode]) -> i64 {
+    owned_offsets(nodes).await.values().flat_map(|m| m.values()).sum()
+}
+
+/// Produces the warm-up dataset, waits until it is applied and the placement
+/// has not changed for `--rest-secs`; returns its record count.
+async fn warm_up(args: &ScaleBenchArgs, topic: &str, nodes: &[ScaleNode], spec: DatasetSpec) -> Result<i64, String> {
+    let started = Instant::now();
+    let total = produce_streamed(&args.data.brokers, topic, spec, args.chunk_persons, &[]).await?.records() as i64;
+    wait_until(Duration::from_secs(1800), Duration::from_millis(200), "the warm-up was not applied", || async { applied(nodes).await >= total }).await?;
+    let rest = Duration::from_secs(args.rest_secs);
+    let last: std::sync::Mutex<Option<(Option<u64>, Instant)>> = std::sync::Mutex::new(None);
+    let last_ref = &last;
+    wait_until(Duration::from_secs(600), Duration::from_millis(500), "the placement did not come to rest", || async move {
+        let v = client::get(&nodes[0].node.addr, "/v1/cluster").await.ok().and_then(|r| r.json());
+        let epoch = v.as_ref().and_then(|v| v["placement_epoch"].as_u64());
+        let mut l = last_ref.lock().unwrap_or_else(|e| e.into_inner());
+        let since = match *l {
+            Some((e, at)) if e == epoch => at,
+            _ => Instant::now(),
+        };
+        *l = Some((epoch, since));
+        since.elapsed() >= rest
+    })
+    .await?;
+    let last = *last.lock().unwrap_or_else(|e| e.into_inner());
+    println!("bench-scale: warm-up of {total} records applied, placement at rest (epoch {:?}) after {:.1} s", last.and_then(|l| l.0), started.elapsed().as_secs_f64());
+    Ok(total)
+}
+
 /// Measures one cluster of `size` nodes; its apply rate, records/s.
 async fn measure(args: &ScaleBenchArgs, base: &str, size: usize, tmp: &std::path::Path) -> Result<f64, String> {
     let topic = format!("{base}-n{size}");
@@ -114,18 +155,28 @@ async fn measure(args: &ScaleBenchArgs, base: &str, size: usize, tmp: &std::path
         ps.len() == parts as usize && ps.iter().all(|p| p.1 == "active") && owners.len() == size.min(parts as usize) && !owners.contains("")
     })
     .await?;
-    let cpu0: Vec<f64> = nodes.iter().map(|n| process_cpu_secs(n.node.child.id()).unwrap_or(0.0)).collect();
     println!("bench-scale: [{size} node(s)] settled in {:.1} s; producing", settle.elapsed().as_secs_f64());
     let spec = DatasetSpec { seed: 5, tenants: args.data.tenants, persons: args.data.persons, partitions: parts, tenant_skew: args.data.tenant_skew, ..DatasetSpec::default() };
-    let produced = produce_streamed(brokers, &topic, spec, args.chunk_persons, &[]).await?;
-    let total = produced.records() as i64;
+    let warm = if args.warmup_persons > 0 { warm_up(args, &topic, &nodes, DatasetSpec { seed: 6, persons: args.warmup_persons, ..spec.clone() }).await? } else { 0 };
+    let cpu0: Vec<f64> = nodes.iter().map(|n| process_cpu_secs(n.node.child.id()).unwrap_or(0.0)).collect();
+    // Generated first, then produced at the producer's full speed: the
+    // producer must not be what the cluster waits for.
+    let records = tokio::task::spawn_blocking(move || crate::gen::generate(&spec)).await.map_err(|e| e.to_string())?;
+    let produce_started = Instant::now();
+    let produced = crate::gen::produce(brokers, &topic, &records, 0, &[]).await.map_err(|e| e.to_string())?;
+    println!("bench-scale: [{size} node(s)] produced {produced} records in {:.1} s", produce_started.elapsed().as_secs_f64());
+    drop(records);
+    let total = warm + produced as i64;
     let mut first: Option<(Instant, i64)> = None;
     let limit = Duration::from_secs(1800.max(total as u64 / 500));
     let until = Instant::now() + limit;
     let (done_at, shares) = loop {
         let offsets = owned_offsets(&nodes).await;
         let done: i64 = offsets.values().flat_map(|m| m.values()).sum();
-        if first.is_none() && done > 0 {
+        if first.is_none() && done > warm {
+            if done >= total {
+                return Err(format!("the {size}-node cluster applied everything while it was produced: no rate to measure (a larger --persons)"));
+            }
             first = Some((Instant::now(), done));
         }
         if done >= total {
