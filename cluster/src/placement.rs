@@ -7,7 +7,9 @@
 //!   then smallest id, on a tie); then, up to `max_moves` times, while the
 //!   heaviest node carries more than `threshold` × the mean, the one partition
 //!   whose move from it to the lightest node lowers the pair's maximum most is
-//!   moved. Each move strictly lowers the sum of squared node loads, so it ends;
+//!   moved; a heaviest node no move can lower (a single heavy partition)
+//!   is set aside and the others are balanced around their own mean. Each
+//!   move strictly lowers the sum of squared node loads, so it ends;
 //!   with moves unbounded the heaviest node ends at most
 //!   `max(threshold × mean, mean + heaviest partition)`.
 //! - [`Planner`]: when to call it. A change of the alive nodes (a join, a
@@ -126,13 +128,19 @@ pub fn place(input: &Input, threshold: f64, max_moves: usize) -> Vec<String> {
         count[to] += 1;
     }
     let total: f64 = weights.iter().sum();
-    let mean = total / nodes.len() as f64;
     let tiny = total * 1e-12;
     let cap = n.saturating_mul(nodes.len()).max(1);
-    for _ in 0..max_moves.min(cap) {
-        let h = (0..nodes.len()).max_by(|&a, &b| load[a].total_cmp(&load[b]).then(b.cmp(&a))).unwrap_or(0);
-        let l = (0..nodes.len()).min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b))).unwrap_or(0);
-        if load[h] <= threshold.max(1.0) * mean + tiny || h == l {
+    // Nodes still balanced among; one whose load no move can lower (e.g. a
+    // single heavy partition) leaves the set, and the others are balanced
+    // around their own mean.
+    let mut open = vec![true; nodes.len()];
+    let mut moves = 0;
+    while moves < max_moves.min(cap) {
+        let set: Vec<usize> = (0..nodes.len()).filter(|&i| open[i]).collect();
+        let mean = set.iter().map(|&i| load[i]).sum::<f64>() / set.len().max(1) as f64;
+        let h = set.iter().copied().max_by(|&a, &b| load[a].total_cmp(&load[b]).then(b.cmp(&a))).unwrap_or(0);
+        let l = set.iter().copied().min_by(|&a, &b| load[a].total_cmp(&load[b]).then(a.cmp(&b))).unwrap_or(0);
+        if set.len() < 2 || load[h] <= threshold.max(1.0) * mean + tiny || h == l {
             break;
         }
         let best = (0..n)
@@ -141,10 +149,14 @@ pub fn place(input: &Input, threshold: f64, max_moves: usize) -> Vec<String> {
                 let after = |p: usize| (load[h] - weights[p]).max(load[l] + weights[p]);
                 after(a).total_cmp(&after(b)).then(a.cmp(&b))
             });
-        let Some(p) = best else { break };
+        let Some(p) = best else {
+            open[h] = false;
+            continue;
+        };
         owners[p] = l;
         load[h] -= weights[p];
         load[l] += weights[p];
+        moves += 1;
     }
     owners.into_iter().map(|o| nodes[o].clone()).collect()
 }

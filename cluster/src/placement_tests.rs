@@ -39,6 +39,20 @@ fn the_measured_skew_is_spread_over_three_nodes() {
 }
 
 #[test]
+fn a_node_with_one_heavy_partition_is_set_aside_and_the_others_balanced() {
+    // n1 holds the heaviest partition alone (no move lowers it); n2 carries
+    // 4 of the other 5: they are balanced between n2 and n3 all the same.
+    let nodes = names(3);
+    let current = [(0, "node-0"), (1, "node-1"), (2, "node-1"), (3, "node-1"), (4, "node-1"), (5, "node-2")];
+    let inp = input(6, &nodes, &current, &[60.0, 20.0, 20.0, 10.0, 10.0, 5.0]);
+    let owners = place(&inp, 1.15, usize::MAX);
+    assert_eq!(owners[0], "node-0");
+    let load = &inp.load;
+    let (n2, n3) = (node_load(&owners, load, "node-1"), node_load(&owners, load, "node-2"));
+    assert!((n2 - n3).abs() <= 10.0 + 1e-6, "n2 {n2}, n3 {n3}: {owners:?}");
+}
+
+#[test]
 fn idle_partitions_spread_by_count() {
     let nodes = names(3);
     let owners = place(&input(12, &nodes, &[], &[]), 1.15, usize::MAX);

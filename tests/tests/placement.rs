@@ -98,7 +98,7 @@ async fn load_placement_spreads_skewed_tenants_through_a_join_and_a_leave() {
     assert!(first, "the first third was not consumed: {:?}", view(&n1).await);
 
     // During ingest: n4 joins, then n2 is stopped with SIGTERM.
-    let producing = produce_in_background(&broker.addr, topic, records[third..].to_vec(), 3000);
+    let producing = produce_in_background(&broker.addr, topic, records[third..].to_vec(), 1500);
     let n4 = Node::start(spec(&broker, topic, dir.path(), "n4")).await;
     let joined = wait_owns_active(&n4, Duration::from_secs(60)).await;
     assert!(joined, "n4 never owned an active partition: {:?}", view(&n4).await);
