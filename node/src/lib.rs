@@ -12,6 +12,7 @@ pub mod cli;
 pub mod client;
 pub mod collect;
 pub mod config;
+pub mod config_cluster;
 pub mod config_placement;
 pub mod config_results;
 pub mod cpu_quota;
