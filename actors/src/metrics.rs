@@ -89,12 +89,12 @@ pub const ROUTES: [&str; 12] = [
 /// Describes every metric and touches each series once so it exists at zero.
 pub fn register() {
     describe_counter!(EVENTS_CONSUMED, Unit::Count, "Records read from the events topic.");
-    describe_counter!(REPORT_CACHE_BUILDS, Unit::Count, "Attribution report cache entries built from scratch (first query of a shape, or a change too large to apply incrementally), from the persons the activity index lists or by a full scan.");
+    describe_counter!(REPORT_CACHE_BUILDS, Unit::Count, "Report cache entries (attribution, cohorts, journeys) built from scratch (first query of a shape, or a change too large to apply incrementally), from the persons the activity index lists or by a full scan.");
     describe_counter!(REPORT_CACHE_DERIVES, Unit::Count, "Attribution report cache entries derived from a cached entry of another range (recomputing the persons active in the difference).");
     describe_counter!(REPORT_CACHE_INDEX_BUILDS, Unit::Count, "Tenant activity indexes (persons per hour) built by a key-only walk for the report cache.");
-    describe_counter!(REPORT_CACHE_UPDATES, Unit::Count, "Attribution report cache entries brought up to date by recomputing only the persons that changed.");
+    describe_counter!(REPORT_CACHE_UPDATES, Unit::Count, "Report cache entries (attribution, cohorts, journeys) brought up to date by recomputing only the persons that changed.");
     describe_counter!(REPORT_CACHE_PERSONS, Unit::Count, "Persons recomputed by incremental report cache updates.");
-    describe_gauge!(REPORT_CACHE_BYTES, Unit::Bytes, "Estimated memory held by the attribution report cache, entries and activity indexes (bounded by storage.paths_cache_mb).");
+    describe_gauge!(REPORT_CACHE_BYTES, Unit::Bytes, "Estimated memory held by the report cache: attribution, cohorts and journeys entries and activity indexes (bounded by storage.paths_cache_mb).");
     describe_counter!(EVENTS_APPLIED, Unit::Count, "Valid, non-duplicate events applied to state.");
     describe_counter!(EVENTS_REJECTED, Unit::Count, "Records dead-lettered, by stable reason code.");
     describe_counter!(EVENTS_LATE, Unit::Count, "Events older than the watermark minus the allowed lateness.");
@@ -110,7 +110,7 @@ pub fn register() {
     describe_counter!(MERGES, Unit::Count, "Identity merges of two persons.");
     describe_gauge!(PROBABILISTIC_LINKS, Unit::Count, "Probabilistic links (anonymous persons joined to a known one) of the tenants this node evaluated, as of each tenant's last evaluation.");
     describe_counter!(MERGE_BLOCKED, Unit::Count, "Identity links blocked by max_ids_per_person.");
-    describe_counter!(TRACKING_NONCOMPLIANT, Unit::Count, "Applied touchpoints of tenants with a registry whose tracking values break the taxonomy (reason off_taxonomy) or name an id the registry lacks (unknown_id).");
+    describe_counter!(TRACKING_NONCOMPLIANT, Unit::Count, "Touchpoints of tenants with a registry whose tracking values break the taxonomy (reason off_taxonomy) or name an id the registry lacks (unknown_id), counted once each when the batch that applied it commits.");
     for reason in ["unknown_id", "off_taxonomy"] {
         counter!(TRACKING_NONCOMPLIANT, "reason" => reason).absolute(0);
     }
@@ -358,9 +358,11 @@ pub fn passivated(n: u64) {
     counter!(ACTORS_PASSIVATED).increment(n);
 }
 
-/// One applied touchpoint found noncompliant (`reason`: `unknown_id`, `off_taxonomy`).
-pub fn tracking_noncompliant(reason: &'static str) {
-    counter!(TRACKING_NONCOMPLIANT, "reason" => reason).increment(1);
+/// `n` committed touchpoints found noncompliant (`reason`: `unknown_id`, `off_taxonomy`).
+pub fn tracking_noncompliant(reason: &'static str, n: u64) {
+    if n > 0 {
+        counter!(TRACKING_NONCOMPLIANT, "reason" => reason).increment(n);
+    }
 }
 
 pub fn merges_blocked(n: u64) {

@@ -189,12 +189,14 @@ pub struct StorageSection {
     /// (off: a crash loses only memtable state the restore re-reads from the
     /// changelog; `sync_writes` turns it on).
     pub replicated_wal: bool,
-    /// Memory budget of the incrementally maintained markov/shapley paths
-    /// (0: no entry is kept; every such query rebuilds its paths).
+    /// Memory budget of the report cache: attribution entries, activity
+    /// indexes, cohorts and journeys entries (0: no entry is kept; every
+    /// query computes afresh).
     pub paths_cache_mb: usize,
-    /// How often the default attribution report of every owned tenant is
-    /// refreshed in that cache, so a default query finds it warm (0: never,
-    /// the default: a warm cache holds up to `paths_cache_mb` more RSS).
+    /// How often the default attribution report and the report page's first
+    /// shapes of every owned tenant are refreshed in that cache, so they are
+    /// answered warm (default 10 s; 0: never — the cache then fills, within
+    /// `paths_cache_mb`, only as queries come).
     pub paths_prewarm_interval_ms: u64,
 }
 
@@ -278,7 +280,7 @@ impl Default for EngineSection {
 
 impl Default for StorageSection {
     fn default() -> Self {
-        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, replicated_wal: false, paths_cache_mb: 128, paths_prewarm_interval_ms: 0 }
+        StorageSection { block_cache_mb: 64, write_buffer_mb: 64, sync_writes: false, replicated_wal: false, paths_cache_mb: 128, paths_prewarm_interval_ms: 10_000 }
     }
 }
 

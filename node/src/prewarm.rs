@@ -1,11 +1,13 @@
 //! Keeps the default attribution report of every tenant this node owns warm in
-//! the report cache (`storage.paths_prewarm_interval_ms`; 0, the default,
-//! turns it off: a warm cache costs up to `storage.paths_cache_mb` of RSS),
+//! the report cache (`storage.paths_prewarm_interval_ms`, default 10 s; 0
+//! turns it off: a warm cache holds up to `storage.paths_cache_mb` of RSS
+//! from the start instead of from the first queries),
 //! and the shapes the report page (`/ui`) asks first: its range as the page
 //! picks it from the tenant's first and last event ([`page_range`]), grouped by
 //! channel (model comparison, one model over time), campaign (campaigns) and
-//! journey (the journeys view's list), so a page opened on a large tenant does
-//! not wait for a whole sweep of its persons.
+//! journey (the journeys view's list), and the cohorts (by channel) and
+//! journeys views' entries, so a page opened on a large tenant does not wait
+//! for a whole sweep of its persons.
 //!
 //! The default query (`GET .../attribution` without `from`/`to`/`group_by`/
 //! `lookback_days`/`currency`) covers the last 30 days before *now*, so each
@@ -16,8 +18,10 @@
 //! entry at most one interval behind instead of building one over every person.
 //!
 //! Bounded: an entry that the cache's budget cannot keep is not built again and
-//! again — a tenant whose prewarm built from scratch twice in a row is skipped
-//! until the node restarts (raise `storage.paths_cache_mb` for such tenants).
+//! again — a tenant whose prewarm found an entry missing (built cold, the
+//! cache's `cold` count) twice in a row is skipped until the node restarts
+//! (raise `storage.paths_cache_mb` for such tenants). A rebuild after many
+//! changes (a catch-up) does not count: the entry was kept.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -28,7 +32,11 @@ use touchline_actors::domain::models::{Model, ModelParams};
 use touchline_actors::domain::retention::RetentionPolicy;
 use touchline_actors::domain::{GroupBy, Ts};
 use touchline_actors::query::attribution::AttributionQuery;
+use touchline_actors::domain::window::Granularity;
+use touchline_actors::query::cohorts::CohortQuery;
+use touchline_actors::query::journey::Horizons;
 use touchline_actors::query::paths_cache::PathsCache;
+use touchline_actors::query::QueryError;
 use touchline_actors::status::{NodeStatus, PartitionState};
 use touchline_storage::Store;
 
@@ -110,6 +118,16 @@ pub async fn run(store: Store, status: Arc<NodeStatus>, paths: Arc<PathsCache>, 
     }
 }
 
+/// The page's cohorts (by channel) and journeys views over `range`: their
+/// cache entries depend only on the grouping, currency and lookback, so one
+/// question each keeps them warm (any journey id serves).
+fn warm_views(store: &Store, paths: &PathsCache, p: u16, tenant: &str, range: Option<(Ts, Ts)>, horizon: Option<Ts>, cfg: &PrewarmConfig) -> Result<(), QueryError> {
+    let Some((from, to)) = range else { return Ok(()) };
+    paths.cohorts(store, p, tenant, &CohortQuery { cohort: Granularity::Week, by: GroupBy::Channel, from, to, currency: None, horizon })?;
+    let horizons = Horizons { retention: horizon, window_5s: None };
+    paths.journey(store, p, tenant, "-", Granularity::Week, (from, to), cfg.default_lookback_days, horizons).map(drop)
+}
+
 /// One round: asks every owned tenant's default report; returns, per tenant
 /// asked, whether the answer needed a build from scratch.
 fn warm_round(store: &Store, paths: &PathsCache, cfg: &PrewarmConfig, owned: &[u16], skip: &HashSet<(u16, String)>) -> Vec<((u16, String), bool)> {
@@ -129,16 +147,19 @@ fn warm_round(store: &Store, paths: &PathsCache, cfg: &PrewarmConfig, owned: &[u
             }
             let mut queries = vec![default_query(Ts::now(), cfg)];
             queries.extend(page_queries(t.first_event, t.last_event, cfg));
-            let before = paths.stats().builds.load(Ordering::Relaxed);
+            // Entries the cache did not hold (a rebuild after many changes, as
+            // during a catch-up, is not the budget failing to keep them).
+            let before = paths.stats().cold.load(Ordering::Relaxed);
             let r = touchline_actors::query::horizon(store, p, &k.1, &cfg.policy).and_then(|h| {
                 queries.iter_mut().try_for_each(|q| {
                     q.horizon = h;
                     paths.report(store, p, &k.1, Model::Linear, q).map(drop)
-                })
+                })?;
+                warm_views(store, paths, p, &k.1, page_range(t.first_event, t.last_event), h, cfg)
             });
             match r {
                 Ok(_) => {
-                    let fresh = paths.stats().builds.load(Ordering::Relaxed) > before;
+                    let fresh = paths.stats().cold.load(Ordering::Relaxed) > before;
                     out.push((k, fresh));
                 }
                 Err(e) => tracing::warn!(partition = p, tenant = %k.1, error = %e, "report prewarm failed; retried at the next tick"),

@@ -201,6 +201,7 @@ pub async fn run_with_brokers(config: NodeConfig, brokers: String, shutdown: wat
     });
     let (http_stop_tx, http_stop_rx) = watch::channel(false);
     let http_task = tokio::spawn(http::serve(listener, state, tls.map(|t| tokio_rustls::TlsAcceptor::from(t.server)), http_stop_rx));
+    tokio::task::spawn_blocking(http::ui::prepare);
     let gauges = tokio::spawn(storage_gauges(store.clone()));
     // (The retention sweep runs in each partition actor, between its batches.)
     let prewarm_cfg = crate::prewarm::PrewarmConfig {

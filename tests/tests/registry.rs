@@ -16,11 +16,11 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;
 use touchline_actors::domain::routing::partition_for;
-use touchline_actors::domain::Ts;
+use touchline_actors::domain::{GroupBy, TouchInfo, Ts};
 use touchline_tests::cluster::{multi_node_spec, view, wait_settled};
 use touchline_tests::fixtures::{comparable, create_topics, query_path, read_topic, request};
 use touchline_tests::reference::{self, RefQuery};
-use touchline_tests::sandbox::{wait_for, Broker, Node, NodeSpec};
+use touchline_tests::sandbox::{json_close, wait_for, Broker, Node, NodeSpec};
 
 const IDS: &str = "/v1/tenants/acme/registry/ids";
 
@@ -252,6 +252,26 @@ async fn taxonomy_urls_export_and_enriched_reports() {
     // Live traffic through the built URL: attribution by content carries the label.
     let page = |id: &str, who: &str, at: &str, url: &str| json!({"type": "page", "messageId": id, "anonymousId": who, "timestamp": at, "context": {"page": {"url": url}}});
     let buy = |id: &str, who: &str, at: &str| json!({"type": "track", "messageId": id, "anonymousId": who, "event": "Order Completed", "timestamp": at, "properties": {"revenue": 100.0, "currency": "USD"}});
+    // Consumed to the end (the cluster view needs the admin token here).
+    let partitions_view = || async { call(&node, "GET", "/v1/cluster", &[("Authorization", "Bearer root")], &Value::Null).await.1["partitions"].as_array().cloned().unwrap_or_default() };
+    // The view's end offsets come from fetch statistics, refreshed now and
+    // then, so they can lag a batch just acknowledged; the consumed offsets
+    // are the node's own. A batch is in once they passed what was consumed
+    // before it (everything acknowledged then) by its size.
+    let consumed_past = |min_total: i64| {
+        let partitions_view = &partitions_view;
+        async move {
+            let consumed = |view: &[Value]| -> std::collections::BTreeMap<i32, i64> { view.iter().map(|p| (p["partition"].as_i64().unwrap_or(-1) as i32, p["consumed_offset"].as_i64().unwrap_or(-1))).collect() };
+            let done = wait_for(Duration::from_secs(60), || async {
+                let view = partitions_view().await;
+                !view.is_empty() && consumed(&view).values().sum::<i64>() >= min_total && view.iter().all(|p| p["end_offset"].as_i64().is_some() && p["end_offset"] == p["consumed_offset"])
+            })
+            .await;
+            assert!(done, "never consumed past {min_total}: {:?}", partitions_view().await);
+            consumed(&partitions_view().await)
+        }
+    };
+    let before: i64 = consumed_past(0).await.values().sum();
     let batch = json!({"batch": [
         page("p1", "a1", "2026-12-01T10:00:00Z", &want_url), buy("o1", "a1", "2026-12-01T12:00:00Z"),
         page("p2", "a2", "2026-12-01T10:00:00Z", "https://eylea.example/?utm_source=newsletter&utm_medium=email&utm_content=plain"), buy("o2", "a2", "2026-12-01T12:00:00Z"),
@@ -259,11 +279,7 @@ async fn taxonomy_urls_export_and_enriched_reports() {
     ]});
     let (s, b) = request(&node, "POST", "/v1/collect/batch", &[("Authorization", "Basic d2stYWNtZTo="), ("Content-Type", "application/json")], &serde_json::to_vec(&batch).unwrap()).await;
     assert_eq!(s, 200, "{b}");
-    // Consumed to the end (the cluster view needs the admin token here).
-    let partitions_view = || async { call(&node, "GET", "/v1/cluster", &[("Authorization", "Bearer root")], &Value::Null).await.1["partitions"].as_array().cloned().unwrap_or_default() };
-    let consumed = wait_for(Duration::from_secs(60), || async { partitions_view().await.iter().all(|p| p["end_offset"].as_i64().is_some() && p["end_offset"] == p["consumed_offset"]) }).await;
-    assert!(consumed, "never consumed: {:?}", partitions_view().await);
-    let ends = partitions_view().await.iter().map(|p| (p["partition"].as_i64().unwrap() as i32, p["end_offset"].as_i64().unwrap())).collect();
+    let ends = consumed_past(before + 5).await;
     let records: Vec<(i32, Vec<u8>)> = read_topic(&broker.addr, topic, &ends).into_iter().map(|r| (r.0, r.3)).collect();
     let mut q = RefQuery::new("acme", "linear", Ts::new(1_796_083_200, 0), Ts::new(1_796_083_200 + 86_400, 0));
     q.group_by = "content".into();
@@ -293,6 +309,46 @@ async fn taxonomy_urls_export_and_enriched_reports() {
     let counted = |reason: &str| touchline_tests::cluster::metric(&metrics, "touchline_tracking_noncompliant_total", &format!("reason=\"{reason}\""));
     assert_eq!((counted("unknown_id"), counted("off_taxonomy")), (1.0, 1.0), "counted as applied");
 
+    // Credit under a model: a4's path goes through every verdict (and an
+    // untracked page), a5 converts without a touchpoint (`(direct)`).
+    let before: i64 = consumed_past(0).await.values().sum();
+    let batch = json!({"batch": [
+        page("p4", "a4", "2026-12-01T13:00:00Z", "https://eylea.example/?utm_source=Google&utm_medium=cpc"),
+        page("p5", "a4", "2026-12-01T14:00:00Z", &want_url),
+        page("p6", "a4", "2026-12-01T15:00:00Z", "https://eylea.example/?utm_source=newsletter&utm_medium=email&utm_content=plain"),
+        page("p7", "a4", "2026-12-01T15:30:00Z", "https://eylea.example/"),
+        buy("o4", "a4", "2026-12-01T16:00:00Z"), buy("o5", "a5", "2026-12-01T16:00:00Z"),
+    ]});
+    let (s, b) = request(&node, "POST", "/v1/collect/batch", &[("Authorization", "Basic d2stYWNtZTo="), ("Content-Type", "application/json")], &serde_json::to_vec(&batch).unwrap()).await;
+    assert_eq!(s, 200, "{b}");
+    let ends = consumed_past(before + 6).await;
+    let records: Vec<(i32, Vec<u8>)> = read_topic(&broker.addr, topic, &ends).into_iter().map(|r| (r.0, r.3)).collect();
+    let batch_ref = reference::build(&records, partitions);
+    for model in ["linear", "time_decay", "position_based", "first_touch", "participation"] {
+        let path = format!("/v1/tenants/acme/registry/compliance?from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z&model={model}");
+        let (s, c) = call(&node, "GET", &path, &auth, &Value::Null).await;
+        assert_eq!(s, 200, "{c}");
+        let q = RefQuery::new("acme", model, Ts::new(1_796_083_200, 0), Ts::new(1_796_083_200 + 86_400, 0));
+        // Equal to the reference up to summation order (1e-9 relative).
+        let (got, want) = (compliance_credit(&c, None), reference_credit(&batch_ref.attribution_keyed(&q, "verdict", &|t| verdict_of(t).into())));
+        assert!(json_close(&got, &want, 1e-9), "{model}: {c}\n node: {got}\n  ref: {want}");
+        let by_sm = batch_ref.attribution_keyed(&q, "verdict/source_medium", &|t| format!("{}\u{1f}{}", verdict_of(t), t.key(GroupBy::SourceMedium)));
+        let (got, want) = (compliance_credit(&c, Some("by_source_medium")), reference_credit(&by_sm));
+        assert!(json_close(&got, &want, 1e-9), "{model} by source / medium: {c}\n node: {got}\n  ref: {want}");
+        let t = &c["totals"]["credit"];
+        let judged: f64 = ["compliant", "unknown_id", "off_taxonomy"].iter().map(|v| t[v]["credit"].as_f64().unwrap()).sum();
+        let share = t["compliant_share"].as_f64().unwrap();
+        assert!((share - t["compliant"]["credit"].as_f64().unwrap() / judged).abs() < 1e-12, "{model}: {c}");
+    }
+    let (_, c) = call(&node, "GET", "/v1/tenants/acme/registry/compliance", &auth, &Value::Null).await;
+    let metrics = node.get("/metrics").await.body;
+    let counted = |reason: &str| touchline_tests::cluster::metric(&metrics, "touchline_tracking_noncompliant_total", &format!("reason=\"{reason}\""));
+    assert_eq!((counted("unknown_id"), counted("off_taxonomy")), (c["totals"]["unknown_id"].as_f64().unwrap(), c["totals"]["off_taxonomy"].as_f64().unwrap()), "the counter is the committed state's: {c}");
+    for (query, names) in [("model=markov", "`model`"), ("model=custom", "`weights`"), ("lookback_days=-1", "`lookback_days`"), ("group_by=channel", "group_by")] {
+        let (s, b) = call(&node, "GET", &format!("/v1/tenants/acme/registry/compliance?{query}"), &auth, &Value::Null).await;
+        assert!(s == 400 && b["error"]["message"].as_str().is_some_and(|m| m.contains(names)), "{query}: {s} {b}");
+    }
+
     // PATCH: attributes merge, status changes, the id never does.
     let one = format!("{IDS}/{content}");
     let (s, b) = call(&node, "PATCH", &one, &auth, &json!({"attributes": {"status": "retired", "mlr_case_id": "MLR-9", "title": null}})).await;
@@ -318,4 +374,58 @@ async fn taxonomy_urls_export_and_enriched_reports() {
     }
     let (s, b) = request(&node, "POST", IDS, &[("Authorization", BEARER)], b"{not json").await;
     assert!(s == 400 && b.contains("\"bad_request\""), "{b}");
+}
+
+/// The verdict the test gives its own pages: their URLs are hand-made, so it
+/// knows which one is which (`plain` is no registry id, `Google` is not
+/// lower case, the built URL is compliant, a URL without parameters is
+/// untracked).
+fn verdict_of(t: &TouchInfo) -> &'static str {
+    let param = |name: &str| t.dims.params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match (t.dims.params.is_empty(), param("utm_content"), param("utm_source")) {
+        (true, ..) => "untracked",
+        (_, Some("plain"), _) => "unknown_id",
+        (_, _, Some("Google")) => "off_taxonomy",
+        _ => "compliant",
+    }
+}
+
+/// A reference report keyed by verdict (and maybe more): conversions, value
+/// and every key's credit and value.
+fn reference_credit(r: &Value) -> Value {
+    let rows: serde_json::Map<String, Value> = r["rows"].as_array().unwrap().iter().map(|r| (r["key"].as_str().unwrap().to_owned(), json!([r["credit"], r["value"]]))).collect();
+    json!({"conversions": r["conversions"], "conversion_value": r["conversion_value"], "rows": rows})
+}
+
+/// The same of a compliance answer: its totals' credit (`rows` None), or
+/// the credit of each row of `rows` keyed `verdict\u{1f}key`; zeros left out
+/// as the reference leaves them out.
+fn compliance_credit(c: &Value, rows: Option<&str>) -> Value {
+    let mut out = serde_json::Map::new();
+    let mut put = |key: String, credit: &Value| {
+        if credit["credit"].as_f64() != Some(0.0) {
+            out.insert(key, json!([credit["credit"], credit["value"]]));
+        }
+    };
+    let verdicts = ["compliant", "unknown_id", "off_taxonomy"];
+    match rows {
+        None => {
+            for v in verdicts {
+                put(v.to_owned(), &c["totals"]["credit"][v]);
+            }
+            put("untracked".into(), &c["attribution"]["untracked"]);
+            put("(direct)".into(), &c["attribution"]["direct"]);
+        }
+        Some(rows) => {
+            for row in c[rows].as_array().unwrap() {
+                for v in verdicts {
+                    put(format!("{v}\u{1f}{}", row["key"].as_str().unwrap()), &row["credit"][v]);
+                }
+            }
+            // The reference keys untracked touchpoints and direct conversions too.
+            put(format!("untracked\u{1f}{}", touchline_actors::domain::NONE_KEY), &c["attribution"]["untracked"]);
+            put("(direct)".into(), &c["attribution"]["direct"]);
+        }
+    }
+    json!({"conversions": c["attribution"]["conversions"], "conversion_value": c["attribution"]["conversion_value"], "rows": out})
 }

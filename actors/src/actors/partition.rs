@@ -59,6 +59,9 @@ pub enum PartitionMsg {
     /// One step of a pending results backfill (`results::backfill`),
     /// committed like a sweep step; casts the next one while more remain.
     Backfill,
+    /// Rebuilds the stored probabilistic links of this partition's tenants
+    /// whose settings changed since they were built (sent at start-up).
+    Relink,
 }
 
 pub struct PartitionArgs {
@@ -135,6 +138,12 @@ impl Actor for PartitionActor {
         if !args.config.retention_sweep_interval.is_zero() {
             tokio::spawn(sweep_ticker(me.clone(), args.config.retention_sweep_interval, sweep_queued.clone()));
         }
+        if !args.config.linking.per_tenant.is_empty() {
+            // Before any batch: a tenant whose probabilistic settings changed
+            // while the partition was away gets its links rebuilt now, not at
+            // its next batch (queries would evaluate from the signals until then).
+            me.cast(PartitionMsg::Relink).map_err(super::boxed)?;
+        }
         if args.results.is_some() {
             // On assignment, restore or restart: a backfill runs if the stored
             // results fingerprint differs (or one was under way).
@@ -178,7 +187,7 @@ impl Actor for PartitionActor {
                     })
                     .collect();
                 if !records.is_empty() {
-                    if let Err(e) = process_until_stored(&me, s, &records).await {
+                    if let Err(e) = process_until_stored(&me, s, &records, &[]).await {
                         tracing::warn!(partition = s.args.partition, error = %e, "batch failed; replaying record by record");
                         replay_one_by_one(&me, s, records).await;
                     }
@@ -194,6 +203,7 @@ impl Actor for PartitionActor {
                 sweep_step(s).await;
             }
             PartitionMsg::Backfill => backfill_step(&me, s).await,
+            PartitionMsg::Relink => relink_step(&me, s).await,
         }
         Ok(())
     }
@@ -209,103 +219,6 @@ impl Actor for PartitionActor {
             }
         }
         Ok(())
-    }
-}
-
-/// Sends `Sweep` every `period` while the actor lives, never queueing a second one.
-async fn sweep_ticker(me: ActorRef<PartitionMsg>, period: Duration, queued: Arc<AtomicBool>) {
-    let mut tick = tokio::time::interval(period);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if queued.swap(true, Ordering::AcqRel) {
-            continue;
-        }
-        if me.cast(PartitionMsg::Sweep).is_err() {
-            return;
-        }
-    }
-}
-
-/// One bounded retention sweep step, committed with the unchanged checkpoint
-/// through the changelog. A failure is counted and logged; the next tick retries.
-async fn sweep_step(s: &mut PartitionActorState) {
-    if s.stall.is_some() {
-        return;
-    }
-    let p = s.args.partition as u16;
-    let mut txn = s.args.store.txn();
-    let (policy, budget) = (&s.args.config.retention, s.args.config.retention_sweep_batch);
-    let report = match s.sweeper.step(&mut txn, &[p], policy, budget) {
-        Ok(r) => r,
-        Err(e) => {
-            metrics::retention_step(0, false, true);
-            tracing::warn!(partition = p, error = %e, "retention sweep step failed; retrying at the next tick");
-            return;
-        }
-    };
-    if !txn.is_empty() {
-        if let Err(e) = publish_results(s, &mut txn, p, &Default::default()).await {
-            s.sweeper = Sweeper::new();
-            metrics::retention_step(0, false, true);
-            tracing::warn!(partition = p, error = %e, "retention sweep results failed; retrying at the next tick");
-            return;
-        }
-        match crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p, s.checkpoint).await {
-            Ok(cp) => s.checkpoint = cp,
-            Err(e) => {
-                // Its deletes are retried by a later pass (the walk restarts).
-                s.sweeper = Sweeper::new();
-                metrics::retention_step(0, false, true);
-                tracing::warn!(partition = p, error = %e, "retention sweep commit failed; retrying at the next tick");
-                return;
-            }
-        }
-    }
-    metrics::retention_step(report.deleted, report.pass_completed, false);
-}
-
-/// One step of a pending results backfill, committed through the changelog
-/// with the unchanged checkpoint; the next step is cast behind the batches
-/// already queued. A failure is logged and retried a second later.
-async fn backfill_step(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState) {
-    let Some(pb) = s.args.results.clone() else { return };
-    let p = s.args.partition as u16;
-    let retry = |me: &ActorRef<PartitionMsg>| {
-        let me = me.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let _ = me.cast(PartitionMsg::Backfill);
-        });
-    };
-    if s.stall.is_some() {
-        return retry(me);
-    }
-    let mut txn = s.args.store.txn();
-    let (out, more) = match crate::results::backfill::step(&pb, &mut txn, p, &s.args.config) {
-        Ok(Some(x)) => x,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::warn!(partition = p, error = %e, "results backfill step failed; retrying");
-            return retry(me);
-        }
-    };
-    let n = out.records.len();
-    if let Err(e) = pb.send(p, out).await {
-        tracing::warn!(partition = p, error = %e, "results backfill step not published; retrying");
-        return retry(me);
-    }
-    match crate::changelog::commit_batch(s.args.changelog.as_ref(), txn, p, s.checkpoint).await {
-        Ok(cp) => s.checkpoint = cp,
-        Err(e) => {
-            tracing::warn!(partition = p, error = %e, "results backfill commit failed; retrying");
-            return retry(me);
-        }
-    }
-    tracing::info!(partition = p, records = n, done = !more, "results backfill step");
-    if more {
-        let _ = me.cast(PartitionMsg::Backfill);
     }
 }
 
@@ -332,7 +245,9 @@ async fn stop_tenants(s: &mut PartitionActorState) {
 }
 
 /// Applies `records` as one transaction; on success the checkpoint moves past them.
-async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record]) -> Result<(), Failure> {
+/// `touched`: tenants applied even without records here (their batch-end
+/// work runs: the probabilistic links' rebuild after a settings change).
+async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record], touched: &[Arc<str>]) -> Result<(), Failure> {
     let p = s.args.partition;
     let t_start = Instant::now();
     let idle_ms = s.last_end.map(|e| t_start.duration_since(e).as_secs_f64() * 1e3).unwrap_or(0.0);
@@ -384,6 +299,12 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
             }
         }
     }
+    for t in touched {
+        if !groups.contains_key(t) {
+            order.push(t.clone());
+            groups.insert(t.clone(), Vec::new());
+        }
+    }
     let t_decoded = Instant::now();
     let mut stats = TenantStats::default();
     let mut relinked = crate::results::publisher::Affected::new();
@@ -415,6 +336,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
                     let persons = relinked.entry(tenant.to_string()).or_default();
                     persons.extend(st.relinked.iter().flat_map(|r| [Some(r.person), r.before, r.after]).flatten());
                 }
+                stats.noncompliant.add(st.noncompliant);
             }
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Io(e)))) => return Err(Failure::Io(format!("tenant {tenant}: {e}"))),
             Ok(ractor::rpc::CallResult::Success(Err(BatchError::Actor(e)))) => return Err(Failure::Actor(e)),
@@ -471,6 +393,7 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
     metrics::applied(records.len() as u64, stats.applied, stats.duplicates, late_n, stats.merges);
     metrics::merges_blocked(stats.blocked);
     metrics::retention_dropped(stats.expired);
+    stats.noncompliant.record();
     s.args.status.next_offset.store(cp.next_offset, Ordering::Relaxed);
     s.args.status.set_watermark(watermark);
     metrics::partition_progress(p, cp.next_offset, s.args.status.lag(), watermark);
@@ -479,9 +402,9 @@ async fn process(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, recor
 
 /// [`process`], retrying storage failures until the batch is stored: only a
 /// handler failure (which counts toward poison) is returned.
-async fn process_until_stored(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record]) -> Result<(), String> {
+async fn process_until_stored(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: &[Record], touched: &[Arc<str>]) -> Result<(), String> {
     loop {
-        match process(me, s, records).await {
+        match process(me, s, records, touched).await {
             Ok(()) => {
                 storage_recovered(s);
                 return Ok(());
@@ -492,7 +415,7 @@ async fn process_until_stored(me: &ActorRef<PartitionMsg>, s: &mut PartitionActo
                 let delay = match &mut s.stall {
                     Some(st) => st.failed_again(e.clone()),
                     None => {
-                        tracing::error!(partition = p, offset = records[0].offset, error = %e, "storage write failed; partition stalled, retrying the same batch until storage recovers");
+                        tracing::error!(partition = p, offset = records.first().map(|r| r.offset), error = %e, "storage write failed; partition stalled, retrying the same batch until storage recovers");
                         s.stall.insert(Stall::new(e.clone())).delay()
                     }
                 };
@@ -517,7 +440,7 @@ fn storage_recovered(s: &mut PartitionActorState) {
 async fn replay_one_by_one(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, records: Vec<Record>) {
     stop_tenants(s).await;
     for r in records {
-        while let Err(e) = process_until_stored(me, s, std::slice::from_ref(&r)).await {
+        while let Err(e) = process_until_stored(me, s, std::slice::from_ref(&r), &[]).await {
             let n = s.failures.entry(r.offset).or_default();
             *n += 1;
             tracing::warn!(partition = s.args.partition, offset = r.offset, attempt = *n, error = %e, "record failed");
@@ -539,6 +462,10 @@ async fn tenant_actor(me: &ActorRef<PartitionMsg>, s: &mut PartitionActorState, 
     Ok(a)
 }
 
+#[path = "partition_upkeep.rs"]
+mod upkeep;
+use upkeep::{backfill_step, relink_step, sweep_step, sweep_ticker};
+
 #[cfg(test)]
 #[path = "partition_tests.rs"]
 mod tests;
@@ -548,3 +475,9 @@ mod links_tests;
 #[cfg(test)]
 #[path = "results_tests.rs"]
 mod results_tests;
+#[cfg(test)]
+#[path = "tracking_tests.rs"]
+mod tracking_tests;
+#[cfg(test)]
+#[path = "views_tests.rs"]
+mod views_tests;

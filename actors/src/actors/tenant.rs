@@ -36,6 +36,8 @@ pub struct TenantStats {
     /// Persons whose final person changed (probabilistic links gained, lost
     /// or moved to another known person; `state::problinks`).
     pub relinked: Vec<Relink>,
+    /// New touchpoints found noncompliant (counted once the batch commits).
+    pub noncompliant: super::tracking::Noncompliant,
 }
 
 pub enum TenantMsg {
@@ -205,7 +207,7 @@ async fn apply_batch(me: &ActorRef<TenantMsg>, s: &mut TenantActorState, events:
         match dispatch {
             Dispatch::None | Dispatch::Erase(..) => {}
             Dispatch::Touch(person, rec, journey, composite) => {
-                s.tracking.observe(&txn.lock(), p, &tenant, &rec.touch.dims.params);
+                s.tracking.observe(&txn.lock(), p, &tenant, &rec.touch.dims.params, &mut stats.noncompliant);
                 let jt = JourneyTouch { ts: rec.ts, composite, interaction_type: rec.touch.interaction_type.clone(), late: te.late };
                 journey_work.entry(journey).or_default().push(jt);
                 if let (false, Some(person)) = (expired, person) {

@@ -11,7 +11,7 @@ use crate::domain::models::{credit_by_key, Model, ModelParams, PathTouch};
 use crate::domain::report::{Accumulator, Row};
 use crate::domain::retention::clamp_from;
 use crate::domain::{GroupBy, Ts};
-use crate::state::{key, ConvIndexRec};
+use crate::state::{key, ConvIndexRec, TouchRec};
 use touchline_storage::Store;
 
 #[derive(Clone, Debug)]
@@ -53,6 +53,19 @@ pub fn conversions_with_paths(store: &Store, p: u16, tenant: &str, q: &Attributi
 /// conversion's person is its final person, its path is read from every
 /// member's timeline, and its consent is that of all members.
 pub fn conversions_with_paths_in(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, view: Option<&FinalPersons>) -> Result<(Option<String>, Vec<ConversionPath>), QueryError> {
+    conversions_with_paths_keyed(store, p, tenant, q, view, &mut |t| t.touch.key(q.group_by).to_string())
+}
+
+/// [`conversions_with_paths_in`] with each touchpoint's path key given by
+/// `key` instead of `q.group_by` (the compliance report keys them by verdict).
+pub fn conversions_with_paths_keyed(
+    store: &Store,
+    p: u16,
+    tenant: &str,
+    q: &AttributionQuery,
+    view: Option<&FinalPersons>,
+    key: &mut dyn FnMut(&TouchRec) -> String,
+) -> Result<(Option<String>, Vec<ConversionPath>), QueryError> {
     let meta = tenant_meta(store, p, tenant)?.unwrap_or_default();
     let currency = q.currency.clone().or_else(|| meta.default_currency());
     let Some(cur) = currency.clone() else { return Ok((None, Vec::new())) };
@@ -69,10 +82,7 @@ pub fn conversions_with_paths_in(store: &Store, p: u16, tenant: &str, q: &Attrib
         consent.retain(rec.person, &mut touches_in, |t| t.ts)?;
         let touches = touches_in
             .into_iter()
-            .map(|t| {
-                let key = t.touch.key(q.group_by).to_string();
-                (t.ts, t.touch.channel, key, t.event_id)
-            })
+            .map(|t| (t.ts, t.touch.channel, key(&t), t.event_id))
             .collect();
         out.push(ConversionPath { person: rec.person, ts, value: rec.value, touches, late: rec.late });
     }

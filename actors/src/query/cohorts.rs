@@ -4,10 +4,14 @@
 //! Over the deterministic persons: one pass over the tenant's path summaries
 //! (`crate::state::summary`, a pure function of the records, in key order),
 //! and none when no cohort starts in the range; a person's consent is read
-//! only when it has a touchpoint in the range's cohorts. Over final persons
+//! only when it has a touchpoint in the range's cohorts. The HTTP route asks
+//! the report cache instead (`super::paths_cache`'s view entries: the same
+//! per-person parts, [`super::view_parts::CohortPart`], kept up to date);
+//! this fresh computation is what it must equal. Over final persons
 //! (probabilistic links): two sequential scans of the tenant's timelines.
 
 use super::consent::ConsentCache;
+use super::view_parts::{self, cohort_part};
 use super::QueryError;
 use crate::domain::report::ExactSum;
 use crate::domain::retention::retained;
@@ -30,8 +34,8 @@ pub struct CohortQuery {
     pub horizon: Option<Ts>,
 }
 
-#[derive(Debug, Default)]
-struct Cell {
+#[derive(Clone, Debug, Default)]
+pub(super) struct Cell {
     persons: u64,
     converted: u64,
     conversions: u64,
@@ -78,6 +82,11 @@ pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Op
         (None, Some(window)) => cells_from_summaries(store, p, tenant, q, currency.as_deref(), &mut consent, window)?,
         (Some(_), Some(_)) => cells_from_records(store, p, tenant, q, currency.as_deref(), &mut consent, view)?,
     };
+    Ok(answer_of(tenant, q, currency, cells))
+}
+
+/// The answer of `q` from its cells.
+pub(super) fn answer_of(tenant: &str, q: &CohortQuery, currency: Option<String>, cells: Cells) -> CohortsAnswer {
     let rows: Vec<CohortRow> = cells
         .into_iter()
         .map(|((start, k), c)| CohortRow {
@@ -89,7 +98,7 @@ pub fn cohorts_in(store: &Store, p: u16, tenant: &str, q: &CohortQuery, view: Op
             revenue: c.revenue.value(),
         })
         .collect();
-    Ok(CohortsAnswer { tenant: tenant.to_string(), cohort: q.cohort.as_str(), by: q.by.as_str(), currency, from: q.from.to_string(), to: q.to.to_string(), rows })
+    CohortsAnswer { tenant: tenant.to_string(), cohort: q.cohort.as_str(), by: q.by.as_str(), currency, from: q.from.to_string(), to: q.to.to_string(), rows }
 }
 
 /// The first-touchpoint times `[lo, hi)` whose cohort starts in `[from, to)`:
@@ -108,90 +117,52 @@ pub fn first_touch_window(q: &CohortQuery) -> Option<(Ts, Ts)> {
     (first <= last).then(|| (Ts::new(first, 0), Ts::new(last + w, 0)))
 }
 
-type Cells = BTreeMap<(i64, String), Cell>;
+pub(super) type Cells = BTreeMap<(i64, String), Cell>;
 
-/// The cells over the deterministic persons, from one pass over the tenant's
-/// summaries: a person's first touchpoint is the first of its summary (key
-/// order) that is retained and its consent covers; only a person with a
-/// touchpoint in `window` can have its first one there.
-/// The persons are split into contiguous runs swept on up to
-/// [`SWEEP_THREADS`] threads (each with its own consent cache), their cells
-/// merged (sums exact, so the answer does not depend on the split).
-fn cells_from_summaries(store: &Store, p: u16, tenant: &str, q: &CohortQuery, currency: Option<&str>, consent: &mut ConsentCache, window: (Ts, Ts)) -> Result<Cells, QueryError> {
-    let prefix = crate::state::key::summary_prefix(p, tenant);
-    let stop = touchline_storage::keys::prefix_end(&prefix);
-    let Some(last) = store.last_key(&prefix, &stop)? else { return Ok(Cells::new()) };
-    let end = person_in_key(&last, prefix.len()).map_or(u64::MAX, |m| m.saturating_add(1));
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(SWEEP_THREADS) as u64;
-    let threads = if end < 4096 { 1 } else { threads };
-    let key_of = |person: u64| KeyBuf(prefix.clone()).u64(person).into_vec();
-    let runs: Vec<(Vec<u8>, Vec<u8>)> = (0..threads).map(|i| (key_of(end / threads * i), if i + 1 == threads { stop.clone() } else { key_of(end / threads * (i + 1)) })).collect();
-    let parts = std::thread::scope(|s| {
-        let handles: Vec<_> = runs
-            .iter()
-            .map(|(start, stop)| {
-                let (mut consent, prefix) = (consent.fork(), &prefix);
-                s.spawn(move || cells_in_run(store, p, tenant, q, currency, &mut consent, window, prefix, start, stop))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("a cohort sweep thread panicked")).collect::<Result<Vec<_>, QueryError>>()
-    })?;
-    let mut cells = Cells::new();
-    for part in parts {
-        for (k, c) in part {
-            let cell = cells.entry(k).or_default();
-            cell.persons += c.persons;
-            cell.converted += c.converted;
-            cell.conversions += c.conversions;
-            cell.revenue.merge(&c.revenue);
+impl Cell {
+    /// Adds (`sign` 1) or retracts (`sign` -1) a person with `conversions`
+    /// worth `revenue` (a [`super::view_parts::CohortPart`]).
+    pub(super) fn add(&mut self, conversions: u64, revenue: f64, sign: i64) {
+        let bump = |n: &mut u64, by: u64| *n = n.checked_add_signed(sign * by as i64).expect("a person is retracted only after it was added");
+        bump(&mut self.persons, 1);
+        if conversions > 0 {
+            bump(&mut self.converted, 1);
+            bump(&mut self.conversions, conversions);
+            self.revenue.add(if sign > 0 { revenue } else { -revenue });
         }
     }
-    Ok(cells)
+
+    /// Adds every count of `other`.
+    pub(super) fn merge(&mut self, other: &Cell) {
+        self.persons += other.persons;
+        self.converted += other.converted;
+        self.conversions += other.conversions;
+        self.revenue.merge(&other.revenue);
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.persons == 0
+    }
 }
 
-/// Most threads one cohort sweep uses.
-const SWEEP_THREADS: usize = 4;
-
-/// [`cells_from_summaries`] over the summary keys `[start, stop)`.
-#[allow(clippy::too_many_arguments)]
-fn cells_in_run(store: &Store, p: u16, tenant: &str, q: &CohortQuery, currency: Option<&str>, consent: &mut ConsentCache, window: (Ts, Ts), prefix: &[u8], start: &[u8], stop: &[u8]) -> Result<Cells, QueryError> {
-    let mut c = store.cursor(start, stop);
-    let mut cells = Cells::new();
-    while let Some((k, v)) = c.current() {
-        let Some(person) = person_in_key(k, prefix.len()) else {
-            c.next();
-            continue;
-        };
-        let s = super::sweep::person_summary(store, p, tenant, person, k, v)?;
+/// The cells over the deterministic persons, from one pass over the tenant's
+/// summaries ([`view_parts::sweep_summaries`], in parallel ranges, cells
+/// merged: sums exact, so the answer does not depend on the split): a
+/// person's cohort is that of its [`CohortPart`]; only a person with a
+/// touchpoint in `window` can have its first one there, so only those have
+/// their part (and consent) read.
+fn cells_from_summaries(store: &Store, p: u16, tenant: &str, q: &CohortQuery, currency: Option<&str>, consent: &mut ConsentCache, window: (Ts, Ts)) -> Result<Cells, QueryError> {
+    let runs = view_parts::sweep_summaries(store, p, tenant, consent, |consent, person, s| {
         let at = s.touches.partition_point(|t| t.ts < window.0);
-        if s.touches.get(at).is_some_and(|t| t.ts < window.1) {
-            let mut first = None;
-            for t in s.touches.iter().filter(|t| retained(t.ts, q.horizon)) {
-                if consent.allows(person, t.ts)? {
-                    first = Some(t);
-                    break;
-                }
-            }
-            if let Some(t) = first.filter(|t| t.ts >= window.0 && t.ts < window.1) {
-                let cell = cells.entry((bucket_start(t.ts, q.cohort), s.key(t, q.by).to_string())).or_default();
-                cell.persons += 1;
-                let (mut n, mut value) = (0, ExactSum::new());
-                for sc in s.convs.iter().filter(|sc| currency == Some(s.currency(sc)) && retained(sc.ts, q.horizon)) {
-                    if consent.allows(person, sc.ts)? {
-                        n += 1;
-                        value.add(sc.value);
-                    }
-                }
-                if n > 0 {
-                    cell.converted += 1;
-                    cell.conversions += n;
-                    cell.revenue.add(value.value());
-                }
-            }
+        if !s.touches.get(at).is_some_and(|t| t.ts < window.1) {
+            return Ok(None);
         }
-        c.next();
+        Ok(cohort_part(s, person, q.by, currency, q.horizon, consent)?.filter(|c| c.first >= window.0 && c.first < window.1))
+    })?;
+    let mut cells = Cells::new();
+    for (_, c) in runs.iter().flatten() {
+        cells.entry((bucket_start(c.first, q.cohort), c.key.clone())).or_default().add(c.conversions, c.revenue, 1);
     }
-    c.status()?;
     Ok(cells)
 }
 

@@ -1,14 +1,23 @@
 //! `GET .../registry/compliance` (issue 20, item 5): every retained
 //! touchpoint of the tenant in `[from, to)` classified against the current
 //! taxonomy and the registry (`domain::governance::compliance`), counted per
-//! source / medium and per campaign, with the most frequent offending values.
-//! One scan of the tenant's timelines, so its cost grows with the retained
-//! touchpoints (registry lookups are cached per request).
+//! source / medium and per campaign, with the most frequent offending values;
+//! and the attributed credit of the conversions in `[from, to)` under a
+//! rule-based model split by the verdict of the touchpoints it went through
+//! (`compliance_credit`, over the attribution report's own paths). One scan
+//! of the tenant's timelines and one attribution pass, so its cost grows with
+//! the retained touchpoints and conversions (registry lookups are cached per
+//! request).
 
+use super::attribution::{conversions_with_paths_keyed, AttributionQuery};
+use super::compliance_credit::{split, Credit, CreditByVerdict, TouchClass};
+use super::linking::FinalPersons;
 use super::QueryError;
-use crate::domain::governance::compliance::{classify, Verdict};
+use crate::domain::governance::compliance::{classify, Finding, Verdict};
 use crate::domain::governance::{CompiledTaxonomy, IdType};
-use crate::domain::Ts;
+use crate::domain::models::Model;
+use crate::domain::{GroupBy, Ts};
+use crate::domain::governance::registry::Status;
 use crate::state::registry::{RegistryEntry, RegistryView};
 use crate::state::TouchRec;
 use serde::Serialize;
@@ -38,9 +47,10 @@ impl Counts {
             Verdict::Untracked => {}
         }
     }
-    fn answer(&self, key: Option<&str>) -> ComplianceCounts {
+    fn answer(&self, key: Option<&str>, credit: Option<&CreditByVerdict>) -> ComplianceCounts {
         let share = |n: u64| (self.touchpoints > 0).then(|| n as f64 / self.touchpoints as f64);
         ComplianceCounts {
+            credit: credit.cloned().unwrap_or_default(),
             key: key.map(str::to_owned),
             touchpoints: self.touchpoints,
             compliant: self.compliant,
@@ -68,6 +78,26 @@ pub struct ComplianceCounts {
     pub compliant_share: Option<f64>,
     pub unknown_id_share: Option<f64>,
     pub off_taxonomy_share: Option<f64>,
+    /// The attributed credit that went through these touchpoints, by verdict
+    /// (through touchpoints of this source / medium or campaign in a row;
+    /// the touchpoints may be before `from`, within a conversion's lookback).
+    pub credit: CreditByVerdict,
+}
+
+/// The attribution the credit shares are of.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct CreditHead {
+    #[schema(value_type = String, example = "linear")]
+    pub model: &'static str,
+    pub lookback_days: i64,
+    /// Conversions in `[from, to)` of the report currency (null: none yet).
+    pub currency: Option<String>,
+    pub conversions: u64,
+    pub conversion_value: f64,
+    /// Credit through touchpoints without tracking parameters (not judged).
+    pub untracked: Credit,
+    /// Credit of conversions with no touchpoint in their lookback (`(direct)`).
+    pub direct: Credit,
 }
 
 /// An offending value and how many touchpoints carried it.
@@ -88,6 +118,7 @@ pub struct ComplianceAnswer {
     pub to: String,
     /// The current taxonomy's version (null: none, every tracked touchpoint is judged by the registry alone).
     pub taxonomy_version: Option<u32>,
+    pub attribution: CreditHead,
     /// Touchpoints without tracking parameters (not judged).
     pub untracked: u64,
     pub totals: ComplianceCounts,
@@ -96,21 +127,44 @@ pub struct ComplianceAnswer {
     pub top_offenders: Vec<Offender>,
 }
 
-/// The report of `tenant` over touchpoints at `[from, to)` (`from` already
-/// clamped to the retention horizon by the caller).
-pub fn compliance(store: &Store, p: u16, tenant: &str, from: Ts, to: Ts, template: Option<&CompiledTaxonomy>) -> Result<ComplianceAnswer, QueryError> {
-    let view = RegistryView::new(store, p, tenant);
-    let cache: RefCell<HashMap<String, Option<RegistryEntry>>> = RefCell::new(HashMap::new());
-    let entry = |id: &str| -> Option<RegistryEntry> {
-        if let Some(e) = cache.borrow().get(id) {
+/// The attribution whose credit the report splits: a rule-based model (the
+/// caller refuses the data-driven ones) over `query` (its `group_by` unused),
+/// over the final persons of `view` when given.
+pub struct CreditQuery<'a> {
+    pub model: Model,
+    pub query: &'a AttributionQuery,
+    pub view: Option<&'a FinalPersons>,
+}
+
+/// Verdicts on tracking parameters against one tenant's registry, each id
+/// read once.
+struct Judge<'a> {
+    view: RegistryView<'a>,
+    template: Option<&'a CompiledTaxonomy>,
+    cache: RefCell<HashMap<String, Option<RegistryEntry>>>,
+}
+
+impl Judge<'_> {
+    fn entry(&self, id: &str) -> Option<RegistryEntry> {
+        if let Some(e) = self.cache.borrow().get(id) {
             return e.clone();
         }
-        let e = view.entry(id).ok().flatten();
-        cache.borrow_mut().insert(id.to_owned(), e.clone());
+        let e = self.view.entry(id).ok().flatten();
+        self.cache.borrow_mut().insert(id.to_owned(), e.clone());
         e
-    };
-    let exists = |kind: IdType, id: &str| entry(id).is_some_and(|e| e.kind == kind);
-    let live = |kind: IdType, id: &str| entry(id).is_some_and(|e| e.kind == kind && e.status == crate::domain::governance::registry::Status::Live);
+    }
+
+    fn judge(&self, params: &[(String, String)]) -> Finding {
+        let exists = |kind: IdType, id: &str| self.entry(id).is_some_and(|e| e.kind == kind);
+        let live = |kind: IdType, id: &str| self.entry(id).is_some_and(|e| e.kind == kind && e.status == Status::Live);
+        classify(self.template, params, &exists, &live)
+    }
+}
+
+/// The report of `tenant` over touchpoints at `[from, to)` (`from` already
+/// clamped to the retention horizon by the caller) and the credit of `credit`.
+pub fn compliance(store: &Store, p: u16, tenant: &str, from: Ts, to: Ts, template: Option<&CompiledTaxonomy>, credit: &CreditQuery<'_>) -> Result<ComplianceAnswer, QueryError> {
+    let judge = Judge { view: RegistryView::new(store, p, tenant), template, cache: RefCell::new(HashMap::new()) };
     let (mut total, mut untracked) = (Counts::default(), 0u64);
     let mut by_sm: BTreeMap<String, Counts> = BTreeMap::new();
     let mut by_campaign: BTreeMap<String, Counts> = BTreeMap::new();
@@ -128,15 +182,14 @@ pub fn compliance(store: &Store, p: u16, tenant: &str, from: Ts, to: Ts, templat
         if rec.ts < from || rec.ts >= to {
             return true;
         }
-        let d = &rec.touch.dims;
-        let f = classify(template, &d.params, &exists, &live);
+        let f = judge.judge(&rec.touch.dims.params);
         if f.verdict == Verdict::Untracked {
             untracked += 1;
             return true;
         }
         total.add(f.verdict);
-        by_sm.entry(d.source_medium.clone().unwrap_or_else(|| "(none)".into())).or_default().add(f.verdict);
-        by_campaign.entry(d.campaign.clone().unwrap_or_else(|| "(none)".into())).or_default().add(f.verdict);
+        by_sm.entry(rec.touch.key(GroupBy::SourceMedium).to_owned()).or_default().add(f.verdict);
+        by_campaign.entry(rec.touch.key(GroupBy::Campaign).to_owned()).or_default().add(f.verdict);
         for (field, value) in f.offending {
             *offenders.entry((field, value, f.verdict)).or_default() += 1;
         }
@@ -145,22 +198,48 @@ pub fn compliance(store: &Store, p: u16, tenant: &str, from: Ts, to: Ts, templat
     if let Some(e) = err {
         return Err(e.into());
     }
+    // The attribution's own paths, each touchpoint keyed by its class.
+    let mut classes: Vec<TouchClass> = Vec::new();
+    let mut index: HashMap<TouchClass, usize> = HashMap::new();
+    let mut key = |t: &TouchRec| {
+        let class = TouchClass { verdict: judge.judge(&t.touch.dims.params).verdict, source_medium: t.touch.key(GroupBy::SourceMedium).to_owned(), campaign: t.touch.key(GroupBy::Campaign).to_owned() };
+        let n = classes.len();
+        let i = *index.entry(class.clone()).or_insert_with(|| {
+            classes.push(class);
+            n
+        });
+        i.to_string()
+    };
+    let (currency, convs) = conversions_with_paths_keyed(store, p, tenant, credit.query, credit.view, &mut key)?;
+    let c = split(credit.model, &credit.query.params, &convs, &classes);
     let mut top: Vec<((String, String, Verdict), u64)> = offenders.into_iter().collect();
     top.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let rows = |m: BTreeMap<String, Counts>| -> Vec<ComplianceCounts> {
+    let rows = |mut m: BTreeMap<String, Counts>, credit: &BTreeMap<String, CreditByVerdict>| -> Vec<ComplianceCounts> {
+        for k in credit.keys() {
+            m.entry(k.clone()).or_default();
+        }
         let mut rows: Vec<(String, Counts)> = m.into_iter().collect();
         rows.sort_by(|a, b| b.1.touchpoints.cmp(&a.1.touchpoints).then_with(|| a.0.cmp(&b.0)));
-        rows.iter().map(|(k, c)| c.answer(Some(k))).collect()
+        rows.iter().map(|(k, n)| n.answer(Some(k), credit.get(k))).collect()
     };
     Ok(ComplianceAnswer {
         tenant: tenant.to_owned(),
         from: from.to_string(),
         to: to.to_string(),
         taxonomy_version: template.map(CompiledTaxonomy::version),
+        attribution: CreditHead {
+            model: credit.model.as_str(),
+            lookback_days: credit.query.lookback_days,
+            currency,
+            conversions: c.conversions,
+            conversion_value: c.conversion_value,
+            untracked: c.untracked,
+            direct: c.direct,
+        },
         untracked,
-        totals: total.answer(None),
-        by_source_medium: rows(by_sm),
-        by_campaign: rows(by_campaign),
+        totals: total.answer(None, Some(&c.totals)),
+        by_source_medium: rows(by_sm, &c.by_source_medium),
+        by_campaign: rows(by_campaign, &c.by_campaign),
         top_offenders: top.into_iter().take(TOP).map(|((field, value, v), count)| Offender { field, value, reason: v.as_str(), count }).collect(),
     })
 }

@@ -3,8 +3,10 @@
 //! revenue under `last_touch` (default lookback, default currency), bucketed at
 //! the conversion's time under the key of its last touchpoint. Over the
 //! deterministic persons the last touchpoints come from the persons' path
-//! summaries (one sorted pass, no timeline reads); over final persons from
-//! their members' records.
+//! summaries (one sorted pass, no timeline reads) — the HTTP route takes
+//! them from the report cache (`super::paths_cache`'s view entries, the same
+//! per-person [`super::view_parts::JourneyConv`]s kept up to date) —; over
+//! final persons from their members' records.
 //!
 //! 5-second buckets are kept only for `engine.window_5s_retention_hours`
 //! behind the tenant's newest event time (README, "Windows"): a `5s` query
@@ -12,6 +14,7 @@
 //! conversions alike, whether or not the sweep has deleted the older ones yet.
 
 use super::attribution::AttributionQuery;
+use super::view_parts;
 use super::QueryError;
 use crate::domain::models::ModelParams;
 use crate::domain::window::{bucket_start, Granularity};
@@ -93,6 +96,9 @@ pub fn performance_in(
     performance_from(store, p, tenant, journey, g, (from, to), lookback_days, horizons, view, view.is_none())
 }
 
+/// A counted conversion: (time, late, value, composite key of its last touchpoint).
+pub type JourneyConvRow = (Ts, bool, f64, String);
+
 /// [`performance_in`]; `summaries`: the conversions' last touchpoints from the
 /// persons' summaries (deterministic persons only), else from their records.
 #[allow(clippy::too_many_arguments)]
@@ -108,8 +114,67 @@ fn performance_from(
     view: Option<&super::linking::FinalPersons>,
     summaries: bool,
 ) -> Result<JourneyAnswer, QueryError> {
-    let (requested, horizon) = (from, horizons.retention);
-    let from = if g == Granularity::FiveSeconds { crate::domain::retention::clamp_from(from, horizons.window_5s) } else { from };
+    let clamped = clamp_5s(g, from, horizons);
+    // Conversions whose bucket starts in [from, to) are inside this range.
+    let w = g.width_secs();
+    let q = AttributionQuery {
+        from: clamped.minus_secs(2 * w),
+        to: to.plus_secs(2 * w),
+        group_by: GroupBy::Channel,
+        lookback_days,
+        params: ModelParams::default(),
+        currency: None,
+        horizon: horizons.retention,
+    };
+    let mut convs = Vec::new();
+    if summaries {
+        convs = last_touches_from_summaries(store, p, tenant, &q, journey)?;
+    } else {
+        let (_, found) = super::attribution::conversions_with_paths_in(store, p, tenant, &q, view)?;
+        for c in found {
+            let Some(last) = c.touches.last() else { continue };
+            // Re-read the last touch for its composite key (from the member of
+            // the final person whose timeline holds it).
+            let mut rec = None;
+            for m in super::linking::members(view, c.person) {
+                let tk = key::touch(p, tenant, m, last.0, &last.3);
+                if let Some(raw) = store.get(&tk)? {
+                    rec = Some(codec::decode::<TouchRec>(&tk, &raw)?);
+                    break;
+                }
+            }
+            let Some(t) = rec else { continue };
+            if t.touch.dims.journey.as_deref().unwrap_or("-") == journey {
+                convs.push((c.ts, c.late, c.value, t.touch.composite_key()));
+            }
+        }
+    }
+    performance_with(store, p, tenant, journey, g, (from, to), horizons, convs)
+}
+
+/// `from`, for 5-second buckets clamped to the 5-second horizon.
+fn clamp_5s(g: Granularity, from: Ts, horizons: Horizons) -> Ts {
+    if g == Granularity::FiveSeconds {
+        crate::domain::retention::clamp_from(from, horizons.window_5s)
+    } else {
+        from
+    }
+}
+
+/// The answer from the window counters and the journey's counted conversions
+/// `convs` (any superset of those whose bucket starts in the range).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn performance_with(
+    store: &Store,
+    p: u16,
+    tenant: &str,
+    journey: &str,
+    g: Granularity,
+    (requested, to): (Ts, Ts),
+    horizons: Horizons,
+    convs: impl IntoIterator<Item = JourneyConvRow>,
+) -> Result<JourneyAnswer, QueryError> {
+    let from = clamp_5s(g, requested, horizons);
     let mut buckets: BTreeMap<(i64, String), Bucket> = BTreeMap::new();
     let prefix = key::window_prefix(p, tenant, g.tag(), journey);
     let start = [prefix.as_slice(), &Ts::new(from.secs + (from.nanos > 0) as i64, 0).to_key_bytes()].concat();
@@ -124,49 +189,15 @@ fn performance_from(
         true
     })?;
     // Conversions: those whose bucket starts in [from, to).
-    let w = g.width_secs();
-    let q = AttributionQuery {
-        from: from.minus_secs(2 * w),
-        to: to.plus_secs(2 * w),
-        group_by: GroupBy::Channel,
-        lookback_days,
-        params: ModelParams::default(),
-        currency: None,
-        horizon,
-    };
-    let mut count = |ts: Ts, late: bool, value: f64, composite: String| {
+    for (ts, late, value, composite) in convs {
         let b = bucket_start(ts, g);
         // Late conversions skip the 5-second windows, as late touches do.
         if Ts::new(b, 0) < from || Ts::new(b, 0) >= to || (late && g == Granularity::FiveSeconds) {
-            return;
+            continue;
         }
         let e = buckets.entry((b, composite)).or_default();
         e.conversions += 1;
         e.revenue.add(value);
-    };
-    if summaries {
-        for (ts, late, value, composite) in last_touches_from_summaries(store, p, tenant, &q, journey)? {
-            count(ts, late, value, composite);
-        }
-    } else {
-        let (_, convs) = super::attribution::conversions_with_paths_in(store, p, tenant, &q, view)?;
-        for c in convs {
-            let Some(last) = c.touches.last() else { continue };
-            // Re-read the last touch for its composite key (from the member of
-            // the final person whose timeline holds it).
-            let mut found = None;
-            for m in super::linking::members(view, c.person) {
-                let tk = key::touch(p, tenant, m, last.0, &last.3);
-                if let Some(raw) = store.get(&tk)? {
-                    found = Some(codec::decode::<TouchRec>(&tk, &raw)?);
-                    break;
-                }
-            }
-            let Some(t) = found else { continue };
-            if t.touch.dims.journey.as_deref().unwrap_or("-") == journey {
-                count(c.ts, c.late, c.value, t.touch.composite_key());
-            }
-        }
     }
     let buckets = buckets
         .into_iter()
@@ -186,55 +217,17 @@ fn performance_from(
 
 /// The conversions of the report currency in `q`'s range whose last
 /// touchpoint (the last of its lookback path its consent covers) belongs to
-/// `journey`: (time, late, value, composite key of that touchpoint), read from
-/// the deterministic persons' summaries in one sorted pass, as
-/// `conversions_with_paths` and the touchpoint records give them.
-fn last_touches_from_summaries(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, journey: &str) -> Result<Vec<(Ts, bool, f64, String)>, QueryError> {
+/// `journey`, as `conversions_with_paths` and the touchpoint records give
+/// them: the persons' [`view_parts::journey_convs`], read from the
+/// deterministic persons' summaries in one sorted pass.
+fn last_touches_from_summaries(store: &Store, p: u16, tenant: &str, q: &AttributionQuery, journey: &str) -> Result<Vec<JourneyConvRow>, QueryError> {
     let meta = super::tenant_meta(store, p, tenant)?.unwrap_or_default();
     let Some(cur) = q.currency.clone().or_else(|| meta.default_currency()) else { return Ok(Vec::new()) };
     let mut consent = super::consent::ConsentCache::new(store, p, tenant, &meta);
-    let mut convs = Vec::new();
-    for (ts, rec) in super::attribution::conversions_in_range(store, p, tenant, q, &cur)? {
-        if consent.allows(rec.person, ts)? {
-            convs.push((rec.person, ts, rec));
-        }
-    }
-    convs.sort_by_key(|c| c.0);
+    let convs = view_parts::indexed_convs(store, p, tenant, (q.from, q.to), &cur, q.horizon, &mut consent)?;
     let lookback = q.lookback_days.saturating_mul(86_400);
-    let prefix = key::summary_prefix(p, tenant);
-    let mut k = prefix.clone();
-    let mut cursor = store.cursor(&prefix, &touchline_storage::keys::prefix_end(&prefix));
-    let mut out = Vec::new();
-    let mut summary: Option<(u64, Option<crate::state::summary::Summary>)> = None;
-    for (person, ts, rec) in convs {
-        if summary.as_ref().is_none_or(|s| s.0 != person) {
-            k.truncate(prefix.len());
-            k.extend_from_slice(&person.to_be_bytes());
-            cursor.advance_to(&k);
-            let s = match cursor.current() {
-                Some((ck, v)) if ck == k.as_slice() => Some(super::sweep::person_summary(store, p, tenant, person, ck, v)?),
-                _ => None,
-            };
-            cursor.status()?;
-            summary = Some((person, s));
-        }
-        let Some(s) = summary.as_ref().and_then(|s| s.1.as_ref()) else { continue };
-        let lo = crate::domain::retention::clamp_from(ts.minus_secs(lookback), q.horizon);
-        let end = s.touches.partition_point(|t| t.ts <= ts);
-        let mut last = None;
-        for t in s.touches[..end].iter().rev().take_while(|t| t.ts >= lo) {
-            if consent.allows(person, t.ts)? {
-                last = Some(t);
-                break;
-            }
-        }
-        let Some(t) = last else { continue };
-        let (j, composite) = s.journey_and_composite(t);
-        if j.unwrap_or("-") == journey {
-            out.push((ts, rec.late, rec.value, composite));
-        }
-    }
-    Ok(out)
+    let parts = view_parts::journey_parts(store, p, tenant, &convs, lookback, q.horizon, &mut consent)?;
+    Ok(parts.into_iter().flat_map(|(_, cs)| cs).filter(|c| c.journey == journey).map(|c| (c.ts, c.late, c.value, c.composite)).collect())
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod attribution;
 pub mod campaigns;
 pub mod cohorts;
 pub mod compliance;
+pub mod compliance_credit;
 pub mod consent;
 pub mod customer;
 pub mod datadriven;
@@ -23,6 +24,7 @@ mod paths_entry;
 mod paths_journal;
 mod paths_view;
 pub mod variants;
+pub mod view_parts;
 mod paths;
 
 use crate::state::{key, TenantMeta};

@@ -45,6 +45,10 @@
 //! larger than the whole budget answers its query and is not kept) and a
 //! tenant's index goes with its last entry, or as soon as it outgrows half the
 //! budget; the change log holds at most [`LOG_MAX_PERSONS`] person ids.
+//!
+//! The cache also keeps the cohorts and journey-performance answers over the
+//! deterministic persons (`views_cache.rs`): view entries fed by the same
+//! change log, in the same budget and eviction order.
 
 use super::activity_index::{sym_diff, ActivityIndex, TenantIndex};
 use super::attribution::{AttributionQuery, AttributionResult};
@@ -54,18 +58,15 @@ use super::paths_entry::{Entry, EntryKey};
 use super::paths_view;
 use super::series::SeriesResult;
 pub use super::paths_journal::LOG_MAX_PERSONS;
-use super::paths_journal::{lock, Change, Journal};
+use super::paths_journal::{lock, Journal};
 use super::sweep::{persons_parts_parallel as persons_parts, sweep_all};
 use super::{tenant_meta, QueryError};
 use crate::domain::models::Model;
 use crate::domain::Ts;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use touchline_storage::{keys::Space, CommitObserver, Store};
-
-/// A tenant of a partition, as its key bytes.
-type TenantOf = (u16, Vec<u8>);
+use touchline_storage::{CommitObserver, Store};
 
 /// Milliseconds from `a` to `b` (build phases in debug logs).
 fn ms(a: std::time::Instant, b: std::time::Instant) -> f64 {
@@ -85,6 +86,8 @@ struct Slot {
     entry: Arc<Mutex<Entry>>,
     bytes: AtomicUsize,
     seq: AtomicU64,
+    /// The cache's use tick when last asked (eviction order across report and view entries).
+    used: AtomicU64,
 }
 
 /// The node's cache of data-driven paths; see the module docs.
@@ -94,6 +97,11 @@ pub struct PathsCache {
     slots: Mutex<Vec<Arc<Slot>>>,
     /// Number of entries (so commits skip all work while there is none).
     live: AtomicUsize,
+    /// Cohorts and journeys entries (`views`), least recently used first, and their number.
+    views: views::ViewSlots,
+    views_live: AtomicUsize,
+    /// Use ticks (least recently used across both lists).
+    tick: AtomicU64,
     budget_bytes: usize,
     stats: CacheStats,
 }
@@ -105,6 +113,10 @@ pub struct CacheStats {
     pub builds: AtomicUsize,
     /// Of those, the builds that scanned the whole tenant (no index).
     pub full_scans: AtomicUsize,
+    /// Builds (report or view) for a shape with no built entry and none to
+    /// derive it from: a first question, or one the budget evicted (not a
+    /// rebuild after many changes, nor a slid range).
+    pub cold: AtomicUsize,
     /// Entries derived from another range's entry.
     pub derives: AtomicUsize,
     pub updates: AtomicUsize,
@@ -134,7 +146,8 @@ fn expired(e: &Entry, new: Option<Ts>) -> Option<BTreeSet<u64>> {
 
 impl PathsCache {
     pub fn new(budget_bytes: usize) -> Arc<PathsCache> {
-        Arc::new(PathsCache { journal: Mutex::default(), slots: Mutex::default(), live: AtomicUsize::new(0), budget_bytes, stats: CacheStats::default() })
+        let (live, views_live, tick) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicU64::new(0));
+        Arc::new(PathsCache { journal: Mutex::default(), slots: Mutex::default(), live, views: Mutex::default(), views_live, tick, budget_bytes, stats: CacheStats::default() })
     }
 
     /// Installs the cache as `store`'s commit observer.
@@ -178,6 +191,7 @@ impl PathsCache {
         let key = EntryKey { partition: p, tenant: tenant.to_string(), from: q.from, to: q.to, group_by: q.group_by, lookback_days: q.lookback_days, currency, all: view.is_some() };
         let slot = self.slot(&key);
         let mut e = lock(&slot.entry);
+        let was_built = e.built;
         // The journal position and epoch are read before any state.
         let (epoch, seq, changes) = {
             let j = lock(&self.journal);
@@ -198,7 +212,11 @@ impl PathsCache {
                 self.recompute_in(store, q, &mut e, &mut consent, persons.into_iter().collect(), v)?;
             }
             (None, _) => {
+                let builds = self.stats.builds.load(Ordering::Relaxed);
                 self.rebuild(store, q, &key, &mut e, &mut consent, epoch, seq)?;
+                if !was_built && self.stats.builds.load(Ordering::Relaxed) > builds {
+                    self.stats.cold.fetch_add(1, Ordering::Relaxed);
+                }
                 if let Some(v) = view {
                     let persons = paths_view::grouped(&e, v);
                     self.recompute_in(store, q, &mut e, &mut consent, persons.into_iter().collect(), v)?;
@@ -438,12 +456,14 @@ impl PathsCache {
     /// becomes the most recently used.
     fn slot(&self, key: &EntryKey) -> Arc<Slot> {
         let mut slots = lock(&self.slots);
+        let used = self.tick.fetch_add(1, Ordering::Relaxed);
         if let Some(i) = slots.iter().position(|s| s.key == *key) {
             let s = slots.remove(i);
+            s.used.store(used, Ordering::Relaxed);
             slots.push(s.clone());
             return s;
         }
-        let s = Arc::new(Slot { key: key.clone(), entry: Arc::new(Mutex::new(Entry::new(key.clone(), 0, 0))), bytes: AtomicUsize::new(0), seq: AtomicU64::new(0) });
+        let s = Arc::new(Slot { key: key.clone(), entry: Arc::new(Mutex::new(Entry::new(key.clone(), 0, 0))), bytes: AtomicUsize::new(0), seq: AtomicU64::new(0), used: AtomicU64::new(used) });
         slots.push(s.clone());
         self.live.store(slots.len(), Ordering::Release);
         *lock(&self.journal).watched.entry((key.partition, key.tenant.as_bytes().to_vec())).or_default() += 1;
@@ -466,18 +486,33 @@ impl PathsCache {
     /// the remaining entries need.
     fn enforce_budget(&self) {
         let mut slots = lock(&self.slots);
-        let mut total: usize = slots.iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
+        let mut views = lock(&self.views);
+        let bytes = |b: &AtomicUsize| b.load(Ordering::Relaxed);
+        let mut total: usize = slots.iter().map(|s| bytes(&s.bytes)).sum::<usize>() + views.iter().map(|s| bytes(&s.bytes)).sum::<usize>();
         let mut j = lock(&self.journal);
         let mut index_bytes = j.index_bytes();
-        while total + index_bytes > self.budget_bytes && !slots.is_empty() {
-            let gone = slots.remove(0);
-            total -= gone.bytes.load(Ordering::Relaxed);
-            j.unwatch(&(gone.key.partition, gone.key.tenant.as_bytes().to_vec()));
+        while total + index_bytes > self.budget_bytes && !(slots.is_empty() && views.is_empty()) {
+            let used = |u: &AtomicU64| u.load(Ordering::Relaxed);
+            let view_first = match (slots.first(), views.first()) {
+                (Some(s), Some(v)) => used(&v.used) < used(&s.used),
+                (s, _) => s.is_none(),
+            };
+            let (gone_bytes, w) = if view_first {
+                let gone = views.remove(0);
+                (bytes(&gone.bytes), (gone.key.partition, gone.key.tenant.as_bytes().to_vec()))
+            } else {
+                let gone = slots.remove(0);
+                (bytes(&gone.bytes), (gone.key.partition, gone.key.tenant.as_bytes().to_vec()))
+            };
+            total -= gone_bytes;
+            j.unwatch(&w);
             index_bytes = j.index_bytes();
         }
         self.live.store(slots.len(), Ordering::Release);
+        self.views_live.store(views.len(), Ordering::Release);
         metrics::gauge!(crate::metrics::REPORT_CACHE_BYTES).set((total + index_bytes) as f64);
-        let keep_after = slots.iter().map(|s| s.seq.load(Ordering::Relaxed)).min().unwrap_or(j.seq);
+        let seqs = slots.iter().map(|s| s.seq.load(Ordering::Relaxed)).chain(views.iter().map(|s| s.seq.load(Ordering::Relaxed)));
+        let keep_after = seqs.min().unwrap_or(j.seq);
         while j.log.front().is_some_and(|r| r.seq <= keep_after) {
             let r = j.log.pop_front().expect("front exists");
             j.forget(r);
@@ -487,82 +522,26 @@ impl PathsCache {
     /// Bytes the entries and indexes are charged (for tests and metrics).
     pub fn charged_bytes(&self) -> usize {
         let entries: usize = lock(&self.slots).iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
-        entries + lock(&self.journal).index_bytes()
+        let views: usize = lock(&self.views).iter().map(|s| s.bytes.load(Ordering::Relaxed)).sum();
+        entries + views + lock(&self.journal).index_bytes()
     }
 }
 
 impl CommitObserver for PathsCache {
     fn committed(&self, keys: &mut dyn Iterator<Item = &[u8]>) {
-        if self.live.load(Ordering::Acquire) == 0 {
+        if self.live.load(Ordering::Acquire) == 0 && self.views_live.load(Ordering::Acquire) == 0 {
             return;
         }
-        let mut j = lock(&self.journal);
-        // Keys come sorted, so one tenant's keys of one space are contiguous.
-        let mut pending: HashMap<TenantOf, Change> = HashMap::new();
-        let mut active: HashMap<TenantOf, Vec<(Ts, u64)>> = HashMap::new();
-        let mut last: Option<(u16, u8, Vec<u8>, bool)> = None;
-        for k in keys {
-            let Some((p, space, tenant, rest)) = crate::state::tenant::split_key(k) else { continue };
-            let watched = match &last {
-                Some((lp, ls, lt, w)) if *lp == p && *ls == space && lt.as_slice() == tenant => *w,
-                _ => {
-                    let w = j.watched.contains_key(&(p, tenant.to_vec()));
-                    last = Some((p, space, tenant.to_vec(), w));
-                    w
-                }
-            };
-            if !watched {
-                continue;
-            }
-            let slot = pending.entry((p, tenant.to_vec())).or_insert_with(|| Change::Persons(Vec::new()));
-            if space == Space::Consent as u8 || space == Space::Erased as u8 {
-                *slot = Change::Tenant;
-            } else if space == Space::Touch as u8 || space == Space::Conversion as u8 || space == Space::Person as u8 || space == Space::ProbLink as u8 {
-                let Some(person) = crate::state::tenant::person_in_key(rest, 0) else { continue };
-                if let Change::Persons(ps) = &mut *slot {
-                    if ps.last() != Some(&person) {
-                        ps.push(person);
-                    }
-                }
-                // A timeline or conversion key (written or deleted) lists its
-                // person in its hour: the index may over-list, never miss.
-                if space != Space::Person as u8 && space != Space::ProbLink as u8 {
-                    if let Some(ts) = crate::state::tenant::ts_in_key(rest, 8) {
-                        active.entry((p, tenant.to_vec())).or_default().push((ts, person));
-                    }
-                }
-            }
-        }
-        for (w, adds) in active {
-            let Some(ix) = j.indexes.get(&w).cloned() else { continue };
-            let bytes = {
-                let mut data = lock(&ix.data);
-                for (ts, person) in adds {
-                    data.add(ts, person);
-                }
-                data.bytes()
-            };
-            if bytes > self.budget_bytes / 2 {
-                j.indexes.remove(&w);
-                j.too_big.insert(w);
-            }
-        }
-        for ((p, tenant), mut change) in pending {
-            if let Change::Persons(ps) = &mut change {
-                ps.sort_unstable();
-                ps.dedup();
-                if ps.is_empty() {
-                    continue;
-                }
-            }
-            j.push(p, &tenant, change);
-        }
+        lock(&self.journal).record(keys, self.budget_bytes);
     }
 
     fn reset(&self, partition: u16) {
         lock(&self.journal).reset(partition);
     }
 }
+
+#[path = "views_cache.rs"]
+mod views;
 
 #[cfg(test)]
 #[path = "paths_cache_tests.rs"]

@@ -5,8 +5,13 @@
 //! tenants' activity indexes, which live and die with the tenant being watched.
 
 use super::activity_index::TenantIndex;
+use crate::domain::Ts;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use touchline_storage::keys::Space;
+
+/// A tenant of a partition, as its key bytes.
+type TenantOf = (u16, Vec<u8>);
 
 /// Most person ids the change log keeps; older changes are forgotten and the
 /// entries that still needed them rebuild.
@@ -81,6 +86,74 @@ impl Journal {
             }
         }
         Some(out)
+    }
+
+    /// Records a committed batch's `keys` (sorted): per watched tenant, the
+    /// persons whose timeline, conversions, person record or links changed
+    /// (a consent update or erasure tombstone: the whole tenant), and their
+    /// hours in the tenant's activity index (dropped when it outgrows half
+    /// of `budget_bytes`).
+    pub fn record(&mut self, keys: &mut dyn Iterator<Item = &[u8]>, budget_bytes: usize) {
+        // Keys come sorted, so one tenant's keys of one space are contiguous.
+        let mut pending: HashMap<TenantOf, Change> = HashMap::new();
+        let mut active: HashMap<TenantOf, Vec<(Ts, u64)>> = HashMap::new();
+        let mut last: Option<(u16, u8, Vec<u8>, bool)> = None;
+        for k in keys {
+            let Some((p, space, tenant, rest)) = crate::state::tenant::split_key(k) else { continue };
+            let watched = match &last {
+                Some((lp, ls, lt, w)) if *lp == p && *ls == space && lt.as_slice() == tenant => *w,
+                _ => {
+                    let w = self.watched.contains_key(&(p, tenant.to_vec()));
+                    last = Some((p, space, tenant.to_vec(), w));
+                    w
+                }
+            };
+            if !watched {
+                continue;
+            }
+            let slot = pending.entry((p, tenant.to_vec())).or_insert_with(|| Change::Persons(Vec::new()));
+            if space == Space::Consent as u8 || space == Space::Erased as u8 {
+                *slot = Change::Tenant;
+            } else if space == Space::Touch as u8 || space == Space::Conversion as u8 || space == Space::Person as u8 || space == Space::ProbLink as u8 {
+                let Some(person) = crate::state::tenant::person_in_key(rest, 0) else { continue };
+                if let Change::Persons(ps) = &mut *slot {
+                    if ps.last() != Some(&person) {
+                        ps.push(person);
+                    }
+                }
+                // A timeline or conversion key (written or deleted) lists its
+                // person in its hour: the index may over-list, never miss.
+                if space != Space::Person as u8 && space != Space::ProbLink as u8 {
+                    if let Some(ts) = crate::state::tenant::ts_in_key(rest, 8) {
+                        active.entry((p, tenant.to_vec())).or_default().push((ts, person));
+                    }
+                }
+            }
+        }
+        for (w, adds) in active {
+            let Some(ix) = self.indexes.get(&w).cloned() else { continue };
+            let bytes = {
+                let mut data = lock(&ix.data);
+                for (ts, person) in adds {
+                    data.add(ts, person);
+                }
+                data.bytes()
+            };
+            if bytes > budget_bytes / 2 {
+                self.indexes.remove(&w);
+                self.too_big.insert(w);
+            }
+        }
+        for ((p, tenant), mut change) in pending {
+            if let Change::Persons(ps) = &mut change {
+                ps.sort_unstable();
+                ps.dedup();
+                if ps.is_empty() {
+                    continue;
+                }
+            }
+            self.push(p, &tenant, change);
+        }
     }
 
     /// One entry fewer of (partition, tenant); its index goes with its last.

@@ -31,9 +31,11 @@
 //! including "none stored": turned on, or state written before the index
 //! existed) rebuilds the index and every link from the stored signals
 //! (`Signal`, `Z`, kept for every tenant); turning it off deletes both
-//! families. Queries read the links only when the stored settings equal the
-//! config ([`stored_links`]); until the next batch of the tenant they
-//! evaluate from the signals instead.
+//! families. The partition actor rebuilds at start-up, before any batch, for
+//! every tenant whose settings changed ([`settings_changed`]); a tenant
+//! turned off has its families deleted by its next batch. Queries read the
+//! links only when the stored settings equal the config ([`stored_links`]);
+//! until the rebuild commits they evaluate from the signals instead.
 //!
 //! Bound: the index holds one entry per retained signal (the exact rule needs
 //! them all: a late event or a late login can pair with any retained event
@@ -349,11 +351,15 @@ struct Evaluator<'c> {
     known: HashMap<u64, Option<bool>>,
     by_ip: HashMap<String, AddressEvents>,
     shared: HashMap<String, bool>,
+    /// The rule's links over one set of unshared addresses: every anonymous
+    /// person on exactly those addresses (a household's members) gets its
+    /// link from one evaluation.
+    by_addresses: HashMap<Vec<String>, Rc<BTreeMap<u64, ProbLink>>>,
 }
 
 impl<'c> Evaluator<'c> {
     fn new(linking: Linking, horizon: Option<Ts>, cache: &'c mut IndexCache) -> Evaluator<'c> {
-        Evaluator { cache, linking, horizon, person_of: HashMap::new(), known: HashMap::new(), by_ip: HashMap::new(), shared: HashMap::new() }
+        Evaluator { cache, linking, horizon, person_of: HashMap::new(), known: HashMap::new(), by_ip: HashMap::new(), shared: HashMap::new(), by_addresses: HashMap::new() }
     }
 
     fn person(&mut self, st: &mut TenantState<'_>, customer_id: &str) -> Result<Option<u64>, StorageError> {
@@ -492,13 +498,19 @@ impl<'c> Evaluator<'c> {
         if self.role(st, a)? != Some(false) {
             return Ok(None);
         }
+        let mut unshared = Vec::new();
+        for ip in self.addresses_of(st, a)? {
+            if !self.is_shared(st, &ip)? {
+                unshared.push(ip);
+            }
+        }
+        if let Some(links) = self.by_addresses.get(&unshared) {
+            return Ok(links.get(&a).copied());
+        }
         let mut events = Vec::new();
         let mut roles: BTreeMap<u64, Component> = BTreeMap::new();
-        for ip in self.addresses_of(st, a)? {
-            if self.is_shared(st, &ip)? {
-                continue;
-            }
-            for (person, ts, signal) in self.events_on(st, &ip)?.iter() {
+        for ip in &unshared {
+            for (person, ts, signal) in self.events_on(st, ip)?.iter() {
                 if let std::collections::btree_map::Entry::Vacant(e) = roles.entry(*person) {
                     let known = self.role(st, *person)? == Some(true);
                     e.insert(Component { id: *person, known, erased: false });
@@ -507,7 +519,10 @@ impl<'c> Evaluator<'c> {
             }
         }
         let components: Vec<Component> = roles.into_values().collect();
-        Ok(probabilistic::links(&components, &events, self.linking.threshold, self.linking.max_ip_persons).remove(&a))
+        let links = Rc::new(probabilistic::links(&components, &events, self.linking.threshold, self.linking.max_ip_persons));
+        let out = links.get(&a).copied();
+        self.by_addresses.insert(unshared, links);
+        Ok(out)
     }
 }
 
@@ -517,15 +532,21 @@ fn raw_events(st: &mut TenantState<'_>, ip: &str) -> Result<RawEvents, StorageEr
     Ok(recs.into_iter().filter_map(|r| Some((r.customer_id, r.ts, Signal::new(&r.ip, r.user_agent.as_deref(), r.geo)?))).collect())
 }
 
-/// The stored links of `tenant` when they were built with `linking` (else
-/// `None`: the tenant has not applied a batch since its settings changed).
-pub fn stored_links(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<Option<BTreeMap<u64, ProbLink>>, StorageError> {
-    let meta = store.get(&key::signal_index_meta(p, tenant))?;
-    let meta: Option<IndexMeta> = match meta {
-        Some(raw) => Some(codec::decode(&key::signal_index_meta(p, tenant), &raw)?),
+/// Whether the stored index and links of `tenant` were built with other
+/// settings than `linking` (or never built).
+pub fn settings_changed(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<bool, StorageError> {
+    let k = key::signal_index_meta(p, tenant);
+    let stored: Option<IndexMeta> = match store.get(&k)? {
+        Some(raw) => Some(codec::decode(&k, &raw)?),
         None => None,
     };
-    if meta != Some(IndexMeta::of(linking)) {
+    Ok(stored != Some(IndexMeta::of(linking)))
+}
+
+/// The stored links of `tenant` when they were built with `linking` (else
+/// `None`: not rebuilt yet since its settings changed).
+pub fn stored_links(store: &Store, p: u16, tenant: &str, linking: Linking) -> Result<Option<BTreeMap<u64, ProbLink>>, StorageError> {
+    if settings_changed(store, p, tenant, linking)? {
         return Ok(None);
     }
     let prefix = key::prob_links_prefix(p, tenant);

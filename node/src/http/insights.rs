@@ -66,7 +66,11 @@ pub async fn cohorts(state: Arc<AppState>, tenant: String, p: Params) -> Result<
         q.horizon = state.horizon(partition, &tenant)?;
         // Cohorts use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default(), q.horizon)?;
-        Ok(query::cohorts::cohorts_in(&store, partition, &tenant, &q, view.as_deref())?)
+        Ok(match view {
+            Some(v) => query::cohorts::cohorts_in(&store, partition, &tenant, &q, Some(&v))?,
+            // Over the deterministic persons: kept up to date in the report cache.
+            None => state.paths.cohorts(&store, partition, &tenant, &q)?,
+        })
     })
     .await
 }

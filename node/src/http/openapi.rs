@@ -74,6 +74,7 @@ macro_rules! name_schema {
 }
 
 name_schema!(ModelName, "An attribution model (`custom` needs `weights`).", Model::ALL.iter().map(|m| m.as_str()));
+name_schema!(RuleModelName, "A rule-based attribution model (`custom` needs `weights`).", Model::ALL.iter().filter(|m| !m.is_data_driven()).map(|m| m.as_str()));
 name_schema!(GroupByName, "A grouping dimension of touchpoints.", GroupBy::ALL.iter().map(|g| g.as_str()));
 name_schema!(GranularityName, "A window granularity.", Granularity::ALL.iter().map(|g| g.as_str()));
 name_schema!(IdentityName, "Which persons: joined by probabilistic links too (`all`) or deterministic links only.", ["all", "deterministic"]);

@@ -70,7 +70,7 @@ pub(super) struct RangeQuery {
 /// How conversions are credited.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-struct CreditQuery {
+pub(super) struct CreditQuery {
     /// Days before a conversion whose touchpoints count (default: `engine.lookback_days`).
     #[param(minimum = 0, maximum = 3650)]
     lookback_days: Option<i64>,

@@ -7,7 +7,7 @@
 //! Each route is one handler with typed request and response bodies.
 
 use super::error::{ApiError, ErrorCode};
-use super::params::Params;
+use super::params::{require_weights, Params};
 use super::registry_cmd::{current_year, digest, event_id, field_error, parse_body, send_and_wait};
 use super::reports::{blocking, owner_partition};
 use super::{json_response, AppState};
@@ -20,6 +20,9 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use touchline_actors::domain::governance::registry::{merge_patch, normalize_brand, parse_type, request_key, split_attributes, split_patch, valid_year, IdPattern, MintSpec, RegistryCommand, Status};
 use touchline_actors::domain::governance::{check_version, Taxonomy};
+use touchline_actors::domain::models::Model;
+use touchline_actors::domain::GroupBy;
+use touchline_actors::query::compliance::CreditQuery;
 use touchline_actors::state::registry::{RegistryEntry, RegistryView, TaxonomyRec};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
@@ -307,18 +310,31 @@ pub async fn get_taxonomy(state: Arc<AppState>, tenant: String, query: Option<St
     }
 }
 
-/// `GET .../registry/compliance?from&to` (default: all time): the tenant's
-/// touchpoints against the current taxonomy and the registry.
+/// `GET .../registry/compliance?from&to&model&…` (default: all time, the
+/// linear model): the tenant's touchpoints against the current taxonomy and
+/// the registry, and the conversions' credit under a rule-based model by
+/// the verdict of the touchpoints it went through (the attribution's
+/// `lookback_days`, `half_life_hours`, `weights`, `currency`, `identity`).
 pub async fn compliance(state: Arc<AppState>, tenant: String, query: Option<String>) -> Reply {
-    let p = Params::parse(query.as_deref(), &["from", "to"])?;
+    let p = Params::parse(query.as_deref(), &["from", "to", "model", "lookback_days", "half_life_hours", "weights", "currency", "identity"])?;
     let (from, to) = p.range_all()?;
+    let model = p.model(Model::Linear)?;
+    if model.is_data_driven() {
+        return Err(ApiError::param("model", format!("{model} credits grouping keys over whole path sets, not touchpoints: use a rule-based model")));
+    }
+    let mut q = p.attribution_query(from, to, Some(GroupBy::Channel), state.default_lookback_days)?;
+    require_weights(model, &q.params)?;
+    let identity = p.identity()?;
     let (partition, _) = owner_partition(&state, &tenant)?;
     let store = state.store.clone();
     let body = blocking(move || {
-        let from = touchline_actors::domain::retention::clamp_from(from, state.horizon(partition, &tenant)?);
+        q.horizon = state.horizon(partition, &tenant)?;
+        let from = touchline_actors::domain::retention::clamp_from(from, q.horizon);
         let rec = RegistryView::new(&store, partition, &tenant).current_taxonomy()?;
         let template = rec.and_then(|r| r.template()).and_then(|t| t.compile().ok());
-        Ok(touchline_actors::query::compliance::compliance(&store, partition, &tenant, from, to, template.as_ref())?)
+        let view = state.final_persons(partition, &tenant, identity, q.horizon)?;
+        let credit = CreditQuery { model, query: &q, view: view.as_deref() };
+        Ok(touchline_actors::query::compliance::compliance(&store, partition, &tenant, from, to, template.as_ref(), &credit)?)
     })
     .await?;
     Ok(json_response(StatusCode::OK, &body))

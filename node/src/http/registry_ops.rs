@@ -7,7 +7,8 @@
 #![allow(dead_code)] // the parameter structs below only describe; the handlers parse
 
 use super::error::{ClientErrors, RegistryErrors, ServerErrors};
-use super::operations::{RangeQuery, TenantPath};
+use super::openapi::RuleModelName;
+use super::operations::{CreditQuery, RangeQuery, TenantPath};
 use super::registry::{self, IdList, IdView, MintRequest, PatchRequest, TaxonomyView};
 use super::registry_urls::{self, BulkRequest, BulkResult, ExportAnswer, UrlRequest, UrlResult};
 use super::routes::{Call, Reply};
@@ -85,6 +86,17 @@ struct BulkQuery {
     year: Option<i64>,
 }
 
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ComplianceQuery {
+    /// The model whose credit is split by verdict (default `linear`; the data-driven ones credit no touchpoint).
+    #[param(inline)]
+    model: Option<RuleModelName>,
+    /// Only conversions in this currency (`[A-Z]{3}`; default: the tenant's first).
+    #[param(pattern = "^[A-Z]{3}$")]
+    currency: Option<String>,
+}
+
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/registry/ids", tag = "registry", security(("bearer" = [])), params(TenantPath, IdempotencyHeader),
     request_body(content = MintRequest, content_type = "application/json", example = json!({"type": "campaign", "brand": "EYL", "attributes": {"title": "Spring launch"}})),
     responses((status = 201, description = "The minted id.", body = IdView), (status = 200, description = "The id an earlier request with this `Idempotency-Key` minted.", body = IdView), ClientErrors, RegistryErrors, ServerErrors))]
@@ -147,8 +159,8 @@ pub async fn registry_export(state: Arc<AppState>, c: Call) -> Reply {
     registry_urls::export(state, c.param("tenant"), c.query).await
 }
 
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/registry/compliance", tag = "registry", security(("bearer" = [])), params(TenantPath, RangeQuery),
-    responses((status = 200, description = "Retained touchpoints judged against the current taxonomy and the registry.", body = ComplianceAnswer), ClientErrors, ServerErrors))]
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/registry/compliance", tag = "registry", security(("bearer" = [])), params(TenantPath, RangeQuery, ComplianceQuery, CreditQuery),
+    responses((status = 200, description = "Retained touchpoints judged against the current taxonomy and the registry (default range: all retained time), and the credit of the conversions in range under `model` split by the verdict of the touchpoints it went through.", body = ComplianceAnswer), ClientErrors, ServerErrors))]
 pub async fn registry_compliance(state: Arc<AppState>, c: Call) -> Reply {
     registry::compliance(state, c.param("tenant"), c.query).await
 }

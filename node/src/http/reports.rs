@@ -193,7 +193,11 @@ pub async fn journey(state: Arc<AppState>, tenant: String, journey: String, p: P
         let horizons = state.journey_horizons(partition, &tenant)?;
         // Journeys use the final persons (attribution.md, Probabilistic links 6).
         let view = state.final_persons(partition, &tenant, Default::default(), horizons.retention)?;
-        let mut answer = query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, view.as_deref())?;
+        let mut answer = match view {
+            Some(v) => query::journey::performance_in(&store, partition, &tenant, &journey, g, from, to, lookback, horizons, Some(&v))?,
+            // Over the deterministic persons: conversions kept up to date in the report cache.
+            None => state.paths.journey(&store, partition, &tenant, &journey, g, (from, to), lookback, horizons)?,
+        };
         super::enrich::journey(&store, partition, &tenant, &mut answer)?;
         Ok(answer)
     })

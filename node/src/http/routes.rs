@@ -105,7 +105,7 @@ pub static ROUTES: &[Route] = &[
     route!(POST "/v1/tenants/{tenant}/registry/urls", "registry_urls", Tenant, &[], registry_url, __path_registry_url),
     route!(GET "/v1/tenants/{tenant}/registry/urls", "registry_urls", Tenant, &["vendor", "format"], registry_export, __path_registry_export),
     route!(POST "/v1/tenants/{tenant}/registry/urls:bulk", "registry_urls_bulk", Tenant, &["mint", "brand", "year"], registry_bulk, __path_registry_bulk),
-    route!(GET "/v1/tenants/{tenant}/registry/compliance", "registry_compliance", Tenant, &["from", "to"], registry_compliance, __path_registry_compliance),
+    route!(GET "/v1/tenants/{tenant}/registry/compliance", "registry_compliance", Tenant, &["from", "to", "model", "lookback_days", "half_life_hours", "weights", "currency", "identity"], registry_compliance, __path_registry_compliance),
     route!(POST "/v1/collect/track", "collect", WriteKey, &[], collect_track, __path_collect_track),
     route!(POST "/v1/collect/identify", "collect", WriteKey, &[], collect_identify, __path_collect_identify),
     route!(POST "/v1/collect/page", "collect", WriteKey, &[], collect_page, __path_collect_page),

@@ -57,6 +57,15 @@ fn prepared(i: usize) -> &'static Prepared {
     })
 }
 
+/// Computes every asset's ETag and gzip body now (the node calls it on a
+/// blocking thread at start, so the first page load does not wait for
+/// compressing the ≈ 630 KB script: 40–80 ms).
+pub fn prepare() {
+    for i in 0..ASSETS.len() {
+        prepared(i);
+    }
+}
+
 /// The asset a `/ui…` path names: `/ui`, `/ui/` and `/ui/index.html` are the page.
 pub fn lookup(path: &str) -> Option<usize> {
     let rest = path.strip_prefix("/ui").filter(|r| r.is_empty() || r.starts_with('/'))?;

@@ -2,6 +2,7 @@
 
 use super::*;
 use touchline_actors::domain::routing::partition_for;
+use touchline_actors::domain::timestamp::format_rfc3339;
 
 const P: i32 = 4;
 const BASE: i64 = 1_790_812_800_000; // 2026-10-01T00:00:00Z

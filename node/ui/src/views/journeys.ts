@@ -13,6 +13,8 @@ const granularity = select('granularity', [['day', 'day'], ['week', 'week'], ['h
 const METRICS = ['touches', 'impressions', 'clicks', 'conversions', 'revenue'] as const;
 const metric = select('metric', opts(METRICS), 'touches');
 const listed: { shape: string; ids: string[] } = { shape: '', ids: [] };
+/** Most keys the chart stacks one by one. */
+const CHART_KEYS = 15;
 
 export const journeys: View = {
   id: 'journeys',
@@ -52,15 +54,36 @@ export const journeys: View = {
       setStatus(view, 'empty', `No touches of journey ${journey.value} ${range(ctx)}.`);
       return;
     }
-    // Totals per composite key over the range, and the chosen metric per bucket and key.
-    const keys = [...new Set(r.buckets.map((b) => b.key))].sort();
+    // Totals per composite key over the range, and the chosen metric per
+    // bucket and key: one pass over the buckets (a large journey has
+    // thousands of buckets and hundreds of keys).
     const starts = [...new Set(r.buckets.map((b) => b.start))].sort();
-    const sum = (k: string, m: (typeof METRICS)[number]): number => r.buckets.filter((b) => b.key === k).reduce((s, b) => s + b[m], 0);
+    const at = new Map(starts.map((s, i) => [s, i]));
     const m = metric.value as (typeof METRICS)[number];
+    const totals = new Map<string, number[]>();
+    const perStart = new Map<string, number[]>();
+    for (const b of r.buckets) {
+      if (!totals.has(b.key)) {
+        totals.set(b.key, METRICS.map(() => 0));
+        perStart.set(b.key, starts.map(() => 0));
+      }
+      const t = totals.get(b.key)!;
+      METRICS.forEach((x, i) => (t[i] += b[x]));
+      perStart.get(b.key)![at.get(b.start)!] += b[m];
+    }
+    const keys = [...totals.keys()].sort();
+    // The chart stacks the keys with the most of the metric; the rest as one series (the table lists every key).
+    const mi = METRICS.indexOf(m);
+    const top = [...keys].sort((a, b) => totals.get(b)![mi] - totals.get(a)![mi] || (a < b ? -1 : 1)).slice(0, CHART_KEYS);
+    const rest = keys.filter((k) => !top.includes(k));
+    const series = top.sort().map((k) => ({ name: k, type: 'bar', stack: m, data: perStart.get(k)! }));
+    if (rest.length > 0) {
+      series.push({ name: `other (${rest.length} keys)`, type: 'bar', stack: m, data: starts.map((_, i) => rest.reduce((s, k) => s + perStart.get(k)![i], 0)) });
+    }
     const chart = chartBox('chart-journeys', true);
     out.replaceChildren(
       chart,
-      table(['key', ...METRICS], keys.map((k) => [k, ...METRICS.map((x) => (x === 'revenue' ? sum(k, x) : { text: int(sum(k, x)), value: sum(k, x) }))]), 'table-journeys'),
+      table(['key', ...METRICS], keys.map((k) => [k, ...METRICS.map((x, i) => (x === 'revenue' ? totals.get(k)![i] : { text: int(totals.get(k)![i]), value: totals.get(k)![i] }))]), 'table-journeys'),
     );
     draw(chart, {
       tooltip: { trigger: 'axis' },
@@ -69,7 +92,7 @@ export const journeys: View = {
       dataZoom: starts.length > 60 ? [{ type: 'slider' }] : [],
       xAxis: { type: 'category', data: starts.map((s) => s.replace('T00:00:00Z', '').replace('Z', '')) },
       yAxis: { type: 'value', name: m },
-      series: keys.map((k) => ({ name: k, type: 'bar', stack: m, data: starts.map((s) => r.buckets.find((b) => b.start === s && b.key === k)?.[m] ?? 0) })),
+      series,
     });
     setStatus(view, 'ready');
   },
