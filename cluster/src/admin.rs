@@ -9,6 +9,15 @@ use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
+/// Partitions touchline creates the events topic (and its dead-letter,
+/// changelog and results topics) with by default. A tenant lives in one
+/// partition and the count is fixed once records exist (it is the tenant
+/// routing modulus), so it is chosen for spreading tenants over the largest
+/// cluster expected: 48 spreads a skewed tenant mix over 3, 4, 6, 8, 12, 16 or
+/// 24 nodes, at the price of smaller batches per partition and more restores
+/// per rebalance (docs/operations.md, Scaling).
+pub const DEFAULT_PARTITIONS: i32 = 48;
+
 /// Creates `topic` with `partitions` unless it exists; returns its partition count.
 pub async fn ensure_topic(brokers: &str, props: &[(String, String)], topic: &str, partitions: i32) -> Result<i32, ClusterError> {
     ensure_topic_with_config(brokers, props, topic, partitions, &[]).await

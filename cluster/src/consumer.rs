@@ -41,6 +41,11 @@ pub(crate) fn group_consumer(cfg: &IntakeConfig, prefetch: &str, ctx: IntakeCont
         // budget the intake starved for most of each second (measured 2.8×
         // slower apply, BENCHMARKS.md). Fetch again soon after it drains.
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS);
+    if cfg.placement.is_some() {
+        // Placement by load: the consumer is assigned partitions and joins no
+        // group (its offset commits go to the group as a simple consumer's).
+        c.remove("group.instance.id");
+    }
     for (k, v) in &cfg.kafka_props {
         c.set(k, v);
     }

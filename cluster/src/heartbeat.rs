@@ -6,6 +6,8 @@
 //!
 //! Neither task touches the intake's consumer, so nothing here can block its poll.
 
+use crate::load::LoadMeter;
+use crate::plan::Plan;
 use crate::membership::{now_ms, Heartbeat, Identity, MemberTable, MemberView};
 use crate::{admin, client_config, ClusterError};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -41,21 +43,47 @@ pub struct Members {
     table: Arc<RwLock<MemberTable>>,
     me: Identity,
     status: Arc<NodeStatus>,
+    /// The placement this node follows (the leader: the one it leads),
+    /// published in its heartbeats so that a new leader starts from it (`plan.rs`).
+    plan: Arc<RwLock<Option<Plan>>>,
 }
 
 impl Members {
     pub fn new(me: Identity, status: Arc<NodeStatus>, timeout: Duration) -> Members {
         let table = MemberTable::new(&me.group, &me.topic, timeout.as_millis() as i64);
-        Members { table: Arc::new(RwLock::new(table)), me, status }
+        Members { table: Arc::new(RwLock::new(table)), me, status, plan: Arc::new(RwLock::new(None)) }
     }
 
     pub fn node_id(&self) -> &str {
         &self.me.node_id
     }
 
-    /// This node's heartbeat as of now (never stale).
+    /// This node's heartbeat as of now (never stale), with the plan it follows.
     pub fn local(&self) -> Heartbeat {
-        Heartbeat::from_status(&self.me, &self.status, now_ms())
+        let plan = self.plan.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Heartbeat { plan, ..Heartbeat::from_status(&self.me, &self.status, now_ms()) }
+    }
+
+    /// Sets the plan this node follows (or leads) and publishes.
+    pub fn follow(&self, plan: Option<Plan>) {
+        *self.plan.write().unwrap_or_else(|e| e.into_inner()) = plan;
+    }
+
+    /// The alive members' ids (this node included), ascending.
+    pub fn alive_ids(&self) -> Vec<String> {
+        let mut ids = self.table.read().unwrap_or_else(|e| e.into_inner()).alive_ids(now_ms());
+        ids.retain(|id| *id != self.me.node_id);
+        ids.push(self.me.node_id.clone());
+        ids.sort();
+        ids
+    }
+
+    /// The plan in force: the highest epoch among the plans the alive
+    /// members publish, this node's own included (`plan::in_force`).
+    pub fn plan_in_force(&self) -> Option<Plan> {
+        let mut plans = self.table.read().unwrap_or_else(|e| e.into_inner()).plans(now_ms());
+        plans.extend(self.plan.read().unwrap_or_else(|e| e.into_inner()).clone());
+        crate::plan::in_force(&plans).cloned()
     }
 
     /// The alive member claiming `partition`, per the last heartbeats read.
@@ -130,7 +158,7 @@ impl Membership {
 
         let members = Members::new(cfg.identity.clone(), status.clone(), cfg.member_timeout);
         let (stop, stop_rx) = watch::channel(false);
-        let publisher = tokio::spawn(publish_loop(producer, cfg, status, stop_rx.clone()));
+        let publisher = tokio::spawn(publish_loop(producer, cfg, members.clone(), stop_rx.clone()));
         let reader = tokio::spawn(read_loop(consumer, members.clone(), stop_rx));
         Ok(Membership { members, stop, publisher, reader })
     }
@@ -154,21 +182,31 @@ impl Membership {
     }
 }
 
-async fn publish_loop(producer: FutureProducer, cfg: MembershipConfig, status: Arc<NodeStatus>, mut stop: watch::Receiver<bool>) {
+async fn publish_loop(producer: FutureProducer, cfg: MembershipConfig, members: Members, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(CHANGE_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last: Option<(tokio::time::Instant, _)> = None;
+    let mut meter = LoadMeter::default();
     loop {
         tokio::select! {
             r = stop.changed() => if r.is_err() || *stop.borrow() { break },
             _ = tick.tick() => {
-                let hb = Heartbeat::from_status(&cfg.identity, &status, now_ms());
-                let sig = hb.signature();
+                let mut hb = members.local();
+                let sig = (hb.signature(), hb.plan.as_ref().map(|p| (p.epoch, p.leader.clone())));
                 let due = match &last {
                     None => true,
                     Some((at, s)) => *s != sig || at.elapsed() >= cfg.heartbeat_interval,
                 };
                 if due {
+                    meter.retain(&hb.owned);
+                    let planned = members.plan_in_force();
+                    for r in &mut hb.partitions {
+                        let seed = planned.as_ref().map_or(0.0, |p| p.load_of(r.partition));
+                        // The backlog counts once the partition is active: a
+                        // restoring partition's lag is not yet what it will ask.
+                        let lag = if r.end_offset.is_some() && r.state == "active" { r.lag } else { -1 };
+                        r.load = meter.observe_from(r.partition, hb.ts_ms, r.end_offset.unwrap_or(-1), lag, seed);
+                    }
                     send(&producer, &cfg, &hb).await;
                     last = Some((tokio::time::Instant::now(), sig));
                 }

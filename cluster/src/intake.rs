@@ -21,7 +21,6 @@ use crate::{admin, client_config, ClusterError};
 use futures::FutureExt;
 use ractor::{Actor, ActorRef};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -37,6 +36,12 @@ use touchline_actors::dlq::Outbox;
 use touchline_actors::results::publisher::Publisher;
 use touchline_actors::status::NodeStatus;
 use touchline_storage::Store;
+
+#[path = "intake_assign.rs"]
+mod assign;
+#[path = "intake_buffer.rs"]
+mod buffer;
+use buffer::{forget, full, push, should_pause, BUFFER_BATCHES};
 
 #[derive(Clone, Debug)]
 pub struct IntakeConfig {
@@ -73,6 +78,13 @@ pub struct IntakeConfig {
     /// topic's partitions (`queued.max.messages.kbytes` of the intake consumer and
     /// of the changelog readers; a `kafka_props` entry of that name overrides it).
     pub prefetch_kb: usize,
+    /// `cluster.placement = "load"`: the partitions are placed by measured
+    /// load (`placer.rs`, assigned with `incremental_assign`) under these
+    /// parameters; `None`: the consumer group assigns them.
+    pub placement: Option<crate::placement::Params>,
+    /// Placement by load: how long after its start a node may lead (at least
+    /// the member timeout, so it has read every alive member's heartbeat).
+    pub placement_grace: Duration,
 }
 
 impl Default for IntakeConfig {
@@ -83,7 +95,7 @@ impl Default for IntakeConfig {
             dlq_topic: "marketing-events.dlq".into(),
             group: "touchline".into(),
             node_id: "node-1".into(),
-            partitions: 12,
+            partitions: admin::DEFAULT_PARTITIONS,
             create_topics: true,
             reroute_misrouted: true,
             kafka_props: Vec::new(),
@@ -96,6 +108,8 @@ impl Default for IntakeConfig {
             standby_replicas: 1,
             snapshots: None,
             prefetch_kb: 16 * 1024,
+            placement: None,
+            placement_grace: Duration::from_secs(5),
         }
     }
 }
@@ -191,7 +205,17 @@ pub async fn run_intake(
     let (rewind_tx, mut rewind_rx) = mpsc::unbounded_channel();
     let ctx = IntakeContext { store: store.clone(), topic: cfg.topic.clone(), status: status.clone(), lifecycle: life_tx, pause_on_assign: changelog.is_some() };
     let consumer = group_consumer(&cfg, &prefetch, ctx)?;
-    consumer.subscribe(&[&cfg.topic])?;
+    // Placement by load: the placer hands this node its partitions (`None`
+    // until a plan is in force); otherwise the consumer group assigns them.
+    let (target_tx, mut target) = watch::channel::<Option<Vec<i32>>>(None);
+    let placer = match (&cfg.placement, &members) {
+        (Some(params), Some(m)) => Some(tokio::spawn(crate::placer::run(m.clone(), partitions, *params, cfg.placement_grace, target_tx, shutdown.clone()))),
+        (Some(_), None) => return Err(ClusterError::Actor("placement by load needs the member table".into())),
+        (None, _) => {
+            consumer.subscribe(&[&cfg.topic])?;
+            None
+        }
+    };
 
     let routes: Routes = Arc::new(RwLock::new(HashMap::new()));
     let sup_args = SupervisorArgs {
@@ -274,6 +298,10 @@ pub async fn run_intake(
                 forget(&ev, &mut next_offset, &mut pending, &mut paused);
                 intake.lifecycle(ev).await;
             }
+            Ok(()) = target.changed(), if placer.is_some() => {
+                let now = target.borrow_and_update().clone();
+                intake.follow(now.as_deref(), &mut next_offset, &mut pending, &mut paused).await;
+            }
             Some(done) = restored_rx.recv() => {
                 forget(&Lifecycle::Assigned(vec![done.0]), &mut next_offset, &mut pending, &mut paused);
                 intake.restored(done).await;
@@ -315,7 +343,14 @@ pub async fn run_intake(
                 intake.pause_stalled(&pending, &mut paused);
             }
             _ = commit_tick.tick() => intake.commit(CommitMode::Async),
-            _ = heal_tick.tick() => intake.self_heal(&mut stuck_since),
+            _ = heal_tick.tick() => match &placer {
+                // A failed (un)assign is retried.
+                Some(_) => {
+                    let now = target.borrow().clone();
+                    intake.follow(now.as_deref(), &mut next_offset, &mut pending, &mut paused).await;
+                }
+                None => intake.self_heal(&mut stuck_since),
+            },
         }
     }
 
@@ -328,6 +363,9 @@ pub async fn run_intake(
         let _ = s.await;
     }
     lag_watch.abort();
+    if let Some(p) = placer {
+        p.abort();
+    }
     let owned: Vec<i32> = intake.routes.read().unwrap_or_else(|e| e.into_inner()).keys().copied().collect();
     intake.commit(CommitMode::Sync);
     for p in owned {
@@ -340,59 +378,6 @@ pub async fn run_intake(
     let _ = sup_handle.await;
     tracing::info!("shutdown complete");
     Ok(())
-}
-
-/// Buffers `m` unless its offset was already buffered (a resumed partition is
-/// re-fetched from its consume position, which may repeat records we hold) or
-/// its partition is paused (it is re-read from the expected offset on resume).
-fn push(pending: &mut BTreeMap<i32, Vec<Record>>, next: &mut HashMap<i32, i64>, paused: &HashSet<i32>, m: &rdkafka::message::BorrowedMessage<'_>) {
-    if paused.contains(&m.partition()) {
-        return;
-    }
-    let expected = next.entry(m.partition()).or_insert(i64::MIN);
-    if m.offset() < *expected {
-        return;
-    }
-    *expected = m.offset() + 1;
-    pending.entry(m.partition()).or_default().push(Record {
-        offset: m.offset(),
-        key: m.key().map(<[u8]>::to_vec),
-        payload: m.payload().map(<[u8]>::to_vec),
-        headers: m.headers().map(headers_of).unwrap_or_default(),
-    });
-}
-
-fn headers_of(h: &rdkafka::message::BorrowedHeaders) -> Vec<touchline_actors::reroute::Header> {
-    use rdkafka::message::Headers;
-    h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()
-}
-
-/// Buffered records per partition at most, in batches: a partition whose actor
-/// is busy accumulates this much (its next batch grows) before reading stops.
-const BUFFER_BATCHES: usize = 4;
-
-/// Stop reading from Kafka while some partition's buffer is full: memory stays
-/// bounded, librdkafka's own bounded prefetch queue holds the rest. A paused
-/// partition's full buffer does not count: nothing more arrives for it.
-fn full(pending: &BTreeMap<i32, Vec<Record>>, paused: &HashSet<i32>, batch_max: usize) -> bool {
-    pending.iter().any(|(p, v)| v.len() >= batch_max * BUFFER_BATCHES && !paused.contains(p))
-}
-
-/// A partition (re)assigned or revoked starts over: its buffer, expected offset
-/// and pause go (librdkafka forgets the pause of a partition it unassigns).
-fn forget(ev: &Lifecycle, next: &mut HashMap<i32, i64>, pending: &mut BTreeMap<i32, Vec<Record>>, paused: &mut HashSet<i32>) {
-    let (Lifecycle::Assigned(parts) | Lifecycle::Revoked(parts)) = ev;
-    for p in parts {
-        next.remove(p);
-        pending.remove(p);
-        paused.remove(p);
-    }
-}
-
-/// Whether a partition should be paused in the consumer: its actor is stalled on
-/// storage and its buffer is full (pausing any earlier costs a re-fetch for nothing).
-fn should_pause(buffered: usize, batch_max: usize, stalled: bool) -> bool {
-    stalled && buffered >= batch_max * BUFFER_BATCHES
 }
 
 impl Intake {
@@ -604,31 +589,5 @@ impl Intake {
                 tracing::debug!(error = %e, "offset commit failed");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn recs(n: usize) -> Vec<Record> {
-        (0..n as i64).map(|offset| Record { offset, key: None, payload: None, headers: Vec::new() }).collect()
-    }
-
-    #[test]
-    fn a_stalled_partition_is_paused_only_when_full_and_then_stops_blocking_the_others() {
-        let batch = 10;
-        assert!(!should_pause(batch * BUFFER_BATCHES - 1, batch, true));
-        assert!(should_pause(batch * BUFFER_BATCHES, batch, true));
-        assert!(!should_pause(batch * BUFFER_BATCHES, batch, false), "a merely busy partition is never paused");
-        let mut pending = BTreeMap::new();
-        pending.insert(0, recs(batch * BUFFER_BATCHES));
-        pending.insert(1, recs(3));
-        let mut paused = HashSet::new();
-        assert!(full(&pending, &paused, batch), "a full buffer stops reading");
-        paused.insert(0);
-        assert!(!full(&pending, &paused, batch), "a paused partition's full buffer does not");
-        forget(&Lifecycle::Revoked(vec![0]), &mut HashMap::new(), &mut pending, &mut paused);
-        assert!(paused.is_empty() && !pending.contains_key(&0));
     }
 }

@@ -9,6 +9,7 @@
 //! within the timeout). A partition's owner is the alive member that claims it;
 //! while a rebalance moves it, two may claim it: the most recent heartbeat wins.
 
+use crate::plan::Plan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -37,6 +38,10 @@ pub struct PartitionReport {
     pub lag: i64,
     #[serde(default)]
     pub watermark: Option<String>,
+    /// Records per second the partition asks of its owner, smoothed
+    /// (`load.rs`): what a load-based placement balances.
+    #[serde(default)]
+    pub load: f64,
 }
 
 impl PartitionReport {
@@ -49,6 +54,7 @@ impl PartitionReport {
             end_offset: (hw >= 0).then_some(hw),
             lag: p.lag(),
             watermark: p.watermark().map(|w| w.to_string()),
+            load: 0.0,
         }
     }
 }
@@ -71,6 +77,10 @@ pub struct Heartbeat {
     pub ts_ms: i64,
     #[serde(default)]
     pub partitions: Vec<PartitionReport>,
+    /// The placement this node follows (`cluster.placement = "load"`; the
+    /// leader's is the one it computed; `plan.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Plan>,
 }
 
 /// Who this node is, for building its heartbeats.
@@ -103,6 +113,7 @@ impl Heartbeat {
             state,
             ts_ms,
             partitions: parts.iter().map(|p| PartitionReport::from_status(p)).collect(),
+            plan: None,
         }
     }
 
@@ -118,6 +129,7 @@ impl Heartbeat {
             state: MemberState::Left,
             ts_ms,
             partitions: Vec::new(),
+            plan: None,
         }
     }
 
@@ -192,6 +204,16 @@ impl MemberTable {
     /// Every known member, by node id.
     pub fn members(&self, now_ms: i64) -> Vec<MemberView> {
         self.entries.values().map(|e| MemberView { heartbeat: e.hb.clone(), alive: e.alive(now_ms, self.timeout_ms) }).collect()
+    }
+
+    /// The ids of the alive members, ascending.
+    pub fn alive_ids(&self, now_ms: i64) -> Vec<String> {
+        self.entries.values().filter(|e| e.alive(now_ms, self.timeout_ms)).map(|e| e.hb.node_id.clone()).collect()
+    }
+
+    /// The plans the alive members publish.
+    pub fn plans(&self, now_ms: i64) -> Vec<Plan> {
+        self.entries.values().filter(|e| e.alive(now_ms, self.timeout_ms)).filter_map(|e| e.hb.plan.clone()).collect()
     }
 
     /// An alive member other than `me` claiming `partition`, if any.
@@ -318,6 +340,21 @@ mod tests {
     }
 
     #[test]
+    fn alive_ids_and_plans_come_from_alive_members_only() {
+        let mut t = MemberTable::new("g", "t", 5000);
+        let plan = |epoch| Plan { epoch, leader: "a".into(), owners: vec!["a".into()], loads: vec![1.0] };
+        t.observe(Heartbeat { plan: Some(plan(3)), ..hb("a", &[0], 1000) }, 1000);
+        t.observe(Heartbeat { plan: Some(plan(2)), ..hb("b", &[], 4000) }, 4000);
+        t.observe(hb("c", &[], 4000), 4000);
+        assert_eq!(t.alive_ids(4000), ["a", "b", "c"]);
+        assert_eq!(t.plans(4000).iter().map(|p| p.epoch).collect::<Vec<_>>(), [3, 2]);
+        assert_eq!(t.alive_ids(6500), ["b", "c"], "a timed out");
+        assert_eq!(t.plans(6500).iter().map(|p| p.epoch).collect::<Vec<_>>(), [2]);
+        let back: Heartbeat = serde_json::from_slice(&serde_json::to_vec(&Heartbeat { plan: Some(plan(7)), ..hb("a", &[0], 1) }).unwrap()).unwrap();
+        assert_eq!(back.plan, Some(plan(7)), "the plan travels in the heartbeat");
+    }
+
+    #[test]
     fn other_clusters_are_ignored() {
         let mut t = MemberTable::new("g", "t", 5000);
         let mut other = hb("x", &[0], 1000);
@@ -365,7 +402,7 @@ mod tests {
         assert_eq!(h.owned, [3]);
         assert_eq!(
             h.partitions[0],
-            PartitionReport { partition: 3, state: "restoring".into(), consumed_offset: 7, end_offset: Some(10), lag: 3, watermark: None }
+            PartitionReport { partition: 3, state: "restoring".into(), consumed_offset: 7, end_offset: Some(10), lag: 3, watermark: None, load: 0.0 }
         );
         p.set_state(PartitionState::Active);
         let h2 = Heartbeat::from_status(&me, &status, 2);

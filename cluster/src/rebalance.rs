@@ -33,6 +33,18 @@ pub struct IntakeContext {
     pub pause_on_assign: bool,
 }
 
+/// Where a newly owned partition starts: its durable RocksDB checkpoint.
+pub(crate) fn start_offset(store: &Store, p: i32) -> Offset {
+    match store.checkpoint(p as u16) {
+        Ok(Some(cp)) if cp.next_offset > 0 => Offset::Offset(cp.next_offset),
+        Ok(_) => Offset::Beginning,
+        Err(e) => {
+            tracing::error!(partition = p, error = %e, "cannot read checkpoint; starting from the beginning (dedup keeps it exact)");
+            Offset::Beginning
+        }
+    }
+}
+
 impl ClientContext for IntakeContext {
     /// librdkafka's own log lines go to tracing (target `librdkafka`), not the `log` crate.
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
@@ -70,15 +82,7 @@ impl ConsumerContext for IntakeContext {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 for p in &parts {
-                    let offset = match self.store.checkpoint(*p as u16) {
-                        Ok(Some(cp)) if cp.next_offset > 0 => Offset::Offset(cp.next_offset),
-                        Ok(_) => Offset::Beginning,
-                        Err(e) => {
-                            tracing::error!(partition = p, error = %e, "cannot read checkpoint; starting from the beginning (dedup keeps it exact)");
-                            Offset::Beginning
-                        }
-                    };
-                    let _ = tpl.set_partition_offset(&self.topic, *p, offset);
+                    let _ = tpl.set_partition_offset(&self.topic, *p, start_offset(&self.store, *p));
                 }
                 // Announce before assigning, so the intake knows the partition
                 // before any of its records can be returned by poll.

@@ -44,6 +44,9 @@ pub struct DatasetArgs {
     pub tenants: usize,
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
+    /// Tenant size skew (`touchline gen --tenant-skew`): 0.5 mild, 1 Zipf.
+    #[arg(long, default_value_t = 0.5)]
+    pub tenant_skew: f64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -120,7 +123,7 @@ impl Produced {
 
 /// Generates the dataset chunk by chunk on a blocking thread (one chunk ahead)
 /// and produces each chunk before the next; nothing is kept but counts.
-async fn produce_streamed(brokers: &str, topic: &str, spec: DatasetSpec, chunk_persons: usize, props: &[(String, String)]) -> Result<Produced, String> {
+pub(crate) async fn produce_streamed(brokers: &str, topic: &str, spec: DatasetSpec, chunk_persons: usize, props: &[(String, String)]) -> Result<Produced, String> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(usize, Vec<GenRecord>)>(1);
     let generator = tokio::task::spawn_blocking(move || {
         let mut chunks = Chunks::new(spec, chunk_persons);
@@ -213,7 +216,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let topic = format!("bench-{}", std::process::id());
     touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &topic, args.data.partitions).await.map_err(|e| e.to_string())?;
     touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &format!("{topic}.dlq"), args.data.partitions).await.map_err(|e| e.to_string())?;
-    let spec = DatasetSpec { seed: 5, tenants: args.data.tenants, persons: args.data.persons, partitions: args.data.partitions, ..DatasetSpec::default() };
+    let spec = DatasetSpec { seed: 5, tenants: args.data.tenants, persons: args.data.persons, partitions: args.data.partitions, tenant_skew: args.data.tenant_skew, ..DatasetSpec::default() };
     let props = vec![("compression.type".to_string(), args.compression.clone())];
     let t_gen = Instant::now();
     let produced = produce_streamed(&args.data.brokers, &topic, spec, args.chunk_persons, &props).await?;

@@ -64,24 +64,26 @@ impl Drop for NodeProc {
 
 fn start(args: &RebalanceBenchArgs, topic: &str, id: &str, dir: &std::path::Path, snapshots: bool, standbys: u32) -> Result<NodeProc, String> {
     let brokers = args.data.brokers.as_str();
-    let log = |what: &str| match &args.log_dir {
-        Some(d) => std::fs::File::create(d.join(format!("{id}.{what}.log"))).map(Stdio::from).unwrap_or_else(|_| Stdio::null()),
-        None => Stdio::null(),
-    };
     let addr = client::free_local_addr().map_err(|e| e.to_string())?.to_string();
-    let child = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-        .args(["node", "--node-id", id, "--brokers", brokers, "--topic", topic, "--dlq-topic", &format!("{topic}.dlq")])
+    let mut cmd = Command::new(std::env::current_exe().map_err(|e| e.to_string())?);
+    cmd.args(["node", "--node-id", id, "--brokers", brokers, "--topic", topic, "--dlq-topic", &format!("{topic}.dlq")])
         .args(["--group", &format!("{topic}-g"), "--http", &addr, "--session-timeout-ms", "6000", "--standby-replicas", &standbys.to_string()])
         .args(["--changelog-topic", &format!("{topic}.changelog"), "--members-topic", &format!("{topic}.members")])
         .args(["--snapshot-transfer", if snapshots { "true" } else { "false" }])
         // Compatibility for brokers like Tansu: eager assignment, no static membership.
-        .args(if args.tansu_compat { &TANSU_COMPAT[..] } else { &[] })
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(log("out"))
-        .stderr(log("err"))
-        .spawn()
-        .map_err(|e| e.to_string())?;
+        .args(if args.tansu_compat { &TANSU_COMPAT[..] } else { &[] });
+    launch(cmd, args.log_dir.as_deref(), id, dir, addr)
+}
+
+/// Spawns `cmd` (a `touchline node` with its flags, listening on `addr`) on
+/// `data_dir`, with its stdout and stderr in `log_dir` as `<id>.out.log` /
+/// `<id>.err.log` (default: discarded).
+pub(crate) fn launch(mut cmd: Command, log_dir: Option<&std::path::Path>, id: &str, data_dir: &std::path::Path, addr: String) -> Result<NodeProc, String> {
+    let log = |what: &str| match log_dir {
+        Some(d) => std::fs::File::create(d.join(format!("{id}.{what}.log"))).map(Stdio::from).unwrap_or_else(|_| Stdio::null()),
+        None => Stdio::null(),
+    };
+    let child = cmd.arg("--data-dir").arg(data_dir).stdout(log("out")).stderr(log("err")).spawn().map_err(|e| e.to_string())?;
     Ok(NodeProc { child, addr })
 }
 
@@ -91,7 +93,7 @@ fn metric(text: &str, name: &str) -> f64 {
 }
 
 /// Partitions (owner, state, consumed) as node `addr` sees the cluster.
-async fn partitions(addr: &str) -> Vec<(String, String, i64)> {
+pub(crate) async fn partitions(addr: &str) -> Vec<(String, String, i64)> {
     let Ok(Some(v)) = client::get(addr, "/v1/cluster").await.map(|r| r.json()) else { return Vec::new() };
     v["partitions"]
         .as_array()
@@ -105,7 +107,7 @@ pub async fn run(args: RebalanceBenchArgs) -> Result<(), String> {
     let topic = format!("bench-rb-{}", std::process::id());
     touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &topic, args.data.partitions).await.map_err(|e| e.to_string())?;
     touchline_cluster::admin::ensure_topic(&args.data.brokers, &[], &format!("{topic}.dlq"), args.data.partitions).await.map_err(|e| e.to_string())?;
-    let mut spec = DatasetSpec { seed: 5, tenants: args.data.tenants, persons: args.data.persons, partitions: args.data.partitions, ..DatasetSpec::default() };
+    let mut spec = DatasetSpec { seed: 5, tenants: args.data.tenants, persons: args.data.persons, partitions: args.data.partitions, tenant_skew: args.data.tenant_skew, ..DatasetSpec::default() };
     if let Some(n) = args.max_touches {
         spec.touches_per_person = (spec.touches_per_person.0.min(n.max(1)), n.max(1));
     }
@@ -224,7 +226,7 @@ async fn join(args: &RebalanceBenchArgs, a_addr: &str, topic: &str, tmp: &std::p
 }
 
 /// Polls `done` every `every` until it holds; after `within`, `Err(what)`.
-async fn wait_until<F, Fut>(within: Duration, every: Duration, what: &str, mut done: F) -> Result<(), String>
+pub(crate) async fn wait_until<F, Fut>(within: Duration, every: Duration, what: &str, mut done: F) -> Result<(), String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,

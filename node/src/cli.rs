@@ -37,7 +37,7 @@ pub struct NodeArgs {
     /// Stable node id, also the Kafka static member id (config key `node_id`; default: node-1).
     #[arg(long, env = "TOUCHLINE_NODE_ID")]
     pub node_id: Option<String>,
-    /// Partitions of the events, dead-letter and changelog topics when touchline creates them (config key `partitions`; default: 12).
+    /// Partitions of the events, dead-letter and changelog topics when touchline creates them (config key `partitions`; default: 48).
     #[arg(long, env = "TOUCHLINE_PARTITIONS")]
     pub partitions: Option<i32>,
     /// Topic of member heartbeats (config key `cluster.members_topic`; default: touchline.members).
@@ -52,6 +52,9 @@ pub struct NodeArgs {
     /// Attribution results topic for warehouses, key = {tenant}/{conversion event_id} (config key `results.topic`; default: touchline.attributions).
     #[arg(long, env = "TOUCHLINE_RESULTS_TOPIC")]
     pub results_topic: Option<String>,
+    /// Who places partitions on nodes: `group` (the consumer group, by count) or `load` (by measured load) (config key `cluster.placement`; default: group).
+    #[arg(long, env = "TOUCHLINE_PLACEMENT", value_enum)]
+    pub placement: Option<crate::config_placement::Placement>,
     /// Warm standbys per partition, 0..=8 (config key `cluster.standby_replicas`; default: 1).
     #[arg(long, env = "TOUCHLINE_STANDBY_REPLICAS")]
     pub standby_replicas: Option<usize>,
@@ -145,6 +148,9 @@ impl NodeArgs {
         }
         if let Some(v) = &self.results_topic {
             c.results.topic = v.clone();
+        }
+        if let Some(v) = self.placement {
+            c.cluster.placement = v;
         }
         if let Some(v) = self.standby_replicas {
             c.cluster.standby_replicas = v;

@@ -2,6 +2,7 @@
 //! layered TOML file → `TOUCHLINE_*` environment → command-line flags, and
 //! validated with messages that name the offending key. Passed explicitly.
 
+pub use crate::config_cluster::ClusterSection;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -225,30 +226,6 @@ pub struct LimitsSection {
     pub registry_wait_ms: u64,
 }
 
-/// Membership (heartbeats on the members topic) and request forwarding.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClusterSection {
-    /// Compacted, 1-partition topic of member heartbeats (created when absent).
-    pub members_topic: String,
-    pub heartbeat_interval_ms: u64,
-    /// A member silent for this long is dead (its partitions have no owner).
-    pub member_timeout_ms: u64,
-    /// Bound on one forwarded request to the owning node.
-    pub forward_timeout_ms: u64,
-    /// Compacted topic of per-partition state changes (created when absent with
-    /// the events topic's partition count): written before every local commit,
-    /// read to restore a partition on assignment and by standbys.
-    pub changelog_topic: String,
-    /// Nodes that tail each partition's changelog without owning it (warm standbys).
-    pub standby_replicas: usize,
-    /// A restore first fetches a peer's RocksDB snapshot of the partition (SST
-    /// files over the internal HTTP routes), then reads only the changelog after it.
-    pub snapshot_transfer: bool,
-    /// ... when that saves at least this many changelog records.
-    pub snapshot_min_records: u64,
-}
-
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
@@ -257,7 +234,7 @@ impl Default for NodeConfig {
             topic: "marketing-events".into(),
             dlq_topic: "marketing-events.dlq".into(),
             group: "touchline".into(),
-            partitions: 12,
+            partitions: touchline_cluster::admin::DEFAULT_PARTITIONS,
             create_topics: true,
             http: "127.0.0.1:8080".parse().expect("static address"),
             advertise_http: None,
@@ -325,21 +302,6 @@ impl Default for LimitsSection {
     }
 }
 
-impl Default for ClusterSection {
-    fn default() -> Self {
-        ClusterSection {
-            members_topic: "touchline.members".into(),
-            heartbeat_interval_ms: 1000,
-            member_timeout_ms: 5000,
-            forward_timeout_ms: 5000,
-            changelog_topic: "touchline.changelog".into(),
-            standby_replicas: 1,
-            snapshot_transfer: true,
-            snapshot_min_records: 20_000,
-        }
-    }
-}
-
 /// A configuration error that names the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -351,7 +313,7 @@ pub enum ConfigError {
     Invalid { key: &'static str, message: String },
 }
 
-fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, message: message.into() }
 }
 
@@ -485,32 +447,6 @@ impl NodeConfig {
             if k.trim().is_empty() {
                 return Err(invalid("kafka", "property names must not be empty"));
             }
-        }
-        Ok(())
-    }
-
-    fn validate_cluster(&self) -> Result<(), ConfigError> {
-        let c = &self.cluster;
-        if c.members_topic.is_empty() || c.members_topic == self.topic || c.members_topic == self.dlq_topic {
-            return Err(invalid("cluster.members_topic", "must be non-empty and differ from `topic` and `dlq_topic`"));
-        }
-        if c.changelog_topic.is_empty() || [&self.topic, &self.dlq_topic, &c.members_topic].contains(&&c.changelog_topic) {
-            return Err(invalid("cluster.changelog_topic", "must be non-empty and differ from `topic`, `dlq_topic` and `cluster.members_topic`"));
-        }
-        if c.standby_replicas > 8 {
-            return Err(invalid("cluster.standby_replicas", "must be in 0..=8"));
-        }
-        if c.snapshot_min_records > i64::MAX as u64 / 2 {
-            return Err(invalid("cluster.snapshot_min_records", "must be below 2^62"));
-        }
-        if !(100..=60_000).contains(&c.heartbeat_interval_ms) {
-            return Err(invalid("cluster.heartbeat_interval_ms", "must be in 100..=60000"));
-        }
-        if c.member_timeout_ms < 2 * c.heartbeat_interval_ms {
-            return Err(invalid("cluster.member_timeout_ms", "must be at least twice `cluster.heartbeat_interval_ms`"));
-        }
-        if c.forward_timeout_ms == 0 || c.forward_timeout_ms >= self.limits.request_timeout_ms {
-            return Err(invalid("cluster.forward_timeout_ms", "must be at least 1 and below `limits.request_timeout_ms`"));
         }
         Ok(())
     }

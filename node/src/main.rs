@@ -8,7 +8,7 @@ use std::process::ExitCode;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use touchline_node::telemetry::LogFormat;
-use touchline_node::{bench::BenchArgs, bench_collect::CollectBenchArgs, bench_rebalance::RebalanceBenchArgs, cli, cli::NodeArgs, config::ConfigError, demo::DemoArgs, gen::GenArgs, run, telemetry};
+use touchline_node::{bench::BenchArgs, bench_collect::CollectBenchArgs, bench_rebalance::RebalanceBenchArgs, bench_scale::ScaleBenchArgs, cli, cli::NodeArgs, config::ConfigError, demo::DemoArgs, gen::GenArgs, run, telemetry};
 
 #[derive(Parser)]
 #[command(name = "touchline", version, about = "Real-time multi-touch marketing attribution on Kafka")]
@@ -34,6 +34,8 @@ enum Cmd {
     Bench(BenchArgs),
     /// Rebalance benchmark: settle time of a node join and changelog restore rate.
     BenchRebalance(RebalanceBenchArgs),
+    /// Scale-out benchmark: apply rate of 1, 3, ... nodes, each under the same CPU quota (cgroup).
+    BenchScale(ScaleBenchArgs),
     /// Collector benchmark: /v1/collect/batch throughput and latency vs the node's apply rate.
     BenchCollect(CollectBenchArgs),
 }
@@ -116,6 +118,7 @@ async fn run_cli() -> ExitCode {
         Cmd::Demo(args) => touchline_node::demo::run(args).await.map_err(|e| e.to_string()),
         Cmd::Bench(args) => touchline_node::bench::run(args).await,
         Cmd::BenchRebalance(args) => touchline_node::bench_rebalance::run(args).await,
+        Cmd::BenchScale(args) => touchline_node::bench_scale::run(args).await,
         Cmd::BenchCollect(args) => touchline_node::bench_collect::run(args).await,
     };
     match result {

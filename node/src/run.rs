@@ -87,6 +87,8 @@ pub fn intake_config(c: &NodeConfig, brokers: String) -> IntakeConfig {
         standby_replicas: c.cluster.standby_replicas,
         snapshots: None,
         prefetch_kb: c.engine.prefetch_mb << 10,
+        placement: c.cluster.placement_params(),
+        placement_grace: c.cluster.placement_grace(),
     }
 }
 

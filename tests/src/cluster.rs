@@ -74,3 +74,18 @@ pub async fn consumed(nodes: &[&Node]) -> i64 {
     best
 }
 
+
+/// Waits until `node` owns an active partition (it joined and restored one); `false` on deadline.
+pub async fn wait_owns_active(node: &Node, deadline: std::time::Duration) -> bool {
+    let id = node.spec.node_id.as_str();
+    crate::sandbox::wait_for(deadline, || async {
+        view(node).await.is_some_and(|v| v["partitions"].as_array().is_some_and(|ps| ps.iter().any(|p| p["owner"] == id && p["state"] == "active")))
+    })
+    .await
+}
+
+/// Produces `records` to `topic` at `rate` records/s (0: at once) in a task.
+pub fn produce_in_background(addr: &str, topic: &'static str, records: Vec<touchline_node::gen::GenRecord>, rate: u64) -> tokio::task::JoinHandle<Result<usize, touchline_node::gen::GenError>> {
+    let addr = addr.to_string();
+    tokio::spawn(async move { touchline_node::gen::produce(&addr, topic, &records, rate, &[]).await })
+}

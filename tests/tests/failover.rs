@@ -23,7 +23,7 @@ use std::time::Duration;
 use touchline_node::gen::{generate, produce, DatasetSpec, GenRecord};
 use touchline_tests::fixtures::{as_partitioned, assert_matches_reference, create_topics, standard_queries};
 use touchline_tests::reference;
-use touchline_tests::cluster::{consumed, multi_node_spec, metric, view, wait_settled};
+use touchline_tests::cluster::{produce_in_background, wait_owns_active, consumed, multi_node_spec, metric, view, wait_settled};
 use touchline_tests::sandbox::{wait_for, Broker, BrokerKind, Node, NodeSpec};
 
 /// Peer snapshots tried on every restore (the default threshold would skip
@@ -75,15 +75,9 @@ async fn join_sigterm_and_kill_during_ingest_lose_nothing() {
     assert!(first, "the first third was not consumed: {:?}", view(&n1).await);
 
     // Phase 2, during ingest: a fourth node joins, n2 gets SIGTERM, n3 SIGKILL and a restart.
-    let producing = {
-        let (addr, rest) = (broker.addr.clone(), records[third..].to_vec());
-        tokio::spawn(async move { produce(&addr, topic, &rest, 4000, &[]).await })
-    };
+    let producing = produce_in_background(&broker.addr, topic, records[third..].to_vec(), 4000);
     let n4 = Node::start(spec(&broker, topic, dir.path(), "n4")).await;
-    let joined = wait_for(Duration::from_secs(60), || async {
-        view(&n4).await.is_some_and(|v| v["partitions"].as_array().is_some_and(|ps| ps.iter().any(|p| p["owner"] == "n4" && p["state"] == "active")))
-    })
-    .await;
+    let joined = wait_owns_active(&n4, Duration::from_secs(60)).await;
     assert!(joined, "n4 never owned an active partition: {:?}", view(&n4).await);
     assert!(n2.terminate(Duration::from_secs(60)).await, "n2 did not stop on SIGTERM");
     n3.kill();

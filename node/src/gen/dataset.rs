@@ -64,6 +64,10 @@ pub struct DatasetSpec {
     pub currencies: Vec<String>,
     /// Partition count of the topic (misrouted records need at least 2).
     pub partitions: i32,
+    /// Tenant `i` (from 0) gets persons in proportion to `(i + 1)^-tenant_skew`:
+    /// 0 = equal tenants, 0.5 (default) = mild skew, 1 = Zipf (24 tenants:
+    /// the largest has ~27 % of the persons).
+    pub tenant_skew: f64,
 }
 
 impl Default for DatasetSpec {
@@ -85,6 +89,7 @@ impl Default for DatasetSpec {
             bad_signal_rate: 0.03,
             currencies: vec!["USD".to_string(), "EUR".to_string()],
             partitions: 12,
+            tenant_skew: 0.5,
         }
     }
 }

@@ -401,3 +401,22 @@ fn gen_ill_typed_signals_are_accepted_and_count_as_absent() {
         assert!(kinds.get(k).is_some_and(|n| *n > 0), "no `{k}` in {kinds:?}");
     }
 }
+
+#[test]
+fn gen_tenant_skew_sizes_the_tenants() {
+    let share_of_largest = |skew: f64| {
+        let spec = DatasetSpec { tenants: 24, persons: 2_000, tenant_skew: skew, ..DatasetSpec::default() };
+        let recs = generate(&spec);
+        let mut per: HashMap<&str, usize> = HashMap::new();
+        for r in &recs {
+            *per.entry(r.key.as_str()).or_default() += 1;
+        }
+        *per.values().max().unwrap() as f64 / recs.len() as f64
+    };
+    // Zipf over 24 tenants: the largest has 1 / H(24) ≈ 26.5 % of the persons.
+    let zipf = share_of_largest(1.0);
+    assert!((0.2..0.33).contains(&zipf), "largest tenant {zipf}");
+    let even = share_of_largest(0.0);
+    assert!(even < 0.08, "largest of 24 equal tenants {even}");
+    assert!(share_of_largest(0.5) > even && share_of_largest(0.5) < zipf);
+}

@@ -55,6 +55,10 @@ pub struct GenArgs {
     /// Number of persons, spread over the tenants.
     #[arg(long, default_value_t = 200)]
     pub persons: usize,
+    /// Tenant size skew: tenant `i` gets persons in proportion to
+    /// `(i + 1)^-skew` (0 = equal; 1 = Zipf, the largest of 24 tenants ~27 %).
+    #[arg(long, default_value_t = 0.5)]
+    pub tenant_skew: f64,
     /// Seed of the dataset (same seed, same bytes).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -67,8 +71,8 @@ pub struct GenArgs {
     /// Value encoding.
     #[arg(long, value_enum, default_value_t = GenFormat::Mixed)]
     pub format: GenFormat,
-    /// Partitions of the topic (created with this many if absent).
-    #[arg(long, default_value_t = 12)]
+    /// Partitions of the topic (created with this many if absent; the node's default).
+    #[arg(long, default_value_t = touchline_cluster::admin::DEFAULT_PARTITIONS)]
     pub partitions: i32,
     /// Replication factor used when the topic is created.
     #[arg(long, default_value_t = 1)]
@@ -152,6 +156,7 @@ pub fn spec_for(args: &GenArgs, partitions: i32) -> DatasetSpec {
         seed: args.seed,
         tenants: args.tenants,
         persons: args.persons,
+        tenant_skew: args.tenant_skew,
         duplicate_rate: args.duplicate_rate,
         invalid_rate: args.invalid_rate,
         msgpack_rate: match args.format {
@@ -174,6 +179,9 @@ fn check_args(args: &GenArgs) -> Result<(), GenError> {
     }
     if args.tenants < 1 {
         return bad("--tenants must be at least 1".into());
+    }
+    if !(0.0..=4.0).contains(&args.tenant_skew) {
+        return bad(format!("--tenant-skew must be in [0, 4], got {}", args.tenant_skew));
     }
     for (name, r) in [
         ("--duplicate-rate", args.duplicate_rate),
@@ -416,7 +424,7 @@ mod tests {
         .expect("parses");
         let a = cli.gen;
         assert_eq!(a.topic, "marketing-events");
-        assert_eq!(a.partitions, 12);
+        assert_eq!(a.partitions, 48);
         assert_eq!(a.format, GenFormat::Json);
         assert!(a.shuffle && !a.quiet);
         assert_eq!(

@@ -106,8 +106,19 @@ pub fn tenant_ctx(rng: &mut SmallRng, idx: usize, id: String, spec: &DatasetSpec
         idx,
         partition: partition_for(&id, spec.partitions.max(1)),
         id,
-        weight: 1.0 / ((idx + 1) as f64).sqrt(),
+        weight: tenant_weight(idx, spec.tenant_skew),
         campaigns,
+    }
+}
+
+/// Tenant `idx`'s share of persons, relative: `(idx + 1)^-skew`
+/// (`DatasetSpec::tenant_skew`; 0.5 exactly as before the option existed).
+pub fn tenant_weight(idx: usize, skew: f64) -> f64 {
+    let rank = (idx + 1) as f64;
+    if skew == 0.5 {
+        1.0 / rank.sqrt()
+    } else {
+        rank.powf(-skew)
     }
 }
 

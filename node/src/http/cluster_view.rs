@@ -21,6 +21,9 @@ pub struct ClusterAnswer {
     pub partitions: Vec<PartitionView>,
     /// This node's warm standbys.
     pub standby: Vec<Standby>,
+    /// `cluster.placement = "load"`: the epoch of the placement in force
+    /// (grows with every change its leader makes); null under `group`.
+    pub placement_epoch: Option<u64>,
 }
 
 /// One member from the membership table.
@@ -99,5 +102,6 @@ pub fn view(state: &AppState) -> ClusterAnswer {
     // This node's warm standbys and how far each has applied its partition's
     // changelog (the source offset of the last batch it holds).
     let standby = state.status.standby().into_iter().map(|(partition, consumed_offset)| Standby { partition, consumed_offset }).collect();
-    ClusterAnswer { node_id: state.node_id.clone(), topic_partitions: n, members, partitions, standby }
+    let placement_epoch = state.forward.members.plan_in_force().map(|p| p.epoch);
+    ClusterAnswer { node_id: state.node_id.clone(), topic_partitions: n, members, partitions, standby, placement_epoch }
 }
