@@ -90,6 +90,23 @@ struct Slot {
     used: AtomicU64,
 }
 
+/// What [`PathsCache::lru_slot`] needs of a report or view slot.
+trait LruSlot {
+    type Key: PartialEq;
+    fn key(&self) -> &Self::Key;
+    fn used(&self) -> &AtomicU64;
+}
+
+impl LruSlot for Slot {
+    type Key = EntryKey;
+    fn key(&self) -> &EntryKey {
+        &self.key
+    }
+    fn used(&self) -> &AtomicU64 {
+        &self.used
+    }
+}
+
 /// The node's cache of data-driven paths; see the module docs.
 pub struct PathsCache {
     journal: Mutex<Journal>,
@@ -455,18 +472,32 @@ impl PathsCache {
     /// The slot for `key`, created (and its tenant watched) when missing; it
     /// becomes the most recently used.
     fn slot(&self, key: &EntryKey) -> Arc<Slot> {
-        let mut slots = lock(&self.slots);
+        self.lru_slot(&self.slots, &self.live, key, (key.partition, &key.tenant), |used| Slot {
+            key: key.clone(),
+            entry: Arc::new(Mutex::new(Entry::new(key.clone(), 0, 0))),
+            bytes: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
+            used: AtomicU64::new(used),
+        })
+    }
+
+    /// `key`'s slot in `list` (least recently used first), moved last with
+    /// a new use tick; when missing, `make(tick)` is appended, `live` set to
+    /// the list's length and the slot's (partition, tenant) `watch`ed. Report
+    /// and view entries share the tick, so eviction orders both kinds.
+    fn lru_slot<S: LruSlot>(&self, list: &Mutex<Vec<Arc<S>>>, live: &AtomicUsize, key: &S::Key, watch: (u16, &str), make: impl FnOnce(u64) -> S) -> Arc<S> {
+        let mut slots = lock(list);
         let used = self.tick.fetch_add(1, Ordering::Relaxed);
-        if let Some(i) = slots.iter().position(|s| s.key == *key) {
+        if let Some(i) = slots.iter().position(|s| s.key() == key) {
             let s = slots.remove(i);
-            s.used.store(used, Ordering::Relaxed);
+            s.used().store(used, Ordering::Relaxed);
             slots.push(s.clone());
             return s;
         }
-        let s = Arc::new(Slot { key: key.clone(), entry: Arc::new(Mutex::new(Entry::new(key.clone(), 0, 0))), bytes: AtomicUsize::new(0), seq: AtomicU64::new(0), used: AtomicU64::new(used) });
+        let s = Arc::new(make(used));
         slots.push(s.clone());
-        self.live.store(slots.len(), Ordering::Release);
-        *lock(&self.journal).watched.entry((key.partition, key.tenant.as_bytes().to_vec())).or_default() += 1;
+        live.store(slots.len(), Ordering::Release);
+        *lock(&self.journal).watched.entry((watch.0, watch.1.as_bytes().to_vec())).or_default() += 1;
         s
     }
 

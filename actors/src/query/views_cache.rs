@@ -53,6 +53,16 @@ pub(super) struct ViewKey {
     pub kind: ViewKind,
 }
 
+impl super::LruSlot for ViewSlot {
+    type Key = ViewKey;
+    fn key(&self) -> &ViewKey {
+        &self.key
+    }
+    fn used(&self) -> &AtomicU64 {
+        &self.used
+    }
+}
+
 /// A view entry with what eviction needs outside its lock.
 pub(super) struct ViewSlot {
     pub key: ViewKey,
@@ -328,18 +338,12 @@ impl PathsCache {
     /// The view slot for `key`, created (and its tenant watched) when
     /// missing; it becomes the most recently used.
     fn view_slot(&self, key: &ViewKey) -> Arc<ViewSlot> {
-        let mut views = lock(&self.views);
-        let used = self.tick.fetch_add(1, Ordering::Relaxed);
-        if let Some(i) = views.iter().position(|s| s.key == *key) {
-            let s = views.remove(i);
-            s.used.store(used, Ordering::Relaxed);
-            views.push(s.clone());
-            return s;
-        }
-        let s = Arc::new(ViewSlot { key: key.clone(), entry: Mutex::new(ViewEntry::new(key.kind)), bytes: AtomicUsize::new(0), seq: AtomicU64::new(0), used: AtomicU64::new(used) });
-        views.push(s.clone());
-        self.views_live.store(views.len(), Ordering::Release);
-        *lock(&self.journal).watched.entry((key.partition, key.tenant.as_bytes().to_vec())).or_default() += 1;
-        s
+        self.lru_slot(&self.views, &self.views_live, key, (key.partition, &key.tenant), |used| ViewSlot {
+            key: key.clone(),
+            entry: Mutex::new(ViewEntry::new(key.kind)),
+            bytes: AtomicUsize::new(0),
+            seq: AtomicU64::new(0),
+            used: AtomicU64::new(used),
+        })
     }
 }
